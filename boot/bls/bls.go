@@ -1,0 +1,275 @@
+// Package bls reads Boot Loader Specification Type #1 entries
+// (loader/entries/*.conf) and systemd-boot's loader.conf, and orders them as
+// the specification says.
+//
+// We do not use u-root's pkg/boot/bls: in v0.16.0 its loader.conf default
+// never matches (it tests `err != nil && ok` after filepath.Match), it orders
+// entries by reverse file name instead of sort-key/machine-id/version, keeps
+// only the first initrd and the last "options" line, opens every kernel at
+// parse time, and cannot say which file and line an entry came from.
+package bls
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/internal/cfgfile"
+	"github.com/warmboot/warmboot/boot/internal/vercmp"
+)
+
+// EntryDirs are where entries are looked for, relative to a filesystem
+// root: the root is $BOOT itself (an ESP or XBOOTLDR partition), or /boot is
+// a directory on it.
+var EntryDirs = []string{"loader/entries", "boot/loader/entries"}
+
+// Parse reads the BLS entries under fsys (a filesystem root). It returns
+// fs.ErrNotExist when there is no entries directory with at least one
+// .conf file. vars expands "$name" words in options lines (Fedora's
+// grubenv kernelopts); it may be nil.
+func Parse(fsys fs.FS, vars map[string]string) (*entry.Config, error) {
+	for _, dir := range EntryDirs {
+		names, err := fs.Glob(fsys, path.Join(dir, "*.conf"))
+		if err != nil || len(names) == 0 {
+			continue
+		}
+		prefix := path.Dir(path.Dir(dir)) // "." or "boot"
+		return parseDir(fsys, dir, prefix, names, vars), nil
+	}
+	return nil, fs.ErrNotExist
+}
+
+func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]string) *entry.Config {
+	cfg := &entry.Config{Format: entry.BLS, Source: entry.Source{File: "/" + dir}}
+	for _, name := range names {
+		data, err := cfgfile.Read(fsys, name)
+		if err != nil {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("/%s: %v", name, err))
+			continue
+		}
+		e, err := ParseEntry(path.Base(name), data, vars)
+		if err != nil {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("/%s: %v; fix or remove the file", name, err))
+			continue
+		}
+		e.Source.File = "/" + name
+		e.Kernel = rooted(prefix, e.Kernel)
+		for i := range e.Initrds {
+			e.Initrds[i] = rooted(prefix, e.Initrds[i])
+		}
+		cfg.Entries = append(cfg.Entries, *e)
+	}
+	Sort(cfg.Entries)
+
+	conf := path.Join(path.Dir(dir), "loader.conf")
+	loader, err := cfgfile.Read(fsys, conf)
+	if err != nil {
+		return cfg
+	}
+	def, timeout, warns := parseLoaderConf(loader)
+	for _, w := range warns {
+		cfg.Warnings = append(cfg.Warnings, "/"+conf+": "+w)
+	}
+	cfg.Timeout = timeout
+	if def != "" {
+		if i := matchDefault(cfg.Entries, def); i >= 0 {
+			cfg.Default = i
+		} else {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("/%s: default %q matches no entry; using %q", conf, def, idOr(cfg.Entries, 0)))
+		}
+	}
+	return cfg
+}
+
+func idOr(es []entry.Entry, i int) string {
+	if i < len(es) {
+		return es[i].ID
+	}
+	return ""
+}
+
+// rooted makes an entry path absolute on the filesystem: BLS paths are
+// relative to $BOOT whether or not they start with "/".
+func rooted(prefix, p string) string {
+	return path.Join("/", prefix, p)
+}
+
+// ParseEntry parses one Type #1 entry file. name is its file name, which
+// gives the entry ID and its boot-counting state.
+func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry, error) {
+	id, tries := splitName(name)
+	e := &entry.Entry{ID: id, Format: entry.BLS, TriesLeft: tries, Source: entry.Source{File: name, Line: 1}}
+	var title, arch string
+	var opts []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), cfgfile.MaxSize)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		key, val, _ := strings.Cut(text, " ")
+		if k2, v2, ok := strings.Cut(text, "\t"); ok && len(k2) < len(key) {
+			key, val = k2, v2
+		}
+		val = strings.TrimSpace(val)
+		if !cfgfile.Text(text) {
+			return nil, fmt.Errorf("line %d: not a text file", line)
+		}
+		switch key {
+		case "title":
+			title = val
+		case "version":
+			e.Version = val
+		case "machine-id":
+			e.MachineID = val
+		case "sort-key":
+			e.SortKey = val
+		case "linux":
+			e.Kernel = val
+		case "initrd":
+			// One path per line, though some generators put several
+			// on one line.
+			e.Initrds = append(e.Initrds, strings.Fields(val)...)
+		case "options":
+			opts = append(opts, expand(val, vars))
+		case "architecture":
+			arch = val
+		case "devicetree", "devicetree-overlay":
+			return nil, fmt.Errorf("line %d: %s is not supported on this platform", line, key)
+		case "efi", "uki":
+			return nil, fmt.Errorf("line %d: %s entries start EFI programs, which a LinuxBoot loader cannot run", line, key)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("line %d: %w", line+1, err)
+	}
+	if arch != "" && !strings.EqualFold(arch, "x64") {
+		return nil, fmt.Errorf("architecture %s is not x64", arch)
+	}
+	if e.Kernel == "" {
+		return nil, fmt.Errorf("no \"linux\" line: the entry has no kernel")
+	}
+	e.Cmdline = strings.Join(strings.Fields(strings.Join(opts, " ")), " ")
+	e.Label = strings.TrimSpace(title + " " + e.Version)
+	if title == "" {
+		e.Label = id
+	}
+	return e, nil
+}
+
+// expand replaces "$name" and "${name}" words from vars; unknown
+// variables expand to nothing, as GRUB's blscfg does.
+func expand(s string, vars map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	words := strings.Fields(s)
+	for i, w := range words {
+		if name, ok := strings.CutPrefix(w, "$"); ok {
+			name = strings.TrimSuffix(strings.TrimPrefix(name, "{"), "}")
+			words[i] = vars[name]
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// splitName turns "fedora-6.1+2-1.conf" into ID "fedora-6.1" and 2 tries
+// left; without a "+LEFT[-DONE]" counter, tries is -1.
+func splitName(name string) (id string, tries int) {
+	id = strings.TrimSuffix(name, ".conf")
+	i := strings.LastIndexByte(id, '+')
+	if i < 0 {
+		return id, -1
+	}
+	left, _, _ := strings.Cut(id[i+1:], "-")
+	n, err := strconv.Atoi(left)
+	if err != nil || n < 0 {
+		return id, -1
+	}
+	return id[:i], n
+}
+
+// Sort orders entries as the Boot Loader Specification says: entries with
+// no tries left last; entries with a sort-key before those without,
+// ordered by sort-key, then machine-id (both increasing), then version
+// (newest first); finally by ID, newest version first.
+func Sort(es []entry.Entry) {
+	sort.SliceStable(es, func(i, j int) bool { return less(&es[i], &es[j]) })
+}
+
+func less(a, b *entry.Entry) bool {
+	if ab, bb := a.TriesLeft == 0, b.TriesLeft == 0; ab != bb {
+		return bb
+	}
+	if (a.SortKey != "") != (b.SortKey != "") {
+		return a.SortKey != ""
+	}
+	if a.SortKey != "" {
+		if a.SortKey != b.SortKey {
+			return a.SortKey < b.SortKey
+		}
+		if a.MachineID != b.MachineID {
+			return a.MachineID < b.MachineID
+		}
+		if c := vercmp.Compare(a.Version, b.Version); c != 0 {
+			return c > 0
+		}
+	}
+	return vercmp.Compare(a.ID, b.ID) > 0
+}
+
+// matchDefault returns the first entry (in sorted order) whose ID matches
+// the glob, as systemd-boot does; the pattern may carry ".conf".
+func matchDefault(es []entry.Entry, pattern string) int {
+	for i, e := range es {
+		for _, id := range []string{e.ID, e.ID + ".conf"} {
+			if ok, _ := path.Match(pattern, id); ok {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func parseLoaderConf(data []byte) (def string, timeout *time.Duration, warns []string) {
+	for n, text := range strings.Split(string(data), "\n") {
+		text = strings.TrimSpace(text)
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		f := strings.Fields(text)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "default":
+			def = f[1]
+			if strings.HasPrefix(def, "@") {
+				warns = append(warns, fmt.Sprintf("line %d: default %s needs EFI variables, which warmboot does not read; ignored", n+1, def))
+				def = ""
+			}
+		case "timeout":
+			if f[1] == "menu-force" || f[1] == "menu-hidden" || f[1] == "menu-disabled" {
+				continue
+			}
+			s, err := strconv.Atoi(f[1])
+			if err != nil || s < 0 {
+				warns = append(warns, fmt.Sprintf("line %d: timeout %q is not a number of seconds; ignored", n+1, f[1]))
+				continue
+			}
+			d := time.Duration(s) * time.Second
+			timeout = &d
+		}
+	}
+	return def, timeout, warns
+}

@@ -1,0 +1,96 @@
+// Package entry holds the pure data types that flow through the boot
+// pipeline: a boot entry as a config file describes it, and a config as a
+// parser returns it. No code here touches the machine.
+package entry
+
+import (
+	"fmt"
+	"time"
+)
+
+// Format names the kind of config an entry came from.
+type Format string
+
+// The formats warmboot reads, in the order it prefers them: BLS entries are
+// written for exactly this purpose (one file per kernel, machine-readable),
+// GRUB configs are generated from the same data but are a script, and
+// syslinux configs are the oldest and least structured.
+const (
+	BLS      Format = "bls"
+	GRUB     Format = "grub"
+	Syslinux Format = "syslinux"
+)
+
+// Source says where an entry was defined, so every message about it can
+// point the user at the file and line to fix.
+type Source struct {
+	// Device is the block device the config was found on ("vda2"), empty
+	// when the config was read from a directory.
+	Device string `json:"device,omitempty"`
+	// File is the config file, relative to the root of its filesystem.
+	File string `json:"file"`
+	// Line is the 1-based line the entry starts on, 0 if unknown.
+	Line int `json:"line,omitempty"`
+}
+
+func (s Source) String() string {
+	loc := s.File
+	if s.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", s.File, s.Line)
+	}
+	if s.Device != "" {
+		return s.Device + ":" + loc
+	}
+	return loc
+}
+
+// Entry is one bootable Linux kernel as a config describes it.
+type Entry struct {
+	// ID identifies the entry within its config: the BLS file name without
+	// ".conf" and boot-counting suffix, the GRUB menuentry id (or its title
+	// path), the syslinux LABEL.
+	ID string `json:"id"`
+	// Label is the human-readable title shown in the menu.
+	Label string `json:"label"`
+	// Format is the kind of config the entry came from.
+	Format Format `json:"format"`
+	// Kernel is the kernel path, relative to the root of the filesystem
+	// the config lives on (always with a leading "/").
+	Kernel string `json:"kernel"`
+	// Initrds are the initramfs paths, in the order they are concatenated.
+	Initrds []string `json:"initrds,omitempty"`
+	// Cmdline is the kernel command line.
+	Cmdline string `json:"cmdline"`
+	// Source is where the entry was defined.
+	Source Source `json:"source"`
+	// Root is the host directory the filesystem holding Kernel and Initrds
+	// is available at (a mount point, or the -root directory of "list").
+	// It is not part of the stable JSON form.
+	Root string `json:"-"`
+
+	// BLS ordering fields; empty for other formats.
+	Version   string `json:"version,omitempty"`
+	SortKey   string `json:"sort_key,omitempty"`
+	MachineID string `json:"machine_id,omitempty"`
+	// TriesLeft is the BLS boot-counting "+LEFT" value, -1 when the entry
+	// does not count boots.
+	TriesLeft int `json:"tries_left"`
+}
+
+// Config is the result of parsing one boot config (one grub.cfg, one
+// extlinux.conf, or one BLS loader directory).
+type Config struct {
+	Format Format `json:"format"`
+	// Source names the config file (for BLS, the loader directory).
+	Source Source `json:"source"`
+	// Entries in the order the config presents them.
+	Entries []Entry `json:"entries"`
+	// Default is the index into Entries the config selects by default.
+	Default int `json:"default"`
+	// Timeout is the menu timeout the config asks for, nil if it does
+	// not say.
+	Timeout *time.Duration `json:"-"`
+	// Warnings are problems the parser stepped over: an entry that could
+	// not be used, a default that matched nothing. Each names its file.
+	Warnings []string `json:"warnings,omitempty"`
+}

@@ -1,0 +1,189 @@
+package grub
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/warmboot/warmboot/boot/entry"
+)
+
+func grubenv(kv ...string) *fstest.MapFile {
+	s := envHeader
+	for i := 0; i < len(kv); i += 2 {
+		s += kv[i] + "=" + kv[i+1] + "\n"
+	}
+	s += strings.Repeat("#", 1024-len(s))
+	return &fstest.MapFile{Data: []byte(s)}
+}
+
+func debianFS(t *testing.T, env *fstest.MapFile) fstest.MapFS {
+	t.Helper()
+	cfg, err := os.ReadFile("testdata/debian.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"grub/grub.cfg": {Data: cfg}}
+	if env != nil {
+		fsys["grub/grubenv"] = env
+	}
+	return fsys
+}
+
+func TestParseDebian(t *testing.T) {
+	cfg, err := Parse(debianFS(t, nil), "grub/grub.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	five := 5 * time.Second
+	want := &entry.Config{
+		Format: entry.GRUB,
+		Source: entry.Source{File: "/grub/grub.cfg"},
+		Entries: []entry.Entry{
+			{ID: "gnulinux-simple-3d2b", Label: "Debian GNU/Linux", Format: entry.GRUB,
+				Kernel: "/vmlinuz-6.1.0-56-amd64", Initrds: []string{"/initrd.img-6.1.0-56-amd64"},
+				Cmdline: "root=UUID=3d2b ro quiet", Source: entry.Source{File: "/grub/grub.cfg", Line: 60}, TriesLeft: -1},
+			{ID: "gnulinux-6.1.0-56-amd64-advanced-3d2b", Label: "Advanced options for Debian GNU/Linux > Debian GNU/Linux, with Linux 6.1.0-56-amd64", Format: entry.GRUB,
+				Kernel: "/vmlinuz-6.1.0-56-amd64", Initrds: []string{"/initrd.img-6.1.0-56-amd64"},
+				Cmdline: "root=UUID=3d2b ro quiet", Source: entry.Source{File: "/grub/grub.cfg", Line: 73}, TriesLeft: -1},
+			{ID: "gnulinux-6.1.0-56-amd64-recovery-3d2b", Label: "Advanced options for Debian GNU/Linux > Debian GNU/Linux, with Linux 6.1.0-56-amd64 (recovery mode)", Format: entry.GRUB,
+				Kernel: "/vmlinuz-6.1.0-56-amd64", Initrds: []string{"/intel-ucode.img", "/initrd.img-6.1.0-56-amd64"},
+				Cmdline: "root=UUID=3d2b ro single", Source: entry.Source{File: "/grub/grub.cfg", Line: 78}, TriesLeft: -1},
+		},
+		Timeout:  &five,
+		Warnings: []string{`/grub/grub.cfg:88: menuentry "UEFI Firmware Settings" uses "fwsetup", not a Linux kernel; skipped`},
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("Parse(debian.cfg) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		env     *fstest.MapFile
+		want    int
+		warning string
+	}{
+		{"no grubenv", nil, 0, ""},
+		{"saved_entry by id path", grubenv("saved_entry", "gnulinux-advanced-3d2b>gnulinux-6.1.0-56-amd64-recovery-3d2b"), 2, ""},
+		{"saved_entry by title path", grubenv("saved_entry", "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-56-amd64"), 1, ""},
+		{"saved_entry by index path", grubenv("saved_entry", "1>1"), 2, ""},
+		{"next_entry wins over saved_entry", grubenv("saved_entry", "0", "next_entry", "1>0"), 1, ""},
+		{"saved_entry names a submenu", grubenv("saved_entry", "1"), 1, ""},
+		{"saved_entry unknown", grubenv("saved_entry", "gone"), 0, `/grub/grub.cfg:19: default "gone" matches no menu entry; using "Debian GNU/Linux"`},
+		{"saved_entry not bootable", grubenv("saved_entry", "uefi-firmware"), 0, `/grub/grub.cfg:19: default "uefi-firmware" names an entry that cannot boot`},
+		{"corrupt grubenv", &fstest.MapFile{Data: []byte("saved_entry=1>1\n")}, 0, "/grub/grubenv: not a GRUB environment block"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse(debianFS(t, tt.env), "grub/grub.cfg")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Default != tt.want {
+				t.Errorf("Default = %d (%s), want %d", cfg.Default, cfg.Entries[cfg.Default].ID, tt.want)
+			}
+			if tt.warning != "" && !strings.Contains(strings.Join(cfg.Warnings, "\n"), tt.warning) {
+				t.Errorf("Warnings = %q, want one containing %q", cfg.Warnings, tt.warning)
+			}
+		})
+	}
+}
+
+func TestSetDefault(t *testing.T) {
+	src := `set default="2"
+set timeout=0
+menuentry 'a' { linux /a }
+menuentry "b" {
+  linux /b x=$y
+}
+set y=late
+menuentry 'c' --id=cc {
+  set y=inner
+  linux /c y=$y
+  initrd /c.img
+}
+menuentry 'd' { linux /d y=$y }
+`
+	cfg, err := Parse(fstest.MapFS{"grub.cfg": {Data: []byte(src)}}, "grub.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range cfg.Entries {
+		got = append(got, e.ID+"|"+e.Kernel+"|"+e.Cmdline)
+	}
+	want := []string{"a|/a|", "b|/b|x=", "cc|/c|y=inner", "d|/d|y=late"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+	if cfg.Default != 2 || *cfg.Timeout != 0 {
+		t.Errorf("Default, Timeout = %d, %v; want 2, 0s", cfg.Default, *cfg.Timeout)
+	}
+}
+
+func TestSource(t *testing.T) {
+	fsys := fstest.MapFS{
+		"EFI/debian/grub.cfg": {Data: []byte("search.fs_uuid 3d2b root\nset prefix=($root)'/grub'\nconfigfile $prefix/grub.cfg\n")},
+		"grub/grub.cfg":       {Data: []byte("menuentry x { linux /vmlinuz }\n")},
+	}
+	cfg, err := Parse(fsys, "EFI/debian/grub.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Entries) != 1 || cfg.Entries[0].Source.File != "/grub/grub.cfg" {
+		t.Errorf("entries = %+v, want one from /grub/grub.cfg", cfg.Entries)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"menuentry 'x' {\n linux /a\n", "/grub.cfg:1: menuentry is missing its closing \"}\""},
+		{"if true; then\nset a=b\n", "/grub.cfg:1: \"if\" without \"fi\""},
+		{"echo 'abc\n", "/grub.cfg:1: unterminated single quote"},
+		{"fi\n", "/grub.cfg:1: unexpected \"fi\""},
+		{"menuentry x\n{\n}\n", "/grub.cfg:1: menuentry without \"{\" on the same line"},
+		{"\x7fELF\x02\x01\x01\x00", "/grub.cfg:1: not a text file"},
+	} {
+		_, err := Parse(fstest.MapFS{"grub.cfg": {Data: []byte(tt.src)}}, "grub.cfg")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want error containing %q", tt.src, err, tt.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"testdata/debian.cfg"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, []byte(nil))
+	}
+	f.Add([]byte("set default=0\nmenuentry a { linux /a; initrd /b }\n"), []byte(envHeader+"saved_entry=0\n"))
+	f.Add([]byte("if [ -s $prefix/grubenv ]; then load_env; fi\nsource /x\n"), []byte("x"))
+	f.Fuzz(func(t *testing.T, cfg, env []byte) {
+		if len(cfg) > 64<<10 || len(env) > 4<<10 {
+			return
+		}
+		fsys := fstest.MapFS{"grub.cfg": {Data: cfg}, "grubenv": {Data: env}, "x": {Data: cfg}}
+		c, err := Parse(fsys, "grub.cfg")
+		if err != nil {
+			if c != nil {
+				t.Fatalf("Parse returned a config and an error %v", err)
+			}
+			return
+		}
+		if len(c.Entries) > 0 && (c.Default < 0 || c.Default >= len(c.Entries)) {
+			t.Fatalf("Default %d out of range of %d entries", c.Default, len(c.Entries))
+		}
+		for _, e := range c.Entries {
+			if !strings.HasPrefix(e.Kernel, "/") {
+				t.Fatalf("kernel path %q is not absolute", e.Kernel)
+			}
+		}
+	})
+}

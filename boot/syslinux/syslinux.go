@@ -1,0 +1,254 @@
+// Package syslinux reads SYSLINUX, EXTLINUX and ISOLINUX configuration files
+// into boot entries: LABEL blocks with KERNEL/LINUX, APPEND and INITRD,
+// DEFAULT/ONTIMEOUT/MENU DEFAULT, TIMEOUT and INCLUDE.
+//
+// We do not use u-root's pkg/boot/syslinux: it imports pkg/curl (net/http,
+// crypto/tls, TFTP; ~3.5 MB of the initramfs) to fetch files over the
+// network, and does not report the file and line an entry came from.
+package syslinux
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/internal/cfgfile"
+)
+
+// Paths are where a config is looked for, relative to a filesystem root.
+var Paths = []string{
+	"boot/extlinux/extlinux.conf", "extlinux/extlinux.conf", "extlinux.conf",
+	"boot/syslinux/syslinux.cfg", "syslinux/syslinux.cfg", "syslinux.cfg",
+	"EFI/BOOT/syslinux.cfg", "boot/isolinux/isolinux.cfg", "isolinux/isolinux.cfg",
+}
+
+const maxDepth = 8
+
+type label struct {
+	name, menuLabel string
+	kernel          string
+	appendSet       bool
+	appendArgs      string
+	initrds         []string
+	src             entry.Source
+	other           string // a non-Linux entry kind (COM32, LOCALBOOT, CONFIG)
+}
+
+type parser struct {
+	fsys       fs.FS
+	dir        string // directory relative paths are resolved against
+	labels     []*label
+	globalArgs string
+	def        string
+	defSrc     entry.Source
+	menuDef    *label
+	timeout    *time.Duration
+	warnings   []string
+}
+
+// Parse reads the syslinux config at name in fsys (rooted at the
+// filesystem the config lives on). Relative paths are resolved against the
+// config's directory, as syslinux does.
+func Parse(fsys fs.FS, name string) (*entry.Config, error) {
+	p := &parser{fsys: fsys, dir: path.Dir(name)}
+	if err := p.file(name, 0); err != nil {
+		return nil, err
+	}
+	cfg := &entry.Config{Format: entry.Syslinux, Source: entry.Source{File: "/" + name}, Timeout: p.timeout}
+	index := map[*label]int{}
+	for _, l := range p.labels {
+		e, why := p.entry(l)
+		if e == nil {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s: LABEL %s %s; skipped", l.src, l.name, why))
+			continue
+		}
+		index[l] = len(cfg.Entries)
+		cfg.Entries = append(cfg.Entries, *e)
+	}
+	var def *label
+	switch {
+	case p.def != "":
+		name, _, _ := strings.Cut(p.def, " ")
+		for _, l := range p.labels {
+			if l.name == name {
+				def = l
+			}
+		}
+		if def == nil && len(cfg.Entries) > 0 {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s: default %q matches no LABEL; using %q", p.defSrc, name, cfg.Entries[0].ID))
+		}
+	case p.menuDef != nil:
+		def = p.menuDef
+	}
+	if def != nil {
+		if i, ok := index[def]; ok {
+			cfg.Default = i
+		} else if len(cfg.Entries) > 0 {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s: default %q cannot boot; using %q", p.defSrc, def.name, cfg.Entries[0].ID))
+		}
+	}
+	cfg.Warnings = p.warnings
+	return cfg, nil
+}
+
+func (p *parser) resolve(file string) string {
+	if strings.HasPrefix(file, "/") {
+		return path.Clean(file)
+	}
+	return path.Join("/", p.dir, file)
+}
+
+func (p *parser) entry(l *label) (*entry.Entry, string) {
+	if l.other != "" {
+		return nil, "is a " + l.other + " entry, not a Linux kernel"
+	}
+	if l.kernel == "" {
+		return nil, "has no KERNEL or LINUX line"
+	}
+	if ext := strings.ToLower(path.Ext(l.kernel)); ext == ".c32" || ext == ".com" || ext == ".bin" || ext == ".0" || ext == ".bs" || ext == ".bss" {
+		return nil, fmt.Sprintf("loads %s, which is not a Linux kernel", l.kernel)
+	}
+	args := p.globalArgs
+	if l.appendSet {
+		args = l.appendArgs
+	}
+	var kept []string
+	initrds := append([]string(nil), l.initrds...)
+	for _, a := range strings.Fields(args) {
+		if v, ok := strings.CutPrefix(a, "initrd="); ok {
+			initrds = append(initrds, strings.Split(v, ",")...)
+			continue
+		}
+		kept = append(kept, a)
+	}
+	e := &entry.Entry{
+		ID:        l.name,
+		Label:     l.menuLabel,
+		Format:    entry.Syslinux,
+		Kernel:    p.resolve(l.kernel),
+		Cmdline:   strings.Join(kept, " "),
+		Source:    l.src,
+		TriesLeft: -1,
+	}
+	if e.Label == "" {
+		e.Label = l.name
+	}
+	for _, i := range initrds {
+		if i != "" {
+			e.Initrds = append(e.Initrds, p.resolve(i))
+		}
+	}
+	return e, ""
+}
+
+func (p *parser) file(name string, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("/%s: INCLUDE nested deeper than %d", name, maxDepth)
+	}
+	data, err := cfgfile.Read(p.fsys, name)
+	if err != nil {
+		return err
+	}
+	var cur *label
+	inText := false
+	for n, raw := range strings.Split(string(data), "\n") {
+		src := entry.Source{File: "/" + name, Line: n + 1}
+		if !cfgfile.Text(raw) {
+			return fmt.Errorf("%s: not a text file (binary data); fix or remove the file", src)
+		}
+		line := strings.TrimSpace(raw)
+		if inText {
+			if strings.EqualFold(line, "endtext") {
+				inText = false
+			}
+			continue
+		}
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, rest := splitKey(line)
+		if key == "menu" {
+			key, rest = splitKey(rest)
+			switch key {
+			case "label":
+				if cur != nil {
+					cur.menuLabel = strings.ReplaceAll(rest, "^", "")
+				}
+			case "default":
+				if cur != nil {
+					p.menuDef = cur
+					p.defSrc = src
+				}
+			case "include":
+				p.include(rest, src, depth)
+			}
+			continue
+		}
+		switch key {
+		case "label":
+			cur = &label{name: rest, src: src}
+			p.labels = append(p.labels, cur)
+		case "kernel", "linux":
+			if cur != nil {
+				cur.kernel = firstField(rest)
+			}
+		case "com32", "localboot", "config", "pxe", "fdimage", "comboot", "boot", "bss":
+			if cur != nil {
+				cur.other = strings.ToUpper(key)
+			}
+		case "append":
+			if rest == "-" {
+				rest = ""
+			}
+			if cur == nil {
+				p.globalArgs = rest
+			} else {
+				cur.appendSet, cur.appendArgs = true, rest
+			}
+		case "initrd":
+			if cur != nil {
+				cur.initrds = append(cur.initrds, strings.Split(firstField(rest), ",")...)
+			}
+		case "default", "ontimeout":
+			p.def, p.defSrc = rest, src
+		case "timeout":
+			if t, err := strconv.Atoi(rest); err == nil && t >= 0 {
+				d := time.Duration(t) * time.Second / 10
+				p.timeout = &d
+			} else {
+				p.warnings = append(p.warnings, fmt.Sprintf("%s: TIMEOUT %q is not a number of tenths of a second; ignored", src, rest))
+			}
+		case "include":
+			p.include(rest, src, depth)
+		case "text":
+			inText = true
+		}
+	}
+	return nil
+}
+
+func (p *parser) include(file string, src entry.Source, depth int) {
+	name := strings.TrimPrefix(p.resolve(firstField(file)), "/")
+	if err := p.file(name, depth+1); err != nil {
+		p.warnings = append(p.warnings, fmt.Sprintf("%s: INCLUDE %s: %v", src, file, err))
+	}
+}
+
+func splitKey(line string) (string, string) {
+	i := strings.IndexAny(line, " \t")
+	if i < 0 {
+		return strings.ToLower(line), ""
+	}
+	return strings.ToLower(line[:i]), strings.TrimSpace(line[i+1:])
+}
+
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
