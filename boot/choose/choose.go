@@ -1,0 +1,87 @@
+// Package choose ranks the entries of every config found into one menu,
+// picks the default, and gives the order in which entries are tried when
+// the chosen one cannot be loaded.
+//
+// Configs are ranked by format (BLS, then GRUB, then syslinux: see
+// entry.Format), then by device and file name so the order is the same on
+// every boot. Within a config, entries keep the config's own order. The
+// menu's default is the default of the highest-ranked config that has
+// entries.
+package choose
+
+import (
+	"sort"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/entry"
+)
+
+// Menu is what the bootloader offers.
+type Menu struct {
+	Entries []entry.Entry
+	// Default indexes Entries; meaningless when Entries is empty.
+	Default int
+	// Timeout is from the highest-ranked config that sets one, nil if none.
+	Timeout *time.Duration
+	// Warnings from every config, in rank order.
+	Warnings []string
+}
+
+var formatRank = map[entry.Format]int{entry.BLS: 0, entry.GRUB: 1, entry.Syslinux: 2}
+
+// Rank merges configs into one menu.
+func Rank(configs []*entry.Config) Menu {
+	cs := append([]*entry.Config(nil), configs...)
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if formatRank[a.Format] != formatRank[b.Format] {
+			return formatRank[a.Format] < formatRank[b.Format]
+		}
+		if a.Source.Device != b.Source.Device {
+			return a.Source.Device < b.Source.Device
+		}
+		return a.Source.File < b.Source.File
+	})
+	var m Menu
+	defSet := false
+	for _, c := range cs {
+		m.Warnings = append(m.Warnings, c.Warnings...)
+		if len(c.Entries) == 0 {
+			continue
+		}
+		if !defSet {
+			m.Default = len(m.Entries) + c.Default
+			m.Timeout = c.Timeout
+			defSet = true
+		}
+		m.Entries = append(m.Entries, c.Entries...)
+	}
+	return m
+}
+
+// Find returns the index of the entry whose ID is id, or -1.
+func (m Menu) Find(id string) int {
+	for i, e := range m.Entries {
+		if e.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Order returns the indexes to try when booting first: first itself, then
+// every other entry in menu order. A boot that fails to load falls through
+// to the next entry rather than stopping.
+func (m Menu) Order(first int) []int {
+	if first < 0 || first >= len(m.Entries) {
+		first = m.Default
+	}
+	out := make([]int, 0, len(m.Entries))
+	out = append(out, first)
+	for i := range m.Entries {
+		if i != first {
+			out = append(out, i)
+		}
+	}
+	return out
+}

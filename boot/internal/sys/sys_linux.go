@@ -1,0 +1,166 @@
+//go:build linux
+
+// Package sys is the one place warmboot calls golang.org/x/sys/unix. Every
+// call that changes the machine (kexec, reboot, module loading, mounting)
+// goes through here and fails with a *CallError that prints like the call
+// and unwraps to the unix.Errno, so callers can test errors.Is(err,
+// unix.EPERM) and users see exactly what the kernel refused.
+package sys
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errnos callers match on, re-exported so that only this package imports
+// x/sys/unix.
+const (
+	EPERM        = unix.EPERM
+	ENOEXEC      = unix.ENOEXEC
+	ENOSYS       = unix.ENOSYS
+	EINVAL       = unix.EINVAL
+	EEXIST       = unix.EEXIST
+	ENOENT       = unix.ENOENT
+	EBUSY        = unix.EBUSY
+	EKEYREJECTED = unix.EKEYREJECTED
+	EBADMSG      = unix.EBADMSG
+	ENOKEY       = unix.ENOKEY
+	ENOMEM       = unix.ENOMEM
+	EFBIG        = unix.EFBIG
+)
+
+// Mount flags.
+const (
+	MS_RDONLY  = unix.MS_RDONLY
+	MNT_DETACH = unix.MNT_DETACH
+)
+
+// CallError is a failed system call.
+type CallError struct {
+	Call string // "kexec_file_load(kernel=3, initrd=4, flags=0x0)"
+	Err  unix.Errno
+}
+
+func (e *CallError) Error() string { return e.Call + " = " + e.Err.Error() }
+func (e *CallError) Unwrap() error { return e.Err }
+
+func callErr(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return fmt.Errorf(format+": %w", append(args, err)...)
+	}
+	return &CallError{Call: fmt.Sprintf(format, args...), Err: errno}
+}
+
+// KexecFileLoad loads a kernel and initramfs for a later Reboot(Kexec).
+// initrd < 0 means none.
+func KexecFileLoad(kernel, initrd int, cmdline string) error {
+	flags := 0
+	if initrd < 0 {
+		initrd = 0
+		flags |= unix.KEXEC_FILE_NO_INITRAMFS
+	}
+	err := unix.KexecFileLoad(kernel, initrd, cmdline, flags)
+	return callErr(err, "kexec_file_load(kernel=%d, initrd=%d, flags=%#x)", kernel, initrd, flags)
+}
+
+// KexecUnload drops a loaded kexec image.
+func KexecUnload() error {
+	err := unix.KexecFileLoad(-1, -1, "", unix.KEXEC_FILE_UNLOAD)
+	return callErr(err, "kexec_file_load(flags=KEXEC_FILE_UNLOAD)")
+}
+
+// RebootKexec jumps into the loaded kexec image. It returns only on error.
+func RebootKexec() error {
+	return callErr(unix.Reboot(unix.LINUX_REBOOT_CMD_KEXEC), "reboot(LINUX_REBOOT_CMD_KEXEC)")
+}
+
+// PowerOff powers the machine off. It returns only on error.
+func PowerOff() error {
+	return callErr(unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF), "reboot(LINUX_REBOOT_CMD_POWER_OFF)")
+}
+
+// MemfdCreate makes an anonymous memory-backed file.
+func MemfdCreate(name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, callErr(err, "memfd_create(%q)", name)
+	}
+	return os.NewFile(uintptr(fd), "memfd:"+name), nil
+}
+
+// Seal forbids any further change to a memfd's contents or size, so the
+// bytes handed to kexec are the bytes that were read (and, later, checked).
+func Seal(f *os.File) error {
+	_, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+	return callErr(err, "fcntl(%s, F_ADD_SEALS)", f.Name())
+}
+
+// FinitModule loads a kernel module from an open file.
+func FinitModule(f *os.File, params string) error {
+	return callErr(unix.FinitModule(int(f.Fd()), params, 0), "finit_module(%s)", f.Name())
+}
+
+// Mount mounts a filesystem.
+func Mount(source, target, fstype string, flags uintptr, data string) error {
+	return callErr(unix.Mount(source, target, fstype, flags, data), "mount(%s, %s, %s, %#x)", source, target, fstype, flags)
+}
+
+// Unmount unmounts a filesystem.
+func Unmount(target string, flags int) error {
+	return callErr(unix.Unmount(target, flags), "umount2(%s, %#x)", target, flags)
+}
+
+// Release returns the running kernel's release ("uname -r").
+func Release() (string, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", callErr(err, "uname")
+	}
+	return unix.ByteSliceToString(u.Release[:]), nil
+}
+
+// RawTerminal puts a terminal in raw mode (no line buffering, no echo) so
+// a single key press stops the menu countdown. It returns a function that
+// restores the previous mode. Not a terminal is not an error: restore is
+// then a no-op and ok is false.
+func RawTerminal(f *os.File) (restore func(), ok bool) {
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return func() {}, false
+	}
+	raw := *old
+	raw.Lflag &^= unix.ICANON | unix.ECHO
+	raw.Iflag &^= unix.ICRNL
+	raw.Cc[unix.VMIN] = 1
+	raw.Cc[unix.VTIME] = 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return func() {}, false
+	}
+	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, true
+}
+
+// Mounts lists mount points under prefix from /proc/self/mounts, deepest
+// first, so they can be unmounted in order.
+func Mounts(prefix string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && strings.HasPrefix(f[1], prefix) {
+			out = append([]string{f[1]}, out...)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,166 @@
+package kexec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/internal/sys"
+)
+
+// fakeKernel returns a minimal bzImage header for a kernel of total size n
+// whose header claims want bytes.
+func fakeKernel(n, want int) []byte {
+	b := make([]byte, n)
+	b[offSetupSects] = 3
+	binary.LittleEndian.PutUint32(b[offSysSize:], uint32((want-4*512)/16))
+	binary.LittleEndian.PutUint16(b[offBootFlag:], 0xaa55)
+	copy(b[offHeader:], "HdrS")
+	binary.LittleEndian.PutUint16(b[offVersion:], 0x020f)
+	return b
+}
+
+func TestCheckBzImage(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		data []byte
+		size int64
+		want string
+	}{
+		{"complete", fakeKernel(8192, 8192), 8192, ""},
+		{"signed (longer than header says)", fakeKernel(9000, 8192), 9000, ""},
+		{"truncated", fakeKernel(8192, 8192)[:4096], 4096, "truncated: 4096 bytes, but its header says the kernel is 8192 bytes"},
+		{"tiny", []byte("hello"), 5, "5 bytes is too short to be a kernel"},
+		{"elf", append([]byte("\x7fELF"), make([]byte, 1000)...), 1004, "not an x86 bzImage"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckBzImage(tt.data, tt.size)
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("CheckBzImage = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("CheckBzImage = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzCheckBzImage(f *testing.F) {
+	f.Add(fakeKernel(1024, 1024), int64(1024))
+	f.Add(fakeKernel(1024, 4096), int64(1024))
+	f.Fuzz(func(t *testing.T, hdr []byte, size int64) {
+		if len(hdr) > 4096 {
+			return
+		}
+		_ = CheckBzImage(hdr, size)
+	})
+}
+
+func TestStage(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kernel := fakeKernel(8192, 8192)
+	write("vmlinuz", kernel)
+	write("short", kernel[:5000])
+	write("empty", nil)
+	write("i1", []byte("abcde"))
+	write("i2", []byte("xyz"))
+	e := entry.Entry{Root: dir, Kernel: "/vmlinuz", Initrds: []string{"/i1", "/i2"}, Source: entry.Source{Device: "vda2", File: "/loader/entries/a.conf", Line: 1}}
+
+	im, err := Stage(e, "console=ttyS0")
+	if err != nil {
+		t.Fatalf("Stage = %v", err)
+	}
+	defer im.Close()
+	got, _ := io.ReadAll(io.NewSectionReader(im.Initrd, 0, 1<<20))
+	if want := []byte("abcde\x00\x00\x00xyz\x00"); !bytes.Equal(got, want) {
+		t.Errorf("initrd = %q, want %q (concatenated, 4-byte padded)", got, want)
+	}
+	if _, err := im.Kernel.Write([]byte("x")); err == nil {
+		t.Error("writing the staged kernel succeeded; want it sealed")
+	}
+
+	for _, tt := range []struct {
+		name string
+		mod  func(*entry.Entry)
+		want string
+	}{
+		{"missing kernel", func(e *entry.Entry) { e.Kernel = "/gone" }, "kernel vda2:/gone: file does not exist; restore the file or fix the entry in vda2:/loader/entries/a.conf:1"},
+		{"truncated kernel", func(e *entry.Entry) { e.Kernel = "/short" }, "kernel vda2:/short: truncated: 5000 bytes"},
+		{"empty kernel", func(e *entry.Entry) { e.Kernel = "/empty" }, "kernel vda2:/empty: file is empty"},
+		{"missing initrd", func(e *entry.Entry) { e.Initrds = []string{"/i1", "/nope"} }, "initrd vda2:/nope: file does not exist"},
+		{"directory", func(e *entry.Entry) { e.Kernel = "/" }, "not a regular file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := e
+			e.Initrds = append([]string(nil), e.Initrds...)
+			tt.mod(&e)
+			im, err := Stage(e, "")
+			var ferr *FileError
+			if err == nil || !errors.As(err, &ferr) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Stage = %v, %v; want a FileError containing %q", im, err, tt.want)
+			}
+		})
+	}
+}
+
+type fakeSys struct {
+	fileErr, loadErr error
+	calls            []string
+}
+
+func (f *fakeSys) FileLoad(k, i *os.File, c string) error {
+	f.calls = append(f.calls, "file:"+c)
+	return f.fileErr
+}
+
+func (f *fakeSys) Load(k, i *os.File, c string) error {
+	f.calls = append(f.calls, "load:"+c)
+	return f.loadErr
+}
+
+func TestLoaderFallback(t *testing.T) {
+	enoexec := &sys.CallError{Call: "kexec_file_load(kernel=3, initrd=4, flags=0x0)", Err: sys.ENOEXEC}
+	for _, tt := range []struct {
+		name           string
+		fileErr, ldErr error
+		wantMethod     Method
+		wantCalls      int
+		wantErr        string
+		wantErrIs      error
+	}{
+		{"file load works", nil, nil, FileLoad, 1, "", nil},
+		{"format refused, fallback", enoexec, nil, Load, 2, "", nil},
+		{"no syscall, fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.ENOSYS}, nil, Load, 2, "", nil},
+		{"fallback fails too", enoexec, errors.New("parsing bzImage: bad"), "", 2, "kexec_load fallback failed: parsing bzImage: bad", ErrFallbackFailed},
+		{"signature rejected: no fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.EKEYREJECTED}, nil, "", 1, "requires a signed kernel", sys.EKEYREJECTED},
+		{"not permitted: no fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.EPERM}, nil, "", 1, "kexec_load_disabled", sys.EPERM},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeSys{fileErr: tt.fileErr, loadErr: tt.ldErr}
+			m, err := Loader{Sys: f}.Load(&Image{Entry: entry.Entry{Kernel: "/vmlinuz"}, Cmdline: "c"})
+			if m != tt.wantMethod || len(f.calls) != tt.wantCalls {
+				t.Errorf("Load = %q after %q, want %q after %d calls", m, f.calls, tt.wantMethod, tt.wantCalls)
+			}
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Load error = %v, want %q", err, tt.wantErr)
+			}
+			if tt.wantErrIs != nil && !errors.Is(err, tt.wantErrIs) {
+				t.Errorf("Load error = %v, want errors.Is %v", err, tt.wantErrIs)
+			}
+		})
+	}
+}
