@@ -11,6 +11,7 @@ tool (
 )
 
 require (
+	github.com/cavaliergopher/cpio v1.0.1
 	github.com/google/go-cmp v0.7.0
 	github.com/u-root/u-root v0.16.0
 	golang.org/x/sys v0.49.0

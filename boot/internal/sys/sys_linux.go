@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -163,4 +164,36 @@ func Mounts(prefix string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// ReadTimeout waits up to timeout for f to be readable and reads into p.
+// It returns 0, nil when nothing arrived in time. Polling the descriptor
+// ourselves (rather than with read deadlines) works on every tty driver.
+func ReadTimeout(f *os.File, p []byte, timeout time.Duration) (int, error) {
+	fd := int(f.Fd())
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(timeout.Milliseconds()))
+	if err != nil {
+		if errors.Is(err, unix.EINTR) {
+			return 0, nil
+		}
+		return 0, callErr(err, "poll(%s)", f.Name())
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 && fds[0].Revents&unix.POLLIN == 0 {
+		return 0, fmt.Errorf("%s: hung up", f.Name())
+	}
+	m, err := unix.Read(fd, p)
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			return 0, nil
+		}
+		return 0, callErr(err, "read(%s)", f.Name())
+	}
+	if m == 0 {
+		return 0, fmt.Errorf("%s: end of input", f.Name())
+	}
+	return m, nil
 }

@@ -1,0 +1,80 @@
+# warmboot: see README.md. The two commands a newcomer needs:
+#   make demo   boot the demo disk in QEMU with warmboot
+#   make test   every test: lint, unit, fuzz, VM
+# Both install what they need (scripts/setup.sh).
+
+SHELL    := /bin/bash
+OUT      := out
+KDIR     := $(OUT)/kernel
+IMAGE    := $(OUT)/warmboot.cpio
+PEER     := $(OUT)/uroot-boot.cpio
+DISK     := $(OUT)/demo.img
+TARGET   := $(OUT)/target.img
+GOSRC    := $(shell find cmds boot images -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+QEMU     := qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1 -nographic -no-reboot
+FUZZTIME ?= 10s
+BENCH_N  ?= 5
+
+export WARMBOOT_KERNEL_DIR := $(abspath $(KDIR))
+
+.PHONY: help deps kernel image peer disk demo test lint unit fuzz vmtest bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+deps: $(OUT)/.deps ## install Debian packages and Go modules
+$(OUT)/.deps: scripts/setup.sh go.mod go.sum
+	@mkdir -p $(OUT)
+	scripts/setup.sh deps
+	@touch $@
+
+kernel: $(KDIR)/release ## download and extract the Debian test kernel
+$(KDIR)/release: | $(OUT)/.deps
+	scripts/setup.sh kernel $(KDIR)
+
+image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes
+$(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps
+	go run ./images/mkimage -kernel-dir $(KDIR) -o $(IMAGE)
+
+peer: $(PEER).zst ## build u-root's boot command image (the benchmark's peer)
+$(PEER).zst: go.mod go.sum images/mkimage/main.go $(KDIR)/release $(OUT)/.deps
+	go run ./images/mkimage -kernel-dir $(KDIR) -o $(PEER) -flavor uroot-boot
+
+disk: $(DISK) ## build the demo disk
+$(DISK): $(GOSRC) $(KDIR)/release $(OUT)/.deps
+	go run ./images/mkdisk -kernel $(KDIR)/vmlinuz -release $$(cat $(KDIR)/release) -o $(DISK) -target $(TARGET)
+
+demo: image disk ## boot the demo disk in QEMU: menu, countdown, then the target's marker
+	$(QEMU) -kernel $(KDIR)/vmlinuz -initrd $(IMAGE).zst -append "console=ttyS0 quiet" \
+		-drive file=$(DISK),if=virtio,format=raw,snapshot=on
+
+test: lint unit fuzz vmtest ## every test (what CI runs)
+
+lint: $(OUT)/.deps ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l cmds boot images vmtest)" || { gofmt -l cmds boot images vmtest; echo "gofmt: files above need formatting"; exit 1; }
+	go vet ./...
+	go tool staticcheck ./...
+
+unit: $(KDIR)/release ## unit tests (no root, no VM)
+	go test ./boot/... ./cmds/... ./images/...
+
+fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' boot images cmds); do \
+		d=./$$(dirname $$t); \
+		for f in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$t | cut -d' ' -f2); do \
+			echo "fuzz $$d $$f"; go test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$d || exit 1; \
+		done; \
+	done
+
+vmtest: image $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
+	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \
+	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
+		go test -count=1 -timeout 40m -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
+
+bench: image peer ## boot the demo disk BENCH_N times with warmboot and u-root's boot; report medians
+	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \
+	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst WARMBOOT_PEER=$(abspath $(PEER)).zst \
+	WARMBOOT_BENCH_N=$(BENCH_N) go test -count=1 -timeout 60m -run '^TestBench$$' -v ./vmtest/
+
+clean: ## remove build outputs (keeps the downloaded kernel)
+	rm -rf $(OUT)/*.cpio $(OUT)/*.zst $(OUT)/*.img

@@ -1,0 +1,110 @@
+//go:build linux
+
+package discover
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/mount/block"
+	"github.com/warmboot/warmboot/boot/internal/sys"
+)
+
+// Mounted is a filesystem mounted read-only for scanning.
+type Mounted struct {
+	Device string // "vda2"
+	Dir    string
+	FSType string
+}
+
+// Probe is what was found on one block device, for the message shown when
+// nothing can be booted.
+type Probe struct {
+	Device string
+	Result string // "ext4, mounted" or why it was not used
+}
+
+// skip are device kinds that never hold boot configs.
+var skip = []string{"loop", "ram", "zram", "sr", "nbd", "dm-"}
+
+// Devices lists block device names from /sys/class/block, sorted.
+func Devices() ([]string, error) {
+	devs, err := block.GetBlockDevices()
+	if err != nil {
+		return nil, fmt.Errorf("listing block devices: %w", err)
+	}
+	var names []string
+outer:
+	for _, d := range devs {
+		for _, s := range skip {
+			if strings.HasPrefix(d.Name, s) {
+				continue outer
+			}
+		}
+		names = append(names, d.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// MountAll mounts each named device read-only under dir/<name>. Devices
+// with no filesystem warmboot can mount (a disk holding a partition table,
+// swap) are reported in the probes and skipped.
+func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe) {
+	var mounted []Mounted
+	var probes []Probe
+	for _, name := range names {
+		target := filepath.Join(dir, name)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			probes = append(probes, Probe{name, err.Error()})
+			continue
+		}
+		dev := &block.BlockDev{Name: name}
+		mp, err := dev.Mount(target, sys.MS_RDONLY)
+		if err != nil {
+			os.Remove(target)
+			probes = append(probes, Probe{name, "not mounted: " + shortErr(err)})
+			log.Debug("not mounting", "device", name, "err", err)
+			continue
+		}
+		mounted = append(mounted, Mounted{Device: name, Dir: target, FSType: mp.FSType})
+		probes = append(probes, Probe{name, mp.FSType + ", mounted read-only"})
+	}
+	return mounted, probes
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "from magics"):
+		return s + " (the kernel has no driver for it: add its module to the image)"
+	case strings.Contains(s, "no suitable filesystem"):
+		return "no filesystem (a partition table, swap, or unformatted)"
+	}
+	return s
+}
+
+// UnmountAll unmounts everything under dir, deepest first, detaching what
+// is busy. It is called before kexec so no filesystem is left mounted.
+func UnmountAll(dir string) error {
+	mps, err := sys.Mounts(dir)
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for _, mp := range mps {
+		if err := sys.Unmount(mp, 0); err != nil {
+			if err2 := sys.Unmount(mp, sys.MNT_DETACH); err2 != nil {
+				errs = append(errs, err2.Error())
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("unmounting: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package modload
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var errExist = errors.New("exists")
+
+func TestLoad(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"lib/modules/6.1/a.ko", "lib/modules/6.1/b.ko", "lib/modules/6.1/c.ko", "lib/modules/6.1/bad.ko", "lib/modules/5.0/old.ko"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), nil, 0o644)
+	}
+	list := "lib/modules/6.1/a.ko\n# comment\nlib/modules/6.1/b.ko\nlib/modules/6.1/gone.ko\nlib/modules/6.1/bad.ko\nlib/modules/5.0/old.ko\nlib/modules/6.1/c.ko\n"
+	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, ListFile), []byte(list), 0o644)
+
+	var loaded []string
+	load := func(f *os.File, _ string) error {
+		name := filepath.Base(f.Name())
+		loaded = append(loaded, name)
+		switch name {
+		case "b.ko":
+			return errExist
+		case "bad.ko":
+			return errors.New("invalid module format")
+		}
+		return nil
+	}
+	r, err := Load(root, ListFile, "6.1", load, func(err error) bool { return errors.Is(err, errExist) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a.ko", "b.ko", "bad.ko", "c.ko"}, loaded); diff != "" {
+		t.Errorf("load order (-want +got):\n%s", diff)
+	}
+	if r.Loaded != 2 || r.Present != 1 || len(r.Errors) != 3 {
+		t.Errorf("Result = %+v, want 2 loaded, 1 present, 3 errors", r)
+	}
+	all := errors.Join(r.Errors...).Error()
+	for _, want := range []string{"gone.ko: open", "bad.ko: invalid module format", "old.ko was built for another kernel than the running 6.1"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("errors %q lack %q", all, want)
+		}
+	}
+}
+
+func TestNoList(t *testing.T) {
+	r, err := Load(t.TempDir(), ListFile, "6.1", nil, nil)
+	if err != nil || r.Loaded != 0 {
+		t.Errorf("Load(no list) = %+v, %v; want nothing, nil", r, err)
+	}
+}

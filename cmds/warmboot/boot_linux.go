@@ -1,0 +1,262 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/console"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/menu"
+	"github.com/warmboot/warmboot/boot/modload"
+	"github.com/warmboot/warmboot/boot/timeline"
+)
+
+const mountDir = "/run/warmboot/mnt"
+
+type bootFlags struct {
+	timeout, wait durationFlag
+	dryRun        bool
+}
+
+func boot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f bootFlags
+	fs := flag.NewFlagSet("warmboot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&f.timeout, "timeout", "menu timeout in seconds, overriding the configs (negative: wait for a key)")
+	fs.Var(&f.wait, "wait", "seconds to wait for disks with boot configs to appear (default 5)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "load the chosen kernel but do not kexec; exit instead")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if data, err := os.ReadFile("/proc/cmdline"); err == nil {
+		p := cmdlineParams(string(data))
+		for name, fl := range map[string]*durationFlag{"timeout": &f.timeout, "wait": &f.wait} {
+			if v, ok := p[name]; ok && !fl.set {
+				if err := fl.Set(v); err != nil {
+					fmt.Fprintf(stderr, "warmboot: ignoring warmboot.%s=%s: %v\n", name, v, err)
+				}
+			}
+		}
+	}
+	if !f.wait.set {
+		f.wait.d = 5 * time.Second
+	}
+	cons := console.Open(stdout)
+	defer cons.Close()
+	b := &booter{out: cons, cons: cons, flags: f, tl: timeline.New(),
+		log: slog.New(slog.NewTextHandler(cons, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	return b.run(ctx)
+}
+
+type booter struct {
+	out   io.Writer
+	cons  *console.Set
+	flags bootFlags
+	tl    *timeline.Timeline
+	log   *slog.Logger
+}
+
+func (b *booter) say(format string, args ...any) {
+	fmt.Fprintf(b.out, "warmboot: "+format+"\n", args...)
+}
+
+func (b *booter) run(ctx context.Context) int {
+	b.say("starting (%s)", version())
+	b.loadModules()
+	for {
+		m, probes := b.discover()
+		if len(m.Entries) == 0 {
+			b.explainNothing(probes, m.Warnings)
+		} else {
+			for _, w := range m.Warnings {
+				b.say("warning: %s", w)
+			}
+			done, code := b.bootMenu(ctx, m)
+			if done {
+				return code
+			}
+		}
+		if err := discover.UnmountAll(mountDir); err != nil {
+			b.say("%v", err)
+		}
+		if b.flags.dryRun {
+			return exitError
+		}
+		b.shell()
+		b.say("shell exited; looking for boot entries again")
+	}
+}
+
+func (b *booter) loadModules() {
+	end := b.tl.Begin("modules")
+	defer end()
+	r, err := modload.LoadSystem()
+	if err != nil {
+		b.say("loading modules: %v", err)
+	}
+	for _, err := range r.Errors {
+		b.say("warning: %v", err)
+	}
+	if r.Loaded+r.Present > 0 {
+		b.say("loaded %d kernel modules", r.Loaded)
+	}
+}
+
+// discover mounts the block devices and parses their configs, waiting up
+// to -wait for disks to appear.
+func (b *booter) discover() (choose.Menu, []discover.Probe) {
+	var (
+		configs []*entry.Config
+		probes  []discover.Probe
+		seen    = map[string]bool{}
+		m       choose.Menu
+	)
+	deadline := time.Now().Add(b.flags.wait.d)
+	for {
+		end := b.tl.Begin("discover")
+		names, err := discover.Devices()
+		end()
+		if err != nil {
+			b.say("%v", err)
+		}
+		var fresh []string
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				fresh = append(fresh, n)
+			}
+		}
+		end = b.tl.Begin("mount")
+		mounted, p := discover.MountAll(mountDir, fresh, b.log)
+		end()
+		probes = append(probes, p...)
+		end = b.tl.Begin("parse")
+		for _, mt := range mounted {
+			configs = append(configs, discover.Scan(os.DirFS(mt.Dir), mt.Dir, mt.Device)...)
+		}
+		m = choose.Rank(configs)
+		end()
+		if len(m.Entries) > 0 || time.Now().After(deadline) {
+			return m, probes
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (b *booter) explainNothing(probes []discover.Probe, warnings []string) {
+	b.say("no boot entries found.")
+	if len(probes) == 0 {
+		b.say("  no block devices appeared within %s (is the disk driver's module in the image?)", b.flags.wait.d)
+	}
+	for _, p := range probes {
+		b.say("  %s: %s", p.Device, p.Result)
+	}
+	for _, w := range warnings {
+		b.say("  %s", w)
+	}
+	b.say("looked for: %s", strings.Join(discover.Looked(), ", "))
+}
+
+// bootMenu shows the menu and tries entries until one kexecs. It returns
+// done=true only for -dry-run (a real kexec does not return).
+func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code int) {
+	timeout := 10 * time.Second
+	if m.Timeout != nil {
+		timeout = *m.Timeout
+	}
+	if b.flags.timeout.set {
+		timeout = b.flags.timeout.d
+	}
+	keys, stop := b.cons.Keys()
+	end := b.tl.Begin("menu")
+	choice, err := menu.Run(ctx, b.out, keys, m, menu.Options{Timeout: timeout})
+	end()
+	stop()
+	if err != nil {
+		b.say("menu: %v", err)
+		return false, 0
+	}
+	var failures []string
+	loader := kexec.Loader{Sys: kexec.Real{}, Log: b.log}
+	for _, i := range m.Order(choice.Index) {
+		e := m.Entries[i]
+		cmdline := e.Cmdline
+		if i == choice.Index {
+			cmdline = choice.Cmdline
+		}
+		b.say("loading %q from %s", e.Label, e.Source)
+		end := b.tl.Begin("read")
+		im, err := kexec.Stage(e, cmdline)
+		end()
+		if err != nil {
+			b.say("cannot boot %q: %v; trying the next entry", e.Label, err)
+			failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, err))
+			continue
+		}
+		end = b.tl.Begin("load")
+		method, err := loader.Load(im)
+		end()
+		im.Close()
+		if err != nil {
+			b.say("cannot boot %q: %v; trying the next entry", e.Label, err)
+			failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, err))
+			continue
+		}
+		end = b.tl.Begin("kexec")
+		if err := discover.UnmountAll(mountDir); err != nil {
+			b.say("warning: %v", err)
+		}
+		end()
+		b.say("booting %q: kernel %s:%s (%d bytes), initrd %d bytes, via %s", e.Label, e.Source.Device, e.Kernel, im.KernelSize, im.InitrdSize, method)
+		b.say("command line: %s", cmdline)
+		b.say("timeline: %s", b.tl)
+		if b.flags.dryRun {
+			b.say("-dry-run: not kexecing")
+			return true, exitOK
+		}
+		err = kexec.Exec()
+		b.say("kexec failed: %v", err)
+		failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, err))
+		break
+	}
+	b.say("nothing could be booted:")
+	for _, f := range failures {
+		b.say("  %s", f)
+	}
+	return false, 0
+}
+
+func (b *booter) shell() {
+	sh := "/bin/sh"
+	if _, err := os.Stat(sh); err != nil {
+		b.say("no shell in this image; retrying in 10s")
+		time.Sleep(10 * time.Second)
+		return
+	}
+	b.say("starting a shell (%s); exit it to look for boot entries again", sh)
+	cmd := exec.Command(sh)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = b.cons.Primary(), b.cons.Primary(), b.cons.Primary()
+	if err := cmd.Run(); err != nil {
+		b.say("shell: %v", err)
+	}
+}
+
+func version() string {
+	if exe, err := os.Executable(); err == nil {
+		return filepath.Base(exe)
+	}
+	return "warmboot"
+}

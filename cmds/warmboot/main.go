@@ -1,0 +1,49 @@
+// Command warmboot is a LinuxBoot bootloader: it runs as u-root's uinit,
+// finds the boot configs on local disks, offers them in a menu, and kexecs
+// the chosen kernel.
+//
+// Synopsis:
+//
+//	warmboot [-timeout SECONDS] [-wait SECONDS] [-dry-run]
+//	warmboot list [-root DIR] [-json]
+//
+// Description:
+//
+// Without a subcommand, warmboot boots. It loads the kernel modules the
+// image carries, mounts every block device read-only under
+// /run/warmboot/mnt, reads GRUB (grub.cfg, grubenv), Boot Loader
+// Specification (loader/entries/*.conf, loader/loader.conf) and
+// syslinux/extlinux configs, and shows one ranked menu on every console.
+// When the countdown ends (or Enter is pressed) it reads the chosen
+// kernel and initrds into memory, loads them with kexec_file_load (falling
+// back to kexec_load when the kernel refuses the image format), unmounts
+// everything and kexecs. An entry that cannot be read or loaded is
+// reported, with the file to fix, and the next entry is tried. warmboot
+// never returns: when nothing can be booted it says why for each entry and
+// starts a shell; when the shell exits it looks again.
+//
+// "warmboot list" prints the entries as the bootloader would rank them,
+// without loading anything, from the configs under DIR (default /boot):
+// DIR is taken as the root of the filesystem the configs live on, as the
+// bootloader sees each disk. With -json the output is the stable
+// "warmboot.list/v1" document described in README.md.
+//
+// Options (boot): -timeout overrides the config's menu timeout (seconds;
+// negative waits for a key), -wait is how long to wait for disks to
+// appear, -dry-run does everything but the final kexec. The kernel
+// command line parameters warmboot.timeout= and warmboot.wait= set the
+// same, for images whose uinit has no arguments.
+//
+// Example:
+//
+//	warmboot list -root /boot -json | jq '.entries[] | .label'
+package main
+
+import (
+	"context"
+	"os"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}

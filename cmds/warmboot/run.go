@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/timeline"
+)
+
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "list" {
+		return list(args[1:], stdout, stderr)
+	}
+	return boot(ctx, args, stdout, stderr)
+}
+
+// ListSchema names the JSON form of "warmboot list -json".
+const ListSchema = "warmboot.list/v1"
+
+// ListOutput is the stable JSON document "warmboot list -json" prints.
+type ListOutput struct {
+	Schema         string             `json:"schema"`
+	Root           string             `json:"root"`
+	Default        *int               `json:"default"`
+	TimeoutSeconds *float64           `json:"timeout_seconds"`
+	Entries        []ListEntry        `json:"entries"`
+	Warnings       []string           `json:"warnings"`
+	Timeline       *timeline.Timeline `json:"timeline"`
+}
+
+// ListEntry is one entry in ListOutput.
+type ListEntry struct {
+	Index   int  `json:"index"`
+	Default bool `json:"default"`
+	entry.Entry
+}
+
+func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput {
+	out := ListOutput{Schema: ListSchema, Root: root, Entries: []ListEntry{}, Warnings: m.Warnings, Timeline: tl}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
+	if len(m.Entries) > 0 {
+		d := m.Default
+		out.Default = &d
+	}
+	if m.Timeout != nil {
+		s := m.Timeout.Seconds()
+		out.TimeoutSeconds = &s
+	}
+	for i, e := range m.Entries {
+		if e.Initrds == nil {
+			e.Initrds = []string{}
+		}
+		out.Entries = append(out.Entries, ListEntry{Index: i, Default: i == m.Default, Entry: e})
+	}
+	return out
+}
+
+func list(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("warmboot list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", "/boot", "root of the filesystem holding the boot configs")
+	asJSON := fs.Bool("json", false, "print the "+ListSchema+" JSON document")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "warmboot list: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if st, err := os.Stat(*root); err != nil || !st.IsDir() {
+		fmt.Fprintf(stderr, "warmboot list: %s is not a directory: give -root the directory holding loader/, grub/ or extlinux/\n", *root)
+		return exitError
+	}
+	tl := timeline.New()
+	end := tl.Begin("parse")
+	m := choose.Rank(discover.Scan(os.DirFS(*root), *root, ""))
+	end()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(newListOutput(*root, m, tl)); err != nil {
+			fmt.Fprintf(stderr, "warmboot list: %v\n", err)
+			return exitError
+		}
+	} else {
+		printList(stdout, *root, m)
+	}
+	if len(m.Entries) == 0 {
+		fmt.Fprintf(stderr, "warmboot list: no boot entries under %s (looked for %s)\n", *root, strings.Join(discover.Looked(), ", "))
+		return exitError
+	}
+	return exitOK
+}
+
+func printList(w io.Writer, root string, m choose.Menu) {
+	for i, e := range m.Entries {
+		mark := " "
+		if i == m.Default {
+			mark = "*"
+		}
+		fmt.Fprintf(w, "%s %d) %s\n", mark, i+1, e.Label)
+		fmt.Fprintf(w, "     id:      %s (%s)\n", e.ID, e.Format)
+		fmt.Fprintf(w, "     kernel:  %s\n", e.Kernel)
+		for _, ird := range e.Initrds {
+			fmt.Fprintf(w, "     initrd:  %s\n", ird)
+		}
+		fmt.Fprintf(w, "     cmdline: %s\n", e.Cmdline)
+		fmt.Fprintf(w, "     from:    %s\n", e.Source)
+	}
+	if m.Timeout != nil {
+		fmt.Fprintf(w, "timeout: %s\n", *m.Timeout)
+	}
+	for _, warn := range m.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}
+
+// durationFlag is an integer number of seconds, negative allowed, with
+// "unset" distinguishable from zero.
+type durationFlag struct {
+	d   time.Duration
+	set bool
+}
+
+func (f *durationFlag) String() string { return f.d.String() }
+func (f *durationFlag) Set(s string) error {
+	var n float64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return fmt.Errorf("%q is not a number of seconds", s)
+	}
+	f.d, f.set = time.Duration(n*float64(time.Second)), true
+	return nil
+}
+
+// cmdlineParams returns warmboot.* parameters from a kernel command line.
+func cmdlineParams(cmdline string) map[string]string {
+	out := map[string]string{}
+	for _, f := range strings.Fields(cmdline) {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "warmboot.") {
+			out[strings.TrimPrefix(k, "warmboot.")] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,216 @@
+// Package disk builds the demo and test disk images without root or loop
+// devices: each filesystem is made in a file (mkfs.ext4 -d from a staging
+// directory; mkfs.vfat and mcopy), a GPT is written to the disk image with
+// sfdisk, and the filesystems are copied into their partitions.
+//
+// It also builds the tiny target initramfs the disks' entries boot
+// (images/target, packed with cavaliergopher/cpio).
+package disk
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cavaliergopher/cpio"
+)
+
+// File is one file to put on a filesystem: Data, or the host file Src.
+type File struct {
+	Data []byte
+	Src  string
+}
+
+// FS is one filesystem (and, on a partitioned disk, its partition).
+type FS struct {
+	Type    string // "ext4" or "vfat"
+	Label   string
+	SizeMiB int
+	ESP     bool            // partition type EFI System, else Linux filesystem
+	Files   map[string]File // path on the filesystem -> contents
+}
+
+// Disk is a GPT disk of filesystems, in partition order.
+type Disk struct {
+	Parts []FS
+}
+
+const mib = 1 << 20
+
+// Build writes the disk image d to out.
+func Build(ctx context.Context, out string, d Disk) error {
+	tmp, err := os.MkdirTemp("", "warmboot-disk-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var script strings.Builder
+	script.WriteString("label: gpt\nlabel-id: 5C8B3E20-8A4F-4E54-9D2E-7761726D626F\nunit: sectors\n")
+	start := int64(mib)
+	var images []string
+	var starts []int64
+	for i, p := range d.Parts {
+		img := filepath.Join(tmp, fmt.Sprintf("p%d.img", i+1))
+		if err := makeFS(ctx, filepath.Join(tmp, fmt.Sprintf("p%d", i+1)), img, p); err != nil {
+			return fmt.Errorf("partition %d (%s %s): %w", i+1, p.Type, p.Label, err)
+		}
+		typ := "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+		if p.ESP {
+			typ = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+		}
+		fmt.Fprintf(&script, "start=%d, size=%d, type=%s, uuid=5C8B3E20-8A4F-4E54-9D2E-00000000000%d, name=%s\n",
+			start/512, int64(p.SizeMiB)*mib/512, typ, i+1, p.Label)
+		images = append(images, img)
+		starts = append(starts, start)
+		start += int64(p.SizeMiB) * mib
+	}
+	total := start + mib // room for the backup GPT
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(total); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", out)
+	cmd.Stdin = strings.NewReader(script.String())
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("sfdisk: %w: %s", err, b)
+	}
+	for i, img := range images {
+		src, err := os.Open(img)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.NewOffsetWriter(f, starts[i]), src)
+		src.Close()
+		if err != nil {
+			return fmt.Errorf("copying partition %d: %w", i+1, err)
+		}
+	}
+	return f.Close()
+}
+
+func stage(dir string, files map[string]File) error {
+	for name, fl := range files {
+		p := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(name, "/")))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		data := fl.Data
+		if fl.Src != "" {
+			var err error
+			if data, err = os.ReadFile(fl.Src); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return os.MkdirAll(dir, 0o755)
+}
+
+func makeFS(ctx context.Context, dir, img string, p FS) error {
+	if err := stage(dir, p.Files); err != nil {
+		return err
+	}
+	run := func(name string, args ...string) error {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env = append(os.Environ(), "E2FSPROGS_FAKE_TIME=1700000000", "MTOOLS_SKIP_CHECK=1")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s %s: %w: %s (make deps installs e2fsprogs, dosfstools and mtools)", name, strings.Join(args, " "), err, b)
+		}
+		return nil
+	}
+	switch p.Type {
+	case "ext4":
+		f, err := os.Create(img)
+		if err != nil {
+			return err
+		}
+		f.Truncate(int64(p.SizeMiB) * mib)
+		f.Close()
+		return run("mkfs.ext4", "-q", "-F", "-L", p.Label, "-U", "5c8b3e20-8a4f-4e54-9d2e-6578743400"+fmt.Sprint(10+len(p.Label)%90),
+			"-E", "root_owner=0:0,hash_seed=5c8b3e20-8a4f-4e54-9d2e-686173680000", "-d", dir, img)
+	case "vfat":
+		if err := run("mkfs.vfat", "-C", "-n", strings.ToUpper(p.Label), "-i", "5C8B3E20", img, fmt.Sprint(p.SizeMiB*1024)); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		if len(ents) == 0 {
+			return nil
+		}
+		args := []string{"-s", "-Q", "-i", img}
+		for _, e := range ents {
+			args = append(args, filepath.Join(dir, e.Name()))
+		}
+		return run("mcopy", append(args, "::/")...)
+	}
+	return fmt.Errorf("unknown filesystem type %q", p.Type)
+}
+
+// TargetInitramfs builds images/target and writes a gzip'd newc cpio
+// holding it as /init.
+func TargetInitramfs(ctx context.Context, moduleRoot, out string) error {
+	tmp, err := os.MkdirTemp("", "warmboot-target-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "init")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, "./images/target")
+	cmd.Dir = moduleRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the target init: %w: %s", err, b)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	w := cpio.NewWriter(zw)
+	epoch := time.Unix(0, 0)
+	ents := []struct {
+		name string
+		mode cpio.FileMode
+		data []byte
+	}{
+		{"dev", cpio.TypeDir | 0o755, nil},
+		{"proc", cpio.TypeDir | 0o755, nil},
+		{"init", cpio.TypeReg | 0o755, data},
+	}
+	sort.SliceStable(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+	for i, e := range ents {
+		if err := w.WriteHeader(&cpio.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.data)), ModTime: epoch, Inode: int64(i + 1), Links: 1}); err != nil {
+			return err
+		}
+		if _, err := w.Write(e.data); err != nil {
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
