@@ -104,7 +104,10 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 	if err := put(modDir+"/modules.dep", tree.ModulesDep(order)); err != nil {
 		return err
 	}
-	args := []string{"tool", "mkuimage", "-build=bb", "-base=/dev/null", "-initcmd=init", "-defaultsh=gosh", "-o", out}
+	// goshsmall: gosh's plain line reader. Its default editor queries the
+	// terminal and waits seconds for answers a serial console never sends,
+	// and pulls in a TUI library the flash image has no room for.
+	args := []string{"tool", "mkuimage", "-build=bb", "-base=/dev/null", "-initcmd=init", "-defaultsh=gosh", "-tags=goshsmall", "-o", out}
 	var cmds []string
 	switch flavor {
 	case "warmboot":

@@ -1,0 +1,125 @@
+package vmtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hugelgupf/vmtest/qemu"
+	"github.com/warmboot/warmboot/images/disk"
+)
+
+var (
+	kernel  string // bzImage
+	image   string // warmboot initramfs
+	release string
+	target  string // target initramfs, built once
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	var missing []string
+	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR"} {
+		if os.Getenv(v) == "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(os.Stderr, "vmtest: %s not set: run the VM tests with make vmtest (or make test), which builds and sets everything\n", strings.Join(missing, ", "))
+		return 1
+	}
+	kernel, image = os.Getenv("VMTEST_KERNEL"), os.Getenv("WARMBOOT_IMAGE")
+	qemuBin := strings.Fields(os.Getenv("VMTEST_QEMU"))[0]
+	if _, err := exec.LookPath(qemuBin); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: %s not found: make deps installs qemu-system-x86\n", qemuBin)
+		return 1
+	}
+	for _, f := range []string{kernel, image} {
+		if _, err := os.Stat(f); err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
+			return 1
+		}
+	}
+	rel, err := os.ReadFile(filepath.Join(os.Getenv("WARMBOOT_KERNEL_DIR"), "release"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
+		return 1
+	}
+	release = strings.TrimSpace(string(rel))
+	tmp, err := os.MkdirTemp("", "warmboot-vmtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	target = filepath.Join(tmp, "target.img")
+	if err := disk.TargetInitramfs(context.Background(), "..", target); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// marker is the line the target prints for a command line.
+func marker(cmdline string) string { return "WARMBOOT-TARGET-OK cmdline=" + cmdline }
+
+// bootFS returns a one-partition disk: an ext4 /boot holding the kernel at
+// /vmlinuz, the target at /target.img, and files.
+func bootFS(files map[string]string) disk.Disk {
+	fs := disk.FS{Type: "ext4", Label: "boot", SizeMiB: 24, Files: map[string]disk.File{
+		"/vmlinuz":    {Src: kernel},
+		"/target.img": {Src: target},
+	}}
+	for name, data := range files {
+		fs.Files[name] = disk.File{Data: []byte(data)}
+	}
+	return disk.Disk{Parts: []disk.FS{fs}}
+}
+
+// startVM builds d and boots the warmboot image with it attached.
+func startVM(t *testing.T, d disk.Disk, img string, kernelArgs string) *qemu.VM {
+	t.Helper()
+	dimg := filepath.Join(t.TempDir(), "disk.img")
+	if err := disk.Build(context.Background(), dimg, d); err != nil {
+		t.Fatalf("building the test disk: %v", err)
+	}
+	return qemu.StartT(t, "vm", qemu.ArchAMD64,
+		qemu.WithKernel(kernel),
+		qemu.WithInitramfs(img),
+		qemu.WithAppendKernel("console=ttyS0 quiet "+kernelArgs),
+		qemu.WithVMTimeout(4*time.Minute),
+		qemu.ArbitraryArgs("-no-reboot", "-drive", "file="+dimg+",if=virtio,format=raw"),
+	)
+}
+
+// expect waits for each string in order, failing the test with the
+// missing one.
+func expect(t *testing.T, vm *qemu.VM, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if _, err := vm.Console.ExpectString(w); err != nil {
+			t.Fatalf("console never printed %q: %v", w, err)
+		}
+	}
+}
+
+// finish waits for the VM to power off (the target does) or kills it.
+func finish(t *testing.T, vm *qemu.VM, poweroff bool) {
+	t.Helper()
+	if !poweroff {
+		vm.Kill()
+		vm.Wait()
+		return
+	}
+	if err := vm.Wait(); err != nil {
+		t.Errorf("VM exit: %v", err)
+	}
+}
