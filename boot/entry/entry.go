@@ -58,7 +58,7 @@ type Entry struct {
 	// the config lives on (always with a leading "/").
 	Kernel string `json:"kernel"`
 	// Initrds are the initramfs paths, in the order they are concatenated.
-	Initrds []string `json:"initrds,omitempty"`
+	Initrds []string `json:"initrds"`
 	// Cmdline is the kernel command line.
 	Cmdline string `json:"cmdline"`
 	// Source is where the entry was defined.

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestListJSON(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"list", "-json", "-root", "testdata/root"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list -json = exit %d, stderr %q", code, stderr.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	tl, _ := got["timeline"].(map[string]any)
+	phases, _ := tl["phases"].([]any)
+	if len(phases) != 1 || phases[0].(map[string]any)["name"] != "parse" {
+		t.Errorf("timeline = %v, want one parse phase", tl)
+	}
+	got["timeline"] = nil
+	norm, _ := json.MarshalIndent(got, "", "  ")
+	const golden = "testdata/list.golden.json"
+	if *update {
+		os.WriteFile(golden, append(norm, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(strings.TrimSpace(string(want)), strings.TrimSpace(string(norm))); diff != "" {
+		t.Errorf("list -json mismatch (-want +got), rerun with -update if intended:\n%s", diff)
+	}
+}
+
+func TestListText(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"list", "-root", "testdata/root"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list = exit %d, stderr %q", code, stderr.String())
+	}
+	for _, want := range []string{
+		"  1) Fedora 39\n     id:      fedora (bls)\n     kernel:  /vmlinuz-fedora\n",
+		"* 2) Debian 6.1.0-56-amd64\n",
+		"     from:    /loader/entries/debian-6.1.0-56-amd64.conf:1\n",
+		"     initrd:  /i1\n     initrd:  /i2\n",
+		"     initrd:  /s.img\n     cmdline: console=ttyS0\n",
+		"timeout: 4s\n",
+		`warning: /grub/grub.cfg:7: menuentry "fw" uses "fwsetup", not a Linux kernel; skipped`,
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("list output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+func TestListErrors(t *testing.T) {
+	empty := t.TempDir()
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"list", "-root", empty}, exitError, "no boot entries under " + empty + " (looked for loader/entries"},
+		{[]string{"list", "-root", "/nonexistent"}, exitError, "/nonexistent is not a directory"},
+		{[]string{"list", "-bogus"}, exitUsage, "flag provided but not defined: -bogus"},
+		{[]string{"list", "extra"}, exitUsage, `unexpected argument "extra"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tt.args, &stdout, &stderr)
+		if code != tt.code || !strings.Contains(stderr.String(), tt.stderr) {
+			t.Errorf("run(%q) = %d, %q; want %d, %q", tt.args, code, stderr.String(), tt.code, tt.stderr)
+		}
+	}
+}
+
+func TestCmdlineParams(t *testing.T) {
+	got := cmdlineParams("console=ttyS0 warmboot.timeout=3 quiet warmboot.wait=0.5 warmbootx=1")
+	want := map[string]string{"timeout": "3", "wait": "0.5"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cmdlineParams (-want +got):\n%s", diff)
+	}
+	var d durationFlag
+	if err := d.Set("-1"); err != nil || d.d >= 0 || !d.set {
+		t.Errorf("Set(-1) = %v, %+v", err, d)
+	}
+	if err := d.Set("soon"); err == nil {
+		t.Error("Set(soon) succeeded")
+	}
+}

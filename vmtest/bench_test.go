@@ -1,0 +1,199 @@
+package vmtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hugelgupf/vmtest/qemu"
+	"github.com/warmboot/warmboot/images/disk"
+)
+
+// stamps records when console lines containing given strings first
+// arrive, on the host clock.
+type stamps struct {
+	start time.Time
+	watch []string
+	mu    sync.Mutex
+	seen  map[string]time.Duration
+	lines map[string]string
+	pw    *io.PipeWriter
+	done  chan struct{}
+}
+
+func newStamps(watch ...string) *stamps {
+	pr, pw := io.Pipe()
+	s := &stamps{start: time.Now(), watch: watch, seen: map[string]time.Duration{}, lines: map[string]string{}, pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			now := time.Since(s.start)
+			s.mu.Lock()
+			for _, w := range s.watch {
+				if _, ok := s.seen[w]; !ok && strings.Contains(sc.Text(), w) {
+					s.seen[w] = now
+					s.lines[w] = sc.Text()
+				}
+			}
+			s.mu.Unlock()
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	return s
+}
+
+func (s *stamps) Write(p []byte) (int, error) { return s.pw.Write(p) }
+func (s *stamps) Close() error                { s.pw.Close(); <-s.done; return nil }
+
+func (s *stamps) at(t *testing.T, w string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.seen[w]
+	if !ok {
+		t.Fatalf("console never printed %q", w)
+	}
+	return d
+}
+
+const banner = "Welcome to u-root!"
+
+type bootRun struct {
+	Start2Marker, Banner2Marker, Banner2Handoff time.Duration
+	Phases                                      map[string]time.Duration
+}
+
+var phaseRE = regexp.MustCompile(`(\w+)=([0-9.]+(?:ms|s|µs))`)
+
+func parsePhases(line string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	_, rest, _ := strings.Cut(line, "timeline: ")
+	for _, m := range phaseRE.FindAllStringSubmatch(rest, -1) {
+		if d, err := time.ParseDuration(m[2]); err == nil {
+			out[m[1]] = d
+		}
+	}
+	return out
+}
+
+func bootOnce(t *testing.T, img, dimg string, peer bool) bootRun {
+	handoff := "warmboot: timeline:"
+	if peer {
+		handoff = "Attempting to boot"
+	}
+	st := newStamps(banner, handoff, "WARMBOOT-TARGET-OK", "Enter an option")
+	args := "console=ttyS0 quiet warmboot.timeout=0"
+	vm := qemu.StartT(t, "bench", qemu.ArchAMD64,
+		qemu.WithKernel(kernel), qemu.WithInitramfs(img), qemu.WithAppendKernel(args),
+		qemu.WithVMTimeout(4*time.Minute), qemu.WithSerialOutput(st),
+		qemu.ArbitraryArgs("-no-reboot", "-drive", "file="+dimg+",if=virtio,format=raw,snapshot=on"))
+	if peer {
+		// u-root's menu has a fixed 10s timeout; choose the default at
+		// once so only its work is measured.
+		expect(t, vm, "Enter an option")
+		vm.Console.Send("\r")
+	}
+	expect(t, vm, "WARMBOOT-TARGET-OK")
+	finish(t, vm, true)
+	st.Close()
+	r := bootRun{
+		Start2Marker:   st.at(t, "WARMBOOT-TARGET-OK"),
+		Banner2Marker:  st.at(t, "WARMBOOT-TARGET-OK") - st.at(t, banner),
+		Banner2Handoff: st.at(t, handoff) - st.at(t, banner),
+	}
+	if !peer {
+		r.Phases = parsePhases(st.lines[handoff])
+	}
+	return r
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func fileSize(t *testing.T, p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// TestBench boots the demo disk WARMBOOT_BENCH_N times with warmboot and
+// with u-root's boot command (same kernel, same disk, same QEMU flags) and
+// reports medians and ratios. It runs only from "make bench".
+func TestBench(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("WARMBOOT_BENCH_N"))
+	peerImg := os.Getenv("WARMBOOT_PEER")
+	if n <= 0 || peerImg == "" {
+		t.Skip("a benchmark, not a test: make bench sets WARMBOOT_BENCH_N and WARMBOOT_PEER")
+	}
+	dimg := filepath.Join(t.TempDir(), "demo.img")
+	if err := disk.Build(context.Background(), dimg, disk.Demo(kernel, target, release)); err != nil {
+		t.Fatal(err)
+	}
+	var wb, ur []bootRun
+	for i := 0; i < n; i++ { // interleaved, so drift hits both alike
+		wb = append(wb, bootOnce(t, image, dimg, false))
+		ur = append(ur, bootOnce(t, peerImg, dimg, true))
+	}
+	pick := func(rs []bootRun, f func(bootRun) time.Duration) time.Duration {
+		var ds []time.Duration
+		for _, r := range rs {
+			ds = append(ds, f(r))
+		}
+		return median(ds)
+	}
+	s2m := func(r bootRun) time.Duration { return r.Start2Marker }
+	b2m := func(r bootRun) time.Duration { return r.Banner2Marker }
+	b2h := func(r bootRun) time.Duration { return r.Banner2Handoff }
+	// What follows warmboot's handoff line (kexec into the target kernel
+	// and its boot to the marker) is the same work for both, since both
+	// kexec_file_load the same kernel and initramfs: subtract it from
+	// u-root's banner-to-marker to get its bootloader work.
+	common := pick(wb, func(r bootRun) time.Duration { return r.Banner2Marker - r.Banner2Handoff })
+	wbWork := pick(wb, func(r bootRun) time.Duration { return r.Phases["work"] })
+	wbHost := pick(wb, b2h)
+	urWork := pick(ur, b2m) - common
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "| measure (median of %d, TCG) | warmboot | u-root boot | ratio |\n|---|---|---|---|\n", n)
+	row := func(name string, a, c time.Duration) {
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f |\n", name, a.Round(10*time.Millisecond), c.Round(10*time.Millisecond), float64(a)/float64(c))
+	}
+	row("QEMU start to target marker", pick(wb, s2m), pick(ur, s2m))
+	row("init start to target marker", pick(wb, b2m), pick(ur, b2m))
+	row("bootloader work, init start to kexec (host clock)", wbHost, urWork)
+	fmt.Fprintf(&b, "\nwarmboot phases (median, guest clock):")
+	names := []string{"modules", "discover", "mount", "parse", "menu", "read", "load", "kexec", "work"}
+	for _, name := range names {
+		fmt.Fprintf(&b, " %s=%s", name, pick(wb, func(r bootRun) time.Duration { return r.Phases[name] }).Round(time.Millisecond))
+	}
+	_ = wbWork
+	fmt.Fprintf(&b, "\n\n| image | cpio | zstd -19 |\n|---|---|---|\n")
+	for _, im := range [][2]string{{"warmboot", image}, {"u-root core/init + boot/boot", peerImg}} {
+		raw := strings.TrimSuffix(im[1], ".zst")
+		fmt.Fprintf(&b, "| %s | %.2f MiB | %.2f MiB |\n", im[0], float64(fileSize(t, raw))/(1<<20), float64(fileSize(t, im[1]))/(1<<20))
+	}
+	t.Logf("\n%s", b.String())
+	res := map[string]any{"n": n, "warmboot": wb, "uroot": ur, "table": b.String()}
+	data, _ := json.MarshalIndent(res, "", "  ")
+	os.WriteFile(filepath.Join("..", "out", "bench.json"), data, 0o644)
+	os.WriteFile(filepath.Join("..", "out", "bench.md"), []byte(b.String()), 0o644)
+}
