@@ -102,7 +102,7 @@ func startVM(t *testing.T, d disk.Disk, img string, kernelArgs string) *qemu.VM 
 
 // expect waits for each string in order, failing the test with the
 // missing one.
-func expect(t *testing.T, vm *qemu.VM, want ...string) {
+func expect(t testing.TB, vm *qemu.VM, want ...string) {
 	t.Helper()
 	for _, w := range want {
 		if _, err := vm.Console.ExpectString(w); err != nil {
@@ -112,7 +112,7 @@ func expect(t *testing.T, vm *qemu.VM, want ...string) {
 }
 
 // finish waits for the VM to power off (the target does) or kills it.
-func finish(t *testing.T, vm *qemu.VM, poweroff bool) {
+func finish(t testing.TB, vm *qemu.VM, poweroff bool) {
 	t.Helper()
 	if !poweroff {
 		vm.Kill()
