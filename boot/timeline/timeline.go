@@ -6,6 +6,7 @@ package timeline
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,11 +20,14 @@ type Phase struct {
 
 // Timeline records phases in the order they ran. A phase that runs more
 // than once (read and load, when an entry fails and the next is tried)
-// accumulates.
+// accumulates. Phases may overlap (the default entry is read and loaded
+// during the menu countdown), so the total is wall-clock time, not their
+// sum. It is safe for concurrent use.
 type Timeline struct {
 	Start  time.Time `json:"-"`
 	Phases []Phase   `json:"phases"`
 	now    func() time.Time
+	mu     sync.Mutex
 }
 
 // New starts a timeline.
@@ -40,6 +44,8 @@ func (t *Timeline) Begin(name string) (end func()) {
 
 // Add adds d to the phase called name.
 func (t *Timeline) Add(name string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for i := range t.Phases {
 		if t.Phases[i].Name == name {
 			t.Phases[i].Duration += d
@@ -52,6 +58,8 @@ func (t *Timeline) Add(name string, d time.Duration) {
 
 // Get returns the time spent in a phase.
 func (t *Timeline) Get(name string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, p := range t.Phases {
 		if p.Name == name {
 			return p.Duration
@@ -63,15 +71,19 @@ func (t *Timeline) Get(name string) time.Duration {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // String is the one-line summary printed before kexec:
-// "modules=120ms discover=3ms ... total=1.9s (work=1.9s excluding menu)".
+// "modules=120ms discover=3ms ... total=6.9s work=1.9s", where total is
+// the wall-clock time since Start and work is total less the menu wait:
+// what the bootloader itself cost.
 func (t *Timeline) String() string {
+	menu := t.Get("menu")
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var b strings.Builder
-	var total time.Duration
 	for _, p := range t.Phases {
 		fmt.Fprintf(&b, "%s=%s ", p.Name, round(p.Duration))
-		total += p.Duration
 	}
-	fmt.Fprintf(&b, "total=%s work=%s", round(total), round(total-t.Get("menu")))
+	total := t.now().Sub(t.Start)
+	fmt.Fprintf(&b, "total=%s work=%s", round(total), round(total-menu))
 	return b.String()
 }
 

@@ -170,7 +170,31 @@ func (b *booter) explainNothing(probes []discover.Probe, warnings []string) {
 	b.say("looked for: %s", strings.Join(discover.Looked(), ", "))
 }
 
-// bootMenu shows the menu and tries entries until one kexecs. It returns
+// staged is an entry read and loaded, or why it could not be.
+type staged struct {
+	im     *kexec.Image
+	method kexec.Method
+	err    error
+}
+
+// stageLoad reads e into memory and loads it for kexec.
+func (b *booter) stageLoad(e entry.Entry, cmdline string) staged {
+	end := b.tl.Begin("read")
+	im, err := kexec.Stage(e, cmdline)
+	end()
+	if err != nil {
+		return staged{err: err}
+	}
+	defer im.Close()
+	end = b.tl.Begin("load")
+	method, err := kexec.Loader{Sys: kexec.Real{}, Log: b.log}.Load(im)
+	end()
+	return staged{im: im, method: method, err: err}
+}
+
+// bootMenu shows the menu and tries entries until one kexecs. While the
+// countdown runs, the default entry is read and loaded in the background,
+// so that when the countdown ends the kexec follows at once. It returns
 // done=true only for -dry-run (a real kexec does not return).
 func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code int) {
 	timeout := 10 * time.Second
@@ -180,17 +204,30 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 	if b.flags.timeout.set {
 		timeout = b.flags.timeout.d
 	}
+	def := m.Entries[m.Default]
+	var pre chan staged
+	if timeout != 0 {
+		pre = make(chan staged, 1)
+		go func() { pre <- b.stageLoad(def, def.Cmdline) }()
+	}
 	keys, stop := b.cons.Keys()
 	end := b.tl.Begin("menu")
 	choice, err := menu.Run(ctx, b.out, keys, m, menu.Options{Timeout: timeout})
 	end()
 	stop()
+	// Whatever was chosen, let the background load finish first: a later
+	// kexec_file_load replaces its image, but it must not be the other way
+	// round.
+	var preloaded *staged
+	if pre != nil {
+		s := <-pre
+		preloaded = &s
+	}
 	if err != nil {
 		b.say("menu: %v", err)
 		return false, 0
 	}
 	var failures []string
-	loader := kexec.Loader{Sys: kexec.Real{}, Log: b.log}
 	for _, i := range m.Order(choice.Index) {
 		e := m.Entries[i]
 		cmdline := e.Cmdline
@@ -198,29 +235,23 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 			cmdline = choice.Cmdline
 		}
 		b.say("loading %q from %s", e.Label, e.Source)
-		end := b.tl.Begin("read")
-		im, err := kexec.Stage(e, cmdline)
-		end()
-		if err != nil {
-			b.say("cannot boot %q: %v; trying the next entry", e.Label, err)
-			failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, err))
+		var s staged
+		if preloaded != nil && i == m.Default && cmdline == def.Cmdline {
+			s, preloaded = *preloaded, nil
+		} else {
+			s = b.stageLoad(e, cmdline)
+		}
+		if s.err != nil {
+			b.say("cannot boot %q: %v; trying the next entry", e.Label, s.err)
+			failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, s.err))
 			continue
 		}
-		end = b.tl.Begin("load")
-		method, err := loader.Load(im)
-		end()
-		im.Close()
-		if err != nil {
-			b.say("cannot boot %q: %v; trying the next entry", e.Label, err)
-			failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, err))
-			continue
-		}
-		end = b.tl.Begin("kexec")
+		end := b.tl.Begin("kexec")
 		if err := discover.UnmountAll(mountDir); err != nil {
 			b.say("warning: %v", err)
 		}
 		end()
-		b.say("booting %q: kernel %s:%s (%d bytes), initrd %d bytes, via %s", e.Label, e.Source.Device, e.Kernel, im.KernelSize, im.InitrdSize, method)
+		b.say("booting %q: kernel %s:%s (%d bytes), initrd %d bytes, via %s", e.Label, e.Source.Device, e.Kernel, s.im.KernelSize, s.im.InitrdSize, s.method)
 		b.say("command line: %s", cmdline)
 		b.say("timeline: %s", b.tl)
 		if b.flags.dryRun {
