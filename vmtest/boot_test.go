@@ -162,3 +162,22 @@ func TestMenuEdit(t *testing.T) {
 	expect(t, vm, marker("console=ttyS0 quiet edited=yes"))
 	finish(t, vm, true)
 }
+
+// When every entry fails, each failure is listed with its cause and a
+// shell starts: the machine is never left at a dead end.
+func TestNothingBootable(t *testing.T) {
+	d := bootFS(map[string]string{
+		"/loader/entries/a.conf": blsEntry("Gone", "1", "1", "/vmlinuz-gone", "console=ttyS0"),
+		"/loader/entries/b.conf": blsEntry("Not a kernel", "1", "2", "/target.img", "console=ttyS0"),
+	})
+	vm := startVM(t, d, image, fast)
+	expect(t, vm,
+		"warmboot: nothing could be booted:",
+		"warmboot:   1) Gone 1: kernel vda1:/vmlinuz-gone: file does not exist",
+		"warmboot:   2) Not a kernel 1: kernel vda1:/target.img: not an x86 bzImage",
+		"warmboot: starting a shell (/bin/sh)",
+		"$ ")
+	vm.Console.Send("echo shell-$((6*7))\r")
+	expect(t, vm, "shell-42")
+	finish(t, vm, false)
+}

@@ -17,6 +17,16 @@ import (
 // (Fedora's "options $kernelopts").
 var grubenvPaths = []string{"grub2/grubenv", "boot/grub2/grubenv", "grub/grubenv", "boot/grub/grubenv"}
 
+// fileFormats are the formats with one config file per location.
+var fileFormats = []struct {
+	format entry.Format
+	paths  []string
+	parse  func(fs.FS, string) (*entry.Config, error)
+}{
+	{entry.GRUB, grub.Paths, grub.Parse},
+	{entry.Syslinux, syslinux.Paths, syslinux.Parse},
+}
+
 // Looked lists every config location Scan tries, for messages that say
 // where warmboot looked.
 func Looked() []string {
@@ -53,24 +63,16 @@ func Scan(fsys fs.FS, root, device string) []*entry.Config {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		fail(entry.BLS, bls.EntryDirs[0], err)
 	}
-	for _, p := range grub.Paths {
-		if !exists(fsys, p) {
-			continue
-		}
-		if c, err := grub.Parse(fsys, p); err != nil {
-			fail(entry.GRUB, p, err)
-		} else {
-			out = append(out, c)
-		}
-	}
-	for _, p := range syslinux.Paths {
-		if !exists(fsys, p) {
-			continue
-		}
-		if c, err := syslinux.Parse(fsys, p); err != nil {
-			fail(entry.Syslinux, p, err)
-		} else {
-			out = append(out, c)
+	for _, f := range fileFormats {
+		for _, p := range f.paths {
+			if !exists(fsys, p) {
+				continue
+			}
+			if c, err := f.parse(fsys, p); err != nil {
+				fail(f.format, p, err)
+			} else {
+				out = append(out, c)
+			}
 		}
 	}
 	for _, c := range out {

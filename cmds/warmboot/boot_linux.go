@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ func (b *booter) say(format string, args ...any) {
 }
 
 func (b *booter) run(ctx context.Context) int {
-	b.say("starting (%s)", version())
+	b.say("starting")
 	b.loadModules()
 	for {
 		m, probes := b.discover()
@@ -283,11 +282,4 @@ func (b *booter) shell() {
 	if err := cmd.Run(); err != nil {
 		b.say("shell: %v", err)
 	}
-}
-
-func version() string {
-	if exe, err := os.Executable(); err == nil {
-		return filepath.Base(exe)
-	}
-	return "warmboot"
 }
