@@ -17,6 +17,8 @@ QEMU     := qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1 -nographic -no
 # bare "context deadline exceeded" and no reproducer.
 FUZZTIME ?= 500000x
 BENCH_N  ?= 5
+# RUN narrows the VM tests to a regexp: make vmtest RUN=TestMenuEdit
+RUN      ?= .
 
 export WARMBOOT_KERNEL_DIR := $(abspath $(KDIR))
 
@@ -72,7 +74,7 @@ fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
 vmtest: image $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
-		go test -count=1 -timeout 40m -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
+		go test -count=1 -timeout 40m -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
 
 bench: image peer ## boot the demo disk BENCH_N times with warmboot and u-root's boot; report medians
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \

@@ -128,11 +128,8 @@ func TestNoConfigs(t *testing.T) {
 		"warmboot: no boot entries found.",
 		"warmboot:   vda1: ext4, mounted read-only",
 		"warmboot: looked for: loader/entries, boot/loader/entries, boot/grub/grub.cfg",
-		"warmboot: starting a shell (/bin/sh)",
-		"$ ")
-	vm.Console.Send("echo shell-$((40+2))\r")
-	expect(t, vm, "shell-42")
-	finish(t, vm, false)
+		"warmboot: starting a shell (/bin/sh)")
+	shellWorks(t, vm)
 }
 
 // The demo disk (GPT: vfat ESP + ext4 /boot, all three formats) shows
@@ -175,9 +172,6 @@ func TestNothingBootable(t *testing.T) {
 		"warmboot: nothing could be booted:",
 		"warmboot:   1) Gone 1: kernel vda1:/vmlinuz-gone: file does not exist",
 		"warmboot:   2) Not a kernel 1: kernel vda1:/target.img: not an x86 bzImage",
-		"warmboot: starting a shell (/bin/sh)",
-		"$ ")
-	vm.Console.Send("echo shell-$((6*7))\r")
-	expect(t, vm, "shell-42")
-	finish(t, vm, false)
+		"warmboot: starting a shell (/bin/sh)")
+	shellWorks(t, vm)
 }

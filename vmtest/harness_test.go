@@ -123,3 +123,13 @@ func finish(t testing.TB, vm *qemu.VM, poweroff bool) {
 		t.Errorf("VM exit: %v", err)
 	}
 }
+
+// shellWorks checks that the rescue shell answers on the console, then
+// stops the VM.
+func shellWorks(t *testing.T, vm *qemu.VM) {
+	t.Helper()
+	expect(t, vm, "$ ")
+	vm.Console.Send("echo shell-$((6*7))\r")
+	expect(t, vm, "shell-42")
+	finish(t, vm, false)
+}
