@@ -1,0 +1,132 @@
+package trust
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func TestKeyRoundTrip(t *testing.T) {
+	pub, priv, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParseKey(MarshalPublic(pub, "release  key\n2026"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Public.Equal(pub) || k.Comment != "release key 2026" {
+		t.Errorf("ParseKey(MarshalPublic) = %x %q, want %x %q", k.Public, k.Comment, pub, "release key 2026")
+	}
+	got, err := ParseSecret(MarshalSecret(priv))
+	if err != nil || !got.Equal(priv) {
+		t.Errorf("ParseSecret(MarshalSecret) = %v, %v", got, err)
+	}
+	if fp := k.Fingerprint(); !strings.HasPrefix(fp, "ed25519:") || len(fp) != len("ed25519:")+16 {
+		t.Errorf("Fingerprint = %q", fp)
+	}
+}
+
+// A public key made by signify-openbsd -G -n (Debian 31-3). The signing
+// interop test (package manifest) runs the tool itself.
+const signifyPub = "untrusted comment: signify public key\nRWSYaKpvBk3p6B0sWzlQAgW1q55spZVq59++CwseSbcdH0KyAgtHztX5\n"
+
+func TestParseSignifyKey(t *testing.T) {
+	k, err := ParseKey([]byte(signifyPub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.SignifyNum == ([8]byte{}) || len(k.Public) != 32 || k.Comment != "signify public key" {
+		t.Errorf("ParseKey(signify) = %+v", k)
+	}
+}
+
+func TestParseKeyErrors(t *testing.T) {
+	for _, in := range []string{
+		"",
+		"ssh-ed25519 AAAA",
+		"warmboot-public-key rsa AAAA x",
+		"warmboot-public-key ed25519 AAAA x",
+		"untrusted comment: x\nRWRy\n",
+		"untrusted comment: x\n!!!\n",
+		"warmboot-public-key ed25519 " + strings.Repeat("A", 43) + "= x\nmore",
+	} {
+		if _, err := ParseKey([]byte(in)); err == nil {
+			t.Errorf("ParseKey(%q) = nil error", in)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	pub, _, _ := Generate()
+	pubFile := MarshalPublic(pub, "a")
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		want    Policy
+		keys    int
+		wantErr string
+	}{
+		{name: "no trust dir", files: nil, want: Off},
+		{name: "enforce", files: map[string]string{"t/policy": "policy enforce\nedits refuse\n", "t/keys/a.pub": string(pubFile), "t/keys/b.pub": signifyPub}, want: Enforce, keys: 2},
+		{name: "warn", files: map[string]string{"t/policy": "# c\n\npolicy warn\n", "t/keys/a.pub": string(pubFile)}, want: Warn, keys: 1},
+		{name: "enforce without keys", files: map[string]string{"t/policy": "policy enforce\n"}, wantErr: "no keys"},
+		{name: "bad policy", files: map[string]string{"t/policy": "policy strict\n"}, wantErr: `line 1: unknown policy "strict"`},
+		{name: "bad setting", files: map[string]string{"t/policy": "policy off\nmode x\n"}, wantErr: `line 2: unknown setting "mode"`},
+		{name: "bad key", files: map[string]string{"t/policy": "policy warn\n", "t/keys/x.pub": "junk"}, wantErr: "t/keys/x.pub: not a public key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for n, c := range tc.files {
+				fsys[n] = &fstest.MapFile{Data: []byte(c)}
+			}
+			tr, err := Load(fsys, "t")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Load = %v, want error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.Policy != tc.want || len(tr.Keys) != tc.keys {
+				t.Errorf("Load = policy %s with %d keys, want %s with %d", tr.Policy, len(tr.Keys), tc.want, tc.keys)
+			}
+		})
+	}
+}
+
+func TestPolicyRoundTrip(t *testing.T) {
+	in := Trust{Policy: Warn, Edits: EditsUnsigned}
+	var got Trust
+	if err := got.parsePolicy(in.MarshalPolicy()); err != nil || got.Policy != Warn || got.Edits != EditsUnsigned {
+		t.Errorf("parsePolicy(MarshalPolicy) = %+v, %v", got, err)
+	}
+}
+
+func FuzzParseKey(f *testing.F) {
+	pub, _, _ := Generate()
+	f.Add(MarshalPublic(pub, "c"))
+	f.Add([]byte(signifyPub))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 4096 {
+			return
+		}
+		k, err := ParseKey(data)
+		if err == nil && len(k.Public) != 32 {
+			t.Fatalf("ParseKey accepted a %d-byte key", len(k.Public))
+		}
+		if err == nil && k.SignifyNum == ([8]byte{}) {
+			// Our format round-trips.
+			k2, err := ParseKey(MarshalPublic(k.Public, k.Comment))
+			if err != nil || !bytes.Equal(k2.Public, k.Public) {
+				t.Fatalf("round trip: %v", err)
+			}
+		}
+		if _, err := ParseSignifySig(data); err != nil {
+			return
+		}
+	})
+}

@@ -1,0 +1,204 @@
+// Package verify decides whether a staged boot entry is what its owner
+// signed: it finds the signed manifests on the entry's filesystem, checks
+// their signatures against the image's keys (package trust), and compares
+// the hashes of the bytes that were read (and will be kexec'd) and the
+// command line with what a manifest signs.
+//
+// Manifests live in Dirs at the root of the filesystem holding the entry's
+// config, as NAME.manifest with an optional NAME.manifest.sig (package
+// manifest). A manifest is tied to an entry by the kernel path it names;
+// several may name the same kernel (a normal and a recovery command line),
+// and the entry passes if one of them matches exactly. When none does, the
+// error says what differs from the closest one, so that a flipped byte, a
+// replaced initrd and an edited command line read differently.
+package verify
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/manifest"
+	"github.com/warmboot/warmboot/boot/trust"
+)
+
+// Dirs are where manifests are looked for, relative to a filesystem root:
+// "warmboot" on a separate /boot (or ESP), "boot/warmboot" when /boot is a
+// directory of the root filesystem.
+var Dirs = []string{"warmboot", "boot/warmboot"}
+
+// Sentinels for the ways an entry fails, besides manifest's.
+var (
+	ErrNoManifest = errors.New("no signed manifest names this kernel")
+	ErrMismatch   = errors.New("does not match its signed manifest")
+)
+
+// Digests are the SHA-256 sums of what was staged, initrds in order.
+type Digests struct {
+	Kernel  [32]byte
+	Initrds [][32]byte
+}
+
+// Candidate is one manifest file and what checking its signature gave.
+type Candidate struct {
+	// Where names the file for messages: "vda2:/warmboot/x.manifest".
+	Where string
+	// Kernel is the kernel path the manifest names, if it parsed.
+	Kernel string
+	M      manifest.Manifest
+	Key    *trust.Key
+	Err    error
+}
+
+// Set is the manifests found on one filesystem.
+type Set struct {
+	Looked     []string
+	Candidates []Candidate
+}
+
+// Load reads every manifest in Dirs of fsys and checks its signature.
+// device prefixes names in messages. Each file is read once; what is
+// checked is the bytes read.
+func Load(fsys fs.FS, device string, t trust.Trust) Set {
+	var s Set
+	where := func(p string) string {
+		if device == "" {
+			return "/" + p
+		}
+		return device + ":/" + p
+	}
+	for _, d := range Dirs {
+		s.Looked = append(s.Looked, where(d)+"/")
+		names, _ := fs.Glob(fsys, path.Join(d, "*.manifest"))
+		sort.Strings(names)
+		for _, n := range names {
+			c := Candidate{Where: where(n)}
+			data, err := readLimited(fsys, n)
+			if err != nil {
+				c.Err = err
+				s.Candidates = append(s.Candidates, c)
+				continue
+			}
+			if m, _, _, err := manifest.Parse(data); err == nil {
+				c.Kernel = m.Kernel.Path
+			}
+			sig, err := readLimited(fsys, n+".sig")
+			if errors.Is(err, fs.ErrNotExist) {
+				sig, err = nil, nil
+			}
+			if err != nil {
+				c.Err = err
+			} else {
+				c.M, c.Key, c.Err = manifest.Open(data, sig, t)
+			}
+			s.Candidates = append(s.Candidates, c)
+		}
+	}
+	return s
+}
+
+func readLimited(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(io.LimitReader(f, manifest.MaxSize+1)); err != nil {
+		return nil, err
+	}
+	if b.Len() > manifest.MaxSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", manifest.ErrMalformed, manifest.MaxSize)
+	}
+	return b.Bytes(), nil
+}
+
+// Result is a passed check.
+type Result struct {
+	Key   *trust.Key
+	Where string
+	// CmdlineSigned is false when the command line was not compared (an
+	// edit allowed as unsigned).
+	CmdlineSigned bool
+}
+
+// Check compares an entry's staged digests and command line with the
+// manifests in s. With checkCmdline false (an edited command line the
+// policy allows), only the kernel and initrds must match. It returns a
+// Result or an error, never both.
+func (s Set) Check(e entry.Entry, cmdline string, d Digests, checkCmdline bool) (Result, error) {
+	var valid, broken []Candidate
+	for _, c := range s.Candidates {
+		switch {
+		case c.Err == nil && path.Clean(c.M.Kernel.Path) == path.Clean(e.Kernel):
+			valid = append(valid, c)
+		case c.Err != nil && (c.Kernel == "" || path.Clean(c.Kernel) == path.Clean(e.Kernel)):
+			broken = append(broken, c)
+		}
+	}
+	// The best mismatch: the candidate that gets furthest (kernel, then
+	// initrds, then command line), so the message names the real change.
+	var best *mismatch
+	for _, c := range valid {
+		mm := compare(e, c, cmdline, d, checkCmdline)
+		if mm == nil {
+			return Result{Key: c.Key, Where: c.Where, CmdlineSigned: checkCmdline}, nil
+		}
+		if best == nil || mm.depth > best.depth {
+			best = mm
+		}
+	}
+	if best != nil {
+		return Result{}, fmt.Errorf("%w: %s", ErrMismatch, best.msg)
+	}
+	if len(broken) > 0 {
+		var why []string
+		for _, c := range broken {
+			why = append(why, fmt.Sprintf("%s: %v", c.Where, c.Err))
+		}
+		return Result{}, fmt.Errorf("%w: %s", broken[0].Err, strings.Join(why, "; "))
+	}
+	return Result{}, fmt.Errorf("%w: kernel %s (looked in %s; sign the entry with warmsign sign)",
+		ErrNoManifest, at(e, e.Kernel), strings.Join(s.Looked, ", "))
+}
+
+type mismatch struct {
+	depth int
+	msg   string
+}
+
+func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline bool) *mismatch {
+	m := c.M
+	if m.Kernel.SHA256 != d.Kernel {
+		return &mismatch{0, fmt.Sprintf("kernel %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
+			at(e, e.Kernel), short(d.Kernel), c.Where, short(m.Kernel.SHA256))}
+	}
+	if len(m.Initrds) != len(d.Initrds) {
+		return &mismatch{1, fmt.Sprintf("the entry has %d initrds, %s signs %d", len(d.Initrds), c.Where, len(m.Initrds))}
+	}
+	for i, f := range m.Initrds {
+		if f.SHA256 != d.Initrds[i] {
+			return &mismatch{2, fmt.Sprintf("initrd %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
+				at(e, e.Initrds[i]), short(d.Initrds[i]), c.Where, short(f.SHA256))}
+		}
+	}
+	if checkCmdline && m.Cmdline != cmdline {
+		return &mismatch{3, fmt.Sprintf("command line %q is not the signed %q (%s)", cmdline, m.Cmdline, c.Where)}
+	}
+	return nil
+}
+
+func at(e entry.Entry, p string) string {
+	if e.Source.Device != "" {
+		return e.Source.Device + ":" + p
+	}
+	return p
+}
+
+func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }
