@@ -2,6 +2,7 @@ package kexec
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -92,6 +93,23 @@ func TestStage(t *testing.T) {
 	if _, err := im.Kernel.Write([]byte("x")); err == nil {
 		t.Error("writing the staged kernel succeeded; want it sealed")
 	}
+	if im.KernelSHA256 != sha256.Sum256(kernel) || len(im.InitrdSHA256s) != 2 ||
+		im.InitrdSHA256s[0] != sha256.Sum256([]byte("abcde")) || im.InitrdSHA256s[1] != sha256.Sum256([]byte("xyz")) {
+		t.Errorf("digests = %x %x, want the SHA-256 of each file as read (before padding)", im.KernelSHA256, im.InitrdSHA256s)
+	}
+	if _, err := (Loader{Sys: &fakeSys{}}).Load(im); err == nil {
+		t.Error("Load of an unsealed image succeeded")
+	}
+	if err := im.Seal([]byte("SEG!")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(io.NewSectionReader(im.Initrd, 0, 1<<20))
+	if want := []byte("abcde\x00\x00\x00xyz\x00SEG!"); !bytes.Equal(got, want) {
+		t.Errorf("initrd after Seal = %q, want %q", got, want)
+	}
+	if _, err := im.Initrd.Write([]byte("x")); err == nil {
+		t.Error("writing the sealed initramfs succeeded")
+	}
 
 	for _, tt := range []struct {
 		name string
@@ -151,7 +169,7 @@ func TestLoaderFallback(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeSys{fileErr: tt.fileErr, loadErr: tt.ldErr}
-			m, err := Loader{Sys: f}.Load(&Image{Entry: entry.Entry{Kernel: "/vmlinuz"}, Cmdline: "c"})
+			m, err := Loader{Sys: f}.Load(&Image{Entry: entry.Entry{Kernel: "/vmlinuz"}, Cmdline: "c", sealed: true})
 			if m != tt.wantMethod || len(f.calls) != tt.wantCalls {
 				t.Errorf("Load = %q after %q, want %q after %d calls", m, f.calls, tt.wantMethod, tt.wantCalls)
 			}

@@ -40,6 +40,9 @@ type Loader struct {
 // format; a refusal for policy reasons (signature, lockdown) is returned as
 // is, since kexec_load would be refused too or would bypass the policy.
 func (l Loader) Load(im *Image) (Method, error) {
+	if !im.sealed {
+		return "", errors.New("loading an image that is not sealed (call Image.Seal first)")
+	}
 	err := l.Sys.FileLoad(im.Kernel, im.Initrd, im.Cmdline)
 	if err == nil {
 		return FileLoad, nil

@@ -1,6 +1,7 @@
 package kexec
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,41 @@ type Image struct {
 	Cmdline string
 	// Bytes read, for the timeline.
 	KernelSize, InitrdSize int64
+	// SHA-256 of the kernel and of each initrd as read, before padding:
+	// what verification checks and measurement records.
+	KernelSHA256  [32]byte
+	InitrdSHA256s [][32]byte
+
+	sealed bool
+}
+
+// Seal appends extra (a cpio segment for the booted system, may be nil)
+// after the initrds and seals the initramfs memfd: nothing can change the
+// bytes after this. Load refuses an image that is not sealed.
+func (im *Image) Seal(extra []byte) error {
+	if im.sealed {
+		return errors.New("image already sealed")
+	}
+	if len(extra) > 0 {
+		if im.Initrd == nil {
+			f, err := sys.MemfdCreate("initrd")
+			if err != nil {
+				return err
+			}
+			im.Initrd = f
+		}
+		if _, err := im.Initrd.Write(extra); err != nil {
+			return fmt.Errorf("staging initramfs: %w", err)
+		}
+		im.InitrdSize += int64(len(extra))
+	}
+	if im.Initrd != nil {
+		if err := sys.Seal(im.Initrd); err != nil {
+			return err
+		}
+	}
+	im.sealed = true
+	return nil
 }
 
 // Close releases the memfds.
@@ -56,16 +92,18 @@ func (e *FileError) Error() string {
 
 func (e *FileError) Unwrap() error { return e.Err }
 
-// Stage reads e's kernel and initrds (resolved under e.Root) into sealed
-// memfds, checking the kernel's header. cmdline replaces e.Cmdline when the
-// user edited it.
+// Stage reads e's kernel and initrds (resolved under e.Root) into memfds,
+// hashing them as it reads and checking the kernel's header. The kernel's
+// memfd is sealed at once; the initramfs is sealed by Image.Seal, after the
+// caller has verified the hashes and perhaps appended a segment. cmdline
+// replaces e.Cmdline when the user edited it.
 func Stage(e entry.Entry, cmdline string) (*Image, error) {
 	im := &Image{Entry: e, Cmdline: cmdline}
-	k, n, err := readInto("kernel", e, e.Kernel, nil, MaxKernel)
+	k, n, sum, err := readInto("kernel", e, e.Kernel, nil, MaxKernel)
 	if err != nil {
 		return nil, err
 	}
-	im.Kernel, im.KernelSize = k, n
+	im.Kernel, im.KernelSize, im.KernelSHA256 = k, n, sum
 	hdr := make([]byte, hdrEnd)
 	m, _ := k.ReadAt(hdr, 0)
 	if err := CheckBzImage(hdr[:m], n); err != nil {
@@ -74,13 +112,14 @@ func Stage(e entry.Entry, cmdline string) (*Image, error) {
 	}
 	if len(e.Initrds) > 0 {
 		for _, p := range e.Initrds {
-			f, n, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize)
+			f, n, sum, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize)
 			if err != nil {
 				im.Close()
 				return nil, err
 			}
 			im.Initrd = f
 			im.InitrdSize += n
+			im.InitrdSHA256s = append(im.InitrdSHA256s, sum)
 			// Pad to 4 bytes: the kernel's initramfs unpacker skips NULs
 			// between concatenated archives.
 			if pad := (4 - n%4) % 4; pad > 0 {
@@ -91,40 +130,39 @@ func Stage(e entry.Entry, cmdline string) (*Image, error) {
 				im.InitrdSize += pad
 			}
 		}
-		if err := sys.Seal(im.Initrd); err != nil {
-			im.Close()
-			return nil, err
-		}
 	}
 	return im, nil
 }
 
-// readInto appends the file at p (under e.Root) to dst, or to a new sealed
-// memfd when dst is nil, refusing more than limit bytes.
-func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64) (*os.File, int64, error) {
+// readInto appends the file at p (under e.Root) to dst, or to a new memfd
+// when dst is nil (sealed if it is the kernel), refusing more than limit
+// bytes. It returns the SHA-256 of exactly the bytes it wrote.
+func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64) (*os.File, int64, [32]byte, error) {
+	var sum [32]byte
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
 	src, err := os.Open(filepath.Join(e.Root, p))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, 0, ferr(errors.New("file does not exist"))
+			return nil, 0, sum, ferr(errors.New("file does not exist"))
 		}
-		return nil, 0, ferr(err)
+		return nil, 0, sum, ferr(err)
 	}
 	defer src.Close()
 	st, err := src.Stat()
 	if err != nil {
-		return nil, 0, ferr(err)
+		return nil, 0, sum, ferr(err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, 0, ferr(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
+		return nil, 0, sum, ferr(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
 	}
 	fresh := dst == nil
 	if fresh {
 		if dst, err = sys.MemfdCreate(role); err != nil {
-			return nil, 0, err
+			return nil, 0, sum, err
 		}
 	}
-	n, err := io.Copy(dst, io.LimitReader(src, limit+1))
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(dst, h), io.LimitReader(src, limit+1))
 	switch {
 	case err != nil:
 		err = ferr(fmt.Errorf("reading: %w", err))
@@ -140,7 +178,8 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64) (
 		if fresh {
 			dst.Close()
 		}
-		return nil, 0, err
+		return nil, 0, sum, err
 	}
-	return dst, n, nil
+	h.Sum(sum[:0])
+	return dst, n, sum, nil
 }

@@ -33,6 +33,9 @@ type Options struct {
 	Timeout time.Duration
 	// Tick is the countdown step (one second; shorter in tests).
 	Tick time.Duration
+	// NoEdit, when set, disables "e" and says why (the verification
+	// policy signs the command line).
+	NoEdit string
 }
 
 const (
@@ -46,7 +49,7 @@ const (
 )
 
 // Render writes the numbered entry list.
-func Render(w io.Writer, m choose.Menu) {
+func Render(w io.Writer, m choose.Menu, o Options) {
 	fmt.Fprintf(w, "\nwarmboot: %d boot entries\n", len(m.Entries))
 	for i, e := range m.Entries {
 		mark := " "
@@ -55,7 +58,11 @@ func Render(w io.Writer, m choose.Menu) {
 		}
 		fmt.Fprintf(w, " %s %2d) %s  [%s %s]\n", mark, i+1, e.Label, e.Format, e.Source)
 	}
-	fmt.Fprintf(w, "Enter: boot the default (*)  1-%d then Enter: choose  e: edit the command line\n", len(m.Entries))
+	edit := "e: edit the command line"
+	if o.NoEdit != "" {
+		edit = "(editing disabled: " + o.NoEdit + ")"
+	}
+	fmt.Fprintf(w, "Enter: boot the default (*)  1-%d then Enter: choose  %s\n", len(m.Entries), edit)
 }
 
 // Run shows m on w and returns the user's choice. keys delivers key
@@ -69,7 +76,7 @@ func Run(ctx context.Context, w io.Writer, keys <-chan byte, m choose.Menu, o Op
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
-	Render(w, m)
+	Render(w, m, o)
 	def := Choice{Index: m.Default, Cmdline: m.Entries[m.Default].Cmdline, Timeout: true}
 	label := m.Entries[m.Default].Label
 
@@ -95,7 +102,7 @@ func Run(ctx context.Context, w io.Writer, keys <-chan byte, m choose.Menu, o Op
 					continue
 				}
 				fmt.Fprintln(w, "\nCountdown stopped.")
-				return interact(ctx, w, keys, m, []byte{k})
+				return interact(ctx, w, keys, m, o, []byte{k})
 			}
 		}
 	}
@@ -103,12 +110,12 @@ func Run(ctx context.Context, w io.Writer, keys <-chan byte, m choose.Menu, o Op
 		return def, nil
 	}
 	fmt.Fprintf(w, "Waiting for a choice (default %q)\n", label)
-	return interact(ctx, w, keys, m, nil)
+	return interact(ctx, w, keys, m, o, nil)
 }
 
 // interact handles keys after the countdown stopped; pending are keys
 // already read.
-func interact(ctx context.Context, w io.Writer, keys <-chan byte, m choose.Menu, pending []byte) (Choice, error) {
+func interact(ctx context.Context, w io.Writer, keys <-chan byte, m choose.Menu, o Options, pending []byte) (Choice, error) {
 	var typed []byte
 	next := func() (byte, error) {
 		if len(pending) > 0 {
@@ -168,6 +175,11 @@ func interact(ctx context.Context, w io.Writer, keys <-chan byte, m choose.Menu,
 		case k == 'e':
 			i, ok := selected()
 			if !ok {
+				continue
+			}
+			if o.NoEdit != "" {
+				typed = typed[:0]
+				fmt.Fprintf(w, "\nEditing is disabled: %s.\n> ", o.NoEdit)
 				continue
 			}
 			c, done, err := edit(w, next, m.Entries[i].Label, m.Entries[i].Cmdline)

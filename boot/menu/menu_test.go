@@ -36,28 +36,30 @@ func TestRun(t *testing.T) {
 		name    string
 		keys    <-chan byte
 		timeout time.Duration
+		noEdit  string
 		want    Choice
 		output  string
 	}{
-		{"countdown runs out", make(chan byte), 3 * time.Millisecond, Choice{Index: 1, Cmdline: "cb", Timeout: true}, `Booting "B" in 0s`},
-		{"zero timeout boots at once", make(chan byte), 0, Choice{Index: 1, Cmdline: "cb", Timeout: true}, `Booting "B" in 0s`},
-		{"no console input", feed("", true), time.Millisecond, Choice{Index: 1, Cmdline: "cb", Timeout: true}, ""},
-		{"enter boots default", feed("\r", false), time.Hour, Choice{Index: 1, Cmdline: "cb"}, "Countdown stopped."},
-		{"number then enter", feed("3\r", false), time.Hour, Choice{Index: 2, Cmdline: "cc"}, `Booting "C"`},
-		{"bad number then good", feed("9\r1\n", false), time.Hour, Choice{Index: 0, Cmdline: "ca"}, "No entry 9: choose 1-3"},
-		{"backspace", feed("23\x7f\r", false), time.Hour, Choice{Index: 1, Cmdline: "cb"}, ""},
-		{"edit default", feed("e x=1\r", false), time.Hour, Choice{Index: 1, Cmdline: "cb x=1", Edited: true}, `Edit the command line of "B"`},
-		{"edit other, clear", feed("1e\x15new\r", false), time.Hour, Choice{Index: 0, Cmdline: "new", Edited: true}, ""},
-		{"edit unchanged", feed("e\r", false), time.Hour, Choice{Index: 1, Cmdline: "cb"}, ""},
-		{"edit cancelled", feed("e zz\x1b3\r", false), time.Hour, Choice{Index: 2, Cmdline: "cc"}, "Edit cancelled."},
-		{"wait forever, key", feed("1\r", false), -1, Choice{Index: 0, Cmdline: "ca"}, "Waiting for a choice"},
-		{"input ends while typing", feed("3", true), time.Hour, Choice{Index: 2, Cmdline: "cc"}, ""},
+		{"countdown runs out", make(chan byte), 3 * time.Millisecond, "", Choice{Index: 1, Cmdline: "cb", Timeout: true}, `Booting "B" in 0s`},
+		{"zero timeout boots at once", make(chan byte), 0, "", Choice{Index: 1, Cmdline: "cb", Timeout: true}, `Booting "B" in 0s`},
+		{"no console input", feed("", true), time.Millisecond, "", Choice{Index: 1, Cmdline: "cb", Timeout: true}, ""},
+		{"enter boots default", feed("\r", false), time.Hour, "", Choice{Index: 1, Cmdline: "cb"}, "Countdown stopped."},
+		{"number then enter", feed("3\r", false), time.Hour, "", Choice{Index: 2, Cmdline: "cc"}, `Booting "C"`},
+		{"bad number then good", feed("9\r1\n", false), time.Hour, "", Choice{Index: 0, Cmdline: "ca"}, "No entry 9: choose 1-3"},
+		{"backspace", feed("23\x7f\r", false), time.Hour, "", Choice{Index: 1, Cmdline: "cb"}, ""},
+		{"edit default", feed("e x=1\r", false), time.Hour, "", Choice{Index: 1, Cmdline: "cb x=1", Edited: true}, `Edit the command line of "B"`},
+		{"edit other, clear", feed("1e\x15new\r", false), time.Hour, "", Choice{Index: 0, Cmdline: "new", Edited: true}, ""},
+		{"edit unchanged", feed("e\r", false), time.Hour, "", Choice{Index: 1, Cmdline: "cb"}, ""},
+		{"edit cancelled", feed("e zz\x1b3\r", false), time.Hour, "", Choice{Index: 2, Cmdline: "cc"}, "Edit cancelled."},
+		{"wait forever, key", feed("1\r", false), -1, "", Choice{Index: 0, Cmdline: "ca"}, "Waiting for a choice"},
+		{"editing disabled", feed("e x\x7f3\r", false), time.Hour, "policy enforce signs it", Choice{Index: 2, Cmdline: "cc"}, "Editing is disabled: policy enforce signs it."},
+		{"input ends while typing", feed("3", true), time.Hour, "", Choice{Index: 2, Cmdline: "cc"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			got, err := Run(ctx, &out, tt.keys, testMenu(), Options{Timeout: tt.timeout, Tick: time.Millisecond})
+			got, err := Run(ctx, &out, tt.keys, testMenu(), Options{Timeout: tt.timeout, Tick: time.Millisecond, NoEdit: tt.noEdit})
 			if err != nil {
 				t.Fatalf("Run = %v", err)
 			}
@@ -75,7 +77,7 @@ func TestRender(t *testing.T) {
 	var out bytes.Buffer
 	m := testMenu()
 	m.Entries[0].Source = entry.Source{Device: "vda2", File: "/loader/entries/a.conf", Line: 1}
-	Render(&out, m)
+	Render(&out, m, Options{})
 	for _, want := range []string{"    1) A  [bls vda2:/loader/entries/a.conf:1]", " *  2) B", "1-3 then Enter"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("Render output %q lacks %q", out.String(), want)

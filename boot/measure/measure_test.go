@@ -1,0 +1,125 @@
+package measure
+
+import (
+	"bytes"
+	"encoding/hex"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/eventlog"
+	"github.com/warmboot/warmboot/boot/tpm"
+)
+
+func need(t *testing.T, tool string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		if os.Getenv("WARMBOOT_REQUIRE_TOOLS") != "" {
+			t.Fatalf("%s is not installed (make deps installs it): %v", tool, err)
+		}
+		t.Skipf("%s not installed; make test requires it", tool)
+	}
+	return p
+}
+
+// swtpm starts a software TPM 2.0 (swtpm, as QEMU uses) and returns a
+// connection that speaks raw TPM commands to it.
+func swtpm(t *testing.T) net.Conn {
+	bin := need(t, "swtpm")
+	d := t.TempDir()
+	sock := filepath.Join(d, "tpm.sock")
+	cmd := exec.Command(bin, "socket", "--tpm2", "--tpmstate", "dir="+d,
+		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+filepath.Join(d, "ctrl.sock"),
+		"--flags", "not-need-init,startup-clear")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		if i == 100 {
+			t.Fatalf("swtpm did not start: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSwtpm measures into a real (software) TPM and checks that replaying
+// the log gives exactly the PCR values the TPM reports, in every bank.
+func TestSwtpm(t *testing.T) {
+	dev := swtpm(t)
+	m, err := New(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains([]byte(strings.Join(algNames(m.Banks()), ",")), []byte("sha256")) {
+		t.Fatalf("banks = %v, want sha256 among them", m.Banks())
+	}
+	kernel := bytes.Repeat([]byte("kernel"), 100000)
+	if err := m.Measure(PCRFiles, bytes.NewReader(kernel), "vda2:/vmlinuz"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Measure(PCRFiles, strings.NewReader("initrd"), "vda2:/initrd.img"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MeasureString(PCRCmdline, "console=ttyS0 quiet", "kernel_cmdline: console=ttyS0 quiet"); err != nil {
+		t.Fatal(err)
+	}
+	raw := m.Log()
+	l, err := eventlog.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Events) != 3 {
+		t.Fatalf("log has %d events, want 3", len(l.Events))
+	}
+	for _, a := range m.Banks() {
+		want := l.Replay(a)
+		for _, pcr := range []int{PCRCmdline, PCRFiles} {
+			got, err := tpm.Read(dev, pcr, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want[pcr]) {
+				t.Errorf("PCR %d %s = %x, replayed log gives %x", pcr, a, got, want[pcr])
+			}
+		}
+	}
+
+	// tpm2_eventlog (tpm2-tools), an attestation tool that knows nothing
+	// of warmboot, parses the log and replays it to the same values.
+	bin := need(t, "tpm2_eventlog")
+	f := filepath.Join(t.TempDir(), "eventlog")
+	if err := os.WriteFile(f, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tpm2_eventlog: %v\n%s", err, out)
+	}
+	pcr9, _ := tpm.Read(dev, PCRFiles, tpm.SHA256)
+	for _, want := range []string{"kernel_cmdline: console=ttyS0 quiet", "vda2:/vmlinuz", "EV_IPL", "9  : 0x" + hex.EncodeToString(pcr9)} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("tpm2_eventlog output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func algNames(as []tpm.Alg) []string {
+	var s []string
+	for _, a := range as {
+		s = append(s, a.String())
+	}
+	return s
+}
