@@ -16,6 +16,9 @@ QEMU     := qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1 -nographic -no
 # coordinator at its deadline in Go 1.26 (golang/go#75804) and fails with a
 # bare "context deadline exceeded" and no reproducer.
 FUZZTIME ?= 500000x
+# Tests that drive real tools (signify-openbsd, swtpm, tpm2_eventlog) fail
+# rather than skip when run from make, which installs them.
+export WARMBOOT_REQUIRE_TOOLS := 1
 BENCH_N  ?= 5
 # RUN narrows the VM tests to a regexp: make vmtest RUN=TestMenuEdit
 RUN      ?= .
@@ -37,9 +40,17 @@ kernel: $(KDIR)/release ## download and extract the Debian test kernel
 $(KDIR)/release: | $(OUT)/.deps
 	scripts/setup.sh kernel $(KDIR)
 
-image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes
-$(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps
-	go run ./images/mkimage -kernel-dir $(KDIR) -o $(IMAGE)
+image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes (TRUST_KEYS="a.pub b.pub" [POLICY=enforce|warn|off] [EDITS=refuse|unsigned])
+$(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
+	go run ./images/mkimage -kernel-dir $(KDIR) -o $(IMAGE) $(TRUSTARGS)
+
+# The image is rebuilt when the trust settings or the key files change.
+TRUSTARGS := $(if $(TRUST_KEYS),-trust-keys "$(TRUST_KEYS)") $(if $(POLICY),-policy $(POLICY)) $(if $(EDITS),-edits $(EDITS))
+$(OUT)/trust.stamp: FORCE
+	@mkdir -p $(OUT); { echo '$(TRUSTARGS)'; cat $(TRUST_KEYS) /dev/null; } > $@.new; \
+	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+.PHONY: FORCE
+FORCE:
 
 peer: $(PEER).zst ## build u-root's boot command image (the benchmark's peer)
 $(PEER).zst: go.mod go.sum images/mkimage/main.go $(KDIR)/release $(OUT)/.deps

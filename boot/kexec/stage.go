@@ -31,9 +31,14 @@ type Image struct {
 	// what verification checks and measurement records.
 	KernelSHA256  [32]byte
 	InitrdSHA256s [][32]byte
+	// InitrdParts locate each initrd in the initramfs memfd.
+	InitrdParts []Part
 
 	sealed bool
 }
+
+// Part is where one file lies in a memfd.
+type Part struct{ Offset, Size int64 }
 
 // Seal appends extra (a cpio segment for the booted system, may be nil)
 // after the initrds and seals the initramfs memfd: nothing can change the
@@ -118,6 +123,7 @@ func Stage(e entry.Entry, cmdline string) (*Image, error) {
 				return nil, err
 			}
 			im.Initrd = f
+			im.InitrdParts = append(im.InitrdParts, Part{Offset: im.InitrdSize, Size: n})
 			im.InitrdSize += n
 			im.InitrdSHA256s = append(im.InitrdSHA256s, sum)
 			// Pad to 4 bytes: the kernel's initramfs unpacker skips NULs

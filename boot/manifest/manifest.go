@@ -188,11 +188,12 @@ func parseFile(s string) (File, error) {
 		return File{}, fmt.Errorf("unsupported hash %q (want sha256:)", truncate(h, 20))
 	}
 	var f File
+	errHex := errors.New(`want "sha256:" and 64 lowercase hex digits`)
 	if len(hx) != 64 || strings.ToLower(hx) != hx {
-		return File{}, errors.New("want 64 lowercase hex digits after sha256:")
+		return File{}, errHex
 	}
 	if _, err := hex.Decode(f.SHA256[:], []byte(hx)); err != nil {
-		return File{}, errors.New("want 64 lowercase hex digits after sha256:")
+		return File{}, errHex
 	}
 	f.Path = p
 	return f, nil

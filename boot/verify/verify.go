@@ -15,11 +15,14 @@ package verify
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -202,3 +205,43 @@ func at(e entry.Entry, p string) string {
 }
 
 func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }
+
+// HashFiles reads an entry's kernel and initrds from e.Root and hashes
+// them: for signing, and for checking a system before it reboots. The
+// bootloader does not use it: it checks the hashes of the bytes it staged.
+func HashFiles(e entry.Entry) (Digests, error) {
+	var d Digests
+	sum := func(p string) ([32]byte, error) {
+		f, err := os.Open(filepath.Join(e.Root, p))
+		if err != nil {
+			return [32]byte{}, fmt.Errorf("%s (in %s): %w", p, e.Source, err)
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return [32]byte{}, fmt.Errorf("reading %s: %w", p, err)
+		}
+		return [32]byte(h.Sum(nil)), nil
+	}
+	var err error
+	if d.Kernel, err = sum(e.Kernel); err != nil {
+		return Digests{}, err
+	}
+	for _, p := range e.Initrds {
+		s, err := sum(p)
+		if err != nil {
+			return Digests{}, err
+		}
+		d.Initrds = append(d.Initrds, s)
+	}
+	return d, nil
+}
+
+// ManifestFor is the manifest that signs e with cmdline and digests d.
+func ManifestFor(e entry.Entry, cmdline string, d Digests) manifest.Manifest {
+	m := manifest.Manifest{Kernel: manifest.File{Path: e.Kernel, SHA256: d.Kernel}, Cmdline: cmdline}
+	for i, p := range e.Initrds {
+		m.Initrds = append(m.Initrds, manifest.File{Path: p, SHA256: d.Initrds[i]})
+	}
+	return m
+}

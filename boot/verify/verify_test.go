@@ -24,11 +24,7 @@ func setup(t *testing.T) (trust.Trust, ed25519.PrivateKey, entry.Entry, Digests)
 }
 
 func mf(e entry.Entry, d Digests, cmdline string) manifest.Manifest {
-	m := manifest.Manifest{Kernel: manifest.File{Path: e.Kernel, SHA256: d.Kernel}, Cmdline: cmdline}
-	for i, p := range e.Initrds {
-		m.Initrds = append(m.Initrds, manifest.File{Path: p, SHA256: d.Initrds[i]})
-	}
-	return m
+	return ManifestFor(e, cmdline, d)
 }
 
 func TestCheck(t *testing.T) {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,10 +18,14 @@ import (
 	"github.com/warmboot/warmboot/boot/console"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/measure"
 	"github.com/warmboot/warmboot/boot/menu"
 	"github.com/warmboot/warmboot/boot/modload"
 	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/boot/verify"
 )
 
 const mountDir = "/run/warmboot/mnt"
@@ -66,6 +71,14 @@ type booter struct {
 	flags bootFlags
 	tl    *timeline.Timeline
 	log   *slog.Logger
+
+	// trust is the image's policy and keys; trustErr, when set, refuses
+	// every entry (an image built with a broken trust directory must not
+	// boot unchecked).
+	trust    trust.Trust
+	trustErr error
+	// meas is nil when there is no TPM to measure into.
+	meas *measure.Measurer
 }
 
 func (b *booter) say(format string, args ...any) {
@@ -75,6 +88,7 @@ func (b *booter) say(format string, args ...any) {
 func (b *booter) run(ctx context.Context) int {
 	b.say("starting")
 	b.loadModules()
+	b.setupTrust()
 	for {
 		m, probes := b.discover()
 		if len(m.Entries) == 0 {
@@ -111,6 +125,28 @@ func (b *booter) loadModules() {
 	}
 	if r.Loaded+r.Present > 0 {
 		b.say("loaded %d kernel modules", r.Loaded)
+	}
+}
+
+// setupTrust reads the image's trust and opens the TPM.
+func (b *booter) setupTrust() {
+	b.trust, b.trustErr = trust.Load(os.DirFS("/"), trust.Dir)
+	if b.trustErr != nil {
+		b.say("trust: %v", b.trustErr)
+		b.say("trust: refusing every entry until the image is rebuilt")
+	} else {
+		b.say("%s", b.trust)
+	}
+	// The TPM device stays open until kexec.
+	m, _, err := measure.Open()
+	switch {
+	case errors.Is(err, measure.ErrNoTPM):
+		b.say("no TPM: not measuring")
+	case err != nil:
+		b.say("TPM: %v; not measuring", err)
+	default:
+		b.meas = m
+		b.say("TPM: measuring into PCRs %d and %d (banks %v)", measure.PCRCmdline, measure.PCRFiles, m.Banks())
 	}
 }
 
@@ -169,15 +205,22 @@ func (b *booter) explainNothing(probes []discover.Probe, warnings []string) {
 	b.say("looked for: %s", strings.Join(discover.Looked(), ", "))
 }
 
-// staged is an entry read and loaded, or why it could not be.
+// staged is an entry read, verified, measured and loaded, or why it could
+// not be.
 type staged struct {
 	im     *kexec.Image
 	method kexec.Method
 	err    error
+	// refused is true when err is the verification policy's refusal.
+	refused bool
+	// notes are said when the entry is booted (not while the menu is
+	// still on screen, since staging runs during the countdown).
+	notes []string
 }
 
-// stageLoad reads e into memory and loads it for kexec.
-func (b *booter) stageLoad(e entry.Entry, cmdline string) staged {
+// stageLoad reads e into memory, verifies and measures those bytes, and
+// loads them for kexec. edited says the user changed the command line.
+func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 	end := b.tl.Begin("read")
 	im, err := kexec.Stage(e, cmdline)
 	end()
@@ -185,10 +228,87 @@ func (b *booter) stageLoad(e entry.Entry, cmdline string) staged {
 		return staged{err: err}
 	}
 	defer im.Close()
-	end = b.tl.Begin("load")
-	method, err := kexec.Loader{Sys: kexec.Real{}, Log: b.log}.Load(im)
+	var st staged
+	end = b.tl.Begin("verify")
+	desc, err := b.verify(im, edited, &st.notes)
 	end()
-	return staged{im: im, method: method, err: err}
+	if err != nil {
+		return staged{err: err, refused: true}
+	}
+	var seg []byte
+	if b.meas != nil {
+		end = b.tl.Begin("measure")
+		seg, err = b.measure(im, desc)
+		end()
+		if err != nil {
+			return staged{err: err}
+		}
+	}
+	if err := im.Seal(seg); err != nil {
+		return staged{err: err}
+	}
+	end = b.tl.Begin("load")
+	st.method, st.err = kexec.Loader{Sys: kexec.Real{}, Log: b.log}.Load(im)
+	end()
+	st.im = im
+	return st
+}
+
+// verify applies the image's policy to a staged entry. It returns the
+// trust event to measure, or the refusal.
+func (b *booter) verify(im *kexec.Image, edited bool, notes *[]string) (string, error) {
+	if b.trustErr != nil {
+		return "", fmt.Errorf("the image's trust directory is broken: %w", b.trustErr)
+	}
+	p := b.trust.Policy
+	if p == trust.Off {
+		return "warmboot_trust: policy=off", nil
+	}
+	e := im.Entry
+	set := verify.Load(os.DirFS(e.Root), e.Source.Device, b.trust)
+	checkCmdline := !(edited && b.trust.Edits == trust.EditsUnsigned)
+	r, err := set.Check(e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
+	if err != nil {
+		if p == trust.Enforce {
+			return "", err
+		}
+		*notes = append(*notes, fmt.Sprintf("WARNING: %q is not verified: %v; booting it anyway (policy warn)", e.Label, err))
+		return "warmboot_trust: policy=warn verified=no", nil
+	}
+	cl := "signed"
+	if !r.CmdlineSigned {
+		cl = "unsigned"
+		*notes = append(*notes, fmt.Sprintf("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", r.Key.Fingerprint()))
+	}
+	*notes = append(*notes, fmt.Sprintf("verified: signed by %s (%s)", r.Key.Fingerprint(), r.Where))
+	return fmt.Sprintf("warmboot_trust: policy=%s key=%s manifest=%s cmdline=%s", p, r.Key.Fingerprint(), r.Where, cl), nil
+}
+
+// measure extends the PCRs with the staged bytes and the command line,
+// and returns the handoff segment carrying the event log so far.
+func (b *booter) measure(im *kexec.Image, trustEvent string) ([]byte, error) {
+	e := im.Entry
+	name := func(p string) string {
+		if e.Source.Device != "" {
+			return e.Source.Device + ":" + p
+		}
+		return p
+	}
+	if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), name(e.Kernel)); err != nil {
+		return nil, err
+	}
+	for i, part := range im.InitrdParts {
+		if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), name(e.Initrds[i])); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.meas.MeasureString(measure.PCRCmdline, im.Cmdline, "kernel_cmdline: "+im.Cmdline); err != nil {
+		return nil, err
+	}
+	if err := b.meas.MeasureString(measure.PCRCmdline, trustEvent, trustEvent); err != nil {
+		return nil, err
+	}
+	return handoff.Segment(map[string][]byte{handoff.EventLog: b.meas.Log()})
 }
 
 // bootMenu shows the menu and tries entries until one kexecs. While the
@@ -207,11 +327,15 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 	var pre chan staged
 	if timeout != 0 {
 		pre = make(chan staged, 1)
-		go func() { pre <- b.stageLoad(def, def.Cmdline) }()
+		go func() { pre <- b.stageLoad(def, def.Cmdline, false) }()
+	}
+	opts := menu.Options{Timeout: timeout}
+	if b.trustErr == nil && b.trust.Policy == trust.Enforce && b.trust.Edits == trust.EditsRefuse {
+		opts.NoEdit = "policy enforce: the signature covers the command line"
 	}
 	keys, stop := b.cons.Keys()
 	end := b.tl.Begin("menu")
-	choice, err := menu.Run(ctx, b.out, keys, m, menu.Options{Timeout: timeout})
+	choice, err := menu.Run(ctx, b.out, keys, m, opts)
 	end()
 	stop()
 	// Whatever was chosen, let the background load finish first: a later
@@ -229,21 +353,28 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 	var failures []string
 	for _, i := range m.Order(choice.Index) {
 		e := m.Entries[i]
-		cmdline := e.Cmdline
+		cmdline, edited := e.Cmdline, false
 		if i == choice.Index {
-			cmdline = choice.Cmdline
+			cmdline, edited = choice.Cmdline, choice.Edited
 		}
 		b.say("loading %q from %s", e.Label, e.Source)
 		var s staged
 		if preloaded != nil && i == m.Default && cmdline == def.Cmdline {
 			s, preloaded = *preloaded, nil
 		} else {
-			s = b.stageLoad(e, cmdline)
+			s = b.stageLoad(e, cmdline, edited)
 		}
 		if s.err != nil {
-			b.say("cannot boot %q: %v; trying the next entry", e.Label, s.err)
-			failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, s.err))
+			verb, how := "cannot boot", ""
+			if s.refused {
+				verb, how = "refused", "refused: "
+			}
+			b.say("%s %q: %v; trying the next entry", verb, e.Label, s.err)
+			failures = append(failures, fmt.Sprintf("%d) %s: %s%v", i+1, e.Label, how, s.err))
 			continue
+		}
+		for _, n := range s.notes {
+			b.say("%s", n)
 		}
 		end := b.tl.Begin("kexec")
 		if err := discover.UnmountAll(mountDir); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/trust"
 )
 
 const (
@@ -41,6 +42,34 @@ type ListOutput struct {
 	Entries        []ListEntry        `json:"entries"`
 	Warnings       []string           `json:"warnings"`
 	Timeline       *timeline.Timeline `json:"timeline"`
+	// Trust is the verification policy and keys list -trust read.
+	Trust ListTrust `json:"trust"`
+}
+
+// ListTrust is the trust part of ListOutput.
+type ListTrust struct {
+	Dir    string    `json:"dir"`
+	Policy string    `json:"policy"`
+	Edits  string    `json:"edits"`
+	Keys   []ListKey `json:"keys"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// ListKey is one trusted key.
+type ListKey struct {
+	Fingerprint string `json:"fingerprint"`
+	Comment     string `json:"comment"`
+}
+
+func newListTrust(dir string, t trust.Trust, err error) ListTrust {
+	lt := ListTrust{Dir: dir, Policy: string(t.Policy), Edits: string(t.Edits), Keys: []ListKey{}}
+	if err != nil {
+		lt.Error = err.Error()
+	}
+	for _, k := range t.Keys {
+		lt.Keys = append(lt.Keys, ListKey{Fingerprint: k.Fingerprint(), Comment: k.Comment})
+	}
+	return lt
 }
 
 // ListEntry is one entry in ListOutput.
@@ -77,6 +106,7 @@ func list(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	root := fs.String("root", "/boot", "root of the filesystem holding the boot configs")
 	asJSON := fs.Bool("json", false, "print the "+ListSchema+" JSON document")
+	trustDir := fs.String("trust", "/"+trust.Dir, "directory holding the trust policy and keys/*.pub (the bootloader image's own is "+"/"+trust.Dir+")")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -92,15 +122,23 @@ func list(args []string, stdout, stderr io.Writer) int {
 	end := tl.Begin("parse")
 	m := choose.Rank(discover.Scan(os.DirFS(*root), *root, ""))
 	end()
+	tr, terr := trust.Load(os.DirFS(*trustDir), ".")
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(newListOutput(*root, m, tl)); err != nil {
+		out := newListOutput(*root, m, tl)
+		out.Trust = newListTrust(*trustDir, tr, terr)
+		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "warmboot list: %v\n", err)
 			return exitError
 		}
 	} else {
 		printList(stdout, *root, m)
+		if terr != nil {
+			fmt.Fprintf(stdout, "trust: %s: %v\n", *trustDir, terr)
+		} else {
+			fmt.Fprintf(stdout, "trust: %s\n", tr)
+		}
 	}
 	if len(m.Entries) == 0 {
 		fmt.Fprintf(stderr, "warmboot list: no boot entries under %s (looked for %s)\n", *root, strings.Join(discover.Looked(), ", "))

@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestListJSON(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"list", "-json", "-root", "testdata/root"}, &stdout, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"list", "-json", "-root", "testdata/root", "-trust", "testdata/trust"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("list -json = exit %d, stderr %q", code, stderr.String())
 	}
 	var got map[string]any

@@ -4,6 +4,7 @@
 // Synopsis:
 //
 //	mkimage -kernel-dir DIR [-o out/warmboot.cpio] [-flavor warmboot|uroot-boot] [-modules LIST]
+//	        [-trust-keys FILE,...] [-policy enforce|warn|off] [-edits refuse|unsigned]
 //
 // Description:
 //
@@ -15,6 +16,11 @@
 // commands and u-root's gosh, and writes OUT and OUT.zst (zstd -19),
 // printing both sizes. mkuimage zeroes timestamps and owners, and the
 // module staging is sorted, so the same inputs give the same bytes.
+//
+// -trust-keys bakes public keys (from "warmsign keygen" or signify-openbsd
+// -G) and a verification policy into the image (package trustimg); the
+// policy defaults to enforce with keys and off without. The policy and the
+// keys' fingerprints are printed.
 //
 // Flavor uroot-boot builds u-root's init with cmds/boot/boot as uinit and
 // the same modules, loaded by u-root's init through modules-load.d: the
@@ -33,6 +39,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/images/kmod"
+	"github.com/warmboot/warmboot/images/trustimg"
 )
 
 // DefaultModules are what the QEMU test machine needs to read its disks.
@@ -49,7 +56,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("o", "out/warmboot.cpio", "output cpio; OUT.zst is written beside it")
 	flavor := fs.String("flavor", "warmboot", "warmboot or uroot-boot")
 	mods := fs.String("modules", DefaultModules, "comma-separated modules (and their dependencies) to include")
+	trustKeys := fs.String("trust-keys", "", "comma- or space-separated public key files to bake in")
+	policy := fs.String("policy", "", "verification policy: enforce (default with keys), warn or off (default without)")
+	edits := fs.String("edits", "", "menu command line edits under a policy: refuse (default) or unsigned")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var keys []trustimg.Key
+	for _, k := range strings.FieldsFunc(*trustKeys, func(r rune) bool { return r == ',' || r == ' ' }) {
+		data, err := os.ReadFile(k)
+		if err != nil {
+			fmt.Fprintf(stderr, "mkimage: trust key: %v\n", err)
+			return 1
+		}
+		keys = append(keys, trustimg.Key{Name: k, Data: data})
+	}
+	if *flavor != "warmboot" && (len(keys) > 0 || *policy != "") {
+		fmt.Fprintln(stderr, "mkimage: -trust-keys and -policy apply to the warmboot flavor only")
 		return 2
 	}
 	if *kdir == "" {
@@ -57,6 +80,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := build(ctx, *kdir, *out, *flavor, strings.Split(*mods, ","), stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "mkimage: %v\n", err)
+		return 1
+	}
+	if *flavor == "warmboot" {
+		if err := addTrust(*out, keys, *policy, *edits, stdout); err != nil {
+			fmt.Fprintf(stderr, "mkimage: %v\n", err)
+			return 1
+		}
+	}
+	if err := compress(ctx, *out, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "mkimage: %v\n", err)
 		return 1
 	}
@@ -142,6 +175,30 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("mkuimage: %w", err)
 	}
+	fmt.Fprintf(stdout, "%d modules for kernel %s: %s\nbuilt in %s\n", len(order), tree.Release, strings.Join(names, " "), time.Since(start).Round(time.Second))
+	return nil
+}
+
+// addTrust appends the trust archive to the image at out and says what
+// the image trusts.
+func addTrust(out string, keys []trustimg.Key, policy, edits string, stdout io.Writer) error {
+	base, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	img, t, err := trustimg.Append(base, keys, policy, edits)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, img, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "trust: %s\n", t)
+	return nil
+}
+
+// compress writes OUT.zst and prints both sizes.
+func compress(ctx context.Context, out string, stdout, stderr io.Writer) error {
 	zst := out + ".zst"
 	z := exec.CommandContext(ctx, "zstd", "-q", "-f", "-19", "-T1", out, "-o", zst)
 	z.Stderr = stderr
@@ -155,6 +212,5 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 		}
 		fmt.Fprintf(stdout, "%-28s %9d bytes (%.2f MiB)\n", p, st.Size(), float64(st.Size())/(1<<20))
 	}
-	fmt.Fprintf(stdout, "%d modules for kernel %s: %s\nbuilt in %s\n", len(order), tree.Release, strings.Join(names, " "), time.Since(start).Round(time.Second))
 	return nil
 }

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/boot/verify"
+)
+
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+const usage = `usage:
+  warmsign keygen -o NAME [-comment TEXT]
+  warmsign sign -key NAME.sec -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME]
+  warmsign manifest -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME]
+  warmsign verify -keys A.pub[,B.pub] -root DIR [-entry ID]
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, args := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "keygen":
+		err = keygen(args, stdout, stderr)
+	case "sign", "manifest":
+		err = sign(cmd, args, stdout, stderr)
+	case "verify":
+		err = verifyCmd(args, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "warmsign: unknown command %q\n%s", cmd, usage)
+		return exitUsage
+	}
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "warmsign %s: %v\n", cmd, err)
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "warmsign %s: %v\n", cmd, err)
+		return exitError
+	}
+	return exitOK
+}
+
+type usageError struct{ error }
+
+func parse(flags *flag.FlagSet, args []string) error {
+	if err := flags.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if flags.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", flags.Arg(0))}
+	}
+	return nil
+}
+
+func keygen(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("warmsign keygen", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	out := flags.String("o", "", "write NAME.pub and NAME.sec")
+	comment := flags.String("comment", "", "comment stored in the public key")
+	if err := parse(flags, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError{errors.New("-o NAME is required")}
+	}
+	pub, priv, err := trust.Generate()
+	if err != nil {
+		return err
+	}
+	if *comment == "" {
+		*comment = filepath.Base(*out)
+	}
+	// O_EXCL: never overwrite a key.
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{{*out + ".sec", trust.MarshalSecret(priv), 0o600}, {*out + ".pub", trust.MarshalPublic(pub, *comment), 0o644}} {
+		fh, err := os.OpenFile(f.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
+		if err != nil {
+			return fmt.Errorf("%w (warmsign never overwrites a key)", err)
+		}
+		_, err = fh.Write(f.data)
+		if err2 := fh.Close(); err == nil {
+			err = err2
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", f.name, err)
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %s.sec (secret: keep it safe) and %s.pub\nfingerprint %s\n", *out, *out, trust.Fingerprint(pub))
+	return nil
+}
+
+// selection is the entry-choosing flags sign, manifest and verify share.
+type selection struct {
+	root, entry, kernel, cmdline, name string
+	all                                bool
+	initrds                            multiFlag
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func (s *selection) register(flags *flag.FlagSet, explicit bool) {
+	flags.StringVar(&s.root, "root", "", "root of the filesystem holding the boot configs (as the bootloader mounts it)")
+	flags.StringVar(&s.entry, "entry", "", "entry id, label or number (as warmboot list shows)")
+	flags.BoolVar(&s.all, "all", false, "every entry")
+	if explicit {
+		flags.StringVar(&s.kernel, "kernel", "", "explicit kernel path, relative to -root")
+		flags.Var(&s.initrds, "initrd", "explicit initrd path, relative to -root (repeatable, in order)")
+		flags.StringVar(&s.cmdline, "cmdline", "", "explicit command line")
+		flags.StringVar(&s.name, "o", "", "manifest name (default: from the entry id)")
+	}
+}
+
+// named is an entry with the manifest name it gets.
+type named struct {
+	entry.Entry
+	name string
+}
+
+func (s *selection) entries() ([]named, error) {
+	if s.root == "" {
+		return nil, usageError{errors.New("-root DIR is required")}
+	}
+	if st, err := os.Stat(s.root); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("-root %s is not a directory", s.root)
+	}
+	if s.kernel != "" {
+		if s.entry != "" || s.all {
+			return nil, usageError{errors.New("-kernel excludes -entry and -all")}
+		}
+		e := entry.Entry{ID: "explicit", Kernel: "/" + strings.TrimPrefix(s.kernel, "/"), Cmdline: s.cmdline, Root: s.root, Source: entry.Source{File: "(command line)"}}
+		for _, p := range s.initrds {
+			e.Initrds = append(e.Initrds, "/"+strings.TrimPrefix(p, "/"))
+		}
+		name := s.name
+		if name == "" {
+			name = sanitize(filepath.Base(e.Kernel))
+		}
+		return []named{{e, name}}, nil
+	}
+	m := choose.Rank(discover.Scan(os.DirFS(s.root), s.root, ""))
+	if len(m.Entries) == 0 {
+		return nil, fmt.Errorf("no boot entries under %s (looked for %s)", s.root, strings.Join(discover.Looked(), ", "))
+	}
+	var out []named
+	seen := map[string]int{}
+	for i, e := range m.Entries {
+		if !s.all && !matches(s.entry, i, e) {
+			continue
+		}
+		name := sanitize(string(e.Format) + "-" + e.ID)
+		if s.name != "" {
+			name = s.name
+		}
+		if seen[name]++; seen[name] > 1 {
+			name += "-" + strconv.Itoa(seen[name])
+		}
+		out = append(out, named{e, name})
+	}
+	switch {
+	case !s.all && s.entry == "":
+		return nil, usageError{errors.New("choose entries: -entry ID, -all, or -kernel")}
+	case len(out) == 0:
+		return nil, fmt.Errorf("no entry %q under %s (warmboot list -root %s shows the ids)", s.entry, s.root, s.root)
+	case len(out) > 1 && s.name != "":
+		return nil, usageError{errors.New("-o names one manifest, but several entries match")}
+	}
+	return out, nil
+}
+
+func matches(want string, i int, e entry.Entry) bool {
+	return want == e.ID || want == e.Label || want == strconv.Itoa(i+1)
+}
+
+var unsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func sanitize(s string) string {
+	return strings.Trim(unsafe.ReplaceAllString(s, "_"), "_.")
+}
+
+func sign(cmd string, args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("warmsign "+cmd, flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	var sel selection
+	sel.register(flags, true)
+	keyFile := ""
+	if cmd == "sign" {
+		flags.StringVar(&keyFile, "key", "", "secret key from warmsign keygen")
+	}
+	if err := parse(flags, args); err != nil {
+		return err
+	}
+	var priv ed25519.PrivateKey
+	if cmd == "sign" {
+		if keyFile == "" {
+			return usageError{errors.New("-key NAME.sec is required")}
+		}
+		data, err := os.ReadFile(keyFile)
+		if err != nil {
+			return err
+		}
+		if priv, err = trust.ParseSecret(data); err != nil {
+			return fmt.Errorf("%s: %w", keyFile, err)
+		}
+	}
+	es, err := sel.entries()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(sel.root, verify.Dirs[0])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, e := range es {
+		d, err := verify.HashFiles(e.Entry)
+		if err != nil {
+			return fmt.Errorf("entry %q: %w", e.Label, err)
+		}
+		m := verify.ManifestFor(e.Entry, e.Cmdline, d)
+		data := m.Marshal()
+		if priv != nil {
+			data = m.Sign(priv)
+		}
+		p := filepath.Join(dir, e.name+".manifest")
+		if err := writeAtomic(p, data); err != nil {
+			return err
+		}
+		// A signify signature of an earlier manifest would now fail.
+		if err := os.Remove(p + ".sig"); err == nil {
+			fmt.Fprintf(stdout, "removed stale %s.sig\n", p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		what := "unsigned: sign with signify-openbsd -S -s KEY.sec -m " + p
+		if priv != nil {
+			what = "signed by " + trust.Fingerprint(priv.Public().(ed25519.PublicKey))
+		}
+		fmt.Fprintf(stdout, "%s: %q (%s), %s\n", p, e.Label, e.Kernel, what)
+	}
+	return nil
+}
+
+// writeAtomic replaces p with data, or leaves p as it was.
+func writeAtomic(p string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".warmsign-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
+}
+
+func verifyCmd(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("warmsign verify", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	var sel selection
+	sel.register(flags, false)
+	keys := flags.String("keys", "", "comma-separated public key files to trust")
+	if err := parse(flags, args); err != nil {
+		return err
+	}
+	if *keys == "" {
+		return usageError{errors.New("-keys A.pub[,B.pub] is required")}
+	}
+	t := trust.Trust{Policy: trust.Enforce, Edits: trust.EditsRefuse}
+	for _, k := range strings.Split(*keys, ",") {
+		data, err := os.ReadFile(k)
+		if err != nil {
+			return err
+		}
+		key, err := trust.ParseKey(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		t.Keys = append(t.Keys, key)
+	}
+	if sel.entry == "" {
+		sel.all = true
+	}
+	es, err := sel.entries()
+	if err != nil {
+		return err
+	}
+	set := verify.Load(os.DirFS(sel.root), "", t)
+	failed := 0
+	for _, e := range es {
+		d, err := verify.HashFiles(e.Entry)
+		if err == nil {
+			var r verify.Result
+			if r, err = set.Check(e.Entry, e.Cmdline, d, true); err == nil {
+				fmt.Fprintf(stdout, "ok      %s: signed by %s (%s)\n", e.Label, r.Key.Fingerprint(), r.Where)
+				continue
+			}
+		}
+		failed++
+		fmt.Fprintf(stdout, "REFUSED %s: %v\n", e.Label, err)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d entries would be refused", failed, len(es))
+	}
+	return nil
+}

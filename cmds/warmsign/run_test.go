@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, p, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func bootRoot(t *testing.T) string {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "loader/entries/a.conf"), "title A\nversion 1\nlinux /vmlinuz-a\ninitrd /initrd-a\noptions console=ttyS0 quiet\n")
+	write(t, filepath.Join(root, "loader/entries/b.conf"), "title B\nversion 2\nlinux /vmlinuz-b\noptions console=ttyS0\n")
+	write(t, filepath.Join(root, "vmlinuz-a"), "kernel a")
+	write(t, filepath.Join(root, "initrd-a"), "initrd a")
+	write(t, filepath.Join(root, "vmlinuz-b"), "kernel b")
+	return root
+}
+
+func warmsign(t *testing.T, wantCode int, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != wantCode {
+		t.Fatalf("warmsign %q = exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, stdout.String(), stderr.String())
+	}
+	return stdout.String() + stderr.String()
+}
+
+func TestKeygenSignVerify(t *testing.T) {
+	root, keys := bootRoot(t), t.TempDir()
+	k := filepath.Join(keys, "release")
+	warmsign(t, 0, "keygen", "-o", k)
+	if st, err := os.Stat(k + ".sec"); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret key mode = %v, %v; want 0600", st.Mode(), err)
+	}
+	if out := warmsign(t, 1, "keygen", "-o", k); !strings.Contains(out, "never overwrites") {
+		t.Errorf("second keygen: %s", out)
+	}
+	out := warmsign(t, 0, "sign", "-key", k+".sec", "-root", root, "-all")
+	for _, want := range []string{"warmboot/bls-a.manifest: \"A 1\" (/vmlinuz-a), signed by ed25519:", "warmboot/bls-b.manifest"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sign output lacks %q:\n%s", want, out)
+		}
+	}
+	out = warmsign(t, 0, "verify", "-keys", k+".pub", "-root", root)
+	if strings.Count(out, "ok      ") != 2 {
+		t.Errorf("verify: %s", out)
+	}
+	// One flipped byte in the initrd: refused, and the message names it.
+	write(t, filepath.Join(root, "initrd-a"), "initrd A")
+	out = warmsign(t, 1, "verify", "-keys", k+".pub", "-root", root)
+	if !strings.Contains(out, "REFUSED A 1: does not match its signed manifest: initrd /initrd-a has SHA-256") || !strings.Contains(out, "1 of 2 entries would be refused") {
+		t.Errorf("verify after tampering: %s", out)
+	}
+	// A key the entries were not signed with.
+	other := filepath.Join(keys, "other")
+	warmsign(t, 0, "keygen", "-o", other)
+	out = warmsign(t, 1, "verify", "-keys", other+".pub", "-root", root, "-entry", "2")
+	if !strings.Contains(out, "signed by a key this image does not trust") {
+		t.Errorf("verify with another key: %s", out)
+	}
+}
+
+func TestExplicitAndErrors(t *testing.T) {
+	root, keys := bootRoot(t), t.TempDir()
+	k := filepath.Join(keys, "k")
+	warmsign(t, 0, "keygen", "-o", k)
+	out := warmsign(t, 0, "sign", "-key", k+".sec", "-root", root, "-kernel", "vmlinuz-b", "-cmdline", "console=ttyS0", "-o", "custom")
+	if !strings.Contains(out, "warmboot/custom.manifest") {
+		t.Errorf("explicit sign: %s", out)
+	}
+	warmsign(t, 0, "verify", "-keys", k+".pub", "-root", root, "-entry", "B 2")
+	for _, tc := range []struct {
+		code int
+		args []string
+		want string
+	}{
+		{2, []string{"sign", "-root", root, "-all"}, "-key NAME.sec is required"},
+		{2, []string{"sign", "-key", k + ".sec", "-root", root}, "choose entries"},
+		{1, []string{"sign", "-key", k + ".sec", "-root", root, "-entry", "nope"}, `no entry "nope"`},
+		{1, []string{"sign", "-key", k + ".pub", "-root", root, "-all"}, "not a warmsign secret key"},
+		{1, []string{"sign", "-key", k + ".sec", "-root", root, "-kernel", "/missing", "-cmdline", "x"}, "/missing"},
+		{1, []string{"sign", "-key", k + ".sec", "-root", filepath.Join(root, "nope"), "-all"}, "is not a directory"},
+		{2, []string{"frobnicate"}, "unknown command"},
+	} {
+		if out := warmsign(t, tc.code, tc.args...); !strings.Contains(out, tc.want) {
+			t.Errorf("warmsign %q: output lacks %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
+// TestSignifyWorkflow: warmsign manifest, then the real signify-openbsd
+// signs it, then verify accepts it with the signify public key.
+func TestSignifyWorkflow(t *testing.T) {
+	bin, err := exec.LookPath("signify-openbsd")
+	if err != nil {
+		if os.Getenv("WARMBOOT_REQUIRE_TOOLS") != "" {
+			t.Fatalf("signify-openbsd is not installed: %v", err)
+		}
+		t.Skip("signify-openbsd not installed; make test requires it")
+	}
+	root, keys := bootRoot(t), t.TempDir()
+	pub, sec := filepath.Join(keys, "ops.pub"), filepath.Join(keys, "ops.sec")
+	if out, err := exec.Command(bin, "-G", "-n", "-p", pub, "-s", sec).CombinedOutput(); err != nil {
+		t.Fatalf("signify -G: %v\n%s", err, out)
+	}
+	out := warmsign(t, 0, "manifest", "-root", root, "-entry", "a")
+	if !strings.Contains(out, "unsigned: sign with signify-openbsd -S") {
+		t.Errorf("manifest: %s", out)
+	}
+	mf := filepath.Join(root, "warmboot/bls-a.manifest")
+	warmsign(t, 1, "verify", "-keys", pub, "-root", root, "-entry", "a")
+	if out, err := exec.Command(bin, "-S", "-s", sec, "-m", mf).CombinedOutput(); err != nil {
+		t.Fatalf("signify -S: %v\n%s", err, out)
+	}
+	if out := warmsign(t, 0, "verify", "-keys", pub, "-root", root, "-entry", "a"); !strings.Contains(out, "ok      A 1") {
+		t.Errorf("verify: %s", out)
+	}
+}
