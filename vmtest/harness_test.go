@@ -65,6 +65,10 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
 		return 1
 	}
+	if err := trustImages(tmp); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
+		return 1
+	}
 	return m.Run()
 }
 

@@ -109,6 +109,9 @@ func Parse(data []byte) (m Manifest, sig *Signature, body []byte, err error) {
 	if len(data) == 0 {
 		return fail(0, "empty file")
 	}
+	if first, _, _ := strings.Cut(string(data), "\n"); first != header {
+		return fail(1, "want %q", header)
+	}
 	if data[len(data)-1] != '\n' {
 		return fail(bytes.Count(data, []byte("\n"))+1, "file does not end in a newline (truncated?)")
 	}

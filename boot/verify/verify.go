@@ -161,11 +161,11 @@ func (s Set) Check(e entry.Entry, cmdline string, d Digests, checkCmdline bool) 
 		return Result{}, fmt.Errorf("%w: %s", ErrMismatch, best.msg)
 	}
 	if len(broken) > 0 {
-		var why []string
-		for _, c := range broken {
-			why = append(why, fmt.Sprintf("%s: %v", c.Where, c.Err))
+		err := fmt.Errorf("%s: %w", broken[0].Where, broken[0].Err)
+		for _, c := range broken[1:] {
+			err = fmt.Errorf("%w; %s: %v", err, c.Where, c.Err)
 		}
-		return Result{}, fmt.Errorf("%w: %s", broken[0].Err, strings.Join(why, "; "))
+		return Result{}, err
 	}
 	return Result{}, fmt.Errorf("%w: kernel %s (looked in %s; sign the entry with warmsign sign)",
 		ErrNoManifest, at(e, e.Kernel), strings.Join(s.Looked, ", "))

@@ -1,13 +1,22 @@
 // Command target is the init of the tiny initramfs that the demo and test
 // disks boot: it prints a marker line with the kernel command line, so a
 // test can see which entry booted with which arguments, and powers off.
+// When warmboot handed it a TPM event log (/.warmboot/eventlog), it first
+// replays the log and compares it with /sys/class/tpm/tpm0/pcr-sha256/N,
+// printing WARMBOOT-TPM-OK or WARMBOOT-TPM-MISMATCH.
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/warmboot/warmboot/boot/eventlog"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/tpm"
 )
 
 // Marker starts the line the target prints.
@@ -26,8 +35,57 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(out, "target: reading /proc/cmdline: %v\n", err)
 	}
+	os.MkdirAll("/sys", 0o755)
+	syscall.Mount("sysfs", "/sys", "sysfs", 0, "")
+	if line := checkEventLog(); line != "" {
+		fmt.Fprintln(out, line)
+	}
 	fmt.Fprintf(out, "%s cmdline=%s\n", Marker, strings.TrimSpace(string(cmdline)))
 	syscall.Sync()
 	syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
 	select {}
+}
+
+// checkEventLog replays the event log warmboot handed over (if any) and
+// compares it with the TPM's PCRs as the kernel reports them, as an
+// attestation client would. It returns the line to print, "" without a log.
+func checkEventLog() string {
+	data, err := os.ReadFile(handoff.EventLog)
+	if err != nil {
+		return ""
+	}
+	l, err := eventlog.Parse(data)
+	if err != nil {
+		return fmt.Sprintf("WARMBOOT-TPM-BAD %v", err)
+	}
+	replay := l.Replay(tpm.SHA256)
+	if replay == nil {
+		return "WARMBOOT-TPM-BAD the log has no sha256 digests"
+	}
+	var pcrs []int
+	for p := range replay {
+		pcrs = append(pcrs, p)
+	}
+	sort.Ints(pcrs)
+	var res []string
+	ok := true
+	for _, p := range pcrs {
+		raw, err := os.ReadFile(fmt.Sprintf("/sys/class/tpm/tpm0/pcr-sha256/%d", p))
+		if err != nil {
+			return fmt.Sprintf("WARMBOOT-TPM-BAD reading PCR %d: %v", p, err)
+		}
+		got := strings.ToLower(strings.TrimSpace(string(raw)))
+		want := hex.EncodeToString(replay[p])
+		if got != want {
+			ok = false
+			res = append(res, fmt.Sprintf("pcr%d=%s(log %s)", p, got, want))
+		} else {
+			res = append(res, fmt.Sprintf("pcr%d=%s", p, got))
+		}
+	}
+	tag := "WARMBOOT-TPM-OK"
+	if !ok {
+		tag = "WARMBOOT-TPM-MISMATCH"
+	}
+	return fmt.Sprintf("%s events=%d %s", tag, len(l.Events), strings.Join(res, " "))
 }
