@@ -105,7 +105,7 @@ func twoEntries(files map[string][]byte) disk.Disk {
 	d := bootFS(map[string]string{
 		"/loader/entries/wb-2.conf": blsEntry("A", "2", "", "/vmlinuz-a", cmdA),
 		"/loader/entries/wb-1.conf": blsEntry("B", "1", "", "/vmlinuz", cmdB),
-		"/warmboot/b.manifest":   signed(signKey, "/vmlinuz", kernelData, cmdB),
+		"/warmboot/b.manifest":      signed(signKey, "/vmlinuz", kernelData, cmdB),
 	})
 	p := &d.Parts[0]
 	p.SizeMiB = 48
