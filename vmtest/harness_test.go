@@ -88,13 +88,20 @@ func bootFS(files map[string]string) disk.Disk {
 	return disk.Disk{Parts: []disk.FS{fs}}
 }
 
-// startVM builds d and boots the warmboot image with it attached.
-func startVM(t *testing.T, d disk.Disk, img string, kernelArgs string) *qemu.VM {
+// buildDisk writes d to a disk image in the test's directory.
+func buildDisk(t *testing.T, d disk.Disk) string {
 	t.Helper()
 	dimg := filepath.Join(t.TempDir(), "disk.img")
 	if err := disk.Build(context.Background(), dimg, d); err != nil {
 		t.Fatalf("building the test disk: %v", err)
 	}
+	return dimg
+}
+
+// startVM builds d and boots the warmboot image with it attached.
+func startVM(t *testing.T, d disk.Disk, img string, kernelArgs string) *qemu.VM {
+	t.Helper()
+	dimg := buildDisk(t, d)
 	return qemu.StartT(t, "vm", qemu.ArchAMD64,
 		qemu.WithKernel(kernel),
 		qemu.WithInitramfs(img),
