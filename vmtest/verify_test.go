@@ -237,3 +237,20 @@ func TestVerifyEditRefused(t *testing.T) {
 	expect(t, vm, `warmboot: booting "A 2"`, marker(cmdA))
 	finish(t, vm, true)
 }
+
+// A kernel in lockdown refuses to kexec a kernel it cannot verify, even
+// when warmboot's own policy is off; warmboot says why in plain words and
+// does not fall back to kexec_load (which lockdown forbids too). The
+// Debian kernel is signed, but by Debian's Secure Boot key, which the
+// kernel trusts only through the UEFI db (the platform keyring), and
+// SeaBIOS has none: so here every entry is refused.
+func TestLockdownRefusesUnverifiable(t *testing.T) {
+	vm := startVM(t, twoEntries(nil), image, fast+" lockdown=integrity")
+	expect(t, vm,
+		"warmboot: kernel lockdown (integrity): the kernel kexecs only kernels it can verify the signature of",
+		`warmboot: cannot boot "A 2": loading /vmlinuz-a: kexec_file_load(kernel=`,
+		") = operation not permitted (the running kernel is locked down (integrity) and only kexecs kernels whose signature it can verify with a key in its keyrings",
+		"warmboot: nothing could be booted:",
+		"warmboot: starting a shell (/bin/sh)")
+	shellWorks(t, vm)
+}

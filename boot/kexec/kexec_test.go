@@ -159,17 +159,20 @@ func TestLoaderFallback(t *testing.T) {
 		wantCalls      int
 		wantErr        string
 		wantErrIs      error
+		kernel         KernelState
 	}{
-		{"file load works", nil, nil, FileLoad, 1, "", nil},
-		{"format refused, fallback", enoexec, nil, Load, 2, "", nil},
-		{"no syscall, fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.ENOSYS}, nil, Load, 2, "", nil},
-		{"fallback fails too", enoexec, errors.New("parsing bzImage: bad"), "", 2, "kexec_load fallback failed: parsing bzImage: bad", ErrFallbackFailed},
-		{"signature rejected: no fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.EKEYREJECTED}, nil, "", 1, "requires a signed kernel", sys.EKEYREJECTED},
-		{"not permitted: no fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.EPERM}, nil, "", 1, "kexec_load_disabled", sys.EPERM},
+		{"file load works", nil, nil, FileLoad, 1, "", nil, KernelState{}},
+		{"format refused, fallback", enoexec, nil, Load, 2, "", nil, KernelState{}},
+		{"no syscall, fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.ENOSYS}, nil, Load, 2, "", nil, KernelState{}},
+		{"fallback fails too", enoexec, errors.New("parsing bzImage: bad"), "", 2, "kexec_load fallback failed: parsing bzImage: bad", ErrFallbackFailed, KernelState{}},
+		{"signature rejected: no fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.EKEYREJECTED}, nil, "", 1, "requires a signed kernel", sys.EKEYREJECTED, KernelState{}},
+		{"not permitted: no fallback", &sys.CallError{Call: "kexec_file_load", Err: sys.EPERM}, nil, "", 1, "not root", sys.EPERM, KernelState{}},
+		{"kexec disabled", &sys.CallError{Call: "kexec_file_load", Err: sys.EPERM}, nil, "", 1, "kernel.kexec_load_disabled=1", sys.EPERM, KernelState{Lockdown: "none", LoadDisabled: true}},
+		{"lockdown refuses unsigned", &sys.CallError{Call: "kexec_file_load", Err: sys.EPERM}, nil, "", 1, "locked down (integrity)", sys.EPERM, KernelState{Lockdown: "integrity"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeSys{fileErr: tt.fileErr, loadErr: tt.ldErr}
-			m, err := Loader{Sys: f}.Load(&Image{Entry: entry.Entry{Kernel: "/vmlinuz"}, Cmdline: "c", sealed: true})
+			m, err := Loader{Sys: f, Kernel: tt.kernel}.Load(&Image{Entry: entry.Entry{Kernel: "/vmlinuz"}, Cmdline: "c", sealed: true})
 			if m != tt.wantMethod || len(f.calls) != tt.wantCalls {
 				t.Errorf("Load = %q after %q, want %q after %d calls", m, f.calls, tt.wantMethod, tt.wantCalls)
 			}
@@ -180,5 +183,19 @@ func TestLoaderFallback(t *testing.T) {
 				t.Errorf("Load error = %v, want errors.Is %v", err, tt.wantErrIs)
 			}
 		})
+	}
+}
+
+func TestReadKernelState(t *testing.T) {
+	root := t.TempDir()
+	if got := ReadKernelState(root); got != (KernelState{}) {
+		t.Errorf("ReadKernelState(empty) = %+v", got)
+	}
+	for p, c := range map[string]string{"sys/kernel/security/lockdown": "none [integrity] confidentiality\n", "proc/sys/kernel/kexec_load_disabled": "1\n"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), []byte(c), 0o644)
+	}
+	if got, want := ReadKernelState(root), (KernelState{Lockdown: "integrity", LoadDisabled: true}); got != want {
+		t.Errorf("ReadKernelState = %+v, want %+v", got, want)
 	}
 }

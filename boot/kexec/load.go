@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/warmboot/warmboot/boot/internal/sys"
 )
@@ -33,6 +35,34 @@ var ErrFallbackFailed = errors.New("kexec_load fallback failed")
 type Loader struct {
 	Sys Syscalls
 	Log *slog.Logger
+	// Kernel is the running kernel's kexec policy, for explaining a
+	// refusal; see ReadKernelState.
+	Kernel KernelState
+}
+
+// KernelState is what the running kernel enforces about kexec.
+type KernelState struct {
+	// Lockdown is the active lockdown mode ("none", "integrity",
+	// "confidentiality"), "" if unknown (securityfs not mounted).
+	Lockdown string
+	// LoadDisabled is kernel.kexec_load_disabled=1.
+	LoadDisabled bool
+}
+
+// ReadKernelState reads the kexec policy under root ("/" on a machine):
+// sys/kernel/security/lockdown and proc/sys/kernel/kexec_load_disabled.
+func ReadKernelState(root string) KernelState {
+	var k KernelState
+	if b, err := os.ReadFile(filepath.Join(root, "sys/kernel/security/lockdown")); err == nil {
+		// "none [integrity] confidentiality": the active one is bracketed.
+		if i, j := strings.IndexByte(string(b), '['), strings.IndexByte(string(b), ']'); i >= 0 && j > i {
+			k.Lockdown = string(b[i+1 : j])
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "proc/sys/kernel/kexec_load_disabled")); err == nil {
+		k.LoadDisabled = strings.TrimSpace(string(b)) == "1"
+	}
+	return k
 }
 
 // Load loads im for kexec. It tries kexec_file_load and falls back to
@@ -48,7 +78,7 @@ func (l Loader) Load(im *Image) (Method, error) {
 		return FileLoad, nil
 	}
 	if !errors.Is(err, sys.ENOSYS) && !errors.Is(err, sys.ENOEXEC) {
-		return "", fmt.Errorf("loading %s: %w", im.Entry.Kernel, Explain(err))
+		return "", fmt.Errorf("loading %s: %w", im.Entry.Kernel, Explain(err, l.Kernel))
 	}
 	log := l.Log
 	if log == nil {
@@ -62,13 +92,18 @@ func (l Loader) Load(im *Image) (Method, error) {
 }
 
 // Explain adds a plain-words cause to kexec errors whose errno alone
-// misleads.
-func Explain(err error) error {
+// misleads, using what the running kernel enforces.
+func Explain(err error, k KernelState) error {
+	locked := k.Lockdown != "" && k.Lockdown != "none"
 	switch {
+	case errors.Is(err, sys.EPERM) && k.LoadDisabled:
+		return fmt.Errorf("%w (kexec is disabled on this kernel: kernel.kexec_load_disabled=1, which stays set until reboot)", err)
+	case locked && (errors.Is(err, sys.EPERM) || errors.Is(err, sys.EKEYREJECTED) || errors.Is(err, sys.EBADMSG) || errors.Is(err, sys.ENOKEY)):
+		return fmt.Errorf("%w (the running kernel is locked down (%s) and only kexecs kernels whose signature it can verify with a key in its keyrings: this kernel is unsigned or signed by another key; sign it (sbsign) with a key the kernel trusts, or boot the bootloader without lockdown)", err, k.Lockdown)
 	case errors.Is(err, sys.EKEYREJECTED), errors.Is(err, sys.EBADMSG), errors.Is(err, sys.ENOKEY):
-		return fmt.Errorf("%w (the running kernel requires a signed kernel for kexec, and this kernel's signature was not accepted)", err)
+		return fmt.Errorf("%w (the running kernel requires a signed kernel for kexec (KEXEC_SIG_FORCE), and this kernel's signature was not accepted)", err)
 	case errors.Is(err, sys.EPERM):
-		return fmt.Errorf("%w (kexec is not permitted: not root, kernel.kexec_load_disabled=1, or kernel lockdown)", err)
+		return fmt.Errorf("%w (kexec is not permitted: not root, or CAP_SYS_BOOT missing)", err)
 	case errors.Is(err, sys.EBUSY):
 		return fmt.Errorf("%w (another kexec image is already loaded or being loaded)", err)
 	case errors.Is(err, sys.ENOMEM):

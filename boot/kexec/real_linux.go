@@ -35,3 +35,12 @@ func (Real) Load(kernel, initrd *os.File, cmdline string) error {
 
 // Exec jumps into the loaded kernel. It returns only on failure.
 func Exec() error { return sys.RebootKexec() }
+
+// MountSecurityFS mounts securityfs at /sys/kernel/security if it is not
+// there yet, so that ReadKernelState can see the lockdown mode.
+func MountSecurityFS() error {
+	if _, err := os.Stat("/sys/kernel/security/lockdown"); err == nil {
+		return nil
+	}
+	return sys.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, "")
+}

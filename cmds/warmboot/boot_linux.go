@@ -79,6 +79,8 @@ type booter struct {
 	trustErr error
 	// meas is nil when there is no TPM to measure into.
 	meas *measure.Measurer
+	// kernel is what the running kernel enforces about kexec.
+	kernel kexec.KernelState
 }
 
 func (b *booter) say(format string, args ...any) {
@@ -136,6 +138,13 @@ func (b *booter) setupTrust() {
 		b.say("trust: refusing every entry until the image is rebuilt")
 	} else {
 		b.say("%s", b.trust)
+	}
+	if err := kexec.MountSecurityFS(); err != nil {
+		b.log.Warn("mounting securityfs", "err", err)
+	}
+	b.kernel = kexec.ReadKernelState("/")
+	if b.kernel.Lockdown != "" && b.kernel.Lockdown != "none" {
+		b.say("kernel lockdown (%s): the kernel kexecs only kernels it can verify the signature of", b.kernel.Lockdown)
 	}
 	// The TPM device stays open until kexec.
 	m, _, err := measure.Open()
@@ -248,7 +257,7 @@ func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 		return staged{err: err}
 	}
 	end = b.tl.Begin("load")
-	st.method, st.err = kexec.Loader{Sys: kexec.Real{}, Log: b.log}.Load(im)
+	st.method, st.err = kexec.Loader{Sys: kexec.Real{}, Log: b.log, Kernel: b.kernel}.Load(im)
 	end()
 	st.im = im
 	return st
