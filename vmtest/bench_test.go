@@ -87,7 +87,16 @@ func parsePhases(line string) map[string]time.Duration {
 	return out
 }
 
+// bootOnceWith boots warmboot with no countdown and extra QEMU arguments.
+func bootOnceWith(t testing.TB, img, dimg string, extra []string) bootRun {
+	return bootRunVM(t, img, dimg, false, 0, extra)
+}
+
 func bootOnce(t testing.TB, img, dimg string, peer bool, timeout int) bootRun {
+	return bootRunVM(t, img, dimg, peer, timeout, nil)
+}
+
+func bootRunVM(t testing.TB, img, dimg string, peer bool, timeout int, extra []string) bootRun {
 	handoff := "warmboot: timeline:"
 	if peer {
 		handoff = "Attempting to boot"
@@ -97,7 +106,7 @@ func bootOnce(t testing.TB, img, dimg string, peer bool, timeout int) bootRun {
 	vm := qemu.StartT(t, "bench", qemu.ArchAMD64,
 		qemu.WithKernel(kernel), qemu.WithInitramfs(img), qemu.WithAppendKernel(args),
 		qemu.WithVMTimeout(4*time.Minute), qemu.WithSerialOutput(st),
-		qemu.ArbitraryArgs("-no-reboot", "-drive", "file="+dimg+",if=virtio,format=raw,snapshot=on"))
+		qemu.ArbitraryArgs(append([]string{"-no-reboot", "-drive", "file=" + dimg + ",if=virtio,format=raw,snapshot=on"}, extra...)...))
 	if peer {
 		// u-root's menu has a fixed 10s timeout; choose the default at
 		// once so only its work is measured.

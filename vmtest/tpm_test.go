@@ -18,7 +18,7 @@ import (
 
 // swtpmArgs starts swtpm (TPM 2.0) for one VM and returns the QEMU
 // arguments that attach it as a TIS device.
-func swtpmArgs(t *testing.T) []string {
+func swtpmArgs(t testing.TB) []string {
 	t.Helper()
 	bin, err := exec.LookPath("swtpm")
 	if err != nil {

@@ -81,7 +81,7 @@ func TestStage(t *testing.T) {
 	write("i2", []byte("xyz"))
 	e := entry.Entry{Root: dir, Kernel: "/vmlinuz", Initrds: []string{"/i1", "/i2"}, Source: entry.Source{Device: "vda2", File: "/loader/entries/a.conf", Line: 1}}
 
-	im, err := Stage(e, "console=ttyS0")
+	im, err := Stage(e, "console=ttyS0", WithSHA256())
 	if err != nil {
 		t.Fatalf("Stage = %v", err)
 	}

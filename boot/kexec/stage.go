@@ -28,7 +28,7 @@ type Image struct {
 	// Bytes read, for the timeline.
 	KernelSize, InitrdSize int64
 	// SHA-256 of the kernel and of each initrd as read, before padding:
-	// what verification checks and measurement records.
+	// what verification checks and measurement records (WithSHA256).
 	KernelSHA256  [32]byte
 	InitrdSHA256s [][32]byte
 	// InitrdParts locate each initrd in the initramfs memfd.
@@ -36,6 +36,16 @@ type Image struct {
 
 	sealed bool
 }
+
+// StageOption tunes Stage.
+type StageOption func(*stageOpts)
+
+type stageOpts struct{ hash bool }
+
+// WithSHA256 hashes the kernel and each initrd while reading them, into
+// Image.KernelSHA256 and InitrdSHA256s, for verification. Without it they
+// are zero: hashing costs as much as reading on a slow machine.
+func WithSHA256() StageOption { return func(o *stageOpts) { o.hash = true } }
 
 // Part is where one file lies in a memfd.
 type Part struct{ Offset, Size int64 }
@@ -102,9 +112,13 @@ func (e *FileError) Unwrap() error { return e.Err }
 // memfd is sealed at once; the initramfs is sealed by Image.Seal, after the
 // caller has verified the hashes and perhaps appended a segment. cmdline
 // replaces e.Cmdline when the user edited it.
-func Stage(e entry.Entry, cmdline string) (*Image, error) {
+func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
+	var o stageOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
 	im := &Image{Entry: e, Cmdline: cmdline}
-	k, n, sum, err := readInto("kernel", e, e.Kernel, nil, MaxKernel)
+	k, n, sum, err := readInto("kernel", e, e.Kernel, nil, MaxKernel, o.hash)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +131,7 @@ func Stage(e entry.Entry, cmdline string) (*Image, error) {
 	}
 	if len(e.Initrds) > 0 {
 		for _, p := range e.Initrds {
-			f, n, sum, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize)
+			f, n, sum, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize, o.hash)
 			if err != nil {
 				im.Close()
 				return nil, err
@@ -143,7 +157,7 @@ func Stage(e entry.Entry, cmdline string) (*Image, error) {
 // readInto appends the file at p (under e.Root) to dst, or to a new memfd
 // when dst is nil (sealed if it is the kernel), refusing more than limit
 // bytes. It returns the SHA-256 of exactly the bytes it wrote.
-func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64) (*os.File, int64, [32]byte, error) {
+func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, hash bool) (*os.File, int64, [32]byte, error) {
 	var sum [32]byte
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
 	src, err := os.Open(filepath.Join(e.Root, p))
@@ -167,8 +181,12 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64) (
 			return nil, 0, sum, err
 		}
 	}
+	var w io.Writer = dst
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(dst, h), io.LimitReader(src, limit+1))
+	if hash {
+		w = io.MultiWriter(dst, h)
+	}
+	n, err := io.Copy(w, io.LimitReader(src, limit+1))
 	switch {
 	case err != nil:
 		err = ferr(fmt.Errorf("reading: %w", err))
@@ -186,6 +204,8 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64) (
 		}
 		return nil, 0, sum, err
 	}
-	h.Sum(sum[:0])
+	if hash {
+		h.Sum(sum[:0])
+	}
 	return dst, n, sum, nil
 }

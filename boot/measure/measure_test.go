@@ -67,10 +67,10 @@ func TestSwtpm(t *testing.T) {
 		t.Fatalf("banks = %v, want sha256 among them", m.Banks())
 	}
 	kernel := bytes.Repeat([]byte("kernel"), 100000)
-	if err := m.Measure(PCRFiles, bytes.NewReader(kernel), "vda2:/vmlinuz"); err != nil {
+	if err := m.Measure(PCRFiles, bytes.NewReader(kernel), "vda2:/vmlinuz", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Measure(PCRFiles, strings.NewReader("initrd"), "vda2:/initrd.img"); err != nil {
+	if err := m.Measure(PCRFiles, strings.NewReader("initrd"), "vda2:/initrd.img", map[tpm.Alg][]byte{tpm.SHA256: tpm.SHA256.Sum([]byte("initrd"))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.MeasureString(PCRCmdline, "console=ttyS0 quiet", "kernel_cmdline: console=ttyS0 quiet"); err != nil {

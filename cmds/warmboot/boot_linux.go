@@ -24,6 +24,7 @@ import (
 	"github.com/warmboot/warmboot/boot/menu"
 	"github.com/warmboot/warmboot/boot/modload"
 	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/tpm"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
 )
@@ -231,7 +232,11 @@ type staged struct {
 // loads them for kexec. edited says the user changed the command line.
 func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 	end := b.tl.Begin("read")
-	im, err := kexec.Stage(e, cmdline)
+	var opts []kexec.StageOption
+	if b.trustErr == nil && b.trust.Policy != trust.Off {
+		opts = append(opts, kexec.WithSHA256())
+	}
+	im, err := kexec.Stage(e, cmdline, opts...)
 	end()
 	if err != nil {
 		return staged{err: err}
@@ -303,11 +308,22 @@ func (b *booter) measure(im *kexec.Image, trustEvent string) ([]byte, error) {
 		}
 		return p
 	}
-	if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), name(e.Kernel)); err != nil {
+	// The SHA-256 staging computed (when verifying) is reused.
+	known := func(sum [32]byte) map[tpm.Alg][]byte {
+		if sum == ([32]byte{}) {
+			return nil
+		}
+		return map[tpm.Alg][]byte{tpm.SHA256: sum[:]}
+	}
+	if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), name(e.Kernel), known(im.KernelSHA256)); err != nil {
 		return nil, err
 	}
 	for i, part := range im.InitrdParts {
-		if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), name(e.Initrds[i])); err != nil {
+		var sum [32]byte
+		if i < len(im.InitrdSHA256s) {
+			sum = im.InitrdSHA256s[i]
+		}
+		if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), name(e.Initrds[i]), known(sum)); err != nil {
 			return nil, err
 		}
 	}
