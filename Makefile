@@ -67,7 +67,7 @@ demo: image disk ## boot the demo disk in QEMU: menu, countdown, then the target
 test: lint unit fuzz vmtest ## every test (what CI runs)
 
 lint: $(OUT)/.deps ## gofmt, go vet, staticcheck
-	@test -z "$$(gofmt -l cmds boot images vmtest)" || { gofmt -l cmds boot images vmtest; echo "gofmt: files above need formatting"; exit 1; }
+	@test -z "$$(gofmt -l cmds boot images internal vmtest)" || { gofmt -l cmds boot images internal vmtest; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	go tool staticcheck ./...
 

@@ -26,6 +26,7 @@ var (
 	signifySec        string // its secret key file
 	enforceImage      string
 	warnImage         string
+	editsImage        string // enforce, edits booted as unsigned
 	kernelData        []byte
 	targetData        []byte
 )
@@ -61,14 +62,14 @@ func trustImages(tmp string) error {
 	}
 	keys := []trustimg.Key{{Name: "vmtest.pub", Data: trust.MarshalPublic(pub, "vmtest")}, {Name: "ops.pub", Data: signifyPub}}
 	for _, v := range []struct {
-		path   *string
-		policy string
-	}{{&enforceImage, "enforce"}, {&warnImage, "warn"}} {
-		img, _, err := trustimg.Append(base, keys, v.policy, "")
+		path          *string
+		policy, edits string
+	}{{&enforceImage, "enforce", ""}, {&warnImage, "warn", ""}, {&editsImage, "enforce", "unsigned"}} {
+		img, _, err := trustimg.Append(base, keys, v.policy, v.edits)
 		if err != nil {
 			return err
 		}
-		*v.path = filepath.Join(tmp, "warmboot-"+v.policy+".cpio")
+		*v.path = filepath.Join(tmp, "warmboot-"+v.policy+"-"+v.edits+".cpio")
 		if err := os.WriteFile(*v.path, img, 0o644); err != nil {
 			return err
 		}
@@ -253,4 +254,21 @@ func TestLockdownRefusesUnverifiable(t *testing.T) {
 		"warmboot: nothing could be booted:",
 		"warmboot: starting a shell (/bin/sh)")
 	shellWorks(t, vm)
+}
+
+// With edits allowed as unsigned, an edited command line boots, the
+// kernel and initrd still verified, and says so.
+func TestVerifyEditUnsigned(t *testing.T) {
+	vm := startVM(t, twoEntries(map[string][]byte{
+		"/warmboot/a.manifest": []byte(signed(signKey, "/vmlinuz-a", kernelData, cmdA)),
+	}), editsImage, "warmboot.timeout=60 warmboot.wait=3")
+	expect(t, vm, "warmboot: policy enforce, command line edits unsigned", "(any key stops the countdown)")
+	vm.Console.Send("e")
+	expect(t, vm, `Edit the command line of "A 2"`)
+	vm.Console.Send(" edited=1\r")
+	expect(t, vm,
+		"warmboot: booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by "+trust.Fingerprint(signKey.Public().(ed25519.PublicKey)),
+		`warmboot: booting "A 2"`,
+		marker(cmdA+" edited=1"))
+	finish(t, vm, true)
 }

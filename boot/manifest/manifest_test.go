@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 func sample() Manifest {
@@ -95,13 +96,7 @@ func TestParseErrors(t *testing.T) {
 // checks that Open accepts it with the signify public key, and refuses it
 // once the manifest changes.
 func TestSignifyInterop(t *testing.T) {
-	bin, err := exec.LookPath("signify-openbsd")
-	if err != nil {
-		if os.Getenv("WARMBOOT_REQUIRE_TOOLS") != "" {
-			t.Fatalf("signify-openbsd is not installed (make deps installs it): %v", err)
-		}
-		t.Skip("signify-openbsd not installed; make test requires it")
-	}
+	bin := testtool.Need(t, "signify-openbsd")
 	d := t.TempDir()
 	pub, sec, mf := filepath.Join(d, "k.pub"), filepath.Join(d, "k.sec"), filepath.Join(d, "e.manifest")
 	run := func(args ...string) {

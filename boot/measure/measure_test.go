@@ -13,24 +13,13 @@ import (
 
 	"github.com/warmboot/warmboot/boot/eventlog"
 	"github.com/warmboot/warmboot/boot/tpm"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
-
-func need(t *testing.T, tool string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("WARMBOOT_REQUIRE_TOOLS") != "" {
-			t.Fatalf("%s is not installed (make deps installs it): %v", tool, err)
-		}
-		t.Skipf("%s not installed; make test requires it", tool)
-	}
-	return p
-}
 
 // swtpm starts a software TPM 2.0 (swtpm, as QEMU uses) and returns a
 // connection that speaks raw TPM commands to it.
 func swtpm(t *testing.T) net.Conn {
-	bin := need(t, "swtpm")
+	bin := testtool.Need(t, "swtpm")
 	d := t.TempDir()
 	sock := filepath.Join(d, "tpm.sock")
 	cmd := exec.Command(bin, "socket", "--tpm2", "--tpmstate", "dir="+d,
@@ -99,7 +88,7 @@ func TestSwtpm(t *testing.T) {
 
 	// tpm2_eventlog (tpm2-tools), an attestation tool that knows nothing
 	// of warmboot, parses the log and replays it to the same values.
-	bin := need(t, "tpm2_eventlog")
+	bin := testtool.Need(t, "tpm2_eventlog")
 	f := filepath.Join(t.TempDir(), "eventlog")
 	if err := os.WriteFile(f, raw, 0o644); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 func write(t *testing.T, p, data string) {
@@ -105,13 +107,7 @@ func TestExplicitAndErrors(t *testing.T) {
 // TestSignifyWorkflow: warmsign manifest, then the real signify-openbsd
 // signs it, then verify accepts it with the signify public key.
 func TestSignifyWorkflow(t *testing.T) {
-	bin, err := exec.LookPath("signify-openbsd")
-	if err != nil {
-		if os.Getenv("WARMBOOT_REQUIRE_TOOLS") != "" {
-			t.Fatalf("signify-openbsd is not installed: %v", err)
-		}
-		t.Skip("signify-openbsd not installed; make test requires it")
-	}
+	bin := testtool.Need(t, "signify-openbsd")
 	root, keys := bootRoot(t), t.TempDir()
 	pub, sec := filepath.Join(keys, "ops.pub"), filepath.Join(keys, "ops.sec")
 	if out, err := exec.Command(bin, "-G", "-n", "-p", pub, "-s", sec).CombinedOutput(); err != nil {
