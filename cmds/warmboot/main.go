@@ -5,7 +5,7 @@
 // Synopsis:
 //
 //	warmboot [-timeout SECONDS] [-wait SECONDS] [-dry-run]
-//	warmboot list [-root DIR] [-json]
+//	warmboot list [-root DIR] [-trust DIR] [-json]
 //
 // Description:
 //
@@ -15,7 +15,11 @@
 // Specification (loader/entries/*.conf, loader/loader.conf) and
 // syslinux/extlinux configs, and shows one ranked menu on every console.
 // When the countdown ends (or Enter is pressed) it reads the chosen
-// kernel and initrds into memory, loads them with kexec_file_load (falling
+// kernel and initrds into memory; if the image carries trust keys
+// (/etc/warmboot/trust), checks those bytes and the command line against
+// a signed manifest and applies the image's policy (enforce, warn, off);
+// with a TPM, extends PCRs 8 and 9 and hands the event log to the booted
+// system as /.warmboot/eventlog; loads them with kexec_file_load (falling
 // back to kexec_load when the kernel refuses the image format), unmounts
 // everything and kexecs. An entry that cannot be read or loaded is
 // reported, with the file to fix, and the next entry is tried. warmboot
@@ -25,7 +29,8 @@
 // "warmboot list" prints the entries as the bootloader would rank them,
 // without loading anything, from the configs under DIR (default /boot):
 // DIR is taken as the root of the filesystem the configs live on, as the
-// bootloader sees each disk. With -json the output is the stable
+// bootloader sees each disk, and the trust policy and keys under -trust
+// (default /etc/warmboot/trust). With -json the output is the stable
 // "warmboot.list/v1" document described in README.md.
 //
 // Options (boot): -timeout overrides the config's menu timeout (seconds;

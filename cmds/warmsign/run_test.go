@@ -126,3 +126,25 @@ func TestSignifyWorkflow(t *testing.T) {
 		t.Errorf("verify: %s", out)
 	}
 }
+
+// A GRUB menuentry inside a submenu, chosen by its title path.
+func TestSignGrubEntry(t *testing.T) {
+	root, keys := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(root, "grub/grub.cfg"), "submenu 'Advanced' {\n  menuentry 'Debian recovery' --id rec {\n    linux /vmlinuz root=/dev/vda2 single\n    initrd /initrd.img\n  }\n}\n")
+	write(t, filepath.Join(root, "vmlinuz"), "k")
+	write(t, filepath.Join(root, "initrd.img"), "i")
+	k := filepath.Join(keys, "k")
+	warmsign(t, 0, "keygen", "-o", k)
+	out := warmsign(t, 0, "sign", "-key", k+".sec", "-root", root, "-entry", "Advanced > Debian recovery")
+	if !strings.Contains(out, `"Advanced > Debian recovery" (/vmlinuz), signed by`) {
+		t.Errorf("sign: %s", out)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "warmboot", "grub-rec.manifest"))
+	if err != nil {
+		t.Fatalf("manifest not written under its id: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(data), "\ncmdline root=/dev/vda2 single\nsignature ed25519 ") {
+		t.Errorf("manifest = %q", data)
+	}
+	warmsign(t, 0, "verify", "-keys", k+".pub", "-root", root)
+}
