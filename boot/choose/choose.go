@@ -59,10 +59,16 @@ func Rank(configs []*entry.Config) Menu {
 	return m
 }
 
-// Find returns the index of the entry whose ID is id, or -1.
+// Find returns the index of the first entry whose ID is id, else of the
+// first whose label is id, or -1.
 func (m Menu) Find(id string) int {
 	for i, e := range m.Entries {
 		if e.ID == id {
+			return i
+		}
+	}
+	for i, e := range m.Entries {
+		if e.Label == id {
 			return i
 		}
 	}

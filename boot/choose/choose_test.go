@@ -70,3 +70,15 @@ func TestOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestFind(t *testing.T) {
+	m := Menu{Entries: []entry.Entry{{ID: "a", Label: "b"}, {ID: "b", Label: "Debian"}, {ID: "c", Label: "Debian"}}}
+	for _, tc := range []struct {
+		want string
+		i    int
+	}{{"a", 0}, {"b", 1}, {"Debian", 1}, {"c", 2}, {"nope", -1}} {
+		if got := m.Find(tc.want); got != tc.i {
+			t.Errorf("Find(%q) = %d, want %d (ids before labels, first match)", tc.want, got, tc.i)
+		}
+	}
+}

@@ -1,7 +1,9 @@
-// Package handoff passes what the bootloader knows to the system it boots,
-// as a cpio segment appended to that system's initramfs: the kernel
-// unpacks concatenated archives in order, so the files appear in the
-// booted system's initramfs without touching its own archive.
+// Package handoff passes information across a kexec, as a cpio segment
+// appended to the next initramfs: the kernel unpacks concatenated archives
+// in order, so the files appear in the next system's initramfs without
+// touching its own archive. Both directions use it: warmboot hands the
+// booted system its TPM event log, and a running system that re-enters
+// warmboot (warmswap) hands it a Record saying which entry to boot.
 //
 // Files go under Dir ("/.warmboot"), a top-level directory: /run is a
 // tmpfs that initramfs-tools, dracut and systemd mount over the initramfs
@@ -13,6 +15,10 @@
 //	/.warmboot/eventlog   the TPM event log of what warmboot measured, in
 //	                      the TCG crypto-agile format (package eventlog);
 //	                      absent when the machine has no TPM.
+//	/.warmboot/handoff.json
+//	                      in the bootloader's own initramfs: a Record
+//	                      (versioned JSON, see Record), written by the
+//	                      system that re-enters the bootloader.
 package handoff
 
 import (

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -82,6 +83,9 @@ type booter struct {
 	meas *measure.Measurer
 	// kernel is what the running kernel enforces about kexec.
 	kernel kexec.KernelState
+	// handoff is the request of the system that re-entered the
+	// bootloader, nil when there is none or it was used.
+	handoff *handoff.Record
 }
 
 func (b *booter) say(format string, args ...any) {
@@ -92,6 +96,7 @@ func (b *booter) run(ctx context.Context) int {
 	b.say("starting")
 	b.loadModules()
 	b.setupTrust()
+	b.readHandoff()
 	for {
 		m, probes := b.discover()
 		if len(m.Entries) == 0 {
@@ -157,6 +162,29 @@ func (b *booter) setupTrust() {
 	default:
 		b.meas = m
 		b.say("TPM: measuring into PCRs %d and %d (banks %v)", measure.PCRCmdline, measure.PCRFiles, m.Banks())
+	}
+}
+
+// readHandoff reads the request a running system left for the
+// bootloader it re-enters (warmswap). A bad one is ignored, with a
+// message: a handoff can only choose an entry, never make a boot fail.
+func (b *booter) readHandoff() {
+	r, err := handoff.ReadRecord(os.DirFS("/"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		b.say("ignoring the handoff: %v", err)
+		return
+	}
+	b.handoff = &r
+	b.say("handoff from %q at %s (%s): boot %q", r.From, r.Time.UTC().Format(time.RFC3339), r.Reason, r.Entry)
+	if seed := r.SeedBytes(); seed != nil {
+		// Mixed into the pool, not credited: the running system's word
+		// is not entropy we can vouch for.
+		if err := os.WriteFile("/dev/urandom", seed, 0); err != nil {
+			b.log.Warn("writing the handoff seed", "err", err)
+		}
 	}
 }
 
@@ -353,6 +381,14 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 	if b.flags.timeout.set {
 		timeout = b.flags.timeout.d
 	}
+	if r := b.handoff; r != nil {
+		b.handoff = nil // one shot: a later pass (after the shell) shows the menu
+		if i := m.Find(r.Entry); i >= 0 {
+			b.say("booting %q as the handoff asks; skipping the menu", m.Entries[i].Label)
+			return b.tryEntries(m, menu.Choice{Index: i, Cmdline: m.Entries[i].Cmdline}, nil)
+		}
+		b.say("the handoff asks for entry %q, which no disk has; showing the menu", r.Entry)
+	}
 	def := m.Entries[m.Default]
 	var pre chan staged
 	if timeout != 0 {
@@ -380,6 +416,13 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 		b.say("menu: %v", err)
 		return false, 0
 	}
+	return b.tryEntries(m, choice, preloaded)
+}
+
+// tryEntries boots choice, falling through to the other entries in menu
+// order. preloaded, if not nil, is the default entry already loaded.
+func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged) (done bool, code int) {
+	def := m.Entries[m.Default]
 	var failures []string
 	for _, i := range m.Order(choice.Index) {
 		e := m.Entries[i]
@@ -418,7 +461,7 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 			b.say("-dry-run: not kexecing")
 			return true, exitOK
 		}
-		err = kexec.Exec()
+		err := kexec.Exec()
 		b.say("kexec failed: %v", err)
 		failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, err))
 		break
