@@ -14,7 +14,9 @@
 //
 //	/.warmboot/eventlog   the TPM event log of what warmboot measured, in
 //	                      the TCG crypto-agile format (package eventlog);
-//	                      absent when the machine has no TPM.
+//	                      absent when the machine has no TPM. A
+//	                      re-entered bootloader continues the one it finds
+//	                      in its own initramfs, since PCRs were not reset.
 //	/.warmboot/handoff.json
 //	                      in the bootloader's own initramfs: a Record
 //	                      (versioned JSON, see Record), written by the

@@ -92,6 +92,23 @@ func Open() (*Measurer, io.Closer, error) {
 	return m, f, nil
 }
 
+// Continue makes the log start with prev, the log of the stages that ran
+// before this one since the TPM was reset (a warm swap re-enters the
+// bootloader without resetting PCRs): the log handed on then replays to
+// the PCR values. prev must carry the same banks; otherwise it is refused
+// and the log covers only this stage.
+func (m *Measurer) Continue(prev []byte) error {
+	l, err := eventlog.Parse(prev)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(l.Algs, m.log.Algs) {
+		return fmt.Errorf("previous event log has banks %v, the TPM %v", l.Algs, m.log.Algs)
+	}
+	m.log.Events = append(l.Events, m.log.Events...)
+	return nil
+}
+
 // Banks are the banks being extended.
 func (m *Measurer) Banks() []tpm.Alg { return slices.Clone(m.log.Algs) }
 

@@ -112,3 +112,35 @@ func algNames(as []tpm.Alg) []string {
 	}
 	return s
 }
+
+// TestContinue: a second stage continues the first stage's log, and the
+// whole log replays to the TPM's PCRs, as after a warm swap.
+func TestContinue(t *testing.T) {
+	dev := swtpm(t)
+	first, err := New(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.MeasureString(PCRCmdline, "first", "kernel_cmdline: first"); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := New(dev)
+	if err := second.Continue(first.Log()); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.MeasureString(PCRCmdline, "second", "kernel_cmdline: second"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Parse(second.Log())
+	if err != nil || len(l.Events) != 2 {
+		t.Fatalf("continued log: %v events, %v", len(l.Events), err)
+	}
+	got, _ := tpm.Read(dev, PCRCmdline, tpm.SHA256)
+	if want := l.Replay(tpm.SHA256)[PCRCmdline]; !bytes.Equal(got, want) {
+		t.Errorf("PCR 8 = %x, continued log replays to %x", got, want)
+	}
+	other := &eventlog.Log{Algs: []tpm.Alg{tpm.SHA256}}
+	if err := second.Continue(other.Marshal()); err == nil {
+		t.Error("Continue accepted a log with other banks")
+	}
+}

@@ -162,6 +162,15 @@ func (b *booter) setupTrust() {
 	default:
 		b.meas = m
 		b.say("TPM: measuring into PCRs %d and %d (banks %v)", measure.PCRCmdline, measure.PCRFiles, m.Banks())
+		// Re-entered from a running system (no TPM reset since): continue
+		// the log it handed over, so the log handed on still replays.
+		if prev, err := os.ReadFile(handoff.EventLog); err == nil {
+			if err := m.Continue(prev); err != nil {
+				b.say("TPM: ignoring the event log handed over (%v); the log handed on covers only this boot", err)
+			} else {
+				b.say("TPM: continuing the event log handed over")
+			}
+		}
 	}
 }
 
