@@ -44,6 +44,15 @@ func (s Source) String() string {
 	return loc
 }
 
+// At names path p (absolute, on the same filesystem as the config) for
+// messages: "vda2:/vmlinuz", or p alone for a directory.
+func (s Source) At(p string) string {
+	if s.Device != "" {
+		return s.Device + ":" + p
+	}
+	return p
+}
+
 // Entry is one bootable Linux kernel as a config describes it.
 type Entry struct {
 	// ID identifies the entry within its config: the BLS file name without

@@ -97,10 +97,7 @@ type FileError struct {
 }
 
 func (e *FileError) Error() string {
-	where := e.Path
-	if e.Entry.Source.Device != "" {
-		where = e.Entry.Source.Device + ":" + e.Path
-	}
+	where := e.Entry.Source.At(e.Path)
 	fix := "restore the file or fix the entry in " + e.Entry.Source.String()
 	return fmt.Sprintf("%s %s: %v; %s", e.Role, where, e.Err, fix)
 }

@@ -70,12 +70,8 @@ type Set struct {
 // checked is the bytes read.
 func Load(fsys fs.FS, device string, t trust.Trust) Set {
 	var s Set
-	where := func(p string) string {
-		if device == "" {
-			return "/" + p
-		}
-		return device + ":/" + p
-	}
+	src := entry.Source{Device: device}
+	where := func(p string) string { return src.At("/" + p) }
 	for _, d := range Dirs {
 		s.Looked = append(s.Looked, where(d)+"/")
 		names, _ := fs.Glob(fsys, path.Join(d, "*.manifest"))
@@ -168,7 +164,7 @@ func (s Set) Check(e entry.Entry, cmdline string, d Digests, checkCmdline bool) 
 		return Result{}, err
 	}
 	return Result{}, fmt.Errorf("%w: kernel %s (looked in %s; sign the entry with warmsign sign)",
-		ErrNoManifest, at(e, e.Kernel), strings.Join(s.Looked, ", "))
+		ErrNoManifest, e.Source.At(e.Kernel), strings.Join(s.Looked, ", "))
 }
 
 type mismatch struct {
@@ -180,7 +176,7 @@ func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline
 	m := c.M
 	if m.Kernel.SHA256 != d.Kernel {
 		return &mismatch{0, fmt.Sprintf("kernel %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
-			at(e, e.Kernel), short(d.Kernel), c.Where, short(m.Kernel.SHA256))}
+			e.Source.At(e.Kernel), short(d.Kernel), c.Where, short(m.Kernel.SHA256))}
 	}
 	if len(m.Initrds) != len(d.Initrds) {
 		return &mismatch{1, fmt.Sprintf("the entry has %d initrds, %s signs %d", len(d.Initrds), c.Where, len(m.Initrds))}
@@ -188,20 +184,13 @@ func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline
 	for i, f := range m.Initrds {
 		if f.SHA256 != d.Initrds[i] {
 			return &mismatch{2, fmt.Sprintf("initrd %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
-				at(e, e.Initrds[i]), short(d.Initrds[i]), c.Where, short(f.SHA256))}
+				e.Source.At(e.Initrds[i]), short(d.Initrds[i]), c.Where, short(f.SHA256))}
 		}
 	}
 	if checkCmdline && m.Cmdline != cmdline {
 		return &mismatch{3, fmt.Sprintf("command line %q is not the signed %q (%s)", cmdline, m.Cmdline, c.Where)}
 	}
 	return nil
-}
-
-func at(e entry.Entry, p string) string {
-	if e.Source.Device != "" {
-		return e.Source.Device + ":" + p
-	}
-	return p
 }
 
 func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }

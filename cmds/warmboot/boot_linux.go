@@ -270,7 +270,7 @@ type staged struct {
 func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 	end := b.tl.Begin("read")
 	var opts []kexec.StageOption
-	if b.trustErr == nil && b.trust.Policy != trust.Off {
+	if b.verifying() {
 		opts = append(opts, kexec.WithSHA256())
 	}
 	im, err := kexec.Stage(e, cmdline, opts...)
@@ -283,7 +283,7 @@ func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 	// Only time verification when there is some: a "verify=" phase in an
 	// unverified boot would mislead.
 	end = func() {}
-	if b.trustErr != nil || b.trust.Policy != trust.Off {
+	if b.verifying() {
 		end = b.tl.Begin("verify")
 	}
 	desc, err := b.verify(im, edited, &st.notes)
@@ -309,6 +309,10 @@ func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 	st.im = im
 	return st
 }
+
+// verifying says whether entries are checked (or, with a broken trust
+// directory, refused) rather than booted unverified.
+func (b *booter) verifying() bool { return b.trustErr != nil || b.trust.Policy != trust.Off }
 
 // verify applies the image's policy to a staged entry. It returns the
 // trust event to measure, or the refusal.
@@ -344,12 +348,7 @@ func (b *booter) verify(im *kexec.Image, edited bool, notes *[]string) (string, 
 // and returns the handoff segment carrying the event log so far.
 func (b *booter) measure(im *kexec.Image, trustEvent string) ([]byte, error) {
 	e := im.Entry
-	name := func(p string) string {
-		if e.Source.Device != "" {
-			return e.Source.Device + ":" + p
-		}
-		return p
-	}
+	name := e.Source.At
 	// The SHA-256 staging computed (when verifying) is reused.
 	known := func(sum [32]byte) map[tpm.Alg][]byte {
 		if sum == ([32]byte{}) {
@@ -463,7 +462,7 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 			b.say("warning: %v", err)
 		}
 		end()
-		b.say("booting %q: kernel %s:%s (%d bytes), initrd %d bytes, via %s", e.Label, e.Source.Device, e.Kernel, s.im.KernelSize, s.im.InitrdSize, s.method)
+		b.say("booting %q: kernel %s (%d bytes), initrd %d bytes, via %s", e.Label, e.Source.At(e.Kernel), s.im.KernelSize, s.im.InitrdSize, s.method)
 		b.say("command line: %s", cmdline)
 		b.say("timeline: %s", b.tl)
 		if b.flags.dryRun {
