@@ -197,3 +197,32 @@ func ReadTimeout(f *os.File, p []byte, timeout time.Duration) (int, error) {
 	}
 	return m, nil
 }
+
+// Kill sends sig to pid.
+func Kill(pid int, sig unix.Signal) error {
+	return callErr(unix.Kill(pid, sig), "kill(%d, %s)", pid, unix.SignalName(sig))
+}
+
+// Sync flushes every filesystem.
+func Sync() { unix.Sync() }
+
+// RemountReadOnly remounts the filesystem at dir read-only, keeping its
+// other flags.
+func RemountReadOnly(dir string) error {
+	err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+	return callErr(err, "mount(%s, MS_REMOUNT|MS_RDONLY)", dir)
+}
+
+// Restart reboots through the firmware. It returns only on error.
+func Restart() error {
+	return callErr(unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART), "reboot(LINUX_REBOOT_CMD_RESTART)")
+}
+
+// KexecLoaded reports /sys/kernel/kexec_loaded.
+func KexecLoaded() bool {
+	b, err := os.ReadFile("/sys/kernel/kexec_loaded")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
+// Geteuid is the effective user id.
+func Geteuid() int { return unix.Geteuid() }
