@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/u-root/u-root/pkg/mount"
 	"github.com/u-root/u-root/pkg/mount/block"
 	"github.com/warmboot/warmboot/boot/internal/sys"
 )
@@ -63,8 +64,22 @@ func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe)
 			probes = append(probes, Probe{name, err.Error()})
 			continue
 		}
-		dev := &block.BlockDev{Name: name}
-		mp, err := dev.Mount(target, sys.MS_RDONLY)
+		devPath := filepath.Join("/dev", name)
+		fstype, extra, err := mount.FSFromBlock(devPath)
+		var mp *mount.MountPoint
+		var note string
+		if err == nil {
+			data := ""
+			if j := readExtJournal(devPath); j.Journal {
+				// Never write a disk, not even a journal replay on a
+				// read-only mount: GRUB does not replay either.
+				data = "norecovery"
+				if j.NeedsRecovery {
+					note = "; its journal needs recovery (not cleanly unmounted): read without replaying it, so the newest writes may be missing"
+				}
+			}
+			mp, err = mount.Mount(devPath, target, fstype, data, extra|sys.MS_RDONLY)
+		}
 		if err != nil {
 			os.Remove(target)
 			probes = append(probes, Probe{name, "not mounted: " + shortErr(err)})
@@ -72,7 +87,10 @@ func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe)
 			continue
 		}
 		mounted = append(mounted, Mounted{Device: name, Dir: target, FSType: mp.FSType})
-		probes = append(probes, Probe{name, mp.FSType + ", mounted read-only"})
+		if note != "" {
+			log.Warn(name + " (" + mp.FSType + ")" + note)
+		}
+		probes = append(probes, Probe{name, mp.FSType + ", mounted read-only" + note})
 	}
 	return mounted, probes
 }

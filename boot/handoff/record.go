@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"time"
 )
@@ -39,15 +40,46 @@ var (
 //	  "reason": "warmswap",              // free text, printed
 //	  "time": "2026-11-22T18:40:00Z",    // when the request was made
 //	  "from": "host1 6.1.0-55-amd64",    // who made it, printed
-//	  "seed": "64 hex digits"            // 32 random bytes, mixed into /dev/urandom
+//	  "seed": "64 hex digits",           // 32 random bytes, mixed into /dev/urandom
+//	  "kernel": {                        // instead of "entry": a kernel handed over
+//	    "path": "/boot/vmlinuz-6.1.0-57-amd64",  // on its filesystem, as manifests name it
+//	    "initrds": ["/boot/initrd.img-6.1.0-57-amd64"],
+//	    "cmdline": "root=UUID=... ro quiet"
+//	  }
 //	}
+//
+// A record has an entry or a kernel, not both. The files of a kernel
+// handed over are in the same segment under KernelRoot (the kernel at
+// KernelRoot + path, and so on), with the signed manifests of the
+// filesystem they came from under KernelRoot too, so the bootloader
+// verifies them as it verifies an entry on a disk.
 type Record struct {
 	Version int       `json:"version"`
-	Entry   string    `json:"entry"`
+	Entry   string    `json:"entry,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	Time    time.Time `json:"time"`
 	From    string    `json:"from,omitempty"`
 	Seed    string    `json:"seed,omitempty"`
+	Kernel  *Kernel   `json:"kernel,omitempty"`
+}
+
+// Kernel is a kernel handed over in the segment rather than named by an
+// entry on a disk.
+type Kernel struct {
+	Path    string   `json:"path"`
+	Initrds []string `json:"initrds"`
+	Cmdline string   `json:"cmdline"`
+}
+
+// KernelRoot is where the files of a Record's Kernel are.
+const KernelRoot = Dir + "/fs"
+
+// Wants says what the record asks for, for messages.
+func (r Record) Wants() string {
+	if r.Kernel != nil {
+		return "the kernel handed over (" + r.Kernel.Path + ")"
+	}
+	return fmt.Sprintf("entry %q", r.Entry)
 }
 
 // Marshal writes r as JSON.
@@ -89,8 +121,17 @@ func ParseRecord(data []byte) (Record, error) {
 	if err := dec.Decode(&r); err != nil {
 		return Record{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if strings.TrimSpace(r.Entry) == "" {
-		return Record{}, fmt.Errorf("%w: no entry", ErrMalformed)
+	switch k := r.Kernel; {
+	case k == nil && strings.TrimSpace(r.Entry) == "":
+		return Record{}, fmt.Errorf("%w: no entry and no kernel", ErrMalformed)
+	case k != nil && r.Entry != "":
+		return Record{}, fmt.Errorf("%w: both an entry and a kernel", ErrMalformed)
+	case k != nil:
+		for _, p := range append([]string{k.Path}, k.Initrds...) {
+			if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+				return Record{}, fmt.Errorf("%w: kernel file path %q is not clean and absolute", ErrMalformed, p)
+			}
+		}
 	}
 	if r.Seed != "" && r.SeedBytes() == nil {
 		return Record{}, fmt.Errorf("%w: seed is not 64 hex digits", ErrMalformed)
@@ -110,4 +151,53 @@ func ReadRecord(fsys fs.FS) (Record, error) {
 		return Record{}, fmt.Errorf("%s: %w", RecordFile, err)
 	}
 	return r, nil
+}
+
+// BootedFile is where the booted system finds a Booted record, in the
+// initramfs warmboot (or warmswap -direct) appended to.
+const BootedFile = Dir + "/booted.json"
+
+// Booted tells the booted system how it was booted, for its logs and for
+// boot counting. JSON form (version 1):
+//
+//	{
+//	  "version": 1,
+//	  "entry": "debian-6.1.0-57-amd64",   // id of the entry booted
+//	  "label": "Debian GNU/Linux 6.1.0-57",
+//	  "source": "vda2:/loader/entries/debian-6.1.0-57-amd64.conf",
+//	  "by": "warmboot",                   // or "warmswap -direct"
+//	  "trust": "warmboot_trust: policy=enforce key=ed25519:... manifest=... cmdline=signed",
+//	  "handoff": { ... },                 // the Record that asked for it, if one did
+//	  "timeline": {"phases": [{"name": "modules", "ms": 351.2}, ...]}
+//	}
+type Booted struct {
+	Version  int             `json:"version"`
+	Entry    string          `json:"entry"`
+	Label    string          `json:"label,omitempty"`
+	Source   string          `json:"source,omitempty"`
+	By       string          `json:"by"`
+	Trust    string          `json:"trust,omitempty"`
+	Handoff  *Record         `json:"handoff,omitempty"`
+	Timeline json.RawMessage `json:"timeline,omitempty"`
+}
+
+// Marshal writes b as JSON.
+func (b Booted) Marshal() ([]byte, error) {
+	b.Version = Version
+	return json.MarshalIndent(b, "", "  ")
+}
+
+// ParseBooted reads a Booted record.
+func ParseBooted(data []byte) (Booted, error) {
+	var b Booted
+	if len(data) > MaxRecord {
+		return b, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxRecord)
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return Booted{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if b.Version != Version {
+		return Booted{}, fmt.Errorf("%w %d (this reads version %d)", ErrVersion, b.Version, Version)
+	}
+	return b, nil
 }

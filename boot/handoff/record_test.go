@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -20,7 +22,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.Version = Version
-	if got != in || len(got.SeedBytes()) != 32 {
+	if diff := cmp.Diff(in, got); diff != "" || len(got.SeedBytes()) != 32 {
 		t.Errorf("ReadRecord = %+v, want %+v", got, in)
 	}
 	if _, err := ReadRecord(fstest.MapFS{}); !errors.Is(err, fs.ErrNotExist) {
@@ -36,7 +38,10 @@ func TestParseRecordErrors(t *testing.T) {
 	}{
 		{`{"version":2,"entry":"x"}`, ErrVersion, "unknown handoff record version 2 (this bootloader reads version 1)"},
 		{`{"entry":"x"}`, ErrMalformed, "no version"},
-		{`{"version":1}`, ErrMalformed, "no entry"},
+		{`{"version":1}`, ErrMalformed, "no entry and no kernel"},
+		{`{"version":1,"entry":"x","kernel":{"path":"/k"}}`, ErrMalformed, "both an entry and a kernel"},
+		{`{"version":1,"kernel":{"path":"k"}}`, ErrMalformed, `kernel file path "k" is not clean and absolute`},
+		{`{"version":1,"kernel":{"path":"/k","initrds":["/../../etc/shadow"]}}`, ErrMalformed, "not clean"},
 		{`{"version":1,"entry":"x","seed":"zz"}`, ErrMalformed, "seed"},
 		{`{"version":1,"entry":`, ErrMalformed, "unexpected end"},
 		{"\x00garbage", ErrMalformed, "invalid character"},
@@ -53,6 +58,58 @@ func TestParseRecordErrors(t *testing.T) {
 	}
 }
 
+func TestKernelRecord(t *testing.T) {
+	in := Record{Time: time.Date(2026, 11, 22, 18, 40, 0, 0, time.UTC), Kernel: &Kernel{Path: "/boot/vmlinuz", Initrds: []string{"/boot/initrd.img"}, Cmdline: "quiet"}}
+	data, err := in.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseRecord(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Version = Version
+	if diff := cmp.Diff(in, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if w := got.Wants(); w != "the kernel handed over (/boot/vmlinuz)" {
+		t.Errorf("Wants() = %q", w)
+	}
+}
+
+func TestBooted(t *testing.T) {
+	in := Booted{Entry: "e", Label: "E", By: "warmboot", Handoff: &Record{Version: 1, Entry: "e"}, Timeline: []byte(`{"phases":[]}`)}
+	data, err := in.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseBooted(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Version = Version
+	if !strings.Contains(string(got.Timeline), `"phases"`) {
+		t.Errorf("timeline = %s", got.Timeline)
+	}
+	in.Timeline = got.Timeline // re-indented
+	if diff := cmp.Diff(in, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if _, err := ParseBooted([]byte(`{"version":7}`)); !errors.Is(err, ErrVersion) {
+		t.Errorf("ParseBooted(version 7) = %v, want ErrVersion", err)
+	}
+}
+
+func FuzzParseBooted(f *testing.F) {
+	f.Add([]byte(`{"version":1,"entry":"e","by":"warmboot","timeline":{"phases":[]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBooted(data)
+		if err == nil && b.Version != Version {
+			t.Fatalf("ParseBooted accepted version %d", b.Version)
+		}
+	})
+}
+
 func FuzzParseRecord(f *testing.F) {
 	f.Add([]byte(`{"version":1,"entry":"x","seed":"` + strings.Repeat("00", 32) + `"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -65,7 +122,7 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatal(err)
 		}
 		r2, err := ParseRecord(out)
-		if err != nil || r2.Entry != r.Entry || r2.Seed != r.Seed || !r2.Time.Equal(r.Time) {
+		if err != nil || r2.Entry != r.Entry || r2.Seed != r.Seed || !r2.Time.Equal(r.Time) || (r.Kernel == nil) != (r2.Kernel == nil) {
 			t.Fatalf("round trip: %+v → %+v, %v", r, r2, err)
 		}
 	})

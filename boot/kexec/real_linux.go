@@ -44,3 +44,10 @@ func MountSecurityFS() error {
 	}
 	return sys.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, "")
 }
+
+// Unload drops the loaded kexec image (warmswap -dry-run loads to check
+// that the kernel accepts an image, then unloads it).
+func Unload() error { return sys.KexecUnload() }
+
+// Loaded says whether a kexec image is loaded.
+func Loaded() bool { return sys.KexecLoaded() }

@@ -89,3 +89,9 @@ func (Real) Run(path string, args []string, limit time.Duration) ([]byte, error)
 
 // Sleep implements System.
 func (Real) Sleep(d time.Duration) { time.Sleep(d) }
+
+// Kexec jumps into the loaded kexec image; it returns only on failure.
+func Kexec() error { return sys.RebootKexec() }
+
+// Restart reboots through the firmware; it returns only on failure.
+func Restart() error { return sys.Restart() }

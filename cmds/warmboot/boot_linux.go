@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -84,8 +85,9 @@ type booter struct {
 	// kernel is what the running kernel enforces about kexec.
 	kernel kexec.KernelState
 	// handoff is the request of the system that re-entered the
-	// bootloader, nil when there is none or it was used.
-	handoff *handoff.Record
+	// bootloader, nil when there is none or it was used; asked is the
+	// request being acted on, for the booted system's record.
+	handoff, asked *handoff.Record
 }
 
 func (b *booter) say(format string, args ...any) {
@@ -99,7 +101,7 @@ func (b *booter) run(ctx context.Context) int {
 	b.readHandoff()
 	for {
 		m, probes := b.discover()
-		if len(m.Entries) == 0 {
+		if len(m.Entries) == 0 && (b.handoff == nil || b.handoff.Kernel == nil) {
 			b.explainNothing(probes, m.Warnings)
 		} else {
 			for _, w := range m.Warnings {
@@ -187,7 +189,7 @@ func (b *booter) readHandoff() {
 		return
 	}
 	b.handoff = &r
-	b.say("handoff from %q at %s (%s): boot %q", r.From, r.Time.UTC().Format(time.RFC3339), r.Reason, r.Entry)
+	b.say("handoff from %q at %s (%s): boot %s", r.From, r.Time.UTC().Format(time.RFC3339), r.Reason, r.Wants())
 	if seed := r.SeedBytes(); seed != nil {
 		// Mixed into the pool, not credited: the running system's word
 		// is not entropy we can vouch for.
@@ -291,14 +293,22 @@ func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 	if err != nil {
 		return staged{err: err, refused: true}
 	}
-	var seg []byte
+	files := map[string][]byte{}
 	if b.meas != nil {
 		end = b.tl.Begin("measure")
-		seg, err = b.measure(im, desc)
+		err = b.measure(im, desc)
 		end()
 		if err != nil {
 			return staged{err: err}
 		}
+		files[handoff.EventLog] = b.meas.Log()
+	}
+	if files[handoff.BootedFile], err = b.booted(e, desc); err != nil {
+		return staged{err: err}
+	}
+	seg, err := handoff.Segment(files)
+	if err != nil {
+		return staged{err: err}
 	}
 	if err := im.Seal(seg); err != nil {
 		return staged{err: err}
@@ -344,9 +354,19 @@ func (b *booter) verify(im *kexec.Image, edited bool, notes *[]string) (string, 
 	return fmt.Sprintf("warmboot_trust: policy=%s key=%s manifest=%s cmdline=%s", p, r.Key.Fingerprint(), r.Where, cl), nil
 }
 
-// measure extends the PCRs with the staged bytes and the command line,
-// and returns the handoff segment carrying the event log so far.
-func (b *booter) measure(im *kexec.Image, trustEvent string) ([]byte, error) {
+// booted is the record handed to the booted system.
+func (b *booter) booted(e entry.Entry, trustEvent string) ([]byte, error) {
+	tl, err := json.Marshal(b.tl)
+	if err != nil {
+		return nil, err
+	}
+	return handoff.Booted{Entry: e.ID, Label: e.Label, Source: e.Source.String(), By: "warmboot",
+		Trust: trustEvent, Handoff: b.asked, Timeline: tl}.Marshal()
+}
+
+// measure extends the PCRs with the staged bytes and the command line;
+// the log so far is then b.meas.Log().
+func (b *booter) measure(im *kexec.Image, trustEvent string) error {
 	e := im.Entry
 	name := e.Source.At
 	// The SHA-256 staging computed (when verifying) is reused.
@@ -357,7 +377,7 @@ func (b *booter) measure(im *kexec.Image, trustEvent string) ([]byte, error) {
 		return map[tpm.Alg][]byte{tpm.SHA256: sum[:]}
 	}
 	if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), name(e.Kernel), known(im.KernelSHA256)); err != nil {
-		return nil, err
+		return err
 	}
 	for i, part := range im.InitrdParts {
 		var sum [32]byte
@@ -365,16 +385,13 @@ func (b *booter) measure(im *kexec.Image, trustEvent string) ([]byte, error) {
 			sum = im.InitrdSHA256s[i]
 		}
 		if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), name(e.Initrds[i]), known(sum)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := b.meas.MeasureString(measure.PCRCmdline, im.Cmdline, "kernel_cmdline: "+im.Cmdline); err != nil {
-		return nil, err
+		return err
 	}
-	if err := b.meas.MeasureString(measure.PCRCmdline, trustEvent, trustEvent); err != nil {
-		return nil, err
-	}
-	return handoff.Segment(map[string][]byte{handoff.EventLog: b.meas.Log()})
+	return b.meas.MeasureString(measure.PCRCmdline, trustEvent, trustEvent)
 }
 
 // bootMenu shows the menu and tries entries until one kexecs. While the
@@ -391,11 +408,24 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 	}
 	if r := b.handoff; r != nil {
 		b.handoff = nil // one shot: a later pass (after the shell) shows the menu
+		b.asked = r
+		if k := r.Kernel; k != nil {
+			// The kernel handed over goes first; the disks' entries
+			// follow, in menu order, if it cannot be booted.
+			e := entry.Entry{ID: "handoff", Label: "kernel handed over (" + k.Path + ")", Format: "handoff",
+				Kernel: k.Path, Initrds: k.Initrds, Cmdline: k.Cmdline, Root: handoff.KernelRoot,
+				Source: entry.Source{Device: "handoff", File: handoff.RecordFile}, TriesLeft: -1}
+			m.Entries = append([]entry.Entry{e}, m.Entries...)
+			m.Default++
+			b.say("booting %q as the handoff asks; skipping the menu", e.Label)
+			return b.tryEntries(m, menu.Choice{Index: 0, Cmdline: e.Cmdline}, nil)
+		}
 		if i := m.Find(r.Entry); i >= 0 {
 			b.say("booting %q as the handoff asks; skipping the menu", m.Entries[i].Label)
 			return b.tryEntries(m, menu.Choice{Index: i, Cmdline: m.Entries[i].Cmdline}, nil)
 		}
 		b.say("the handoff asks for entry %q, which no disk has; showing the menu", r.Entry)
+		b.asked = nil
 	}
 	def := m.Entries[m.Default]
 	var pre chan staged

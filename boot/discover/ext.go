@@ -1,0 +1,38 @@
+package discover
+
+import (
+	"encoding/binary"
+	"os"
+)
+
+// ExtJournal is what an ext2/3/4 superblock says about the journal.
+type ExtJournal struct {
+	Journal       bool // has_journal
+	NeedsRecovery bool // needs_recovery: not cleanly unmounted
+}
+
+// ParseExtSuperblock reads the journal flags from the 1024 bytes of an
+// ext superblock (at byte 1024 of the device); ok is false when sb is not
+// one.
+func ParseExtSuperblock(sb []byte) (j ExtJournal, ok bool) {
+	if len(sb) < 0x64 || binary.LittleEndian.Uint16(sb[0x38:]) != 0xEF53 {
+		return j, false
+	}
+	compat := binary.LittleEndian.Uint32(sb[0x5C:])
+	incompat := binary.LittleEndian.Uint32(sb[0x60:])
+	return ExtJournal{Journal: compat&0x4 != 0, NeedsRecovery: incompat&0x4 != 0}, true
+}
+
+func readExtJournal(dev string) ExtJournal {
+	f, err := os.Open(dev)
+	if err != nil {
+		return ExtJournal{}
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return ExtJournal{}
+	}
+	j, _ := ParseExtSuperblock(sb)
+	return j
+}

@@ -1,0 +1,535 @@
+// Package swap plans a warm kernel swap for warmswap: it checks, before
+// anything is stopped, everything that could make the swap fail, and
+// stages in memory the exact bytes that will be kexec'd.
+//
+// Two ways to swap:
+//
+//   - through the bootloader (the default): the warmboot image installed
+//     in Request.Bootloader (vmlinuz, initramfs, optional cmdline) is
+//     loaded with a handoff segment appended to its initramfs saying what
+//     to boot (package handoff). The re-entered bootloader applies its own
+//     policy, so a running system cannot get around it.
+//   - direct: the target is kexec'd at once, verified by warmswap against
+//     the keys baked into that same bootloader image.
+//
+// Either way the target is verified here first, against the trust read
+// out of the bootloader image (package initramfs), so that a target the
+// bootloader would refuse stops the swap before any process is stopped.
+// The plan is data (Plan); the side effects are in the caller, which
+// loads the staged image, shuts down (package shutdown) and kexecs.
+package swap
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing/fstest"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/initramfs"
+	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/shutdown"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/boot/verify"
+)
+
+// Defaults for Request's paths.
+const (
+	BootloaderDir = "/boot/warmboot"
+	TeardownDir   = "/etc/warmboot/teardown.d"
+	// NeverKexec, when it exists, makes every swap a firmware reboot; its
+	// content is the reason, printed.
+	NeverKexec = "/etc/warmboot/never-kexec"
+	// EventLogFile is where the running system keeps the TPM event log
+	// warmboot handed it (an initramfs hook copies /.warmboot/eventlog
+	// there before switch_root), to hand it back on the next swap.
+	EventLogFile = "/run/warmboot/eventlog"
+)
+
+// Request is what the operator asked for.
+type Request struct {
+	// Entry is an entry id or label; "" with no Kernel means the default.
+	Entry string
+	// Kernel, Initrds and Cmdline name a kernel directly. CmdlineSet says
+	// Cmdline was given (else the running kernel's is reused).
+	Kernel     string
+	Initrds    []string
+	Cmdline    string
+	CmdlineSet bool
+	// Direct kexecs the target without the bootloader.
+	Direct bool
+	// Bootloader is the directory holding the warmboot image.
+	Bootloader string
+	Teardown   string
+	NeverKexec string
+	Reason     string
+}
+
+// Mode is how the machine will be restarted.
+type Mode string
+
+const (
+	ViaBootloader Mode = "bootloader"
+	Direct        Mode = "direct"
+	// Reboot is a firmware reboot: kexec is refused for this machine.
+	Reboot Mode = "reboot"
+)
+
+// Check is one preflight check that passed, for the plan.
+type Check struct{ What, Result string }
+
+// Plan is a prepared swap.
+type Plan struct {
+	Mode Mode
+	// Why explains a Reboot.
+	Why    string
+	Target entry.Entry
+	// TargetCmdline is the command line the target will get.
+	TargetCmdline string
+	Checks        []Check
+	Warnings      []string
+	// Image is what will be kexec'd (the bootloader or the target),
+	// sealed, with the handoff appended. nil for Reboot.
+	Image *kexec.Image
+	// Record is the handoff the bootloader gets (ViaBootloader).
+	Record   *handoff.Record
+	Trust    trust.Trust
+	Teardown []string
+}
+
+// Env is the running system, as paths (tests point them at a temporary
+// directory).
+type Env struct {
+	Root string // "/"
+	// Euid is the effective user id.
+	Euid int
+	// Now and Rand for the handoff record.
+	Now  func() time.Time
+	Rand io.Reader
+	// Hostname and Release name the system in the record.
+	Hostname, Release string
+}
+
+func (e Env) path(p string) string { return filepath.Join(e.Root, p) }
+
+// Error is a refused swap: nothing was stopped.
+type Error struct {
+	Check string
+	Err   error
+}
+
+func (e *Error) Error() string { return e.Check + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Sentinels.
+var (
+	ErrNotRoot      = errors.New("warmswap must run as root (it needs CAP_SYS_BOOT to kexec)")
+	ErrKexecOff     = errors.New("kexec is disabled on this kernel: kernel.kexec_load_disabled=1, which stays set until reboot; use a normal reboot")
+	ErrNoBootloader = errors.New("no warmboot image")
+	ErrNoEntry      = errors.New("no such entry")
+)
+
+// Prepare runs every check and stages the image. It changes nothing on
+// the machine: the caller loads Plan.Image and shuts down.
+func Prepare(env Env, req Request) (*Plan, error) {
+	if req.Bootloader == "" {
+		req.Bootloader = BootloaderDir
+	}
+	if req.Teardown == "" {
+		req.Teardown = TeardownDir
+	}
+	if req.NeverKexec == "" {
+		req.NeverKexec = NeverKexec
+	}
+	p := &Plan{Mode: ViaBootloader}
+	if req.Direct {
+		p.Mode = Direct
+	}
+	check := func(what, result string) { p.Checks = append(p.Checks, Check{what, result}) }
+	fail := func(what string, err error) (*Plan, error) { return nil, &Error{Check: what, Err: err} }
+
+	if env.Euid != 0 {
+		return fail("privileges", ErrNotRoot)
+	}
+	check("privileges", "root")
+	if why, err := os.ReadFile(env.path(req.NeverKexec)); err == nil {
+		p.Mode = Reboot
+		p.Why = fmt.Sprintf("%s says this machine must never kexec (%s): rebooting through the firmware instead", req.NeverKexec, strings.TrimSpace(string(why)))
+		if strings.TrimSpace(string(why)) == "" {
+			p.Why = req.NeverKexec + " says this machine must never kexec: rebooting through the firmware instead"
+		}
+	}
+	ks := kexec.ReadKernelState(env.Root)
+	if p.Mode != Reboot {
+		if ks.LoadDisabled {
+			return fail("kexec", ErrKexecOff)
+		}
+		check("kexec", "kernel.kexec_load_disabled=0")
+		if ks.Lockdown != "" && ks.Lockdown != "none" {
+			check("lockdown", ks.Lockdown+": the kernel will check the signature of the image it loads (tried below)")
+		}
+	}
+
+	// The bootloader image: needed for its trust even with -direct.
+	blKernel, blInitrd, blCmdline, err := bootloader(env, req.Bootloader)
+	if err != nil {
+		return fail("bootloader", err)
+	}
+	if p.Trust, err = readTrust(env.path(blInitrd)); err != nil {
+		return fail("bootloader", fmt.Errorf("%s: %w", blInitrd, err))
+	}
+	check("bootloader", fmt.Sprintf("%s, %s (%s)", blKernel, blInitrd, p.Trust))
+
+	// The target.
+	running, _ := os.ReadFile(env.path("proc/cmdline"))
+	if req.Kernel != "" {
+		p.Target, err = handedKernel(env, req, string(running))
+	} else {
+		p.Target, err = findEntry(env, req.Entry)
+	}
+	if err != nil {
+		return fail("target", err)
+	}
+	p.TargetCmdline = p.Target.Cmdline
+	check("target", fmt.Sprintf("%q: kernel %s, initrds %v", p.Target.Label, p.Target.Source.At(p.Target.Kernel), p.Target.Initrds))
+
+	// Verification, on the bytes that will be booted (direct) or that
+	// the bootloader will read again (bootloader).
+	var opts []kexec.StageOption
+	if p.Trust.Policy != trust.Off {
+		opts = append(opts, kexec.WithSHA256())
+	}
+	tim, err := kexec.Stage(p.Target, p.TargetCmdline, opts...)
+	if err != nil {
+		return fail("target", err)
+	}
+	trustEvent, err := verifyTarget(p, tim)
+	if err != nil {
+		tim.Close()
+		return fail("verification", err)
+	}
+
+	if p.Teardown, err = shutdown.Teardown(env.path(req.Teardown)); err != nil {
+		tim.Close()
+		return fail("teardown", err)
+	}
+	if len(p.Teardown) > 0 {
+		check("teardown", strings.Join(p.Teardown, " "))
+	}
+
+	switch p.Mode {
+	case Reboot:
+		tim.Close()
+		return p, nil
+	case Direct:
+		b, err := handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source.String(), By: "warmswap -direct", Trust: trustEvent}.Marshal()
+		if err == nil {
+			var seg []byte
+			if seg, err = handoff.Segment(map[string][]byte{handoff.BootedFile: b}); err == nil {
+				err = tim.Seal(seg)
+			}
+		}
+		if err != nil {
+			tim.Close()
+			return fail("staging", err)
+		}
+		p.Image = tim
+		return p, nil
+	}
+
+	// Through the bootloader: the handoff says what to boot.
+	r := handoff.Record{Reason: req.Reason, Time: env.Now().UTC(), From: strings.TrimSpace(env.Hostname + " " + env.Release)}
+	seed := make([]byte, 32)
+	if _, err := io.ReadFull(env.Rand, seed); err == nil {
+		r.Seed = hex.EncodeToString(seed)
+	}
+	files := map[string][]byte{}
+	if req.Kernel != "" {
+		r.Kernel = &handoff.Kernel{Path: p.Target.Kernel, Initrds: p.Target.Initrds, Cmdline: p.TargetCmdline}
+		if err := handKernel(p.Target, tim, files); err != nil {
+			tim.Close()
+			return fail("staging", err)
+		}
+	} else {
+		r.Entry = p.Target.ID
+	}
+	tim.Close()
+	if log, err := os.ReadFile(env.path(EventLogFile)); err == nil {
+		files[handoff.EventLog] = log
+		check("event log", fmt.Sprintf("%s (%d bytes) handed back, so the bootloader's log still replays", EventLogFile, len(log)))
+	}
+	data, err := r.Marshal()
+	if err != nil {
+		return fail("staging", err)
+	}
+	files[handoff.RecordFile] = data
+	seg, err := handoff.Segment(files)
+	if err != nil {
+		return fail("staging", err)
+	}
+	p.Record = &r
+	cmdline := strings.TrimSpace(blCmdline + " " + consoles(string(running)))
+	bl := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: blKernel, Initrds: []string{blInitrd}, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
+	im, err := kexec.Stage(bl, cmdline)
+	if err != nil {
+		return fail("bootloader", err)
+	}
+	if err := im.Seal(seg); err != nil {
+		im.Close()
+		return fail("staging", err)
+	}
+	p.Image = im
+	return p, nil
+}
+
+// bootloader finds the image in dir: vmlinuz, initramfs.cpio.zst or
+// initramfs.cpio, and an optional cmdline file.
+func bootloader(env Env, dir string) (kernel, initrd, cmdline string, err error) {
+	kernel = path.Join(dir, "vmlinuz")
+	if _, err := os.Stat(env.path(kernel)); err != nil {
+		return "", "", "", fmt.Errorf("%w: %s: %v; install it (README: Installing warmswap)", ErrNoBootloader, kernel, unwrapPath(err))
+	}
+	for _, n := range []string{"initramfs.cpio.zst", "initramfs.cpio"} {
+		if _, err := os.Stat(env.path(path.Join(dir, n))); err == nil {
+			initrd = path.Join(dir, n)
+			break
+		}
+	}
+	if initrd == "" {
+		return "", "", "", fmt.Errorf("%w: neither %s/initramfs.cpio.zst nor %s/initramfs.cpio exists; install it (README: Installing warmswap)", ErrNoBootloader, dir, dir)
+	}
+	if b, err := os.ReadFile(env.path(path.Join(dir, "cmdline"))); err == nil {
+		cmdline = strings.TrimSpace(string(b))
+	}
+	return kernel, initrd, cmdline, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// readTrust reads the policy and keys baked into the bootloader image.
+func readTrust(img string) (trust.Trust, error) {
+	data, err := os.ReadFile(img)
+	if err != nil {
+		return trust.Trust{}, err
+	}
+	files, err := initramfs.Read(data, func(n string) bool { return strings.HasPrefix(n, trust.Dir+"/") })
+	if err != nil {
+		return trust.Trust{}, err
+	}
+	fsys := fstest.MapFS{}
+	for n, b := range files {
+		fsys[n] = &fstest.MapFile{Data: b, Mode: 0o444}
+	}
+	return trust.Load(fsys, trust.Dir)
+}
+
+// consoles returns the console= parameters of a command line: the
+// re-entered bootloader talks where the running system does.
+func consoles(cmdline string) string {
+	var out []string
+	for _, f := range strings.Fields(cmdline) {
+		if strings.HasPrefix(f, "console=") || strings.HasPrefix(f, "earlycon") {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// Mounted is one filesystem of the running system warmswap looks at.
+type mounted struct {
+	dir, device string
+}
+
+// filesystems lists the mounted block-device filesystems, one mount
+// point each (the shortest), longest first for path lookups.
+func filesystems(env Env) ([]mounted, error) {
+	data, err := os.ReadFile(env.path("proc/self/mountinfo"))
+	if err != nil {
+		return nil, fmt.Errorf("listing mounts: %w", err)
+	}
+	ms, err := shutdown.ParseMountInfo(data)
+	if err != nil {
+		return nil, err
+	}
+	best := map[string]string{}
+	for _, m := range ms {
+		if !strings.HasPrefix(m.Source, "/dev/") || shutdown.Virtual(m.FSType) {
+			continue
+		}
+		dev := strings.TrimPrefix(m.Source, "/dev/")
+		if d, ok := best[dev]; !ok || len(m.Dir) < len(d) {
+			best[dev] = m.Dir
+		}
+	}
+	var out []mounted
+	for dev, dir := range best {
+		out = append(out, mounted{dir: dir, device: dev})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return len(out[i].dir) > len(out[j].dir) || (len(out[i].dir) == len(out[j].dir) && out[i].dir < out[j].dir)
+	})
+	return out, nil
+}
+
+// findEntry scans the running system's filesystems as the bootloader
+// scans the disks, and finds an entry by id or label ("" the default).
+func findEntry(env Env, id string) (entry.Entry, error) {
+	fss, err := filesystems(env)
+	if err != nil {
+		return entry.Entry{}, err
+	}
+	var configs []*entry.Config
+	for i := len(fss) - 1; i >= 0; i-- {
+		root := env.path(fss[i].dir)
+		configs = append(configs, discover.Scan(os.DirFS(root), root, fss[i].device)...)
+	}
+	m := choose.Rank(configs)
+	if len(m.Entries) == 0 {
+		return entry.Entry{}, fmt.Errorf("%w: no boot entries on the mounted filesystems (looked for %s)", ErrNoEntry, strings.Join(discover.Looked(), ", "))
+	}
+	i := m.Default
+	if id != "" {
+		if i = m.Find(id); i < 0 {
+			var ids []string
+			for _, e := range m.Entries {
+				ids = append(ids, e.ID)
+			}
+			return entry.Entry{}, fmt.Errorf("%w %q; entries: %s (warmboot list -root DIR shows them)", ErrNoEntry, id, strings.Join(ids, ", "))
+		}
+	}
+	return m.Entries[i], nil
+}
+
+// handedKernel makes an entry of -kernel/-initrd/-cmdline, with paths
+// relative to the filesystem holding the kernel (as manifests name them).
+func handedKernel(env Env, req Request, running string) (entry.Entry, error) {
+	fss, err := filesystems(env)
+	if err != nil {
+		return entry.Entry{}, err
+	}
+	abs := func(p string) string {
+		if !filepath.IsAbs(p) {
+			if wd, err := os.Getwd(); err == nil {
+				p = filepath.Join(wd, p)
+			}
+		}
+		return filepath.Clean(p)
+	}
+	k := abs(req.Kernel)
+	var fsRoot, dev string
+	for _, f := range fss {
+		if f.dir == "/" || k == f.dir || strings.HasPrefix(k, f.dir+"/") {
+			fsRoot, dev = f.dir, f.device
+			break
+		}
+	}
+	if fsRoot == "" {
+		return entry.Entry{}, fmt.Errorf("%s is on no mounted block-device filesystem", k)
+	}
+	rel := func(p string) (string, error) {
+		if fsRoot == "/" {
+			return p, nil
+		}
+		if !strings.HasPrefix(p, fsRoot+"/") {
+			return "", fmt.Errorf("%s is not on the filesystem of the kernel (%s): the manifest that signs them both is found on one filesystem", p, fsRoot)
+		}
+		return strings.TrimPrefix(p, fsRoot), nil
+	}
+	e := entry.Entry{ID: "kernel", Label: "kernel " + k, Format: "handoff", Root: env.path(fsRoot), Source: entry.Source{Device: dev, File: "(warmswap -kernel)"}, TriesLeft: -1}
+	if e.Kernel, err = rel(k); err != nil {
+		return entry.Entry{}, err
+	}
+	for _, i := range req.Initrds {
+		r, err := rel(abs(i))
+		if err != nil {
+			return entry.Entry{}, err
+		}
+		e.Initrds = append(e.Initrds, r)
+	}
+	e.Cmdline = req.Cmdline
+	if !req.CmdlineSet {
+		e.Cmdline = reuse(running)
+	}
+	return e, nil
+}
+
+// reuse is the running kernel's command line without what a boot loader
+// adds for one boot.
+func reuse(cmdline string) string {
+	var out []string
+	for _, f := range strings.Fields(cmdline) {
+		if strings.HasPrefix(f, "BOOT_IMAGE=") || strings.HasPrefix(f, "initrd=") || strings.HasPrefix(f, "warmboot.") {
+			continue
+		}
+		out = append(out, f)
+	}
+	return strings.Join(out, " ")
+}
+
+// verifyTarget applies the bootloader's policy to the staged target, and
+// returns the trust event warmboot would measure.
+func verifyTarget(p *Plan, im *kexec.Image) (string, error) {
+	t := p.Trust
+	if t.Policy == trust.Off {
+		p.Checks = append(p.Checks, Check{"verification", "policy off: the bootloader boots unsigned kernels"})
+		return "warmboot_trust: policy=off", nil
+	}
+	e := p.Target
+	set := verify.Load(os.DirFS(e.Root), e.Source.Device, t)
+	r, err := set.Check(e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, true)
+	if err != nil {
+		if t.Policy == trust.Enforce {
+			return "", fmt.Errorf("%q would be refused by the bootloader (policy enforce): %w", e.Label, err)
+		}
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%q is not verified: %v; the bootloader boots it anyway (policy warn)", e.Label, err))
+		return "warmboot_trust: policy=warn verified=no", nil
+	}
+	p.Checks = append(p.Checks, Check{"verification", fmt.Sprintf("signed by %s (%s)", r.Key.Fingerprint(), r.Where)})
+	return fmt.Sprintf("warmboot_trust: policy=%s key=%s manifest=%s cmdline=signed", t.Policy, r.Key.Fingerprint(), r.Where), nil
+}
+
+// handKernel puts a -kernel target's staged bytes and its filesystem's
+// manifests into the handoff files, under handoff.KernelRoot.
+func handKernel(e entry.Entry, im *kexec.Image, files map[string][]byte) error {
+	kb := make([]byte, im.KernelSize)
+	if _, err := im.Kernel.ReadAt(kb, 0); err != nil {
+		return fmt.Errorf("reading the staged kernel: %w", err)
+	}
+	files[handoff.KernelRoot+e.Kernel] = kb
+	for i, part := range im.InitrdParts {
+		b := make([]byte, part.Size)
+		if _, err := im.Initrd.ReadAt(b, part.Offset); err != nil {
+			return fmt.Errorf("reading the staged initrd: %w", err)
+		}
+		files[handoff.KernelRoot+e.Initrds[i]] = b
+	}
+	fsys := os.DirFS(e.Root)
+	for _, d := range verify.Dirs {
+		names, _ := fs.Glob(fsys, path.Join(d, "*.manifest*"))
+		for _, n := range names {
+			b, err := fs.ReadFile(fsys, n)
+			if err != nil {
+				return err
+			}
+			files[handoff.KernelRoot+"/"+n] = b
+		}
+	}
+	return nil
+}

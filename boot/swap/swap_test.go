@@ -1,0 +1,238 @@
+package swap
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/initramfs"
+	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/manifest"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/images/trustimg"
+)
+
+// bzImage is a minimal kernel that passes kexec.CheckBzImage.
+func bzImage(n int) []byte {
+	b := make([]byte, n)
+	b[0x1f1] = 3
+	binary.LittleEndian.PutUint32(b[0x1f4:], uint32((n-4*512)/16))
+	binary.LittleEndian.PutUint16(b[0x1fe:], 0xaa55)
+	copy(b[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(b[0x206:], 0x020f)
+	return b
+}
+
+const cmdA = "root=/dev/vda2 quiet entry=a"
+
+// system writes a running system under a temporary root: mounts, proc
+// files, two BLS entries (a signed, b not), and a warmboot image whose
+// trust enforces the key that signed a.
+func system(t *testing.T, policy string) (root string) {
+	t.Helper()
+	root = t.TempDir()
+	kernel := bzImage(8192)
+	var pub ed25519.PublicKey
+	var priv ed25519.PrivateKey
+	initrd, err := handoff.Segment(map[string][]byte{"/init": []byte("target")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, err = trust.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := handoff.Segment(map[string][]byte{"/init": []byte("warmboot")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := trustimg.Append(base, []trustimg.Key{{Name: "k.pub", Data: trust.MarshalPublic(pub, "test")}}, policy, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := manifest.Manifest{Kernel: manifest.File{Path: "/boot/vmlinuz", SHA256: sha256.Sum256(kernel)},
+		Initrds: []manifest.File{{Path: "/boot/initrd.img", SHA256: sha256.Sum256(initrd)}}, Cmdline: cmdA}
+	files := map[string][]byte{
+		"proc/self/mountinfo":                 []byte("22 1 254:2 / / rw,relatime - ext4 /dev/vda2 rw\n23 22 0:5 / /proc rw - proc proc rw\n"),
+		"proc/sys/kernel/kexec_load_disabled": []byte("0\n"),
+		"proc/cmdline":                        []byte("BOOT_IMAGE=/boot/vmlinuz console=tty0 console=ttyS0,115200 root=/dev/vda2 quiet warmboot.timeout=5\n"),
+		"boot/vmlinuz":                        kernel,
+		"boot/initrd.img":                     initrd,
+		"boot/loader/entries/a.conf":          []byte("title A\nlinux /vmlinuz\ninitrd /initrd.img\noptions " + cmdA + "\n"),
+		"boot/loader/entries/b.conf":          []byte("title B\nlinux /vmlinuz\noptions unsigned\n"),
+		"boot/warmboot/a.manifest":            m.Sign(priv),
+		"boot/warmboot/vmlinuz":               bzImage(4096),
+		"boot/warmboot/initramfs.cpio":        img,
+		"boot/warmboot/cmdline":               []byte("warmboot.wait=3\n"),
+	}
+	for name, data := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func env(root string) Env {
+	return Env{Root: root, Now: func() time.Time { return time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC) },
+		Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 32)), Hostname: "h", Release: "6.1.0-56-amd64"}
+}
+
+// segment reads the files of a staged image's initramfs.
+func segment(t *testing.T, im *kexec.Image) map[string][]byte {
+	t.Helper()
+	data, err := io.ReadAll(io.NewSectionReader(im.Initrd, 0, im.InitrdSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := initramfs.Read(data, func(n string) bool { return strings.HasPrefix(n, ".warmboot/") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestPrepareEntry(t *testing.T) {
+	root := system(t, "")
+	p, err := Prepare(env(root), Request{Entry: "a", Reason: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Image.Close()
+	if p.Mode != ViaBootloader || p.Record == nil || p.Record.Entry != "a" {
+		t.Fatalf("plan = %+v, want the bootloader with a handoff for a", p)
+	}
+	if want := "warmboot.wait=3 console=tty0 console=ttyS0,115200"; p.Image.Cmdline != want {
+		t.Errorf("bootloader cmdline = %q, want %q", p.Image.Cmdline, want)
+	}
+	r, err := handoff.ParseRecord(segment(t, p.Image)[".warmboot/handoff.json"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Entry != "a" || r.From != "h 6.1.0-56-amd64" || r.Reason != "test" || len(r.SeedBytes()) != 32 {
+		t.Errorf("record = %+v", r)
+	}
+	var verified bool
+	for _, c := range p.Checks {
+		verified = verified || (c.What == "verification" && strings.HasPrefix(c.Result, "signed by ed25519:"))
+	}
+	if !verified {
+		t.Errorf("checks %v do not say the target verified", p.Checks)
+	}
+}
+
+func TestPrepareKernel(t *testing.T) {
+	root := system(t, "")
+	req := Request{Kernel: "/boot/vmlinuz", Initrds: []string{"/boot/initrd.img"}, Cmdline: cmdA, CmdlineSet: true}
+	e := env(root)
+	p, err := Prepare(e, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Image.Close()
+	if p.Record.Kernel == nil || p.Record.Kernel.Path != "/boot/vmlinuz" || p.Record.Kernel.Cmdline != cmdA {
+		t.Fatalf("record = %+v, want the kernel handed over", p.Record)
+	}
+	files := segment(t, p.Image)
+	for _, n := range []string{".warmboot/fs/boot/vmlinuz", ".warmboot/fs/boot/initrd.img", ".warmboot/fs/boot/warmboot/a.manifest"} {
+		if len(files[n]) == 0 {
+			t.Errorf("handoff has no %s (has %d files)", n, len(files))
+		}
+	}
+	// Without -cmdline the running kernel's is reused, minus what a boot
+	// loader adds; that one is not signed, so enforce refuses it.
+	req.CmdlineSet, req.Cmdline = false, ""
+	if _, err := Prepare(e, req); err == nil || !strings.Contains(err.Error(), "would be refused by the bootloader") {
+		t.Errorf("unsigned cmdline: %v", err)
+	}
+	if got := reuse("BOOT_IMAGE=/boot/vmlinuz initrd=x console=ttyS0 warmboot.timeout=5 quiet"); got != "console=ttyS0 quiet" {
+		t.Errorf("reuse = %q", got)
+	}
+}
+
+func TestPrepareDirect(t *testing.T) {
+	root := system(t, "")
+	p, err := Prepare(env(root), Request{Entry: "A", Direct: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Image.Close()
+	if p.Mode != Direct || p.Image.Cmdline != cmdA || p.Record != nil {
+		t.Fatalf("plan = %+v, want a direct kexec of a", p)
+	}
+	b, err := handoff.ParseBooted(segment(t, p.Image)[".warmboot/booted.json"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Entry != "a" || b.By != "warmswap -direct" || !strings.Contains(b.Trust, "policy=enforce") {
+		t.Errorf("booted = %+v", b)
+	}
+}
+
+func TestPrepareRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(root string, e *Env, r *Request)
+		is    error
+		msg   string
+	}{
+		{"not root", func(_ string, e *Env, _ *Request) { e.Euid = 1000 }, ErrNotRoot, "privileges: warmswap must run as root"},
+		{"kexec disabled", func(root string, _ *Env, _ *Request) {
+			os.WriteFile(filepath.Join(root, "proc/sys/kernel/kexec_load_disabled"), []byte("1\n"), 0o644)
+		}, ErrKexecOff, "kernel.kexec_load_disabled=1"},
+		{"no bootloader", func(root string, _ *Env, _ *Request) { os.Remove(filepath.Join(root, "boot/warmboot/vmlinuz")) }, ErrNoBootloader, "/boot/warmboot/vmlinuz: no such file or directory"},
+		{"no such entry", func(_ string, _ *Env, r *Request) { r.Entry = "zzz" }, ErrNoEntry, `no such entry "zzz"; entries: b, a`},
+		{"unsigned entry", func(_ string, _ *Env, r *Request) { r.Entry = "b" }, nil, `verification: "B" would be refused by the bootloader (policy enforce): does not match its signed manifest: the entry has 0 initrds`},
+		{"tampered kernel", func(root string, _ *Env, r *Request) {
+			f, _ := os.OpenFile(filepath.Join(root, "boot/vmlinuz"), os.O_WRONLY, 0)
+			f.WriteAt([]byte{1}, 5000)
+			f.Close()
+			r.Entry = "a"
+		}, nil, "kernel"},
+		{"teardown not executable", func(root string, _ *Env, r *Request) {
+			os.MkdirAll(filepath.Join(root, "etc/warmboot/teardown.d"), 0o755)
+			os.WriteFile(filepath.Join(root, "etc/warmboot/teardown.d/10-x"), nil, 0o644)
+			r.Entry = "a"
+		}, nil, "10-x is not executable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := system(t, "")
+			e, r := env(root), Request{}
+			tc.setup(root, &e, &r)
+			p, err := Prepare(e, r)
+			var se *Error
+			if err == nil || !errors.As(err, &se) || (tc.is != nil && !errors.Is(err, tc.is)) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Prepare = %+v, %v; want an error containing %q", p, err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestPrepareNeverKexecAndWarn(t *testing.T) {
+	root := system(t, "warn")
+	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/warmboot/never-kexec"), []byte("the NIC hangs after kexec\n"), 0o644)
+	p, err := Prepare(env(root), Request{Entry: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Mode != Reboot || p.Image != nil || !strings.Contains(p.Why, "(the NIC hangs after kexec): rebooting through the firmware") {
+		t.Errorf("plan = %+v, want a firmware reboot with the reason", p)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "policy warn") {
+		t.Errorf("warnings = %v, want the unsigned entry noted", p.Warnings)
+	}
+}

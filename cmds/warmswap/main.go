@@ -1,0 +1,61 @@
+// Command warmswap swaps the running kernel for another in seconds, with
+// no firmware reboot and nothing lost: it re-enters the warmboot
+// bootloader (or, with -direct, the target) by kexec after an orderly
+// shutdown.
+//
+// Synopsis:
+//
+//	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-dry-run]
+//	         [-bootloader DIR] [-grace D] [-reason TEXT] [-teardown DIR]
+//	warmswap teardown kexec
+//
+// Description:
+//
+// Before stopping anything, warmswap checks everything that could make
+// the swap fail: root privileges, kernel.kexec_load_disabled, the
+// per-machine never-kexec file, the warmboot image in -bootloader, the
+// target (an entry of the boot configs on the mounted filesystems, found
+// as warmboot finds them, or -kernel), the target's signature against the
+// keys baked into the warmboot image under its policy, and the teardown
+// executables. It stages the bytes to kexec in memory and loads them with
+// kexec_file_load, which is where a locked-down kernel refuses an unsigned
+// image. Only then does it stop the system: when systemd is PID 1 it runs
+// "systemctl kexec"; otherwise it sends SIGTERM to every process, waits
+// -grace, sends SIGKILL, syncs, unmounts every filesystem (remounting
+// read-only what cannot be unmounted, including /), runs the teardown
+// executables and kexecs.
+//
+// By default the image kexec'd is warmboot's, with a handoff saying what
+// to boot: the bootloader skips its menu and applies its own policy. With
+// -direct the target is kexec'd at once.
+//
+// If /etc/warmboot/never-kexec exists, the machine reboots through its
+// firmware instead (after the same orderly shutdown), and says so.
+//
+// "warmswap teardown kexec" runs the teardown executables: it is the
+// systemd system-shutdown hook, which systemd runs just before kexec.
+//
+// Options:
+//
+//	-entry ID        entry id or label to boot (default: the default entry)
+//	-kernel K        kernel to boot instead of an entry; -initrd (repeatable), -cmdline
+//	-cmdline C       command line for -kernel (default: the running kernel's)
+//	-direct          kexec the target itself, not the bootloader
+//	-dry-run         check, stage and test-load, print the plan; stop nothing
+//	-bootloader DIR  the warmboot image (default /boot/warmboot)
+//	-grace D         time processes get between SIGTERM and SIGKILL (default 10s)
+//
+// Example:
+//
+//	warmswap -dry-run -entry debian-6.1.0-57-amd64
+//	warmswap -entry debian-6.1.0-57-amd64
+package main
+
+import (
+	"context"
+	"os"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
