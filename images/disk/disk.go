@@ -22,10 +22,12 @@ import (
 	"github.com/cavaliergopher/cpio"
 )
 
-// File is one file to put on a filesystem: Data, or the host file Src.
+// File is one file to put on a filesystem: Data, or the host file Src,
+// with Mode (0644 when zero). A name ending in "/" is an empty directory.
 type File struct {
 	Data []byte
 	Src  string
+	Mode os.FileMode
 }
 
 // FS is one filesystem (and, on a partitioned disk, its partition).
@@ -102,6 +104,12 @@ func Build(ctx context.Context, out string, d Disk) error {
 func stage(dir string, files map[string]File) error {
 	for name, fl := range files {
 		p := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(name, "/")))
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
@@ -112,7 +120,14 @@ func stage(dir string, files map[string]File) error {
 				return err
 			}
 		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		mode := fl.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := os.WriteFile(p, data, mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
 			return err
 		}
 	}

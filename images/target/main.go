@@ -16,6 +16,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/eventlog"
 	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/modload"
 	"github.com/warmboot/warmboot/boot/tpm"
 )
 
@@ -40,10 +41,42 @@ func main() {
 	if line := checkEventLog(); line != "" {
 		fmt.Fprintln(out, line)
 	}
+	if data, err := os.ReadFile(handoff.BootedFile); err == nil {
+		b, err := handoff.ParseBooted(data)
+		if err != nil {
+			fmt.Fprintf(out, "WARMBOOT-TARGET-BOOTED bad record: %v\n", err)
+		} else {
+			fmt.Fprintf(out, "WARMBOOT-TARGET-BOOTED entry=%s by=%s\n", b.Entry, strings.ReplaceAll(b.By, " ", "_"))
+		}
+	}
+	if strings.Contains(string(cmdline), "wbtest.firmware") {
+		fmt.Fprintln(out, firmware())
+	}
 	fmt.Fprintf(out, "%s cmdline=%s\n", Marker, strings.TrimSpace(string(cmdline)))
 	syscall.Sync()
 	syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
 	select {}
+}
+
+// firmware says whether the kernel found ACPI and the EFI runtime
+// services: after a kexec they must still be there. Listing efivarfs
+// calls GetNextVariableName, a runtime service.
+func firmware() string {
+	_, err := os.Stat("/sys/firmware/efi")
+	efi := err == nil
+	dsdt, _ := os.ReadFile("/sys/firmware/acpi/tables/DSDT")
+	vars := -1
+	if efi {
+		if r, err := modload.LoadSystem(); err == nil && len(r.Errors) == 0 {
+			os.MkdirAll("/sys/firmware/efi/efivars", 0o755)
+			if err := syscall.Mount("efivarfs", "/sys/firmware/efi/efivars", "efivarfs", 0, ""); err == nil {
+				ents, _ := os.ReadDir("/sys/firmware/efi/efivars")
+				vars = len(ents)
+			}
+		}
+	}
+	_, err = os.Stat("/sys/firmware/efi/runtime-map")
+	return fmt.Sprintf("WARMBOOT-TARGET-FIRMWARE efi=%v runtime_map=%v acpi_dsdt_bytes=%d efivars=%d", efi, err == nil, len(dsdt), vars)
 }
 
 // checkEventLog replays the event log warmboot handed over (if any) and
