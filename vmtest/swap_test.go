@@ -126,15 +126,18 @@ type console struct {
 
 func (c *console) add(l string) { c.mu.Lock(); c.lines = append(c.lines, l); c.mu.Unlock() }
 
-func (c *console) has(s string) bool {
+func (c *console) has(s string) bool { return c.count(s) > 0 }
+
+func (c *console) count(s string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	n := 0
 	for _, l := range c.lines {
 		if strings.Contains(l, s) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // bootSystem boots warmboot (as a firmware payload) on the system disk
@@ -248,5 +251,142 @@ func TestSwapEntry(t *testing.T) {
 	}
 	if got := cat("/var/log/daemon.log"); !strings.Contains(got, "stopped on SIGTERM") {
 		t.Errorf("daemon log = %q; want it stopped on SIGTERM", got)
+	}
+}
+
+// An explicit kernel, initrd and command line go through the bootloader
+// in the handoff, and are verified there against the manifest handed
+// with them.
+func TestSwapKernel(t *testing.T) {
+	swapSetup(t)
+	d, part := systemDisk(nil)
+	dimg := buildDisk(t, d)
+	vm, _ := bootSystem(t, dimg, 4*time.Minute)
+	vm.Console.Send(`/usr/sbin/warmswap -kernel /boot/vmlinuz -initrd /boot/target.img -cmdline "` + cmdExplicit + `" -grace 1s` + "\r")
+	expect(t, vm,
+		"warmswap: check ok: verification: signed by",
+		"warmswap: plan: warmboot boots the kernel handed over (/boot/vmlinuz)",
+		"warmswap: kexec",
+		`warmboot: booting "kernel handed over (/boot/vmlinuz)" as the handoff asks; skipping the menu`,
+		"warmboot: verified: signed by",
+		"(handoff:/boot/warmboot/explicit.manifest)",
+		"WARMBOOT-TARGET-BOOTED entry=handoff by=warmboot",
+		marker(cmdExplicit))
+	finish(t, vm, true)
+	checkClean(t, rootFS(t, dimg, d, part))
+}
+
+// -direct kexecs the target without re-entering the bootloader.
+func TestSwapDirect(t *testing.T) {
+	swapSetup(t)
+	d, part := systemDisk(nil)
+	dimg := buildDisk(t, d)
+	vm, c := bootSystem(t, dimg, 4*time.Minute)
+	sh(t, vm, "write /root/unsynced.txt direct", "ok")
+	vm.Console.Send("/usr/sbin/warmswap -direct -entry target -grace 1s\r")
+	expect(t, vm,
+		"warmswap: check ok: verification: signed by",
+		`warmswap: plan: kexec "Target" directly`,
+		"warmswap: kexec",
+		"WARMBOOT-TARGET-BOOTED entry=target by=warmswap_-direct",
+		marker(cmdTarget))
+	finish(t, vm, true)
+	if n := c.count("warmboot: starting"); n != 1 {
+		t.Errorf("the bootloader started %d times; want once (the first boot only)", n)
+	}
+	if got := checkClean(t, rootFS(t, dimg, d, part))("/root/unsynced.txt"); got != "direct\n" {
+		t.Errorf("/root/unsynced.txt = %q", got)
+	}
+}
+
+// What warmswap refuses, it refuses before stopping anything: the
+// daemon is still running and no kexec image is left loaded. A dry run
+// prints the plan and changes nothing either.
+func TestSwapRefusals(t *testing.T) {
+	swapSetup(t)
+	d, _ := systemDisk(nil)
+	vm, _ := bootSystem(t, buildDisk(t, d), 4*time.Minute)
+	sh(t, vm, "daemon /var/log/daemon.log", "ok pid=")
+
+	vm.Console.Send("/usr/sbin/warmswap -dry-run -entry target\r")
+	expect(t, vm,
+		`warmswap: plan: warmboot boots entry "target" ("Target")`,
+		"warmswap: check ok: the kernel accepted the image (kexec_file_load)",
+		"warmswap: dry run: every check passed; nothing was stopped or left loaded",
+		"WBSYS-DONE exit=0", "wbsys$ ")
+	sh(t, vm, "cat /sys/kernel/kexec_loaded", "content=0")
+
+	vm.Console.Send("/usr/sbin/warmswap -entry unsigned\r")
+	expect(t, vm,
+		`warmswap: refused: verification: "Unsigned" would be refused by the bootloader (policy enforce): does not match its signed manifest`,
+		"warmswap: nothing was stopped",
+		"WBSYS-DONE exit=1", "wbsys$ ")
+
+	vm.Console.Send("/usr/sbin/warmswap -entry nosuch\r")
+	expect(t, vm,
+		`warmswap: refused: target: no such entry "nosuch"; entries: `,
+		"WBSYS-DONE exit=1", "wbsys$ ")
+
+	sh(t, vm, "set /proc/sys/kernel/kexec_load_disabled 1", "ok")
+	vm.Console.Send("/usr/sbin/warmswap -entry target\r")
+	expect(t, vm,
+		"warmswap: refused: kexec: kexec is disabled on this kernel: kernel.kexec_load_disabled=1, which stays set until reboot; use a normal reboot",
+		"warmswap: nothing was stopped",
+		"WBSYS-DONE exit=1", "wbsys$ ")
+	sh(t, vm, "alive", "daemon=true")
+	sh(t, vm, "cat /sys/kernel/kexec_loaded", "content=0")
+	finish(t, vm, false)
+}
+
+// Twenty swaps in a row in one VM, each from the system to itself
+// through the bootloader: every one comes back, the boot counter (written
+// and synced each boot) counts each exactly once, and nothing grows: the
+// files in /run and the memory available stay level. The last swap goes
+// to the target, and the filesystem is then checked clean.
+func TestSwapSoak(t *testing.T) {
+	swapSetup(t)
+	const n = 20
+	d, part := systemDisk(nil)
+	dimg := buildDisk(t, d)
+	vm, c := bootSystem(t, dimg, 20*time.Minute)
+	for i := 2; i <= n+1; i++ {
+		sh(t, vm, fmt.Sprintf("write /root/swap-%d.txt before swap %d", i, i), "ok")
+		vm.Console.Send("/usr/sbin/warmswap -entry system -grace 1s\r")
+		expect(t, vm, fmt.Sprintf("WARMBOOT-SYSTEM-UP boot=%d entry=system by=warmboot", i), "wbsys$ ")
+	}
+	vm.Console.Send("/usr/sbin/warmswap -entry target -grace 1s\r")
+	expect(t, vm, marker(cmdTarget))
+	finish(t, vm, true)
+
+	var mem, runFiles []int
+	for _, l := range c.lines {
+		var boot, m, r int
+		var e, by string
+		if _, err := fmt.Sscanf(l[strings.Index(l, "WARMBOOT-SYSTEM-UP"):], "WARMBOOT-SYSTEM-UP boot=%d entry=%s by=%s mem_available_kb=%d run_files=%d", &boot, &e, &by, &m, &r); err == nil {
+			mem, runFiles = append(mem, m), append(runFiles, r)
+		}
+	}
+	if len(mem) != n+1 {
+		t.Fatalf("parsed %d system boots, want %d", len(mem), n+1)
+	}
+	t.Logf("MemAvailable per boot (kB): %v", mem)
+	// Boot 1 came from the firmware payload, the others from a swap:
+	// compare the swaps with each other.
+	for i := 2; i < len(mem); i++ {
+		if runFiles[i] != runFiles[1] {
+			t.Errorf("boot %d: %d files in /run, boot 2 had %d", i+1, runFiles[i], runFiles[1])
+		}
+		if mem[i] < mem[1]-mem[1]/50 {
+			t.Errorf("boot %d: MemAvailable %d kB, more than 2%% below boot 2's %d kB", i+1, mem[i], mem[1])
+		}
+	}
+	cat := checkClean(t, rootFS(t, dimg, d, part))
+	if got := cat("/var/lib/wbsys/boots"); got != fmt.Sprint(n+1)+"\n" {
+		t.Errorf("boot counter = %q, want %d", got, n+1)
+	}
+	for i := 2; i <= n+1; i++ {
+		if got := cat(fmt.Sprintf("/root/swap-%d.txt", i)); got != fmt.Sprintf("before swap %d\n", i) {
+			t.Errorf("/root/swap-%d.txt = %q", i, got)
+		}
 	}
 }

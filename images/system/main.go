@@ -15,7 +15,8 @@
 // TEXT" (no sync), "daemon PATH" (a background process that logs to PATH
 // and, on SIGTERM, logs that it stopped cleanly), "stubborn" (a process
 // that ignores SIGTERM), "alive" (are they still running), "set PATH
-// VALUE" (write a /proc or /sys file), or any program with arguments.
+// VALUE" (write a /proc or /sys file), "cat PATH", or any program with
+// arguments (double quotes group words).
 // Each command ends with a line "WBSYS-DONE <status>".
 package main
 
@@ -188,7 +189,7 @@ func shell() {
 			time.Sleep(time.Second)
 			continue
 		}
-		f := strings.Fields(line)
+		f := split(line)
 		if len(f) == 0 {
 			continue
 		}
@@ -223,6 +224,15 @@ func command(f []string) string {
 		children[f[0]] = cmd.Process
 		go cmd.Wait()
 		return fmt.Sprintf("ok pid=%d", cmd.Process.Pid)
+	case "cat":
+		if len(f) != 2 {
+			return "usage"
+		}
+		data, err := os.ReadFile(f[1])
+		if err != nil {
+			return err.Error()
+		}
+		return "content=" + strings.TrimSpace(string(data))
 	case "alive":
 		var s []string
 		for name, p := range children {
@@ -237,6 +247,32 @@ func command(f []string) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("exit=%d", cmd.ProcessState.ExitCode())
+}
+
+// split splits a command line into words; double quotes group words.
+func split(line string) []string {
+	var out []string
+	var w strings.Builder
+	in, started := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			in, started = !in, true
+		case (r == ' ' || r == '\t' || r == '\n' || r == '\r') && !in:
+			if started {
+				out = append(out, w.String())
+				w.Reset()
+				started = false
+			}
+		default:
+			w.WriteRune(r)
+			started = true
+		}
+	}
+	if started {
+		out = append(out, w.String())
+	}
+	return out
 }
 
 // daemon stands in for a service with unsynced state: it logs, and on
