@@ -90,7 +90,7 @@ vmtest: image $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
 bench: image peer ## boot the demo disk BENCH_N times with warmboot and u-root's boot; report medians
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst WARMBOOT_PEER=$(abspath $(PEER)).zst \
-	WARMBOOT_BENCH_N=$(BENCH_N) go test -count=1 -timeout 60m -run '^$$' -bench '^(BenchmarkBoot|BenchmarkVerifiedBoot)$$' -benchtime=1x -v ./vmtest/ | tee $(OUT)/bench.log; exit $${PIPESTATUS[0]}
+	WARMBOOT_BENCH_N=$(BENCH_N) go test -count=1 -timeout 60m -run '^$$' -bench '^(BenchmarkBoot|BenchmarkVerifiedBoot|BenchmarkSwap)$$' -benchtime=1x -v ./vmtest/ | tee $(OUT)/bench.log; exit $${PIPESTATUS[0]}
 	go test -count=1 -run '^$$' -bench '^BenchmarkVerifyVsSha256sum$$' -benchtime=5x ./boot/verify/ | tee $(OUT)/bench-hash.log; exit $${PIPESTATUS[0]}
 
 clean: ## remove build outputs (keeps the downloaded kernel)

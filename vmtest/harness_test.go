@@ -89,7 +89,7 @@ func bootFS(files map[string]string) disk.Disk {
 }
 
 // buildDisk writes d to a disk image in the test's directory.
-func buildDisk(t *testing.T, d disk.Disk) string {
+func buildDisk(t testing.TB, d disk.Disk) string {
 	t.Helper()
 	dimg := filepath.Join(t.TempDir(), "disk.img")
 	if err := disk.Build(context.Background(), dimg, d); err != nil {

@@ -30,7 +30,7 @@ var (
 	swapDir               string
 )
 
-func swapSetup(t *testing.T) {
+func swapSetup(t testing.TB) {
 	t.Helper()
 	swapOnce.Do(func() {
 		ctx := context.Background()
@@ -142,7 +142,7 @@ func (c *console) count(s string) int {
 
 // bootSystem boots warmboot (as a firmware payload) on the system disk
 // at dimg, and waits for the system to come up.
-func bootSystem(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM, *console) {
+func bootSystem(t testing.TB, dimg string, timeout time.Duration) (*qemu.VM, *console) {
 	t.Helper()
 	c := &console{}
 	vm := qemu.StartT(t, "vm", qemu.ArchAMD64,
@@ -158,14 +158,14 @@ func bootSystem(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM, *co
 }
 
 // sh types a command at the system's prompt and waits for its status.
-func sh(t *testing.T, vm *qemu.VM, cmd, status string) {
+func sh(t testing.TB, vm *qemu.VM, cmd, status string) {
 	t.Helper()
 	vm.Console.Send(cmd + "\r")
 	expect(t, vm, "WBSYS-DONE "+status, "wbsys$ ")
 }
 
 // rootFS copies partition part of the disk image to its own file.
-func rootFS(t *testing.T, dimg string, d disk.Disk, part int) string {
+func rootFS(t testing.TB, dimg string, d disk.Disk, part int) string {
 	t.Helper()
 	off := int64(1 << 20)
 	for _, p := range d.Parts[:part-1] {
@@ -191,7 +191,7 @@ func rootFS(t *testing.T, dimg string, d disk.Disk, part int) string {
 // checkClean fails unless the filesystem was cleanly unmounted (no
 // journal to replay) and e2fsck finds nothing wrong; it returns a
 // function reading files from it.
-func checkClean(t *testing.T, img string) func(path string) string {
+func checkClean(t testing.TB, img string) func(path string) string {
 	t.Helper()
 	hdr, err := exec.Command("dumpe2fs", "-h", img).CombinedOutput()
 	if err != nil {
@@ -362,7 +362,11 @@ func TestSwapSoak(t *testing.T) {
 	for _, l := range c.lines {
 		var boot, m, r int
 		var e, by string
-		if _, err := fmt.Sscanf(l[strings.Index(l, "WARMBOOT-SYSTEM-UP"):], "WARMBOOT-SYSTEM-UP boot=%d entry=%s by=%s mem_available_kb=%d run_files=%d", &boot, &e, &by, &m, &r); err == nil {
+		i := strings.Index(l, "WARMBOOT-SYSTEM-UP")
+		if i < 0 {
+			continue
+		}
+		if _, err := fmt.Sscanf(l[i:], "WARMBOOT-SYSTEM-UP boot=%d entry=%s by=%s mem_available_kb=%d run_files=%d", &boot, &e, &by, &m, &r); err == nil {
 			mem, runFiles = append(mem, m), append(runFiles, r)
 		}
 	}

@@ -69,6 +69,11 @@ type Request struct {
 	CmdlineSet bool
 	// Direct kexecs the target without the bootloader.
 	Direct bool
+	// NoRecord loads the bootloader with no handoff record: it then boots
+	// as from the firmware (menu, countdown, default), only without POST.
+	// For "warmswap -load", which prepares the next reboot long before it
+	// happens, when the default may have changed.
+	NoRecord bool
 	// Bootloader is the directory holding the warmboot image.
 	Bootloader string
 	Teardown   string
@@ -255,13 +260,15 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		r.Seed = hex.EncodeToString(seed)
 	}
 	files := map[string][]byte{}
-	if req.Kernel != "" {
+	switch {
+	case req.NoRecord:
+	case req.Kernel != "":
 		r.Kernel = &handoff.Kernel{Path: p.Target.Kernel, Initrds: p.Target.Initrds, Cmdline: p.TargetCmdline}
 		if err := handKernel(p.Target, tim, files); err != nil {
 			tim.Close()
 			return fail("staging", err)
 		}
-	} else {
+	default:
 		r.Entry = p.Target.ID
 	}
 	tim.Close()
@@ -269,16 +276,18 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		files[handoff.EventLog] = log
 		check("event log", fmt.Sprintf("%s (%d bytes) handed back, so the bootloader's log still replays", EventLogFile, len(log)))
 	}
-	data, err := r.Marshal()
-	if err != nil {
-		return fail("staging", err)
+	if !req.NoRecord {
+		data, err := r.Marshal()
+		if err != nil {
+			return fail("staging", err)
+		}
+		files[handoff.RecordFile] = data
+		p.Record = &r
 	}
-	files[handoff.RecordFile] = data
 	seg, err := handoff.Segment(files)
 	if err != nil {
 		return fail("staging", err)
 	}
-	p.Record = &r
 	cmdline := strings.TrimSpace(blCmdline + " " + consoles(string(running)))
 	bl := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: blKernel, Initrds: []string{blInitrd}, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
 	im, err := kexec.Stage(bl, cmdline)

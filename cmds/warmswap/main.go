@@ -5,7 +5,7 @@
 //
 // Synopsis:
 //
-//	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-dry-run]
+//	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-dry-run | -load]
 //	         [-bootloader DIR] [-grace D] [-reason TEXT] [-teardown DIR]
 //	warmswap teardown kexec
 //
@@ -42,6 +42,7 @@
 //	-cmdline C       command line for -kernel (default: the running kernel's)
 //	-direct          kexec the target itself, not the bootloader
 //	-dry-run         check, stage and test-load, print the plan; stop nothing
+//	-load            check and load the bootloader for a later "systemctl kexec"; stop nothing
 //	-bootloader DIR  the warmboot image (default /boot/warmboot)
 //	-grace D         time processes get between SIGTERM and SIGKILL (default 10s)
 //

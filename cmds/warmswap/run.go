@@ -33,6 +33,7 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 type options struct {
 	req    swap.Request
 	dryRun bool
+	load   bool
 	grace  time.Duration
 }
 
@@ -47,6 +48,7 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	fs.StringVar(&o.req.Cmdline, "cmdline", "", "command line for -kernel (default: the running kernel's)")
 	fs.BoolVar(&o.req.Direct, "direct", false, "kexec the target itself, not the bootloader")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check, stage and test-load; print the plan; stop nothing")
+	fs.BoolVar(&o.load, "load", false, "check and load the bootloader for the next reboot (systemctl kexec), then exit; without -entry or -kernel it boots as from the firmware")
 	fs.StringVar(&o.req.Bootloader, "bootloader", swap.BootloaderDir, "directory holding the warmboot image (vmlinuz, initramfs.cpio[.zst], cmdline)")
 	fs.StringVar(&o.req.Teardown, "teardown", swap.TeardownDir, "directory of executables run just before kexec")
 	fs.StringVar(&o.req.Reason, "reason", "warmswap", "why, for the bootloader's log")
@@ -64,7 +66,10 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 		return bad("-entry and -kernel are exclusive")
 	case o.req.Kernel == "" && (len(initrds) > 0 || o.req.CmdlineSet):
 		return bad("-initrd and -cmdline go with -kernel")
+	case o.load && (o.dryRun || o.req.Direct):
+		return bad("-load loads the bootloader for a later reboot: it goes with neither -dry-run nor -direct")
 	}
+	o.req.NoRecord = o.load && o.req.Entry == "" && o.req.Kernel == ""
 	return o, true
 }
 
@@ -115,8 +120,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			say("dry run: every check passed; nothing was stopped or left loaded")
 			return exitOK
 		}
-	} else if o.dryRun {
-		say("dry run: every check passed; nothing was stopped")
+		if o.load {
+			say("loaded: the next \"systemctl kexec\" (or a reboot by a systemd that kexecs a loaded image) re-enters warmboot")
+			return exitOK
+		}
+	} else if o.dryRun || o.load {
+		say("every check passed; nothing was stopped or loaded")
 		return exitOK
 	}
 
@@ -151,7 +160,11 @@ func printPlan(say func(string, ...any), p *swap.Plan) {
 		say("plan: kexec %q directly (kernel %d bytes, initramfs %d bytes), command line: %s", p.Target.Label, p.Image.KernelSize, p.Image.InitrdSize, p.TargetCmdline)
 	default:
 		say("plan: re-enter warmboot (kernel %d bytes, initramfs %d bytes with the handoff), command line: %s", p.Image.KernelSize, p.Image.InitrdSize, p.Image.Cmdline)
-		say("plan: warmboot boots %s (%q), command line: %s", p.Record.Wants(), p.Target.Label, p.TargetCmdline)
+		if p.Record == nil {
+			say("plan: warmboot boots as from the firmware; its default now is %q, command line: %s", p.Target.Label, p.TargetCmdline)
+		} else {
+			say("plan: warmboot boots %s (%q), command line: %s", p.Record.Wants(), p.Target.Label, p.TargetCmdline)
+		}
 	}
 }
 

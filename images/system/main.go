@@ -15,7 +15,7 @@
 // TEXT" (no sync), "daemon PATH" (a background process that logs to PATH
 // and, on SIGTERM, logs that it stopped cleanly), "stubborn" (a process
 // that ignores SIGTERM), "alive" (are they still running), "set PATH
-// VALUE" (write a /proc or /sys file), "cat PATH", or any program with
+// VALUE" (write a /proc or /sys file), "cat PATH", "rm PATH", or any program with
 // arguments (double quotes group words).
 // Each command ends with a line "WBSYS-DONE <status>".
 package main
@@ -224,6 +224,14 @@ func command(f []string) string {
 		children[f[0]] = cmd.Process
 		go cmd.Wait()
 		return fmt.Sprintf("ok pid=%d", cmd.Process.Pid)
+	case "rm":
+		if len(f) != 2 {
+			return "usage"
+		}
+		if err := os.Remove(f[1]); err != nil {
+			return err.Error()
+		}
+		return "ok"
 	case "cat":
 		if len(f) != 2 {
 			return "usage"

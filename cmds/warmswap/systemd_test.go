@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/warmboot/warmboot/boot/swap"
+)
+
+// unit parses a systemd unit file: section → key → values (a key may
+// repeat), with the continuation and comment rules of systemd.syntax(7).
+func unit(t *testing.T, path string) map[string]map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	u := map[string]map[string][]string{}
+	sec := ""
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case l == "" || l[0] == '#' || l[0] == ';':
+		case l[0] == '[' && l[len(l)-1] == ']':
+			sec = l[1 : len(l)-1]
+			u[sec] = map[string][]string{}
+		default:
+			k, v, ok := strings.Cut(l, "=")
+			if !ok || sec == "" || strings.HasSuffix(l, `\`) {
+				t.Fatalf("%s:%d: not a key=value line in a section: %q", path, n, l)
+			}
+			u[sec][strings.TrimSpace(k)] = append(u[sec][strings.TrimSpace(k)], strings.TrimSpace(v))
+		}
+	}
+	return u
+}
+
+// The unit runs warmswap with arguments it accepts, as -load (so it
+// stops nothing), opts out with the never-kexec file warmswap itself
+// honours, and runs once /boot/warmboot is mounted.
+func TestLoadUnit(t *testing.T) {
+	u := unit(t, "systemd/warmboot-load.service")
+	one := func(sec, key string) string {
+		t.Helper()
+		v := u[sec][key]
+		if len(v) != 1 {
+			t.Fatalf("[%s] %s = %q, want one value", sec, key, v)
+		}
+		return v[0]
+	}
+	if got := one("Service", "Type"); got != "oneshot" {
+		t.Errorf("Type = %s, want oneshot", got)
+	}
+	if got := one("Service", "RemainAfterExit"); got != "yes" {
+		t.Errorf("RemainAfterExit = %s", got)
+	}
+	exe := strings.Fields(one("Service", "ExecStart"))
+	if exe[0] != "/usr/sbin/warmswap" {
+		t.Errorf("ExecStart runs %s, want /usr/sbin/warmswap (README installs it there)", exe[0])
+	}
+	var args []string
+	for _, a := range exe[1:] { // systemd's quoting, for what the unit uses
+		args = append(args, strings.Trim(a, `"`))
+	}
+	o, ok := parse(args, os.Stderr)
+	if !ok || !o.load || o.dryRun || o.req.Direct || !o.req.NoRecord {
+		t.Errorf("ExecStart arguments %q: parsed %+v, ok=%v; want -load with no handoff record", args, o, ok)
+	}
+	if got := one("Unit", "ConditionPathExists"); got != "!"+swap.NeverKexec {
+		t.Errorf("ConditionPathExists = %s, want !%s", got, swap.NeverKexec)
+	}
+	if got := one("Unit", "RequiresMountsFor"); got != swap.BootloaderDir {
+		t.Errorf("RequiresMountsFor = %s, want %s", got, swap.BootloaderDir)
+	}
+	if got := one("Install", "WantedBy"); got != "multi-user.target" {
+		t.Errorf("WantedBy = %s", got)
+	}
+}
+
+// The system-shutdown hook runs the teardown directory on kexec only.
+func TestTeardownHook(t *testing.T) {
+	hook, _ := filepath.Abs("systemd/warmboot-teardown")
+	st, err := os.Stat(hook)
+	if err != nil || st.Mode()&0o111 == 0 {
+		t.Fatalf("%s must exist and be executable: %v", hook, err)
+	}
+	data, _ := os.ReadFile(hook)
+	if !strings.Contains(string(data), `exec /usr/sbin/warmswap teardown "$1"`) {
+		t.Errorf("hook does not hand its verb to warmswap teardown:\n%s", data)
+	}
+	// Run it with a stand-in warmswap to see the verb arrive.
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "hook")
+	os.WriteFile(fake, []byte(strings.Replace(string(data), "/usr/sbin/warmswap", "echo", 1)), 0o755)
+	out, err := exec.Command(fake, "kexec").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "teardown kexec" {
+		t.Errorf("hook kexec: %q, %v", out, err)
+	}
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"teardown", "poweroff"}, &stdout, &stderr); code != exitOK || stdout.Len() != 0 {
+		t.Errorf("teardown poweroff = %d, %q; want nothing done", code, stdout.String())
+	}
+	if code := run(t.Context(), []string{"teardown"}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("teardown with no verb = %d, want usage", code)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, args := range [][]string{
+		{"-entry", "a", "-kernel", "/k"},
+		{"-initrd", "/i"},
+		{"-cmdline", "x"},
+		{"-load", "-dry-run"},
+		{"-load", "-direct"},
+		{"extra"},
+	} {
+		if _, ok := parse(args, &strings.Builder{}); ok {
+			t.Errorf("parse(%q) accepted", args)
+		}
+	}
+	o, ok := parse([]string{"-kernel", "/k", "-initrd", "/a", "-initrd", "/b", "-cmdline", ""}, &strings.Builder{})
+	if !ok || !o.req.CmdlineSet || len(o.req.Initrds) != 2 {
+		t.Errorf("parse = %+v, %v; want two initrds and an empty command line given", o, ok)
+	}
+	var stderr strings.Builder
+	if code := run(t.Context(), []string{"-entry", "x", "-bootloader", t.TempDir()}, &strings.Builder{}, &stderr); code != exitError || !strings.Contains(stderr.String(), "nothing was stopped") {
+		t.Errorf("run as a user without a bootloader = %d, %q", code, stderr.String())
+	}
+}
