@@ -4,22 +4,18 @@
 // sfdisk, and the filesystems are copied into their partitions.
 //
 // It also builds the tiny target initramfs the disks' entries boot
-// (images/target, packed with cavaliergopher/cpio).
+// (images/target) and the swap tests' running system (images/system),
+// packed with cavaliergopher/cpio.
 package disk
 
 import (
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
-	"time"
-
-	"github.com/cavaliergopher/cpio"
 )
 
 // File is one file to put on a filesystem: Data, or the host file Src,
@@ -185,47 +181,12 @@ func TargetInitramfs(ctx context.Context, moduleRoot, out string) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "init")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, "./images/target")
-	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the target init: %w: %s", err, b)
+	if err := GoBuild(ctx, moduleRoot, "./images/target", bin); err != nil {
+		return err
 	}
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
-	w := cpio.NewWriter(zw)
-	epoch := time.Unix(0, 0)
-	ents := []struct {
-		name string
-		mode cpio.FileMode
-		data []byte
-	}{
-		{"dev", cpio.TypeDir | 0o755, nil},
-		{"proc", cpio.TypeDir | 0o755, nil},
-		{"init", cpio.TypeReg | 0o755, data},
-	}
-	sort.SliceStable(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
-	for i, e := range ents {
-		if err := w.WriteHeader(&cpio.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.data)), ModTime: epoch, Inode: int64(i + 1), Links: 1}); err != nil {
-			return err
-		}
-		if _, err := w.Write(e.data); err != nil {
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return f.Close()
+	return writeCpioGz(out, map[string][]byte{"init": data})
 }

@@ -129,7 +129,7 @@ func writeCpioGz(out string, files map[string][]byte) error {
 		return err
 	}
 	defer f.Close()
-	zw, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
 	w := cpio.NewWriter(zw)
 	for i, n := range names {
 		h := &cpio.Header{Name: n, ModTime: time.Unix(0, 0), Inode: int64(i + 1), Links: 1}
