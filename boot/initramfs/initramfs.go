@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/cavaliergopher/cpio"
@@ -136,8 +137,11 @@ func readArchive(data []byte, keep func(string) bool, files map[string][]byte) (
 		if err != nil {
 			return 0, err
 		}
-		name := strings.TrimPrefix(h.Name, "/")
-		if !h.Mode.IsRegular() || !keep(name) {
+		// The kernel creates names relative to the root of rootfs;
+		// "/a", "./a" and "a" are one file. A name that cleans to the
+		// root itself is not a file the kernel could create.
+		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		if name == "" || !h.Mode.IsRegular() || !keep(name) {
 			continue
 		}
 		b, err := io.ReadAll(r)

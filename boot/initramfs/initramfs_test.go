@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cavaliergopher/cpio"
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
 	"github.com/warmboot/warmboot/boot/handoff"
@@ -94,6 +95,30 @@ func TestReadZstdCLI(t *testing.T) {
 	}
 	if !bytes.Equal(got["big"], big) || string(got["x"]) != "2" {
 		t.Errorf("Read: big %d bytes, x=%q; want %d bytes, x=2", len(got["big"]), got["x"], len(big))
+	}
+}
+
+// Names are as the kernel resolves them from the root of rootfs: "./a"
+// and "/a" are one file, and an entry naming the root is not a file.
+func TestReadNames(t *testing.T) {
+	var buf bytes.Buffer
+	w := cpio.NewWriter(&buf)
+	for _, f := range []struct{ name, body string }{
+		{"./etc/a", "1"}, {"/etc//b", "2"}, {"/", "root"}, {".", "dot"}, {"etc/x/../c", "3"},
+	} {
+		if err := w.WriteHeader(&cpio.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body))}); err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(f.body))
+	}
+	w.Close()
+	got, err := Read(buf.Bytes(), all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{"etc/a": []byte("1"), "etc/b": []byte("2"), "etc/c": []byte("3")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Read (-want +got):\n%s", diff)
 	}
 }
 
