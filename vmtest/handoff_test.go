@@ -44,7 +44,7 @@ func record(t *testing.T, entry string) []byte {
 func TestHandoffBootsRequestedEntry(t *testing.T) {
 	vm := startVM(t, twoEntries(nil), withHandoff(t, image, record(t, "wb-1")), "warmboot.timeout=60 warmboot.wait=3")
 	expect(t, vm,
-		`warmboot: handoff from "vmtest" at 2026-11-22T18:00:00Z (vmtest): boot "wb-1"`,
+		`warmboot: handoff from "vmtest" at 2026-11-22T18:00:00Z (vmtest): boot entry "wb-1"`,
 		`warmboot: booting "B 1" as the handoff asks; skipping the menu`,
 		marker(cmdB))
 	finish(t, vm, true)
