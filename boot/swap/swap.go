@@ -495,23 +495,19 @@ func reuse(cmdline string) string {
 // verifyTarget applies the bootloader's policy to the staged target, and
 // returns the trust event warmboot would measure.
 func verifyTarget(p *Plan, im *kexec.Image) (string, error) {
-	t := p.Trust
-	if t.Policy == trust.Off {
-		p.Checks = append(p.Checks, Check{"verification", "policy off: the bootloader boots unsigned kernels"})
-		return "warmboot_trust: policy=off", nil
-	}
 	e := p.Target
-	set := verify.Load(os.DirFS(e.Root), e.Source.Device, t)
-	r, err := set.Check(e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, true)
-	if err != nil {
-		if t.Policy == trust.Enforce {
-			return "", fmt.Errorf("%q would be refused by the bootloader (policy enforce): %w", e.Label, err)
-		}
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%q is not verified: %v; the bootloader boots it anyway (policy warn)", e.Label, err))
-		return "warmboot_trust: policy=warn verified=no", nil
+	v, err := verify.Apply(os.DirFS(e.Root), p.Trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, true)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%q would be refused by the bootloader (policy enforce): %w", e.Label, err)
+	case v.Failed != nil:
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%q is not verified: %v; the bootloader boots it anyway (policy warn)", e.Label, v.Failed))
+	case v.Result != nil:
+		p.Checks = append(p.Checks, Check{"verification", fmt.Sprintf("signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where)})
+	default:
+		p.Checks = append(p.Checks, Check{"verification", "policy off: the bootloader boots unsigned kernels"})
 	}
-	p.Checks = append(p.Checks, Check{"verification", fmt.Sprintf("signed by %s (%s)", r.Key.Fingerprint(), r.Where)})
-	return fmt.Sprintf("warmboot_trust: policy=%s key=%s manifest=%s cmdline=signed", t.Policy, r.Key.Fingerprint(), r.Where), nil
+	return v.Event(), nil
 }
 
 // handKernel puts a -kernel target's staged bytes and its filesystem's

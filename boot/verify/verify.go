@@ -167,6 +167,55 @@ func (s Set) Check(e entry.Entry, cmdline string, d Digests, checkCmdline bool) 
 		ErrNoManifest, e.Source.At(e.Kernel), strings.Join(s.Looked, ", "))
 }
 
+// Verdict is a trust policy applied to one staged entry (Apply).
+type Verdict struct {
+	Policy trust.Policy
+	// Result is the passed check; nil when nothing passed: policy off,
+	// or policy warn and the check failed.
+	Result *Result
+	// Failed is why the entry is unverified under policy warn; it boots
+	// anyway.
+	Failed error
+}
+
+// Apply applies t's policy to an entry whose staged bytes have digests
+// d, with the manifests of fsys (the entry's filesystem): under off
+// nothing is checked; under warn a failed check is Verdict.Failed; under
+// enforce it is the error. The bootloader and warmswap both decide this
+// way, so warmswap refuses exactly what the bootloader would.
+func Apply(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digests, checkCmdline bool) (Verdict, error) {
+	v := Verdict{Policy: t.Policy}
+	if t.Policy == trust.Off {
+		return v, nil
+	}
+	r, err := Load(fsys, e.Source.Device, t).Check(e, cmdline, d, checkCmdline)
+	switch {
+	case err == nil:
+		v.Result = &r
+	case t.Policy == trust.Enforce:
+		return Verdict{}, err
+	default:
+		v.Failed = err
+	}
+	return v, nil
+}
+
+// Event is the trust event warmboot measures in PCR 8 (package measure)
+// and tells the booted system: which policy, and which key vouched.
+func (v Verdict) Event() string {
+	switch {
+	case v.Policy == trust.Off:
+		return "warmboot_trust: policy=off"
+	case v.Result == nil:
+		return "warmboot_trust: policy=warn verified=no"
+	}
+	cl := "signed"
+	if !v.Result.CmdlineSigned {
+		cl = "unsigned"
+	}
+	return fmt.Sprintf("warmboot_trust: policy=%s key=%s manifest=%s cmdline=%s", v.Policy, v.Result.Key.Fingerprint(), v.Result.Where, cl)
+}
+
 type mismatch struct {
 	depth int
 	msg   string

@@ -98,3 +98,58 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// Apply is the policy: off checks nothing, warn boots a failed entry with
+// the failure noted, enforce refuses it; the event says which.
+func TestApply(t *testing.T) {
+	tr, priv, e, d := setup(t)
+	fp := tr.Keys[0].Fingerprint()
+	good := fstest.MapFS{"warmboot/a.manifest": {Data: mf(e, d, e.Cmdline).Sign(priv)}}
+	none := fstest.MapFS{}
+	for _, tc := range []struct {
+		name         string
+		policy       trust.Policy
+		fsys         fstest.MapFS
+		checkCmdline bool
+		cmdline      string
+		refused      bool
+		failed       bool
+		event        string
+	}{
+		{name: "off", policy: trust.Off, fsys: none, checkCmdline: true, event: "warmboot_trust: policy=off"},
+		{name: "warn, unsigned", policy: trust.Warn, fsys: none, checkCmdline: true, failed: true, event: "warmboot_trust: policy=warn verified=no"},
+		{name: "warn, signed", policy: trust.Warn, fsys: good, checkCmdline: true,
+			event: "warmboot_trust: policy=warn key=" + fp + " manifest=vda1:/warmboot/a.manifest cmdline=signed"},
+		{name: "enforce, unsigned", policy: trust.Enforce, fsys: none, checkCmdline: true, refused: true},
+		{name: "enforce, signed", policy: trust.Enforce, fsys: good, checkCmdline: true,
+			event: "warmboot_trust: policy=enforce key=" + fp + " manifest=vda1:/warmboot/a.manifest cmdline=signed"},
+		{name: "enforce, edit allowed unsigned", policy: trust.Enforce, fsys: good, cmdline: "console=ttyS0 single",
+			event: "warmboot_trust: policy=enforce key=" + fp + " manifest=vda1:/warmboot/a.manifest cmdline=unsigned"},
+		{name: "enforce, edit checked", policy: trust.Enforce, fsys: good, checkCmdline: true, cmdline: "console=ttyS0 single", refused: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tt := tr
+			tt.Policy = tc.policy
+			cmdline := e.Cmdline
+			if tc.cmdline != "" {
+				cmdline = tc.cmdline
+			}
+			v, err := Apply(tc.fsys, tt, e, cmdline, d, tc.checkCmdline)
+			if tc.refused {
+				if err == nil {
+					t.Fatalf("Apply = %+v, want a refusal", v)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			if (v.Failed != nil) != tc.failed || (v.Result != nil) != (!tc.failed && tc.policy != trust.Off) {
+				t.Errorf("Apply = %+v, want failed=%v", v, tc.failed)
+			}
+			if got := v.Event(); got != tc.event {
+				t.Errorf("Event() = %q, want %q", got, tc.event)
+			}
+		})
+	}
+}

@@ -330,28 +330,21 @@ func (b *booter) verify(im *kexec.Image, edited bool, notes *[]string) (string, 
 	if b.trustErr != nil {
 		return "", fmt.Errorf("the image's trust directory is broken: %w", b.trustErr)
 	}
-	p := b.trust.Policy
-	if p == trust.Off {
-		return "warmboot_trust: policy=off", nil
-	}
 	e := im.Entry
-	set := verify.Load(os.DirFS(e.Root), e.Source.Device, b.trust)
 	checkCmdline := !(edited && b.trust.Edits == trust.EditsUnsigned)
-	r, err := set.Check(e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
-	if err != nil {
-		if p == trust.Enforce {
-			return "", err
+	v, err := verify.Apply(os.DirFS(e.Root), b.trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
+	switch {
+	case err != nil:
+		return "", err
+	case v.Failed != nil:
+		*notes = append(*notes, fmt.Sprintf("WARNING: %q is not verified: %v; booting it anyway (policy warn)", e.Label, v.Failed))
+	case v.Result != nil:
+		if !v.Result.CmdlineSigned {
+			*notes = append(*notes, fmt.Sprintf("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", v.Result.Key.Fingerprint()))
 		}
-		*notes = append(*notes, fmt.Sprintf("WARNING: %q is not verified: %v; booting it anyway (policy warn)", e.Label, err))
-		return "warmboot_trust: policy=warn verified=no", nil
+		*notes = append(*notes, fmt.Sprintf("verified: signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where))
 	}
-	cl := "signed"
-	if !r.CmdlineSigned {
-		cl = "unsigned"
-		*notes = append(*notes, fmt.Sprintf("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", r.Key.Fingerprint()))
-	}
-	*notes = append(*notes, fmt.Sprintf("verified: signed by %s (%s)", r.Key.Fingerprint(), r.Where))
-	return fmt.Sprintf("warmboot_trust: policy=%s key=%s manifest=%s cmdline=%s", p, r.Key.Fingerprint(), r.Where, cl), nil
+	return v.Event(), nil
 }
 
 // booted is the record handed to the booted system.
