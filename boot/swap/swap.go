@@ -111,6 +111,9 @@ type Plan struct {
 	Record   *handoff.Record
 	Trust    trust.Trust
 	Teardown []string
+	// Kernel is the running kernel's kexec policy, as the checks read it;
+	// loading the image uses it to explain a refusal.
+	Kernel kexec.KernelState
 }
 
 // Env is the running system, as paths (tests point them at a temporary
@@ -170,19 +173,20 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	check("privileges", "root")
 	if why, err := os.ReadFile(env.path(req.NeverKexec)); err == nil {
 		p.Mode = Reboot
-		p.Why = fmt.Sprintf("%s says this machine must never kexec (%s): rebooting through the firmware instead", req.NeverKexec, strings.TrimSpace(string(why)))
-		if strings.TrimSpace(string(why)) == "" {
-			p.Why = req.NeverKexec + " says this machine must never kexec: rebooting through the firmware instead"
+		reason := strings.TrimSpace(string(why))
+		if reason != "" {
+			reason = " (" + reason + ")"
 		}
+		p.Why = fmt.Sprintf("%s says this machine must never kexec%s: rebooting through the firmware instead", req.NeverKexec, reason)
 	}
-	ks := kexec.ReadKernelState(env.Root)
+	p.Kernel = kexec.ReadKernelState(env.Root)
 	if p.Mode != Reboot {
-		if ks.LoadDisabled {
+		if p.Kernel.LoadDisabled {
 			return fail("kexec", ErrKexecOff)
 		}
 		check("kexec", "kernel.kexec_load_disabled=0")
-		if ks.Lockdown != "" && ks.Lockdown != "none" {
-			check("lockdown", ks.Lockdown+": the kernel will check the signature of the image it loads (tried below)")
+		if p.Kernel.Lockdown != "" && p.Kernel.Lockdown != "none" {
+			check("lockdown", p.Kernel.Lockdown+": the kernel will check the signature of the image it loads (tried below)")
 		}
 	}
 

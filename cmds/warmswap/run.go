@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lateLoad := false
 	if p.Mode != swap.Reboot {
 		before := kexec.Loaded()
-		loader := kexec.Loader{Sys: kexec.Real{}, Kernel: kexec.ReadKernelState("/")}
+		loader := kexec.Loader{Sys: kexec.Real{}, Kernel: p.Kernel}
 		method, err := loader.Load(p.Image)
 		switch {
 		case err == nil:
@@ -183,7 +183,7 @@ func stopAndJump(p *swap.Plan, grace time.Duration, lateLoad bool, say func(stri
 	}
 	mode := p.Mode
 	if lateLoad {
-		if _, err := (kexec.Loader{Sys: kexec.Real{}}).Load(p.Image); err != nil {
+		if _, err := (kexec.Loader{Sys: kexec.Real{}, Kernel: p.Kernel}).Load(p.Image); err != nil {
 			say("loading the image still fails (%v): rebooting through the firmware instead", err)
 			mode = swap.Reboot
 		}

@@ -223,6 +223,3 @@ func KexecLoaded() bool {
 	b, err := os.ReadFile("/sys/kernel/kexec_loaded")
 	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
-
-// Geteuid is the effective user id.
-func Geteuid() int { return unix.Geteuid() }
