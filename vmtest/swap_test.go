@@ -167,10 +167,6 @@ func sh(t testing.TB, vm *qemu.VM, cmd, status string) {
 // rootFS copies partition part of the disk image to its own file.
 func rootFS(t testing.TB, dimg string, d disk.Disk, part int) string {
 	t.Helper()
-	off := int64(1 << 20)
-	for _, p := range d.Parts[:part-1] {
-		off += int64(p.SizeMiB) << 20
-	}
 	src, err := os.Open(dimg)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +177,7 @@ func rootFS(t testing.TB, dimg string, d disk.Disk, part int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.Copy(dst, io.NewSectionReader(src, off, int64(d.Parts[part-1].SizeMiB)<<20)); err != nil {
+	if _, err := io.Copy(dst, io.NewSectionReader(src, d.Offset(part), int64(d.Parts[part-1].SizeMiB)<<20)); err != nil {
 		t.Fatal(err)
 	}
 	dst.Close()

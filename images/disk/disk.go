@@ -42,6 +42,16 @@ type Disk struct {
 
 const mib = 1 << 20
 
+// Offset is where partition n (numbered from 1) starts on the disk: the
+// first at 1 MiB, each next one right after the one before.
+func (d Disk) Offset(n int) int64 {
+	off := int64(mib)
+	for _, p := range d.Parts[:n-1] {
+		off += int64(p.SizeMiB) * mib
+	}
+	return off
+}
+
 // Build writes the disk image d to out.
 func Build(ctx context.Context, out string, d Disk) error {
 	tmp, err := os.MkdirTemp("", "warmboot-disk-")
@@ -51,9 +61,7 @@ func Build(ctx context.Context, out string, d Disk) error {
 	defer os.RemoveAll(tmp)
 	var script strings.Builder
 	script.WriteString("label: gpt\nlabel-id: 5C8B3E20-8A4F-4E54-9D2E-7761726D626F\nunit: sectors\n")
-	start := int64(mib)
 	var images []string
-	var starts []int64
 	for i, p := range d.Parts {
 		img := filepath.Join(tmp, fmt.Sprintf("p%d.img", i+1))
 		if err := makeFS(ctx, filepath.Join(tmp, fmt.Sprintf("p%d", i+1)), img, p); err != nil {
@@ -64,12 +72,10 @@ func Build(ctx context.Context, out string, d Disk) error {
 			typ = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 		}
 		fmt.Fprintf(&script, "start=%d, size=%d, type=%s, uuid=5C8B3E20-8A4F-4E54-9D2E-00000000000%d, name=%s\n",
-			start/512, int64(p.SizeMiB)*mib/512, typ, i+1, p.Label)
+			d.Offset(i+1)/512, int64(p.SizeMiB)*mib/512, typ, i+1, p.Label)
 		images = append(images, img)
-		starts = append(starts, start)
-		start += int64(p.SizeMiB) * mib
 	}
-	total := start + mib // room for the backup GPT
+	total := d.Offset(len(d.Parts)+1) + mib // room for the backup GPT
 	f, err := os.Create(out)
 	if err != nil {
 		return err
@@ -88,7 +94,7 @@ func Build(ctx context.Context, out string, d Disk) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.NewOffsetWriter(f, starts[i]), src)
+		_, err = io.Copy(io.NewOffsetWriter(f, d.Offset(i+1)), src)
 		src.Close()
 		if err != nil {
 			return fmt.Errorf("copying partition %d: %w", i+1, err)
