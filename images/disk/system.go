@@ -1,9 +1,11 @@
 package disk
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,24 +94,32 @@ func AppendModules(img, kernelDir, out string, names ...string) error {
 	if err != nil {
 		return err
 	}
-	seg := out + ".seg"
-	defer os.Remove(seg)
-	if err := writeCpioGz(seg, files); err != nil {
+	buf := bytes.NewBuffer(base)
+	for buf.Len()%4 != 0 {
+		buf.WriteByte(0)
+	}
+	if err := cpioGz(buf, files); err != nil {
 		return err
 	}
-	extra, err := os.ReadFile(seg)
+	return os.WriteFile(out, buf.Bytes(), 0o644)
+}
+
+// writeCpioGz writes files as a gzip'd newc cpio (cpioGz) to out.
+func writeCpioGz(out string, files map[string][]byte) error {
+	f, err := os.Create(out)
 	if err != nil {
 		return err
 	}
-	for len(base)%4 != 0 {
-		base = append(base, 0)
+	defer f.Close()
+	if err := cpioGz(f, files); err != nil {
+		return err
 	}
-	return os.WriteFile(out, append(base, extra...), 0o644)
+	return f.Close()
 }
 
-// writeCpioGz writes files (and their directories) as a gzip'd newc cpio
-// with fixed times, /init executable.
-func writeCpioGz(out string, files map[string][]byte) error {
+// cpioGz writes files (and their directories) as a gzip'd newc cpio with
+// fixed times, /init executable.
+func cpioGz(out io.Writer, files map[string][]byte) error {
 	dirs := map[string]bool{"dev": true, "proc": true, "sys": true}
 	for n := range files {
 		for d := filepath.Dir(n); d != "."; d = filepath.Dir(d) {
@@ -124,12 +134,7 @@ func writeCpioGz(out string, files map[string][]byte) error {
 		names = append(names, d)
 	}
 	sort.Strings(names)
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	zw, _ := gzip.NewWriterLevel(out, gzip.BestCompression)
 	w := cpio.NewWriter(zw)
 	for i, n := range names {
 		h := &cpio.Header{Name: n, ModTime: time.Unix(0, 0), Inode: int64(i + 1), Links: 1}
@@ -153,8 +158,5 @@ func writeCpioGz(out string, files map[string][]byte) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return f.Close()
+	return zw.Close()
 }
