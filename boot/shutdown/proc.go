@@ -40,8 +40,12 @@ func ParseStat(data []byte) (Process, error) {
 	p.PID, p.Comm = pid, string(data[open+1:end])
 	// After ") ": state ppid pgrp session tty_nr tpgid flags ...
 	rest := strings.Fields(string(data[end+1:]))
-	if len(rest) < 7 || len(rest[0]) != 1 {
+	if len(rest) < 7 {
 		return p, fmt.Errorf("malformed stat for pid %d: too few fields", pid)
+	}
+	// The state is one letter (R, S, D, Z, T, t, X, I, ...).
+	if st := rest[0]; len(st) != 1 || !('A' <= st[0] && st[0] <= 'Z' || 'a' <= st[0] && st[0] <= 'z') {
+		return p, fmt.Errorf("malformed stat for pid %d: state %q", pid, st)
 	}
 	p.State = rest[0][0]
 	flags, err := strconv.ParseUint(rest[6], 10, 64)

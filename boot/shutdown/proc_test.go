@@ -24,7 +24,7 @@ func TestParseStat(t *testing.T) {
 			t.Errorf("ParseStat(%q) (-want +got):\n%s", tc.in, diff)
 		}
 	}
-	for _, bad := range []string{"", "1 init S", "x (a) S 1 2 3 4 5 6", "1 (a) S 1", "1 (a) SS 0 1 1 0 -1 0", "1 (a) S 0 1 1 0 -1 zz"} {
+	for _, bad := range []string{"", "1 init S", "x (a) S 1 2 3 4 5 6", "1 (a) S 1", "1 (a) SS 0 1 1 0 -1 0", "1 (a) S 0 1 1 0 -1 zz", "1 (a) \x00 0 1 1 0 -1 0", "1 (a) 7 0 1 1 0 -1 0"} {
 		if _, err := ParseStat([]byte(bad)); err == nil {
 			t.Errorf("ParseStat(%q) succeeded", bad)
 		}
