@@ -34,7 +34,7 @@ func signDisk(t testing.TB, d disk.Disk, key ed25519.PrivateKey) disk.Disk {
 			}
 			fsys[strings.TrimPrefix(name, "/")] = &fstest.MapFile{Data: data}
 		}
-		m := choose.Rank(discover.Scan(fsys, "", ""))
+		m := choose.Rank(discover.ScanDir(fsys, ""))
 		for i, e := range m.Entries {
 			var dg verify.Digests
 			dg.Kernel = sum(fsys[strings.TrimPrefix(e.Kernel, "/")].Data)

@@ -10,8 +10,6 @@
 package bls
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
@@ -108,12 +106,13 @@ func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry,
 	e := &entry.Entry{ID: id, Format: entry.BLS, TriesLeft: tries, Source: entry.Source{File: name, Line: 1}}
 	var title, arch string
 	var opts []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), cfgfile.MaxSize)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
+	lines, err := cfgfile.Lines(data)
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range lines {
+		line := i + 1
+		text := strings.TrimSpace(raw)
 		if text == "" || text[0] == '#' {
 			continue
 		}
@@ -122,12 +121,9 @@ func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry,
 			key, val = k2, v2
 		}
 		val = strings.TrimSpace(val)
-		if !cfgfile.Text(text) {
-			return nil, fmt.Errorf("line %d: not a text file", line)
-		}
 		switch key {
 		case "title":
-			title = val
+			title = cfgfile.Label(val)
 		case "version":
 			e.Version = val
 		case "machine-id":
@@ -150,9 +146,6 @@ func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry,
 			return nil, fmt.Errorf("line %d: %s entries start EFI programs, which a LinuxBoot loader cannot run", line, key)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line %d: %w", line+1, err)
-	}
 	if arch != "" && !strings.EqualFold(arch, "x64") {
 		return nil, fmt.Errorf("architecture %s is not x64", arch)
 	}
@@ -162,7 +155,7 @@ func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry,
 	e.Cmdline = strings.Join(strings.Fields(strings.Join(opts, " ")), " ")
 	e.Label = strings.TrimSpace(title + " " + e.Version)
 	if title == "" {
-		e.Label = id
+		e.Label = cfgfile.Label(id)
 	}
 	return e, nil
 }

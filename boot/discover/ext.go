@@ -2,6 +2,7 @@ package discover
 
 import (
 	"encoding/binary"
+	"io"
 	"os"
 )
 
@@ -23,16 +24,23 @@ func ParseExtSuperblock(sb []byte) (j ExtJournal, ok bool) {
 	return ExtJournal{Journal: compat&0x4 != 0, NeedsRecovery: incompat&0x4 != 0}, true
 }
 
-func readExtJournal(dev string) ExtJournal {
+// readHead reads the first ProbeSize bytes of a device (fewer if it is
+// smaller), where the superblocks ParseFSID and ParseExtSuperblock read
+// are.
+func readHead(dev string) []byte {
 	f, err := os.Open(dev)
 	if err != nil {
-		return ExtJournal{}
+		return nil
 	}
 	defer f.Close()
-	sb := make([]byte, 1024)
-	if _, err := f.ReadAt(sb, 1024); err != nil {
-		return ExtJournal{}
-	}
-	j, _ := ParseExtSuperblock(sb)
-	return j
+	b := make([]byte, ProbeSize)
+	n, _ := io.ReadFull(f, b)
+	return b[:n]
+}
+
+// ReadFSID reads the filesystem identity of a device (a host path such as
+// /dev/nvme0n1p2); the zero FSID when it cannot be read.
+func ReadFSID(dev string) FSID {
+	id, _ := ParseFSID(readHead(dev))
+	return id
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/u-root/u-root/pkg/mount"
 	"github.com/u-root/u-root/pkg/mount/block"
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/internal/sys"
+	"github.com/warmboot/warmboot/boot/safefs"
 )
 
 // Mounted is a filesystem mounted read-only for scanning.
@@ -20,7 +22,18 @@ type Mounted struct {
 	Device string // "vda2"
 	Dir    string
 	FSType string
+	ID     FSID // from the superblock, for GRUB's search
 }
+
+// Volume serves m as a volume for Scan, through safefs.
+func (m Mounted) Volume() entry.Volume {
+	return entry.Volume{FS: safefs.Dir(m.Dir), Dir: m.Dir, Device: m.Device, UUID: m.ID.UUID, Label: m.ID.Label}
+}
+
+// MountFlags are the flags every disk is mounted with: read-only, and
+// nothing on it is a device, a set-id program or an executable to the
+// bootloader.
+const MountFlags = sys.MS_RDONLY | sys.MS_NODEV | sys.MS_NOSUID | sys.MS_NOEXEC
 
 // Probe is what was found on one block device, for the message shown when
 // nothing can be booted.
@@ -30,7 +43,7 @@ type Probe struct {
 }
 
 // skip are device kinds that never hold boot configs.
-var skip = []string{"loop", "ram", "zram", "sr", "nbd", "dm-"}
+var skip = []string{"loop", "ram", "zram", "nbd"}
 
 // Devices lists block device names from /sys/class/block, sorted.
 func Devices() ([]string, error) {
@@ -68,9 +81,11 @@ func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe)
 		fstype, extra, err := mount.FSFromBlock(devPath)
 		var mp *mount.MountPoint
 		var note string
+		head := readHead(devPath)
+		id, _ := ParseFSID(head)
 		if err == nil {
 			data := ""
-			if j := readExtJournal(devPath); j.Journal {
+			if j, _ := ParseExtSuperblock(head[min(len(head), 1024):]); j.Journal {
 				// Never write a disk, not even a journal replay on a
 				// read-only mount: GRUB does not replay either.
 				data = "norecovery"
@@ -78,7 +93,7 @@ func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe)
 					note = "; its journal needs recovery (not cleanly unmounted): read without replaying it, so the newest writes may be missing"
 				}
 			}
-			mp, err = mount.Mount(devPath, target, fstype, data, extra|sys.MS_RDONLY)
+			mp, err = mount.Mount(devPath, target, fstype, data, extra|MountFlags)
 		}
 		if err != nil {
 			os.Remove(target)
@@ -86,7 +101,7 @@ func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe)
 			log.Debug("not mounting", "device", name, "err", err)
 			continue
 		}
-		mounted = append(mounted, Mounted{Device: name, Dir: target, FSType: mp.FSType})
+		mounted = append(mounted, Mounted{Device: name, Dir: target, FSType: mp.FSType, ID: id})
 		if note != "" {
 			log.Warn(name + " (" + mp.FSType + ")" + note)
 		}

@@ -14,36 +14,58 @@ import (
 )
 
 // grubenvPaths hold GRUB variables that BLS entries may refer to
-// (Fedora's "options $kernelopts").
+// (Fedora's "options $kernelopts") when no grub.cfg reads them.
 var grubenvPaths = []string{"grub2/grubenv", "boot/grub2/grubenv", "grub/grubenv", "boot/grub/grubenv"}
-
-// fileFormats are the formats with one config file per location.
-var fileFormats = []struct {
-	format entry.Format
-	paths  []string
-	parse  func(fs.FS, string) (*entry.Config, error)
-}{
-	{entry.GRUB, grub.Paths, grub.Parse},
-	{entry.Syslinux, syslinux.Paths, syslinux.Parse},
-}
 
 // Looked lists every config location Scan tries, for messages that say
 // where warmboot looked.
 func Looked() []string {
 	out := append([]string(nil), bls.EntryDirs...)
-	out = append(out, grub.Paths...)
+	out = append(out, grub.Looked()...)
 	return append(out, syslinux.Paths...)
 }
 
-// Scan returns every config found on fsys. root is the host directory
-// fsys is served from, and device the block device it is on (empty for a
-// plain directory); both are recorded in each entry. A config that cannot
-// be parsed is returned with no entries and a warning naming the file.
-func Scan(fsys fs.FS, root, device string) []*entry.Config {
+// Scan returns every config found on the volumes. GRUB configs see all
+// volumes, so "search" finds kernels and configs on the others. A config
+// another one reads as part of itself (a grub.cfg an ESP's grub.cfg
+// sources, the BLS entries GRUB's blscfg imports) is not offered again on
+// its own: the menu follows the loader that reads it, with its default
+// and timeout. A config that cannot be parsed is returned with no entries
+// and a warning naming the file.
+func Scan(vols []entry.Volume) []*entry.Config {
+	var out []*entry.Config
+	for i := range vols {
+		out = append(out, scan(vols, i)...)
+	}
+	consumed := map[string]bool{}
+	for _, c := range out {
+		for _, k := range c.Consumed {
+			if k != c.Source.String() {
+				consumed[k] = true
+			}
+		}
+	}
+	kept := out[:0]
+	for _, c := range out {
+		if !consumed[c.Source.String()] {
+			kept = append(kept, c)
+		}
+	}
+	return kept
+}
+
+// ScanDir is Scan of one directory (warmboot list -root, warmsign -root).
+func ScanDir(fsys fs.FS, root string) []*entry.Config {
+	return Scan([]entry.Volume{{FS: fsys, Dir: root}})
+}
+
+func scan(vols []entry.Volume, self int) []*entry.Config {
+	v := vols[self]
+	fsys, device := v.FS, v.Device
 	var out []*entry.Config
 	fail := func(f entry.Format, file string, err error) {
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "/") {
+		if !strings.HasPrefix(msg, "/") && !strings.HasPrefix(msg, device+":/") {
 			msg = "/" + file + ": " + msg
 		}
 		out = append(out, &entry.Config{Format: f, Source: entry.Source{Device: device, File: "/" + file}, Warnings: []string{msg}})
@@ -63,23 +85,33 @@ func Scan(fsys fs.FS, root, device string) []*entry.Config {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		fail(entry.BLS, bls.EntryDirs[0], err)
 	}
-	for _, f := range fileFormats {
-		for _, p := range f.paths {
-			if !exists(fsys, p) {
-				continue
-			}
-			if c, err := f.parse(fsys, p); err != nil {
-				fail(f.format, p, err)
-			} else {
-				out = append(out, c)
-			}
+	for _, p := range grub.Find(fsys) {
+		if c, err := grub.ParseVolumes(vols, self, p); err != nil {
+			fail(entry.GRUB, p, err)
+		} else {
+			out = append(out, c)
+		}
+	}
+	for _, p := range syslinux.Paths {
+		if !exists(fsys, p) {
+			continue
+		}
+		if c, err := syslinux.Parse(fsys, p); err != nil {
+			fail(entry.Syslinux, p, err)
+		} else {
+			out = append(out, c)
 		}
 	}
 	for _, c := range out {
 		c.Source.Device = device
 		for i := range c.Entries {
-			c.Entries[i].Root = root
-			c.Entries[i].Source.Device = device
+			e := &c.Entries[i]
+			if e.Root == "" {
+				e.Root = v.Dir
+			}
+			if e.Source.Device == "" {
+				e.Source.Device = device
+			}
 		}
 		if device != "" {
 			for i, w := range c.Warnings {

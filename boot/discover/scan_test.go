@@ -17,7 +17,7 @@ func TestScan(t *testing.T) {
 		"extlinux/extlinux.conf":     {Data: []byte("label s\nkernel /vmlinuz\n")},
 		"boot/syslinux/syslinux.cfg": {Data: []byte("label x\ncom32 menu.c32\n")},
 	}
-	cs := Scan(fsys, "/mnt/vda2", "vda2")
+	cs := Scan([]entry.Volume{{FS: fsys, Dir: "/mnt/vda2", Device: "vda2"}})
 	var got []string
 	for _, c := range cs {
 		for _, e := range c.Entries {
@@ -27,7 +27,7 @@ func TestScan(t *testing.T) {
 			}
 		}
 	}
-	want := "bls:a:root=/dev/vda2 ro|grub:G:g|syslinux:s:"
+	want := "bls:a:root=/dev/vda2 ro|grub:G:BOOT_IMAGE=/vmlinuz g|syslinux:s:BOOT_IMAGE=/vmlinuz"
 	if strings.Join(got, "|") != want {
 		t.Errorf("entries = %q, want %q", strings.Join(got, "|"), want)
 	}
@@ -47,10 +47,10 @@ func TestScan(t *testing.T) {
 }
 
 func TestScanEmpty(t *testing.T) {
-	if cs := Scan(fstest.MapFS{"etc/fstab": {}}, "/", ""); len(cs) != 0 {
+	if cs := ScanDir(fstest.MapFS{"etc/fstab": {}}, "/"); len(cs) != 0 {
 		t.Errorf("Scan(no configs) = %d configs, want 0", len(cs))
 	}
-	cs := Scan(fstest.MapFS{"extlinux.conf": {Data: []byte("timeout 10\n")}}, "/", "")
+	cs := ScanDir(fstest.MapFS{"extlinux.conf": {Data: []byte("timeout 10\n")}}, "/")
 	if len(cs) != 1 || cs[0].Format != entry.Syslinux || len(cs[0].Warnings) != 1 || cs[0].Warnings[0] != "/extlinux.conf: no bootable entries" {
 		t.Errorf("Scan(empty extlinux.conf) = %+v, want one config warning of no entries", cs)
 	}

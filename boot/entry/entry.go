@@ -5,6 +5,7 @@ package entry
 
 import (
 	"fmt"
+	"io/fs"
 	"time"
 )
 
@@ -53,6 +54,24 @@ func (s Source) At(p string) string {
 	return p
 }
 
+// At names path p (absolute, on the filesystem holding the entry's kernel)
+// for messages: "nvme0n1p2:/vmlinuz".
+func (e Entry) At(p string) string {
+	if d := e.FilesDevice(); d != "" {
+		return d + ":" + p
+	}
+	return p
+}
+
+// FilesDevice is the block device holding the entry's kernel and initrds,
+// empty for a directory.
+func (e Entry) FilesDevice() string {
+	if e.Device != "" {
+		return e.Device
+	}
+	return e.Source.Device
+}
+
 // Entry is one bootable Linux kernel as a config describes it.
 type Entry struct {
 	// ID identifies the entry within its config: the BLS file name without
@@ -76,6 +95,10 @@ type Entry struct {
 	// is available at (a mount point, or the -root directory of "list").
 	// It is not part of the stable JSON form.
 	Root string `json:"-"`
+	// Device is the block device holding Kernel and Initrds when it is not
+	// the one the config is on (GRUB's "search --set=root", blscfg on a
+	// separate /boot); empty when they share the config's device.
+	Device string `json:"device,omitempty"`
 
 	// BLS ordering fields; empty for other formats.
 	Version   string `json:"version,omitempty"`
@@ -102,4 +125,23 @@ type Config struct {
 	// Warnings are problems the parser stepped over: an entry that could
 	// not be used, a default that matched nothing. Each names its file.
 	Warnings []string `json:"warnings,omitempty"`
+	// Consumed names the other configs this one read as part of itself
+	// (a grub.cfg it sourced, the BLS directory GRUB's blscfg imported),
+	// as Source.String() without the line: those are not offered again
+	// on their own, so the menu follows the loader that reads them.
+	Consumed []string `json:"-"`
+}
+
+// Volume is one filesystem configs and kernels are read from, with the
+// names a config can find it by (GRUB's "search --fs-uuid/--label").
+type Volume struct {
+	// FS serves the filesystem's root.
+	FS fs.FS
+	// Dir is the host directory it is mounted at (Entry.Root).
+	Dir string
+	// Device is the block device ("nvme0n1p2"), empty for a directory.
+	Device string
+	// UUID and Label are the filesystem's, from its superblock; empty
+	// when unknown.
+	UUID, Label string
 }

@@ -1,23 +1,36 @@
-// Package grub reads GRUB 2 configuration files (grub.cfg) and the GRUB
-// environment block (grubenv) into boot entries.
+// Package grub reads GRUB 2 configuration files (grub.cfg), the GRUB
+// environment block (grubenv) and, through GRUB's "blscfg" command, the Boot
+// Loader Specification entries that the RHEL family's GRUB imports.
 //
-// GRUB configs are scripts, so this package has a small interpreter for the
-// subset that generated configs use: variables and "set", "if"/"elif"/"else"
-// with "[ ... ]" tests, "load_env", "source"/"configfile", and "menuentry"
-// and "submenu" blocks. Everything else (insmod, search, gfx commands) is
-// skipped. Entries are never executed, only read: a menuentry's "linux" and
-// "initrd" commands become the entry's kernel, cmdline and initrds.
+// GRUB configs are scripts, so this package has a small interpreter for what
+// generated configs use: variables (unquoted ones split into words, as GRUB
+// does), "set", functions, "if"/"elif"/"else" with "[ ... ]" tests (-a, -o,
+// !, string and integer comparisons, file tests), "load_env", "search"
+// (--fs-uuid, --label, --file) across every filesystem the bootloader sees,
+// "source"/"configfile", "blscfg", and "menuentry" and "submenu" blocks.
+// Everything else (insmod, gfx commands) is skipped. Entries are never
+// executed, only read: a menuentry's "linux" and "initrd" commands become the
+// entry's kernel, command line and initrds, with the command line rebuilt as
+// GRUB's linux command passes it (BOOT_IMAGE= first, arguments with blanks
+// quoted).
+//
+// The interpreter's work is bounded (nesting, sourced files, commands run,
+// function calls, variable sizes): a hostile config is reported with the
+// limit it hit, and the other configs still boot.
 //
 // We do not use u-root's pkg/boot/grub: it imports pkg/curl (and with it
 // net/http, crypto/tls and a TFTP client, ~3.5 MB of the initramfs) to
 // fetch files, which a local-disk loader that must fit in SPI flash cannot
-// afford, and it does not report the file and line an entry came from.
+// afford, it does not follow blscfg or search, and it does not report the
+// file and line an entry came from.
 package grub
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -26,14 +39,54 @@ import (
 	"github.com/warmboot/warmboot/boot/internal/cfgfile"
 )
 
-// Paths are where grub.cfg is looked for, relative to a filesystem root.
+// Paths are where grub.cfg is looked for, relative to a filesystem root,
+// besides EFI/*/grub.cfg on an ESP (see Find).
 var Paths = []string{
 	"boot/grub/grub.cfg", "grub/grub.cfg", "boot/grub2/grub.cfg", "grub2/grub.cfg",
-	"EFI/debian/grub.cfg", "EFI/ubuntu/grub.cfg", "EFI/fedora/grub.cfg", "EFI/BOOT/grub.cfg",
 }
 
-// maxDepth bounds source/configfile nesting.
-const maxDepth = 8
+// efiGlob finds the grub.cfg of every distribution's directory on an ESP
+// (EFI/redhat, EFI/centos, EFI/rocky, EFI/ubuntu, EFI/opensuse...).
+const efiGlob = "EFI/*/grub.cfg"
+
+// Find returns the grub.cfg files on fsys, in the order they are read.
+func Find(fsys fs.FS) []string {
+	var out []string
+	for _, p := range Paths {
+		if regular(fsys, p) {
+			out = append(out, p)
+		}
+	}
+	efi, _ := fs.Glob(fsys, efiGlob)
+	sort.Strings(efi)
+	for _, p := range efi {
+		if regular(fsys, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Looked lists the places Find tries, for messages.
+func Looked() []string { return append(append([]string(nil), Paths...), efiGlob) }
+
+func regular(fsys fs.FS, p string) bool {
+	st, err := fs.Stat(fsys, p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// Limits on the interpreter's work. Generated configs stay far below each.
+const (
+	maxDepth    = 8       // source/configfile nesting
+	maxSteps    = 200_000 // commands run in all
+	maxCalls    = 32      // function call depth
+	maxItems    = 4096    // menu entries and submenus
+	maxValue    = 64 << 10
+	maxBLSFiles = 1024
+)
+
+// errLimit stops the interpreter: the config is too big or loops.
+var errLimit = errors.New("limit reached")
 
 // item is a top-level or submenu menu item, in config order.
 type item struct {
@@ -46,19 +99,40 @@ type item struct {
 }
 
 type interp struct {
-	fsys     fs.FS
+	vols []entry.Volume
+	// names maps GRUB device names ("hd0,gpt2", or what search set) to
+	// volumes. A name never resolved means the current file's volume.
+	names    map[string]int
+	cur      int // volume of the file being run
 	env      map[string]string
+	funcs    map[string]cmd
 	warnings []string
 	defLine  entry.Source // where "default" was last set
+	consumed []string
+	steps    int
+	calls    int
+	items    int
+	stop     error // set when a limit is hit: nothing more runs
 }
 
 // Parse reads the GRUB config at name (a path in fsys, which is rooted at
 // the filesystem the config lives on). Paths in the config are resolved on
-// the same filesystem; "(hd0,gpt2)"-style device prefixes are dropped.
+// the same filesystem.
 func Parse(fsys fs.FS, name string) (*entry.Config, error) {
-	in := &interp{fsys: fsys, env: map[string]string{
-		"prefix": "/" + path.Dir(name),
-		"root":   "",
+	return ParseVolumes([]entry.Volume{{FS: fsys}}, 0, name)
+}
+
+// ParseVolumes reads the GRUB config at name on vols[self]. "search" finds
+// the other volumes by UUID, label or file, so kernels and configs on
+// another filesystem (an ESP's grub.cfg whose kernels are on /boot) are
+// found where GRUB would find them; a device GRUB names that no search
+// resolved ("hd0,gpt2") is taken to be the config's own filesystem.
+func ParseVolumes(vols []entry.Volume, self int, name string) (*entry.Config, error) {
+	in := &interp{vols: vols, names: map[string]int{}, cur: self, funcs: map[string]cmd{}, env: map[string]string{
+		"prefix":           "/" + path.Dir(name),
+		"config_directory": "/" + path.Dir(name),
+		"config_file":      "/" + name,
+		"root":             "",
 		// GRUB sets these itself; generated configs test them.
 		"feature_menuentry_id":         "y",
 		"feature_default_font_path":    "y",
@@ -69,10 +143,14 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 		"grub_platform":                "pc",
 	}}
 	var menu []*item
-	if err := in.source(name, &menu, nil, 0); err != nil {
+	if err := in.source(self, name, &menu, nil, 0); err != nil {
 		return nil, err
 	}
-	cfg := &entry.Config{Format: entry.GRUB, Source: entry.Source{File: "/" + name}}
+	src := entry.Source{Device: vols[self].Device, File: "/" + name}
+	if in.stop != nil {
+		in.warnings = append(in.warnings, fmt.Sprintf("%s: %v; the entries read before it are kept", src, in.stop))
+	}
+	cfg := &entry.Config{Format: entry.GRUB, Source: src, Consumed: in.consumed}
 	flat := map[*item]int{}
 	var walk func(items []*item, titles []string)
 	walk = func(items []*item, titles []string) {
@@ -87,7 +165,7 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 				continue
 			}
 			e := *it.entry
-			e.Label = strings.Join(t, " > ")
+			e.Label = cfgfile.Label(strings.Join(t, " > "))
 			e.ID = it.id
 			if e.ID == "" {
 				e.ID = strings.Join(t, ">")
@@ -154,14 +232,9 @@ func resolve(menu []*item, def string) *item {
 	return found
 }
 
-// fsPath turns a GRUB path ("(hd0,gpt2)/boot/vmlinuz", "$prefix/grubenv"
-// after expansion) into a path in the filesystem.
+// fsPath turns a GRUB path without its device into a path in the
+// filesystem.
 func fsPath(p string) string {
-	if strings.HasPrefix(p, "(") {
-		if i := strings.IndexByte(p, ')'); i >= 0 {
-			p = p[i+1:]
-		}
-	}
 	p = strings.TrimPrefix(path.Clean("/"+p), "/")
 	if p == "" {
 		return "."
@@ -169,24 +242,49 @@ func fsPath(p string) string {
 	return p
 }
 
-func (in *interp) source(name string, menu *[]*item, body *bodyState, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("/%s: source/configfile nested deeper than %d", name, maxDepth)
+// locate splits a GRUB path ("(hd0,gpt2)/vmlinuz", "($root)/x" after
+// expansion, "/x" on $root) into the volume and the path on it.
+func (in *interp) locate(p string) (int, string) {
+	dev := in.env["root"]
+	if strings.HasPrefix(p, "(") {
+		if i := strings.IndexByte(p, ')'); i >= 0 {
+			dev, p = p[1:i], p[i+1:]
+		}
 	}
-	data, err := cfgfile.Read(in.fsys, name)
+	return in.volume(dev), fsPath(p)
+}
+
+func (in *interp) volume(dev string) int {
+	if v, ok := in.names[dev]; ok {
+		return v
+	}
+	return in.cur
+}
+
+// where names a file for messages: "nvme0n1p1:/EFI/redhat/grub.cfg".
+func (in *interp) where(vol int, p string) entry.Source {
+	return entry.Source{Device: in.vols[vol].Device, File: "/" + p}
+}
+
+func (in *interp) source(vol int, name string, menu *[]*item, body *bodyState, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%s: source/configfile nested deeper than %d", in.where(vol, name), maxDepth)
+	}
+	data, err := cfgfile.Read(in.vols[vol].FS, name)
 	if err != nil {
 		return err
 	}
-	for n, l := range strings.Split(string(data), "\n") {
-		if !cfgfile.Text(l) {
-			return fmt.Errorf("/%s:%d: not a text file (binary data); fix or remove the file", name, n+1)
-		}
+	if _, err := cfgfile.Lines(data); err != nil {
+		return fmt.Errorf("%s:%s; fix or remove the file", in.where(vol, name), strings.TrimPrefix(err.Error(), "line "))
 	}
 	cmds, err := parse(string(data))
 	if err != nil {
-		return fmt.Errorf("/%s:%s; fix the config", name, strings.TrimPrefix(err.Error(), "line "))
+		return fmt.Errorf("%s:%s; fix the config", in.where(vol, name), strings.TrimPrefix(err.Error(), "line "))
 	}
-	in.run(cmds, "/"+name, menu, body, depth)
+	prev := in.cur
+	in.cur = vol
+	in.run(cmds, in.where(vol, name), menu, body, depth)
+	in.cur = prev
 	return nil
 }
 
@@ -198,37 +296,81 @@ type bodyState struct {
 	other   string // a non-Linux loader command (chainloader, multiboot)
 }
 
-func (in *interp) expand(w word) string {
+// expand turns a word into the arguments it makes: unquoted variables are
+// split at blanks and an unquoted empty variable makes no argument at all,
+// as in GRUB ("linux /vmlinuz $kernelopts $tuned_params").
+func (in *interp) expand(w word, out []string) []string {
 	var b strings.Builder
+	have := false // b holds an argument, even an empty quoted one
 	for _, p := range w.parts {
-		if p.varRef != "" {
-			b.WriteString(in.env[p.varRef])
-		} else {
+		if p.varRef == "" {
 			b.WriteString(p.lit)
+			have = true
+			continue
+		}
+		v := in.env[p.varRef]
+		if p.quoted {
+			b.WriteString(v)
+			have = true
+			continue
+		}
+		for i, f := range splitBlanks(v) {
+			if i > 0 || startsBlank(v) {
+				if have {
+					out = append(out, b.String())
+				}
+				b.Reset()
+				have = false
+			}
+			b.WriteString(f)
+			have = true
+		}
+		if endsBlank(v) && have {
+			out = append(out, b.String())
+			b.Reset()
+			have = false
 		}
 	}
-	return b.String()
+	if have || len(w.parts) == 0 && !w.bare {
+		// A word that held anything, or a quoted "" (no parts at all).
+		out = append(out, b.String())
+	}
+	return out
 }
+
+func splitBlanks(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' })
+}
+
+func startsBlank(s string) bool { return s != "" && strings.IndexByte(" \t\n", s[0]) >= 0 }
+func endsBlank(s string) bool   { return s != "" && strings.IndexByte(" \t\n", s[len(s)-1]) >= 0 }
 
 func (in *interp) args(ws []word) []string {
 	out := make([]string, 0, len(ws))
 	for _, w := range ws {
-		out = append(out, in.expand(w))
+		out = in.expand(w, out)
 	}
 	return out
 }
 
 // run executes cmds and reports the status of the last one.
-func (in *interp) run(cmds []cmd, file string, menu *[]*item, body *bodyState, depth int) bool {
+func (in *interp) run(cmds []cmd, file entry.Source, menu *[]*item, body *bodyState, depth int) bool {
 	status := true
 	for _, c := range cmds {
+		if in.stop != nil {
+			return false
+		}
+		if in.steps++; in.steps > maxSteps {
+			in.stop = fmt.Errorf("stopped after %d commands (a loop, or not a generated config): %w", maxSteps, errLimit)
+			return false
+		}
 		status = in.exec(c, file, menu, body, depth)
 	}
 	return status
 }
 
-func (in *interp) exec(c cmd, file string, menu *[]*item, body *bodyState, depth int) bool {
-	src := entry.Source{File: file, Line: c.line}
+func (in *interp) exec(c cmd, file entry.Source, menu *[]*item, body *bodyState, depth int) bool {
+	src := entry.Source{Device: file.Device, File: file.File, Line: c.line}
 	switch c.kind {
 	case "if":
 		for _, cl := range c.clauses {
@@ -237,7 +379,12 @@ func (in *interp) exec(c cmd, file string, menu *[]*item, body *bodyState, depth
 			}
 		}
 		return true
-	case "function", "loop":
+	case "function":
+		if len(c.words) > 0 {
+			in.funcs[c.words[0].literal()] = c
+		}
+		return true
+	case "loop":
 		return true
 	case "menuentry", "submenu":
 		in.menuItem(c, src, menu, depth)
@@ -247,10 +394,16 @@ func (in *interp) exec(c cmd, file string, menu *[]*item, body *bodyState, depth
 		return true
 	}
 	args := in.args(c.words)
+	if len(args) == 0 {
+		return true
+	}
 	if k, v, ok := strings.Cut(args[0], "="); ok && len(args) == 1 && isName(k) && assignment(c.words[0], k) {
 		// A bare "name=value" command assigns, as "set" does.
 		in.set(k, v, src)
 		return true
+	}
+	if f, ok := in.funcs[args[0]]; ok {
+		return in.call(f, args, file, menu, body, depth)
 	}
 	switch args[0] {
 	case "set":
@@ -265,7 +418,8 @@ func (in *interp) exec(c cmd, file string, menu *[]*item, body *bodyState, depth
 			delete(in.env, a)
 		}
 		return true
-	case "export", "save_env", "insmod", "echo", "true":
+	case "export", "save_env", "insmod", "echo", "true", "terminal_output", "terminal_input",
+		"loadfont", "load_video", "set_gfxmode", "gfxmode", "background_image", "play", "sleep":
 		return true
 	case "false":
 		return false
@@ -278,14 +432,24 @@ func (in *interp) exec(c cmd, file string, menu *[]*item, body *bodyState, depth
 		return in.test(args[1 : len(args)-1])
 	case "test":
 		return in.test(args[1:])
+	case "search", "search.fs_uuid", "search.fs_label", "search.file":
+		return in.search(args)
+	case "blscfg", "bls_import":
+		in.blscfg(src, menu, depth)
+		return true
 	case "source", ".", "configfile":
 		if len(args) < 2 {
 			return false
 		}
-		if err := in.source(fsPath(args[1]), menu, body, depth+1); err != nil {
+		vol, p := in.locate(args[1])
+		if args[0] == "configfile" {
+			in.env["config_directory"], in.env["config_file"] = "/"+path.Dir(p), "/"+p
+		}
+		if err := in.source(vol, p, menu, body, depth+1); err != nil {
 			in.warnings = append(in.warnings, fmt.Sprintf("%s: %s %s: %v", src, args[0], args[1], err))
 			return false
 		}
+		in.consumed = append(in.consumed, in.where(vol, p).String())
 		return true
 	}
 	if body == nil {
@@ -308,9 +472,50 @@ func (in *interp) exec(c cmd, file string, menu *[]*item, body *bodyState, depth
 	return false
 }
 
+// call runs a function defined in the config with $1... set to args[1:].
+// Variables it sets are global, as in GRUB.
+func (in *interp) call(f cmd, args []string, file entry.Source, menu *[]*item, body *bodyState, depth int) bool {
+	if in.calls >= maxCalls {
+		in.stop = fmt.Errorf("functions call each other deeper than %d: %w", maxCalls, errLimit)
+		return false
+	}
+	in.calls++
+	defer func() { in.calls-- }()
+	pos := map[string]string{"#": strconv.Itoa(len(args) - 1), "@": strings.Join(args[1:], " "), "*": strings.Join(args[1:], " ")}
+	for i := 1; i <= 9; i++ {
+		pos[strconv.Itoa(i)] = ""
+		if i < len(args) {
+			pos[strconv.Itoa(i)] = args[i]
+		}
+	}
+	saved := map[string]*string{}
+	for k, v := range pos {
+		if old, ok := in.env[k]; ok {
+			saved[k] = &old
+		} else {
+			saved[k] = nil
+		}
+		in.env[k] = v
+	}
+	defer func() {
+		for k, old := range saved {
+			if old == nil {
+				delete(in.env, k)
+			} else {
+				in.env[k] = *old
+			}
+		}
+	}()
+	return in.run(f.body, file, menu, body, depth)
+}
+
 // menuItem evaluates a menuentry or submenu block. Variables set inside
 // the block do not leak out of it, as in GRUB.
 func (in *interp) menuItem(c cmd, src entry.Source, menu *[]*item, depth int) {
+	if in.items++; in.items > maxItems {
+		in.stop = fmt.Errorf("more than %d menu entries: %w", maxItems, errLimit)
+		return
+	}
 	it := &item{src: src, isSub: c.kind == "submenu"}
 	args := in.args(c.words)
 	for i := 0; i < len(args); i++ {
@@ -338,34 +543,82 @@ func (in *interp) menuItem(c cmd, src entry.Source, menu *[]*item, depth int) {
 	}
 	defer func() { in.env = saved }()
 	if it.isSub {
-		in.run(c.body, src.File, &it.sub, nil, depth)
+		in.run(c.body, entry.Source{Device: src.Device, File: src.File}, &it.sub, nil, depth)
 		*menu = append(*menu, it)
 		return
 	}
 	var b bodyState
-	in.run(c.body, src.File, nil, &b, depth)
-	switch {
-	case b.other != "":
-		it.why = fmt.Sprintf("uses %q, not a Linux kernel", b.other)
-	case b.kernel == "":
-		it.why = "has no \"linux\" command"
-	default:
-		e := &entry.Entry{
-			Format:    entry.GRUB,
-			Kernel:    "/" + fsPath(b.kernel),
-			Cmdline:   strings.Join(b.args, " "),
-			Source:    src,
-			TriesLeft: -1,
-		}
-		for _, r := range b.initrds {
-			e.Initrds = append(e.Initrds, "/"+fsPath(r))
-		}
-		it.entry = e
-	}
+	in.run(c.body, entry.Source{Device: src.Device, File: src.File}, nil, &b, depth)
+	in.finish(it, &b)
 	*menu = append(*menu, it)
 }
 
+// finish turns what a menuentry's body loads into the item's entry.
+func (in *interp) finish(it *item, b *bodyState) {
+	switch {
+	case b.other != "":
+		it.why = fmt.Sprintf("uses %q, not a Linux kernel", b.other)
+		return
+	case b.kernel == "":
+		it.why = "has no \"linux\" command"
+		return
+	}
+	vol, kernel := in.locate(b.kernel)
+	e := &entry.Entry{
+		Format:    entry.GRUB,
+		Kernel:    "/" + kernel,
+		Cmdline:   Cmdline(b.kernel, b.args),
+		Source:    it.src,
+		TriesLeft: -1,
+		Root:      in.vols[vol].Dir,
+	}
+	if d := in.vols[vol].Device; d != it.src.Device {
+		e.Device = d
+	}
+	for _, r := range b.initrds {
+		v, p := in.locate(r)
+		if v != vol {
+			it.why = fmt.Sprintf("loads initrd %s from another filesystem than its kernel %s, which warmboot does not support", r, b.kernel)
+			return
+		}
+		e.Initrds = append(e.Initrds, "/"+p)
+	}
+	it.entry = e
+}
+
+// Cmdline is the kernel command line GRUB's linux command passes for
+// "linux KERNEL ARGS...": BOOT_IMAGE= and the kernel path as written, then
+// each argument, in double quotes when it holds a blank, with \, ' and "
+// escaped by a backslash.
+func Cmdline(kernel string, args []string) string {
+	var b strings.Builder
+	b.WriteString("BOOT_IMAGE=")
+	for i, a := range append([]string{kernel}, args...) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		blank := strings.ContainsAny(a, " ")
+		if blank {
+			b.WriteByte('"')
+		}
+		for j := 0; j < len(a); j++ {
+			if c := a[j]; c == '\\' || c == '\'' || c == '"' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(a[j])
+		}
+		if blank {
+			b.WriteByte('"')
+		}
+	}
+	return b.String()
+}
+
 func (in *interp) set(k, v string, src entry.Source) {
+	if len(v) > maxValue {
+		in.stop = fmt.Errorf("%s: variable %s is longer than %d bytes: %w", src, k, maxValue, errLimit)
+		return
+	}
 	in.env[k] = v
 	if k == "default" {
 		in.defLine = src
@@ -390,45 +643,89 @@ func isName(s string) bool {
 	return true
 }
 
-func (in *interp) test(a []string) bool {
-	if len(a) > 0 && a[0] == "!" {
-		return !in.test(a[1:])
+// search sets a variable (root by default) to the device holding a
+// filesystem UUID, label or file, looking at every volume. The name it
+// sets is the --hint GRUB's generated configs give ("hd0,gpt2"), so
+// BOOT_IMAGE reads as GRUB would pass it, else the Linux device name.
+func (in *interp) search(args []string) bool {
+	kind, variable, hint := "file", "", ""
+	switch args[0] {
+	case "search.fs_uuid":
+		kind = "uuid"
+	case "search.fs_label":
+		kind = "label"
 	}
-	switch len(a) {
-	case 0:
+	var names []string
+	legacy := args[0] != "search"
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-u" || a == "--fs-uuid":
+			kind = "uuid"
+		case a == "-l" || a == "--label":
+			kind = "label"
+		case a == "-f" || a == "--file":
+			kind = "file"
+		case a == "-s" || a == "--set":
+			variable = "root"
+		case strings.HasPrefix(a, "--set="):
+			variable = strings.TrimPrefix(a, "--set=")
+		case strings.HasPrefix(a, "--hint"):
+			v, ok := strings.CutPrefix(a[strings.IndexByte(a+"=", '='):], "=")
+			if !ok && i+1 < len(args) {
+				i++
+				v = args[i]
+			}
+			if hint == "" || strings.HasPrefix(a, "--hint-bios") {
+				hint = v
+			}
+		case strings.HasPrefix(a, "-"):
+		default:
+			names = append(names, a)
+		}
+	}
+	if legacy && len(names) >= 2 {
+		// search.fs_uuid UUID VAR
+		variable, names = names[1], names[:1]
+	}
+	if len(names) == 0 {
 		return false
-	case 1:
-		return a[0] != ""
-	case 2:
-		switch a[0] {
-		case "-n":
-			return a[1] != ""
-		case "-z":
-			return a[1] == ""
-		case "-e", "-f", "-d", "-s":
-			st, err := fs.Stat(in.fsys, fsPath(a[1]))
-			if err != nil {
-				return false
-			}
-			switch a[0] {
-			case "-f":
-				return st.Mode().IsRegular()
-			case "-d":
-				return st.IsDir()
-			case "-s":
-				return st.Size() > 0
-			}
+	}
+	want := names[0]
+	for v, vol := range in.vols {
+		var ok bool
+		switch kind {
+		case "uuid":
+			ok = vol.UUID != "" && strings.EqualFold(vol.UUID, want)
+		case "label":
+			ok = vol.Label != "" && vol.Label == want
+		default:
+			ok = regular(vol.FS, fsPath(want))
+		}
+		if !ok {
+			continue
+		}
+		if variable == "" {
 			return true
 		}
-	case 3:
-		switch a[1] {
-		case "=", "==":
-			return a[0] == a[2]
-		case "!=":
-			return a[0] != a[2]
+		name := hint
+		if name == "" || in.taken(name, v) {
+			name = vol.Device
+			if name == "" {
+				name = "vol" + strconv.Itoa(v)
+			}
 		}
+		in.names[name] = v
+		in.env[variable] = name
+		return true
 	}
 	return false
+}
+
+// taken says whether a GRUB device name already names another volume.
+func (in *interp) taken(name string, v int) bool {
+	w, ok := in.names[name]
+	return ok && w != v
 }
 
 func (in *interp) loadEnv(args []string) bool {
@@ -448,13 +745,14 @@ func (in *interp) loadEnv(args []string) bool {
 			only = append(only, args[i])
 		}
 	}
-	data, err := cfgfile.Read(in.fsys, fsPath(file))
+	vol, p := in.locate(file)
+	data, err := cfgfile.Read(in.vols[vol].FS, p)
 	if err != nil {
 		return false
 	}
 	env, err := ParseEnv(data)
 	if err != nil {
-		in.warnings = append(in.warnings, fmt.Sprintf("/%s: %v; ignored", fsPath(file), err))
+		in.warnings = append(in.warnings, fmt.Sprintf("%s: %v; ignored", in.where(vol, p), err))
 		return false
 	}
 	for k, v := range env {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 func grubenv(kv ...string) *fstest.MapFile {
@@ -45,13 +46,13 @@ func TestParseDebian(t *testing.T) {
 		Entries: []entry.Entry{
 			{ID: "gnulinux-simple-3d2b", Label: "Debian GNU/Linux", Format: entry.GRUB,
 				Kernel: "/vmlinuz-6.1.0-56-amd64", Initrds: []string{"/initrd.img-6.1.0-56-amd64"},
-				Cmdline: "root=UUID=3d2b ro quiet", Source: entry.Source{File: "/grub/grub.cfg", Line: 60}, TriesLeft: -1},
+				Cmdline: "BOOT_IMAGE=/vmlinuz-6.1.0-56-amd64 root=UUID=3d2b ro quiet", Source: entry.Source{File: "/grub/grub.cfg", Line: 60}, TriesLeft: -1},
 			{ID: "gnulinux-6.1.0-56-amd64-advanced-3d2b", Label: "Advanced options for Debian GNU/Linux > Debian GNU/Linux, with Linux 6.1.0-56-amd64", Format: entry.GRUB,
 				Kernel: "/vmlinuz-6.1.0-56-amd64", Initrds: []string{"/initrd.img-6.1.0-56-amd64"},
-				Cmdline: "root=UUID=3d2b ro quiet", Source: entry.Source{File: "/grub/grub.cfg", Line: 73}, TriesLeft: -1},
+				Cmdline: "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-6.1.0-56-amd64 root=UUID=3d2b ro quiet", Source: entry.Source{File: "/grub/grub.cfg", Line: 73}, TriesLeft: -1},
 			{ID: "gnulinux-6.1.0-56-amd64-recovery-3d2b", Label: "Advanced options for Debian GNU/Linux > Debian GNU/Linux, with Linux 6.1.0-56-amd64 (recovery mode)", Format: entry.GRUB,
 				Kernel: "/vmlinuz-6.1.0-56-amd64", Initrds: []string{"/intel-ucode.img", "/initrd.img-6.1.0-56-amd64"},
-				Cmdline: "root=UUID=3d2b ro single", Source: entry.Source{File: "/grub/grub.cfg", Line: 78}, TriesLeft: -1},
+				Cmdline: "BOOT_IMAGE=/vmlinuz-6.1.0-56-amd64 root=UUID=3d2b ro single", Source: entry.Source{File: "/grub/grub.cfg", Line: 78}, TriesLeft: -1},
 		},
 		Timeout:  &five,
 		Warnings: []string{`/grub/grub.cfg:88: menuentry "UEFI Firmware Settings" uses "fwsetup", not a Linux kernel; skipped`},
@@ -116,7 +117,7 @@ menuentry 'd' { linux /d y=$y }
 	for _, e := range cfg.Entries {
 		got = append(got, e.ID+"|"+e.Kernel+"|"+e.Cmdline)
 	}
-	want := []string{"a|/a|", "b|/b|x=", "cc|/c|y=inner", "d|/d|y=late"}
+	want := []string{"a|/a|BOOT_IMAGE=/a", "b|/b|BOOT_IMAGE=/b x=", "cc|/c|BOOT_IMAGE=/c y=inner", "d|/d|BOOT_IMAGE=/d y=late"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("entries (-want +got):\n%s", diff)
 	}
@@ -165,12 +166,16 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("set default=0\nmenuentry a { linux /a; initrd /b }\n"), []byte(envHeader+"saved_entry=0\n"))
 	f.Add([]byte("if [ -s $prefix/grubenv ]; then load_env; fi\nsource /x\n"), []byte("x"))
+	f.Add([]byte("function f { set a=$a$1; f $a; }\nf x\nsearch --file --set=r /x\nblscfg\n"), []byte("title T\nlinux /k\noptions $a $x\ninitrd /i\n"))
+	f.Add([]byte(strings.Repeat("submenu s {\n", 40)+"menuentry m { linux /k; }"+strings.Repeat("}", 40)), []byte(nil))
 	f.Fuzz(func(t *testing.T, cfg, env []byte) {
 		if len(cfg) > 64<<10 || len(env) > 4<<10 {
 			return
 		}
-		fsys := fstest.MapFS{"grub.cfg": {Data: cfg}, "grubenv": {Data: env}, "x": {Data: cfg}}
-		c, err := Parse(fsys, "grub.cfg")
+		fsys := fstest.MapFS{"grub.cfg": {Data: cfg}, "grubenv": {Data: env}, "x": {Data: cfg}, "loader/entries/a-1.conf": {Data: env}}
+		var c *entry.Config
+		var err error
+		testtool.Bounded(t, func() { c, err = Parse(fsys, "grub.cfg") })
 		if err != nil {
 			if c != nil {
 				t.Fatalf("Parse returned a config and an error %v", err)

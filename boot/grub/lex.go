@@ -11,6 +11,10 @@ import (
 type part struct {
 	lit    string
 	varRef string // non-empty for $name / ${name}
+	// quoted is set for a variable inside double quotes: its value stays
+	// one word. An unquoted one is split into words at blanks, and
+	// vanishes when empty, as in GRUB.
+	quoted bool
 }
 
 // word is one shell word. bare is true for an unquoted word with no
@@ -162,7 +166,7 @@ func lex(src string) ([]token, error) {
 						lit.WriteByte('$')
 					} else {
 						flush()
-						cur.parts = append(cur.parts, part{varRef: name})
+						cur.parts = append(cur.parts, part{varRef: name, quoted: true})
 					}
 					i = next
 				default:

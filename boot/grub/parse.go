@@ -19,9 +19,15 @@ type clause struct {
 }
 
 type parser struct {
-	toks []token
-	pos  int
+	toks  []token
+	pos   int
+	depth int // blocks open around pos
 }
+
+// maxNest bounds how deeply blocks (if, menuentry, submenu, function,
+// loops) nest. Generated configs nest three or four deep; a hostile one
+// nested thousands deep would cost memory and time on every level.
+const maxNest = 32
 
 func parse(src string) ([]cmd, error) {
 	toks, err := lex(src)
@@ -74,6 +80,12 @@ func (p *parser) list(terms map[string]bool) ([]cmd, string, error) {
 		}
 		var c cmd
 		var err error
+		if isBlock(kw) {
+			if p.depth >= maxNest {
+				return nil, "", fmt.Errorf("line %d: blocks nested deeper than %d", w.line, maxNest)
+			}
+			p.depth++
+		}
 		switch kw {
 		case "if":
 			p.pos++
@@ -91,8 +103,19 @@ func (p *parser) list(terms map[string]bool) ([]cmd, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if isBlock(kw) {
+			p.depth--
+		}
 		out = append(out, c)
 	}
+}
+
+func isBlock(kw string) bool {
+	switch kw {
+	case "if", "menuentry", "submenu", "function", "while", "until", "for":
+		return true
+	}
+	return false
 }
 
 // simple reads words up to a separator, or up to a "}" that closes the

@@ -7,10 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/internal/sys"
+	"github.com/warmboot/warmboot/boot/safefs"
 )
 
 // MaxKernel and MaxInitrd bound what is read into memory.
@@ -97,7 +97,7 @@ type FileError struct {
 }
 
 func (e *FileError) Error() string {
-	where := e.Entry.Source.At(e.Path)
+	where := e.Entry.At(e.Path)
 	fix := "restore the file or fix the entry in " + e.Entry.Source.String()
 	return fmt.Sprintf("%s %s: %v; %s", e.Role, where, e.Err, fix)
 }
@@ -157,7 +157,7 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, hash bool) (*os.File, int64, [32]byte, error) {
 	var sum [32]byte
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
-	src, err := os.Open(filepath.Join(e.Root, p))
+	src, err := safefs.OpenFile(e.Root, p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, 0, sum, ferr(errors.New("file does not exist"))

@@ -39,6 +39,7 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
@@ -211,7 +212,7 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		return fail("target", err)
 	}
 	p.TargetCmdline = p.Target.Cmdline
-	check("target", fmt.Sprintf("%q: kernel %s, initrds %v", p.Target.Label, p.Target.Source.At(p.Target.Kernel), p.Target.Initrds))
+	check("target", fmt.Sprintf("%q: kernel %s, initrds %v", p.Target.Label, p.Target.At(p.Target.Kernel), p.Target.Initrds))
 
 	// Verification, on the bytes that will be booted (direct) or that
 	// the bootloader will read again (bootloader).
@@ -408,12 +409,13 @@ func findEntry(env Env, id string) (entry.Entry, error) {
 	if err != nil {
 		return entry.Entry{}, err
 	}
-	var configs []*entry.Config
+	var vols []entry.Volume
 	for i := len(fss) - 1; i >= 0; i-- {
 		root := env.path(fss[i].dir)
-		configs = append(configs, discover.Scan(os.DirFS(root), root, fss[i].device)...)
+		id := discover.ReadFSID(env.path("/dev/" + fss[i].device))
+		vols = append(vols, entry.Volume{FS: safefs.Dir(root), Dir: root, Device: fss[i].device, UUID: id.UUID, Label: id.Label})
 	}
-	m := choose.Rank(configs)
+	m := choose.Rank(discover.Scan(vols))
 	if len(m.Entries) == 0 {
 		return entry.Entry{}, fmt.Errorf("%w: no boot entries on the mounted filesystems (looked for %s)", ErrNoEntry, strings.Join(discover.Looked(), ", "))
 	}
@@ -500,7 +502,7 @@ func reuse(cmdline string) string {
 // returns the trust event warmboot would measure.
 func verifyTarget(p *Plan, im *kexec.Image) (string, error) {
 	e := p.Target
-	v, err := verify.Apply(os.DirFS(e.Root), p.Trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, true)
+	v, err := verify.Apply(safefs.Dir(e.Root), p.Trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, true)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("%q would be refused by the bootloader (policy enforce): %w", e.Label, err)
@@ -529,7 +531,7 @@ func handKernel(e entry.Entry, im *kexec.Image, files map[string][]byte) error {
 		}
 		files[handoff.KernelRoot+e.Initrds[i]] = b
 	}
-	fsys := os.DirFS(e.Root)
+	fsys := safefs.Dir(e.Root)
 	for _, d := range verify.Dirs {
 		names, _ := fs.Glob(fsys, path.Join(d, "*.manifest*"))
 		for _, n := range names {

@@ -46,6 +46,7 @@ type parser struct {
 	def        string
 	defSrc     entry.Source
 	menuDef    *label
+	ui         bool // a menu module (UI, or DEFAULT menu.c32) picks the default
 	timeout    *time.Duration
 	warnings   []string
 }
@@ -70,16 +71,27 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 		cfg.Entries = append(cfg.Entries, *e)
 	}
 	var def *label
-	switch {
-	case p.def != "":
-		name, _, _ := strings.Cut(p.def, " ")
+	defName, _, _ := strings.Cut(p.def, " ")
+	byName := func() *label {
 		for _, l := range p.labels {
-			if l.name == name {
-				def = l
+			if l.name == defName {
+				return l
 			}
 		}
-		if def == nil && len(cfg.Entries) > 0 {
-			p.warnings = append(p.warnings, fmt.Sprintf("%s: default %q matches no LABEL; using %q", p.defSrc, name, cfg.Entries[0].ID))
+		return nil
+	}
+	// With a menu module (UI vesamenu.c32, or the older DEFAULT
+	// vesamenu.c32) the module's MENU DEFAULT wins; without one the core
+	// boots DEFAULT.
+	if isModule(defName) {
+		p.ui, defName = true, ""
+	}
+	switch {
+	case p.ui && p.menuDef != nil:
+		def = p.menuDef
+	case defName != "":
+		if def = byName(); def == nil && len(cfg.Entries) > 0 {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s: default %q matches no LABEL; using %q", p.defSrc, defName, cfg.Entries[0].ID))
 		}
 	case p.menuDef != nil:
 		def = p.menuDef
@@ -109,33 +121,38 @@ func (p *parser) entry(l *label) (*entry.Entry, string) {
 	if l.kernel == "" {
 		return nil, "has no KERNEL or LINUX line"
 	}
-	if ext := strings.ToLower(path.Ext(l.kernel)); ext == ".c32" || ext == ".com" || ext == ".bin" || ext == ".0" || ext == ".bs" || ext == ".bss" {
+	if isModule(l.kernel) {
 		return nil, fmt.Sprintf("loads %s, which is not a Linux kernel", l.kernel)
 	}
 	args := p.globalArgs
 	if l.appendSet {
 		args = l.appendArgs
 	}
-	var kept []string
-	initrds := append([]string(nil), l.initrds...)
+	var initrds []string
 	for _, a := range strings.Fields(args) {
 		if v, ok := strings.CutPrefix(a, "initrd="); ok {
 			initrds = append(initrds, strings.Split(v, ",")...)
-			continue
 		}
-		kept = append(kept, a)
+	}
+	// The kernel sees what syslinux passes: "BOOT_IMAGE=<kernel as
+	// written> <APPEND>", initrd= included, and an INITRD line as one more
+	// initrd= after it.
+	cmdline := append([]string{"BOOT_IMAGE=" + l.kernel}, strings.Fields(args)...)
+	if len(l.initrds) > 0 {
+		initrds = append(initrds, l.initrds...)
+		cmdline = append(cmdline, "initrd="+strings.Join(l.initrds, ","))
 	}
 	e := &entry.Entry{
 		ID:        l.name,
-		Label:     l.menuLabel,
+		Label:     cfgfile.Label(l.menuLabel),
 		Format:    entry.Syslinux,
 		Kernel:    p.resolve(l.kernel),
-		Cmdline:   strings.Join(kept, " "),
+		Cmdline:   strings.Join(cmdline, " "),
 		Source:    l.src,
 		TriesLeft: -1,
 	}
 	if e.Label == "" {
-		e.Label = l.name
+		e.Label = cfgfile.Label(l.name)
 	}
 	for _, i := range initrds {
 		if i != "" {
@@ -153,13 +170,14 @@ func (p *parser) file(name string, depth int) error {
 	if err != nil {
 		return err
 	}
+	lines, err := cfgfile.Lines(data)
+	if err != nil {
+		return fmt.Errorf("/%s:%s; fix or remove the file", name, strings.TrimPrefix(err.Error(), "line "))
+	}
 	var cur *label
 	inText := false
-	for n, raw := range strings.Split(string(data), "\n") {
+	for n, raw := range lines {
 		src := entry.Source{File: "/" + name, Line: n + 1}
-		if !cfgfile.Text(raw) {
-			return fmt.Errorf("%s: not a text file (binary data); fix or remove the file", src)
-		}
 		line := strings.TrimSpace(raw)
 		if inText {
 			if strings.EqualFold(line, "endtext") {
@@ -215,9 +233,16 @@ func (p *parser) file(name string, depth int) error {
 			}
 		case "default", "ontimeout":
 			p.def, p.defSrc = rest, src
+		case "ui":
+			p.ui = true
 		case "timeout":
 			if t, err := strconv.Atoi(rest); err == nil && t >= 0 {
 				d := time.Duration(t) * time.Second / 10
+				if t == 0 {
+					// TIMEOUT 0 disables the timeout: syslinux waits
+					// for the user (a negative menu timeout).
+					d = -1
+				}
 				p.timeout = &d
 			} else {
 				p.warnings = append(p.warnings, fmt.Sprintf("%s: TIMEOUT %q is not a number of tenths of a second; ignored", src, rest))
@@ -251,4 +276,14 @@ func firstField(s string) string {
 		return f[0]
 	}
 	return ""
+}
+
+// isModule says whether a KERNEL or DEFAULT names a COM32 module or boot
+// sector rather than a Linux kernel (syslinux picks by extension).
+func isModule(file string) bool {
+	switch strings.ToLower(path.Ext(file)) {
+	case ".c32", ".com", ".cbt", ".bin", ".0", ".bs", ".bss":
+		return true
+	}
+	return false
 }

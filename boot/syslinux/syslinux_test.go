@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 func testFS(t testing.TB) fstest.MapFS {
@@ -36,11 +37,11 @@ func TestParse(t *testing.T) {
 		Source: entry.Source{File: "/boot/extlinux/extlinux.conf"},
 		Entries: []entry.Entry{
 			{ID: "l0", Label: "Debian GNU/Linux 6.1.0-55-amd64", Format: entry.Syslinux, Kernel: "/boot/vmlinuz-6.1.0-55-amd64",
-				Initrds: []string{"/boot/initrd.img-6.1.0-55-amd64"}, Cmdline: "root=/dev/vda2 ro quiet", Source: src("extlinux.conf", 8), TriesLeft: -1},
+				Initrds: []string{"/boot/initrd.img-6.1.0-55-amd64"}, Cmdline: "BOOT_IMAGE=/boot/vmlinuz-6.1.0-55-amd64 root=/dev/vda2 ro quiet initrd=/boot/initrd.img-6.1.0-55-amd64", Source: src("extlinux.conf", 8), TriesLeft: -1},
 			{ID: "l1", Label: "Debian GNU/Linux 6.1.0-56-amd64", Format: entry.Syslinux, Kernel: "/boot/vmlinuz-6.1.0-56-amd64",
-				Initrds: []string{"/boot/ucode.img", "/boot/initrd.img-6.1.0-56-amd64"}, Cmdline: "root=/dev/vda2 ro", Source: src("extlinux.conf", 14), TriesLeft: -1},
+				Initrds: []string{"/boot/ucode.img", "/boot/initrd.img-6.1.0-56-amd64"}, Cmdline: "BOOT_IMAGE=../vmlinuz-6.1.0-56-amd64 initrd=../ucode.img,../initrd.img-6.1.0-56-amd64 root=/dev/vda2 ro", Source: src("extlinux.conf", 14), TriesLeft: -1},
 			{ID: "rescue", Label: "Rescue", Format: entry.Syslinux, Kernel: "/boot/vmlinuz-6.1.0-56-amd64",
-				Cmdline: "console=ttyS0", Source: src("more.conf", 1), TriesLeft: -1},
+				Cmdline: "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-amd64 console=ttyS0", Source: src("more.conf", 1), TriesLeft: -1},
 		},
 		Default:  1,
 		Timeout:  &five,
@@ -96,7 +97,9 @@ func FuzzParse(f *testing.F) {
 		if len(data) > 64<<10 {
 			return
 		}
-		cfg, err := Parse(fstest.MapFS{"s.cfg": {Data: data}, "more.conf": {Data: data}}, "s.cfg")
+		var cfg *entry.Config
+		var err error
+		testtool.Bounded(t, func() { cfg, err = Parse(fstest.MapFS{"s.cfg": {Data: data}, "more.conf": {Data: data}}, "s.cfg") })
 		if err != nil {
 			return
 		}

@@ -20,14 +20,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/manifest"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/trust"
 )
 
@@ -59,6 +58,9 @@ type Candidate struct {
 	Err    error
 }
 
+// MaxManifests bounds the manifests read from one directory.
+const MaxManifests = 1024
+
 // Set is the manifests found on one filesystem.
 type Set struct {
 	Looked     []string
@@ -76,6 +78,10 @@ func Load(fsys fs.FS, device string, t trust.Trust) Set {
 		s.Looked = append(s.Looked, where(d)+"/")
 		names, _ := fs.Glob(fsys, path.Join(d, "*.manifest"))
 		sort.Strings(names)
+		if len(names) > MaxManifests {
+			s.Looked[len(s.Looked)-1] += fmt.Sprintf(" (%d manifests; read the first %d)", len(names), MaxManifests)
+			names = names[:MaxManifests]
+		}
 		for _, n := range names {
 			c := Candidate{Where: where(n)}
 			data, err := readLimited(fsys, n)
@@ -164,7 +170,7 @@ func (s Set) Check(e entry.Entry, cmdline string, d Digests, checkCmdline bool) 
 		return Result{}, err
 	}
 	return Result{}, fmt.Errorf("%w: kernel %s (looked in %s; sign the entry with warmsign sign)",
-		ErrNoManifest, e.Source.At(e.Kernel), strings.Join(s.Looked, ", "))
+		ErrNoManifest, e.At(e.Kernel), strings.Join(s.Looked, ", "))
 }
 
 // Verdict is a trust policy applied to one staged entry (Apply).
@@ -188,7 +194,7 @@ func Apply(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digests, 
 	if t.Policy == trust.Off {
 		return v, nil
 	}
-	r, err := Load(fsys, e.Source.Device, t).Check(e, cmdline, d, checkCmdline)
+	r, err := Load(fsys, e.FilesDevice(), t).Check(e, cmdline, d, checkCmdline)
 	switch {
 	case err == nil:
 		v.Result = &r
@@ -225,7 +231,7 @@ func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline
 	m := c.M
 	if m.Kernel.SHA256 != d.Kernel {
 		return &mismatch{0, fmt.Sprintf("kernel %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
-			e.Source.At(e.Kernel), short(d.Kernel), c.Where, short(m.Kernel.SHA256))}
+			e.At(e.Kernel), short(d.Kernel), c.Where, short(m.Kernel.SHA256))}
 	}
 	if len(m.Initrds) != len(d.Initrds) {
 		return &mismatch{1, fmt.Sprintf("the entry has %d initrds, %s signs %d", len(d.Initrds), c.Where, len(m.Initrds))}
@@ -233,7 +239,7 @@ func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline
 	for i, f := range m.Initrds {
 		if f.SHA256 != d.Initrds[i] {
 			return &mismatch{2, fmt.Sprintf("initrd %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
-				e.Source.At(e.Initrds[i]), short(d.Initrds[i]), c.Where, short(f.SHA256))}
+				e.At(e.Initrds[i]), short(d.Initrds[i]), c.Where, short(f.SHA256))}
 		}
 	}
 	if checkCmdline && m.Cmdline != cmdline {
@@ -244,20 +250,28 @@ func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline
 
 func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }
 
+// MaxFile bounds a kernel or initrd HashFiles reads, as the bootloader
+// bounds what it stages.
+const MaxFile = 1 << 30
+
 // HashFiles reads an entry's kernel and initrds from e.Root and hashes
 // them: for signing, and for checking a system before it reboots. The
 // bootloader does not use it: it checks the hashes of the bytes it staged.
 func HashFiles(e entry.Entry) (Digests, error) {
 	var d Digests
 	sum := func(p string) ([32]byte, error) {
-		f, err := os.Open(filepath.Join(e.Root, p))
+		f, err := safefs.OpenFile(e.Root, p)
 		if err != nil {
 			return [32]byte{}, fmt.Errorf("%s (in %s): %w", p, e.Source, err)
 		}
 		defer f.Close()
 		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
+		n, err := io.Copy(h, io.LimitReader(f, MaxFile+1))
+		if err != nil {
 			return [32]byte{}, fmt.Errorf("reading %s: %w", p, err)
+		}
+		if n > MaxFile {
+			return [32]byte{}, fmt.Errorf("%s (in %s) is larger than %d MiB: not a kernel or initrd", p, e.Source, MaxFile>>20)
 		}
 		return [32]byte(h.Sum(nil)), nil
 	}

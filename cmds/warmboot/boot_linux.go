@@ -25,6 +25,7 @@ import (
 	"github.com/warmboot/warmboot/boot/measure"
 	"github.com/warmboot/warmboot/boot/menu"
 	"github.com/warmboot/warmboot/boot/modload"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/tpm"
 	"github.com/warmboot/warmboot/boot/trust"
@@ -203,10 +204,10 @@ func (b *booter) readHandoff() {
 // to -wait for disks to appear.
 func (b *booter) discover() (choose.Menu, []discover.Probe) {
 	var (
-		configs []*entry.Config
-		probes  []discover.Probe
-		seen    = map[string]bool{}
-		m       choose.Menu
+		vols   []entry.Volume
+		probes []discover.Probe
+		seen   = map[string]bool{}
+		m      choose.Menu
 	)
 	deadline := time.Now().Add(b.flags.wait.d)
 	for {
@@ -229,9 +230,11 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		probes = append(probes, p...)
 		end = b.tl.Begin("parse")
 		for _, mt := range mounted {
-			configs = append(configs, discover.Scan(os.DirFS(mt.Dir), mt.Dir, mt.Device)...)
+			vols = append(vols, mt.Volume())
 		}
-		m = choose.Rank(configs)
+		// Every pass reads every volume again: a GRUB config's search
+		// may find a disk that appeared after it.
+		m = choose.Rank(discover.Scan(vols))
 		end()
 		if len(m.Entries) > 0 || time.Now().After(deadline) {
 			return m, probes
@@ -332,7 +335,7 @@ func (b *booter) verify(im *kexec.Image, edited bool, notes *[]string) (string, 
 	}
 	e := im.Entry
 	checkCmdline := !(edited && b.trust.Edits == trust.EditsUnsigned)
-	v, err := verify.Apply(os.DirFS(e.Root), b.trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
+	v, err := verify.Apply(safefs.Dir(e.Root), b.trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
 	switch {
 	case err != nil:
 		return "", err
@@ -361,7 +364,7 @@ func (b *booter) booted(e entry.Entry, trustEvent string) ([]byte, error) {
 // the log so far is then b.meas.Log().
 func (b *booter) measure(im *kexec.Image, trustEvent string) error {
 	e := im.Entry
-	name := e.Source.At
+	name := e.At
 	// The SHA-256 staging computed (when verifying) is reused.
 	known := func(sum [32]byte) map[tpm.Alg][]byte {
 		if sum == ([32]byte{}) {
@@ -485,7 +488,7 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 			b.say("warning: %v", err)
 		}
 		end()
-		b.say("booting %q: kernel %s (%d bytes), initrd %d bytes, via %s", e.Label, e.Source.At(e.Kernel), s.im.KernelSize, s.im.InitrdSize, s.method)
+		b.say("booting %q: kernel %s (%d bytes), initrd %d bytes, via %s", e.Label, e.At(e.Kernel), s.im.KernelSize, s.im.InitrdSize, s.method)
 		b.say("command line: %s", cmdline)
 		b.say("timeline: %s", b.tl)
 		if b.flags.dryRun {

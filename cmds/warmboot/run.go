@@ -13,6 +13,7 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
 )
@@ -120,7 +121,7 @@ func list(args []string, stdout, stderr io.Writer) int {
 	}
 	tl := timeline.New()
 	end := tl.Begin("parse")
-	m := choose.Rank(discover.Scan(os.DirFS(*root), *root, ""))
+	m := choose.Rank(discover.ScanDir(safefs.Dir(*root), *root))
 	end()
 	tr, terr := trust.Load(os.DirFS(*trustDir), ".")
 	if *asJSON {

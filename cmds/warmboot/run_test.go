@@ -53,7 +53,7 @@ func TestListText(t *testing.T) {
 		"* 2) Debian 6.1.0-56-amd64\n",
 		"     from:    /loader/entries/debian-6.1.0-56-amd64.conf:1\n",
 		"     initrd:  /i1\n     initrd:  /i2\n",
-		"     initrd:  /s.img\n     cmdline: console=ttyS0\n",
+		"     initrd:  /s.img\n     cmdline: BOOT_IMAGE=../vmlinuz-s initrd=../s.img console=ttyS0\n",
 		"timeout: 4s\n",
 		`warning: /grub/grub.cfg:7: menuentry "fw" uses "fwsetup", not a Linux kernel; skipped`,
 	} {

@@ -17,6 +17,7 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
 )
@@ -167,7 +168,7 @@ func (s *selection) entries() ([]named, error) {
 		}
 		return []named{{e, name}}, nil
 	}
-	m := choose.Rank(discover.Scan(os.DirFS(s.root), s.root, ""))
+	m := choose.Rank(discover.ScanDir(safefs.Dir(s.root), s.root))
 	if len(m.Entries) == 0 {
 		return nil, fmt.Errorf("no boot entries under %s (looked for %s)", s.root, strings.Join(discover.Looked(), ", "))
 	}
@@ -224,7 +225,7 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 		if keyFile == "" {
 			return usageError{errors.New("-key NAME.sec is required")}
 		}
-		data, err := os.ReadFile(keyFile)
+		data, err := readSmall(keyFile)
 		if err != nil {
 			return err
 		}
@@ -307,7 +308,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	t := trust.Trust{Policy: trust.Enforce, Edits: trust.EditsRefuse}
 	for _, k := range strings.Split(*keys, ",") {
-		data, err := os.ReadFile(k)
+		data, err := readSmall(k)
 		if err != nil {
 			return err
 		}
@@ -324,7 +325,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set := verify.Load(os.DirFS(sel.root), "", t)
+	set := verify.Load(safefs.Dir(sel.root), "", t)
 	failed := 0
 	for _, e := range es {
 		d, err := verify.HashFiles(e.Entry)
@@ -342,4 +343,18 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d of %d entries would be refused", failed, len(es))
 	}
 	return nil
+}
+
+// readSmall reads a key file, refusing one over 64 KiB (a key is a line).
+func readSmall(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err == nil && len(data) > 64<<10 {
+		err = fmt.Errorf("%s is larger than 64 KiB: not a key file", name)
+	}
+	return data, err
 }

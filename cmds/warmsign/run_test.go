@@ -143,7 +143,7 @@ func TestSignGrubEntry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("manifest not written under its id: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(data), "\ncmdline root=/dev/vda2 single\nsignature ed25519 ") {
+	if !strings.Contains(string(data), "\ncmdline BOOT_IMAGE=/vmlinuz root=/dev/vda2 single\nsignature ed25519 ") {
 		t.Errorf("manifest = %q", data)
 	}
 	warmsign(t, 0, "verify", "-keys", k+".pub", "-root", root)

@@ -7,7 +7,9 @@ package testtool
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // Need returns the path of tool, or ends the test.
@@ -21,4 +23,23 @@ func Need(t testing.TB, tool string) string {
 		t.Skipf("%s not installed; make test requires it", tool)
 	}
 	return p
+}
+
+// Bounded runs fn and fails t if it took more than a second or allocated
+// more than 64 MiB: what a parser may spend on one fuzz input, however
+// hostile, before it is a denial of service of the bootloader.
+func Bounded(t testing.TB, fn func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	fn()
+	d := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Fatalf("allocated %d MiB for one input (limit 64 MiB)", alloc>>20)
+	}
+	if d > time.Second {
+		t.Fatalf("took %v for one input (limit 1s)", d)
+	}
 }

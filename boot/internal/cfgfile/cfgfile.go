@@ -1,17 +1,29 @@
-// Package cfgfile reads boot config files with a size bound: configs are a
+// Package cfgfile reads boot config files with a size bound, and splits
+// them into lines the way the loaders that wrote them do: configs are a
 // few kilobytes, and a garbage or hostile file must not exhaust the
 // bootloader's memory.
+//
+// Real configs are not clean text: Windows-edited files end lines in CRLF,
+// titles carry Latin-1 bytes, Debian's installer menus carry a BEL. GRUB,
+// syslinux and systemd-boot read all of these, so warmboot does too; only a
+// file with a NUL byte, which no loader treats as text, is refused.
 package cfgfile
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"unicode/utf8"
 )
 
 // MaxSize is the largest config file read.
 const MaxSize = 1 << 20
+
+// ErrBinary says a config file holds a NUL byte: it is not text.
+var ErrBinary = errors.New("not a text file (binary data)")
 
 // Read reads name from fsys, refusing files over MaxSize.
 func Read(fsys fs.FS, name string) ([]byte, error) {
@@ -30,16 +42,34 @@ func Read(fsys fs.FS, name string) ([]byte, error) {
 	return data, nil
 }
 
-// Text reports whether a line is text a config could hold: valid UTF-8
-// with no control characters but tab.
-func Text(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
+// Lines splits a config into lines without their "\n" or "\r\n" ends. It
+// returns ErrBinary, wrapped with the 1-based line number, when data holds
+// a NUL byte.
+func Lines(data []byte) ([]string, error) {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return nil, fmt.Errorf("line %d: %w", 1+bytes.Count(data[:i], []byte("\n")), ErrBinary)
 	}
-	for _, r := range s {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return false
-		}
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
 	}
-	return true
+	return lines, nil
 }
+
+// Label makes a title from a config safe to print on a console: invalid
+// UTF-8 becomes U+FFFD and control characters (a BEL, an escape sequence
+// that would repaint the screen) are dropped.
+func Label(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 }

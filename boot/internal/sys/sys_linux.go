@@ -37,6 +37,9 @@ const (
 // Mount flags.
 const (
 	MS_RDONLY  = unix.MS_RDONLY
+	MS_NODEV   = unix.MS_NODEV
+	MS_NOSUID  = unix.MS_NOSUID
+	MS_NOEXEC  = unix.MS_NOEXEC
 	MNT_DETACH = unix.MNT_DETACH
 )
 
