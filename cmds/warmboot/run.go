@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -78,6 +79,24 @@ type ListEntry struct {
 	Index   int  `json:"index"`
 	Default bool `json:"default"`
 	entry.Entry
+	// Missing are the entry's kernel and initrds that are not regular
+	// files under the root: the bootloader cannot boot the entry and
+	// falls through to the next one.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// missing returns the files e names that are not there to boot.
+func missing(e entry.Entry) []string {
+	fsys := safefs.Dir(e.Root)
+	defer fsys.Close()
+	var out []string
+	for _, p := range append([]string{e.Kernel}, e.Initrds...) {
+		st, err := fsys.Stat(strings.TrimPrefix(path.Clean(p), "/"))
+		if err != nil || !st.Mode().IsRegular() {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput {
@@ -97,7 +116,7 @@ func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput
 		if e.Initrds == nil {
 			e.Initrds = []string{}
 		}
-		out.Entries = append(out.Entries, ListEntry{Index: i, Default: i == m.Default, Entry: e})
+		out.Entries = append(out.Entries, ListEntry{Index: i, Default: i == m.Default, Entry: e, Missing: missing(e)})
 	}
 	return out
 }
@@ -149,16 +168,30 @@ func list(args []string, stdout, stderr io.Writer) int {
 }
 
 func printList(w io.Writer, root string, m choose.Menu) {
+	var defMissing []string
 	for i, e := range m.Entries {
 		mark := " "
 		if i == m.Default {
 			mark = "*"
 		}
+		gone := map[string]bool{}
+		for _, p := range missing(e) {
+			gone[p] = true
+		}
+		note := func(p string) string {
+			if gone[p] {
+				return "   MISSING: no such file under " + root
+			}
+			return ""
+		}
+		if i == m.Default && len(gone) > 0 {
+			defMissing = missing(e)
+		}
 		fmt.Fprintf(w, "%s %d) %s\n", mark, i+1, e.Label)
 		fmt.Fprintf(w, "     id:      %s (%s)\n", e.ID, e.Format)
-		fmt.Fprintf(w, "     kernel:  %s\n", e.Kernel)
+		fmt.Fprintf(w, "     kernel:  %s%s\n", e.Kernel, note(e.Kernel))
 		for _, ird := range e.Initrds {
-			fmt.Fprintf(w, "     initrd:  %s\n", ird)
+			fmt.Fprintf(w, "     initrd:  %s%s\n", ird, note(ird))
 		}
 		fmt.Fprintf(w, "     cmdline: %s\n", e.Cmdline)
 		fmt.Fprintf(w, "     from:    %s\n", e.Source)
@@ -168,6 +201,10 @@ func printList(w io.Writer, root string, m choose.Menu) {
 	}
 	for _, warn := range m.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	if defMissing != nil {
+		fmt.Fprintf(w, "warning: the default entry %d) %q cannot boot: %s missing under %s; the bootloader will try the next entry (restore the files or fix %s)\n",
+			m.Default+1, m.Entries[m.Default].Label, strings.Join(defMissing, ", "), root, m.Entries[m.Default].Source)
 	}
 }
 

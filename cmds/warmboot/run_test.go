@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,13 +54,48 @@ func TestListText(t *testing.T) {
 		"* 2) Debian 6.1.0-56-amd64\n",
 		"     from:    /loader/entries/debian-6.1.0-56-amd64.conf:1\n",
 		"     initrd:  /i1\n     initrd:  /i2\n",
-		"     initrd:  /s.img\n     cmdline: BOOT_IMAGE=../vmlinuz-s initrd=../s.img console=ttyS0\n",
+		"     kernel:  /vmlinuz-s   MISSING: no such file under testdata/root\n     initrd:  /s.img   MISSING: no such file under testdata/root\n     cmdline: BOOT_IMAGE=../vmlinuz-s initrd=../s.img console=ttyS0\n",
 		"timeout: 4s\n",
 		`warning: /grub/grub.cfg:7: menuentry "fw" uses "fwsetup", not a Linux kernel; skipped`,
 	} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("list output lacks %q:\n%s", want, stdout.String())
 		}
+	}
+	if strings.Contains(stdout.String(), "cannot boot") {
+		t.Errorf("list warns about the default, whose files exist:\n%s", stdout.String())
+	}
+}
+
+// TestListMissingDefault: a default whose kernel is gone is said to be
+// unbootable, with the entry the bootloader will fall through to.
+func TestListMissingDefault(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "loader/entries"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		"loader/entries/a.conf": "title A\nlinux /vmlinuz-a\n",
+		"loader/entries/b.conf": "title B\nlinux /vmlinuz-b\n",
+		"loader/loader.conf":    "default a\n",
+		"vmlinuz-b":             "b",
+	} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	run(context.Background(), []string{"list", "-root", root}, &stdout, &stderr)
+	want := `warning: the default entry 2) "A" cannot boot: /vmlinuz-a missing under ` + root + `; the bootloader will try the next entry (restore the files or fix /loader/entries/a.conf:1)`
+	if !strings.Contains(stdout.String(), want) {
+		t.Errorf("list output lacks %q:\n%s", want, stdout.String())
+	}
+	stdout.Reset()
+	run(context.Background(), []string{"list", "-json", "-root", root}, &stdout, &stderr)
+	if !strings.Contains(stdout.String(), `"missing": [
+        "/vmlinuz-a"
+      ]`) {
+		t.Errorf("list -json lacks the missing kernel:\n%s", stdout.String())
 	}
 }
 
