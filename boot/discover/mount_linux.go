@@ -59,6 +59,11 @@ outer:
 				continue outer
 			}
 		}
+		// A member of an md array or an LVM volume is read through
+		// the array or volume, never on its own.
+		if hs, _ := os.ReadDir(filepath.Join("/sys/class/block", d.Name, "holders")); len(hs) > 0 {
+			continue
+		}
 		names = append(names, d.Name)
 	}
 	sort.Strings(names)
@@ -67,8 +72,10 @@ outer:
 
 // MountAll mounts each named device read-only under dir/<name>. Devices
 // with no filesystem warmboot can mount (a disk holding a partition table,
-// swap) are reported in the probes and skipped.
-func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe) {
+// swap) are reported in the probes and skipped. need, if not nil, is
+// called with a filesystem type the kernel does not know yet ("xfs"), so
+// its module can be loaded before the mount.
+func MountAll(dir string, names []string, log *slog.Logger, need func(fstype string)) ([]Mounted, []Probe) {
 	var mounted []Mounted
 	var probes []Probe
 	for _, name := range names {
@@ -78,11 +85,14 @@ func MountAll(dir string, names []string, log *slog.Logger) ([]Mounted, []Probe)
 			continue
 		}
 		devPath := filepath.Join("/dev", name)
+		head := readHead(devPath)
+		id, _ := ParseFSID(head)
+		if need != nil && id.Type != "" && id.Type != "ext" && mount.FindFileSystem(id.Type) != nil {
+			need(id.Type)
+		}
 		fstype, extra, err := mount.FSFromBlock(devPath)
 		var mp *mount.MountPoint
 		var note string
-		head := readHead(devPath)
-		id, _ := ParseFSID(head)
 		if err == nil {
 			data := ""
 			if j, _ := ParseExtSuperblock(head[min(len(head), 1024):]); j.Journal {

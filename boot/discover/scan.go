@@ -86,17 +86,21 @@ func scan(vols []entry.Volume, self int) []*entry.Config {
 		fail(entry.BLS, bls.EntryDirs[0], err)
 	}
 	for _, p := range grub.Find(fsys) {
-		if c, err := grub.ParseVolumes(vols, self, p); err != nil {
+		if err := configFile(fsys, p); err != nil {
+			fail(entry.GRUB, p, err)
+		} else if c, err := grub.ParseVolumes(vols, self, p); err != nil {
 			fail(entry.GRUB, p, err)
 		} else {
 			out = append(out, c)
 		}
 	}
 	for _, p := range syslinux.Paths {
-		if !exists(fsys, p) {
+		if !lexists(fsys, p) {
 			continue
 		}
-		if c, err := syslinux.Parse(fsys, p); err != nil {
+		if err := configFile(fsys, p); err != nil {
+			fail(entry.Syslinux, p, err)
+		} else if c, err := syslinux.Parse(fsys, p); err != nil {
 			fail(entry.Syslinux, p, err)
 		} else {
 			out = append(out, c)
@@ -134,7 +138,42 @@ func prefix(device string) string {
 	return device + ":"
 }
 
-func exists(fsys fs.FS, p string) bool {
+// lexists says whether p names anything, a dangling or escaping symlink
+// included.
+func lexists(fsys fs.FS, p string) bool {
+	if l, ok := fsys.(interface {
+		Lstat(string) (fs.FileInfo, error)
+	}); ok {
+		_, err := l.Lstat(p)
+		return err == nil
+	}
+	_, err := fs.Stat(fsys, p)
+	return err == nil
+}
+
+// configFile says why p, which exists, cannot be read as a config: a
+// symlink out of its filesystem, a FIFO, a device, a directory.
+func configFile(fsys fs.FS, p string) error {
 	st, err := fs.Stat(fsys, p)
-	return err == nil && st.Mode().IsRegular()
+	switch {
+	case err != nil:
+		return fmt.Errorf("not read: %v (a config must be a file on this filesystem)", err)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("not read: it is %s, not a regular file", kind(st.Mode()))
+	}
+	return nil
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device node"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "not a file (" + m.Type().String() + ")"
 }

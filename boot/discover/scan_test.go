@@ -1,9 +1,16 @@
 package discover
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/warmboot/warmboot/boot/safefs"
 
 	"github.com/warmboot/warmboot/boot/entry"
 )
@@ -53,5 +60,59 @@ func TestScanEmpty(t *testing.T) {
 	cs := ScanDir(fstest.MapFS{"extlinux.conf": {Data: []byte("timeout 10\n")}}, "/")
 	if len(cs) != 1 || cs[0].Format != entry.Syslinux || len(cs[0].Warnings) != 1 || cs[0].Warnings[0] != "/extlinux.conf: no bootable entries" {
 		t.Errorf("Scan(empty extlinux.conf) = %+v, want one config warning of no entries", cs)
+	}
+}
+
+// TestScanHostile: a FIFO as a BLS entry, grub.cfg linked to /dev/console
+// and a grub.cfg nested 20000 deep beside a good entry: each is reported,
+// nothing hangs, and the good entry is offered.
+func TestScanHostile(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(p, data string) {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("loader/entries/good.conf", "title Good\nlinux /vmlinuz\n")
+	mk("boot/grub2/grub.cfg", strings.Repeat("submenu x {\n", 20000)+strings.Repeat("}\n", 20000))
+	if err := syscall.Mkfifo(filepath.Join(dir, "loader/entries/fifo.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "grub"), 0o755)
+	if err := os.Symlink("/dev/console", filepath.Join(dir, "grub/grub.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "extlinux.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []*entry.Config)
+	go func() { done <- Scan([]entry.Volume{{FS: safefs.Dir(dir), Dir: dir, Device: "vda1"}}) }()
+	var cs []*entry.Config
+	select {
+	case cs = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Scan hangs on a hostile disk")
+	}
+	var got, warns []string
+	for _, c := range cs {
+		for _, e := range c.Entries {
+			got = append(got, e.ID)
+		}
+		warns = append(warns, c.Warnings...)
+	}
+	if !cmp.Equal(got, []string{"good"}) {
+		t.Errorf("entries = %v, want only good", got)
+	}
+	all := strings.Join(warns, "\n")
+	for _, w := range []string{
+		"vda1:/loader/entries/fifo.conf: open loader/entries/fifo.conf: not a regular file (a FIFO)",
+		"vda1:/grub/grub.cfg: not read: statat grub/grub.cfg: path escapes from parent (a config must be a file on this filesystem)",
+		"vda1:/boot/grub2/grub.cfg:33: blocks nested deeper than 32; fix the config",
+		"vda1:/extlinux.conf: not read: it is a FIFO, not a regular file",
+	} {
+		if !strings.Contains(all, w) {
+			t.Errorf("warnings lack %q:\n%s", w, all)
+		}
 	}
 }

@@ -17,8 +17,8 @@ type FSID struct {
 // superblock at 64 KiB.
 const ProbeSize = 0x10000 + 0x1000
 
-// ParseFSID reads the type, UUID and label of an ext2/3/4, XFS, btrfs or
-// FAT filesystem from the first ProbeSize bytes of a device (fewer is
+// ParseFSID reads the type, UUID and label of an ext2/3/4, XFS, btrfs, ISO
+// 9660 or FAT filesystem from the first ProbeSize bytes of a device (fewer is
 // fine: what is not there is not found). UUIDs are written as GRUB and
 // blkid write them: 8-4-4-4-12 lower-case hex, FAT's serial as XXXX-XXXX.
 func ParseFSID(b []byte) (FSID, bool) {
@@ -36,6 +36,13 @@ func ParseFSID(b []byte) (FSID, bool) {
 	}
 	if sb := at(0x10000, 0x12B+256); sb != nil && string(sb[0x40:0x48]) == "_BHRfS_M" {
 		return FSID{"btrfs", uuid(sb[0x20:0x30]), cstr(sb[0x12B : 0x12B+256])}, true
+	}
+	if pvd := at(0x8000, 2048); pvd != nil && pvd[0] == 1 && string(pvd[1:6]) == "CD001" {
+		// GRUB names an ISO 9660 volume by its creation date
+		// ("2024-06-29-09-38-27-00") and its volume identifier.
+		d := pvd[813:829]
+		u := fmt.Sprintf("%s-%s-%s-%s-%s-%s-%s", d[0:4], d[4:6], d[6:8], d[8:10], d[10:12], d[12:14], d[14:16])
+		return FSID{"iso9660", u, strings.TrimRight(string(pvd[40:72]), " ")}, true
 	}
 	if bs := at(0, 512); bs != nil && bs[510] == 0x55 && bs[511] == 0xAA {
 		switch {

@@ -45,30 +45,45 @@ var Paths = []string{
 	"boot/grub/grub.cfg", "grub/grub.cfg", "boot/grub2/grub.cfg", "grub2/grub.cfg",
 }
 
-// efiGlob finds the grub.cfg of every distribution's directory on an ESP
-// (EFI/redhat, EFI/centos, EFI/rocky, EFI/ubuntu, EFI/opensuse...).
-const efiGlob = "EFI/*/grub.cfg"
+// globs find the grub.cfg of every distribution's directory on an ESP
+// (EFI/redhat, EFI/centos, EFI/rocky, EFI/ubuntu, EFI/opensuse...) and of a
+// system installed in a btrfs subvolume ("@/boot/grub/grub.cfg", GRUB's
+// prefix when Ubuntu installs onto btrfs).
+var globs = []string{"EFI/*/grub.cfg", "*/boot/grub/grub.cfg", "*/boot/grub2/grub.cfg"}
 
-// Find returns the grub.cfg files on fsys, in the order they are read.
+// Find returns the grub.cfg names on fsys, in the order they are read:
+// every name that exists, whatever it is; the caller refuses what is not a
+// regular file within the filesystem, and says so.
 func Find(fsys fs.FS) []string {
 	var out []string
 	for _, p := range Paths {
-		if regular(fsys, p) {
+		if exists(fsys, p) {
 			out = append(out, p)
 		}
 	}
-	efi, _ := fs.Glob(fsys, efiGlob)
-	sort.Strings(efi)
-	for _, p := range efi {
-		if regular(fsys, p) {
-			out = append(out, p)
-		}
+	for _, g := range globs {
+		ms, _ := fs.Glob(fsys, g)
+		sort.Strings(ms)
+		out = append(out, ms...)
 	}
 	return out
 }
 
 // Looked lists the places Find tries, for messages.
-func Looked() []string { return append(append([]string(nil), Paths...), efiGlob) }
+func Looked() []string { return append(append([]string(nil), Paths...), globs...) }
+
+// exists says whether p names anything, without following a final
+// symlink where the filesystem can say so.
+func exists(fsys fs.FS, p string) bool {
+	if l, ok := fsys.(interface {
+		Lstat(string) (fs.FileInfo, error)
+	}); ok {
+		_, err := l.Lstat(p)
+		return err == nil
+	}
+	_, err := fs.Stat(fsys, p)
+	return err == nil
+}
 
 func regular(fsys fs.FS, p string) bool {
 	st, err := fs.Stat(fsys, p)

@@ -16,3 +16,12 @@ func LoadSystem() (Result, error) {
 	}
 	return Load("/", ListFile, rel, sys.FinitModule, func(err error) bool { return errors.Is(err, sys.EEXIST) })
 }
+
+// System returns the Modules of the running image and kernel.
+func System() (*Modules, error) {
+	rel, err := sys.Release()
+	if err != nil {
+		return nil, err
+	}
+	return &Modules{Root: "/", Sys: "/sys", Release: rel, Load: sys.FinitModule, Exists: func(err error) bool { return errors.Is(err, sys.EEXIST) }}, nil
+}

@@ -89,6 +89,17 @@ func (f *FS) Stat(name string) (fs.FileInfo, error) {
 	return f.root.Stat(name)
 }
 
+// Lstat describes name without following a final symlink.
+func (f *FS) Lstat(name string) (fs.FileInfo, error) {
+	if f.err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: f.err}
+	}
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrInvalid}
+	}
+	return f.root.Lstat(name)
+}
+
 // ReadDir lists a directory, sorted by name.
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	file, err := f.Open(name)

@@ -22,9 +22,11 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/lvm"
 	"github.com/warmboot/warmboot/boot/measure"
 	"github.com/warmboot/warmboot/boot/menu"
 	"github.com/warmboot/warmboot/boot/modload"
+	"github.com/warmboot/warmboot/boot/raid"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/tpm"
@@ -64,7 +66,7 @@ func boot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cons := console.Open(stdout)
 	defer cons.Close()
-	b := &booter{out: cons, cons: cons, flags: f, tl: timeline.New(),
+	b := &booter{out: cons, cons: cons, flags: f, tl: timeline.New(), raid: raid.New(), lvm: lvm.New(),
 		log: slog.New(slog.NewTextHandler(cons, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	return b.run(ctx)
 }
@@ -89,6 +91,13 @@ type booter struct {
 	// bootloader, nil when there is none or it was used; asked is the
 	// request being acted on, for the booted system's record.
 	handoff, asked *handoff.Record
+	// raid assembles md arrays (a mirrored /boot) as their disks appear.
+	raid *raid.Assembler
+	// lvm maps LVM logical volumes (a /boot on an LV) read-only.
+	lvm *lvm.Activator
+	// mods loads drivers for the hardware found and groups on demand.
+	mods   *modload.Modules
+	needed map[string]bool
 }
 
 func (b *booter) say(format string, args ...any) {
@@ -97,6 +106,7 @@ func (b *booter) say(format string, args ...any) {
 
 func (b *booter) run(ctx context.Context) int {
 	b.say("starting")
+	b.raid.Need, b.lvm.Need = b.need, b.need
 	b.loadModules()
 	b.setupTrust()
 	b.readHandoff()
@@ -134,8 +144,52 @@ func (b *booter) loadModules() {
 	for _, err := range r.Errors {
 		b.say("warning: %v", err)
 	}
-	if r.Loaded+r.Present > 0 {
-		b.say("loaded %d kernel modules", r.Loaded)
+	loaded := r.Loaded
+	if b.mods, err = modload.System(); err != nil {
+		b.say("loading modules: %v", err)
+	} else {
+		names, errs := b.mods.Coldplug()
+		for _, err := range errs {
+			b.say("warning: %v", err)
+		}
+		loaded += len(names)
+	}
+	if loaded+r.Present > 0 {
+		b.say("loaded %d kernel modules", loaded)
+	}
+}
+
+// coldplug loads the drivers of devices that appeared since the last call
+// (the disks behind a controller just loaded, USB devices on a hub).
+func (b *booter) coldplug() {
+	if b.mods == nil {
+		return
+	}
+	names, errs := b.mods.Coldplug()
+	for _, err := range errs {
+		b.say("warning: %v", err)
+	}
+	if len(names) > 0 {
+		b.say("loaded %s for the devices found", strings.Join(names, ", "))
+	}
+}
+
+// need loads an on-demand module group (a filesystem's driver, md, dm)
+// the first time something needs it.
+func (b *booter) need(group string) {
+	if b.mods == nil || b.needed[group] {
+		return
+	}
+	if b.needed == nil {
+		b.needed = map[string]bool{}
+	}
+	b.needed[group] = true
+	names, errs := b.mods.LoadGroup(group)
+	for _, err := range errs {
+		b.say("warning: %v", err)
+	}
+	if len(names) > 0 {
+		b.say("loaded %s for %s", strings.Join(names, ", "), group)
 	}
 }
 
@@ -211,12 +265,39 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 	)
 	deadline := time.Now().Add(b.flags.wait.d)
 	for {
+		final := time.Now().After(deadline)
 		end := b.tl.Begin("discover")
+		b.coldplug()
 		names, err := discover.Devices()
-		end()
 		if err != nil {
 			b.say("%v", err)
 		}
+		// md arrays first: their members are then held by the array and
+		// left out of the list, and the array itself is mounted.
+		if arrays := b.raid.Assemble(names, final); len(arrays) > 0 {
+			for _, a := range arrays {
+				b.say("assembled %s", a)
+				for _, m := range a.Members {
+					probes = append(probes, discover.Probe{Device: m.Device, Result: "member of " + a.Name})
+				}
+			}
+			if names, err = discover.Devices(); err != nil {
+				b.say("%v", err)
+			}
+		}
+		// Then LVM, whose PVs may be on those arrays.
+		if vols := b.lvm.Activate(names); len(vols) > 0 {
+			for _, v := range vols {
+				b.say("%s", v)
+				for _, pv := range v.PVs {
+					probes = append(probes, discover.Probe{Device: pv, Result: "LVM physical volume of " + v.VG})
+				}
+			}
+			if names, err = discover.Devices(); err != nil {
+				b.say("%v", err)
+			}
+		}
+		end()
 		var fresh []string
 		for _, n := range names {
 			if !seen[n] {
@@ -225,7 +306,7 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 			}
 		}
 		end = b.tl.Begin("mount")
-		mounted, p := discover.MountAll(mountDir, fresh, b.log)
+		mounted, p := discover.MountAll(mountDir, fresh, b.log, b.need)
 		end()
 		probes = append(probes, p...)
 		end = b.tl.Begin("parse")
@@ -236,7 +317,9 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		// may find a disk that appeared after it.
 		m = choose.Rank(discover.Scan(vols))
 		end()
-		if len(m.Entries) > 0 || time.Now().After(deadline) {
+		// An array still missing a member may be where the configs
+		// are: wait for it (or the deadline) even with entries found.
+		if len(m.Entries) > 0 && !b.raid.Pending() || final {
 			return m, probes
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -1,7 +1,11 @@
-// Package disk builds the demo and test disk images without root or loop
-// devices: each filesystem is made in a file (mkfs.ext4 -d from a staging
-// directory; mkfs.vfat and mcopy), a GPT is written to the disk image with
-// sfdisk, and the filesystems are copied into their partitions.
+// Package disk builds the demo and test disk images: each filesystem is
+// made in a file (mkfs.ext4 -d and mkfs.xfs -p from a staging directory;
+// mkfs.vfat and mcopy), a GPT is written to the disk image with sfdisk, and
+// the filesystems are copied into their partitions, as md RAID1 members
+// (with a superblock written here: see MD) or inside an LVM logical volume
+// when asked. Only btrfs subvolumes and LVM need root and a loop device
+// (mkfs.btrfs cannot make subvolumes offline, and lvm writes its metadata
+// only to a block device); everything else is built without root.
 //
 // It also builds the tiny target initramfs the disks' entries boot
 // (images/target) and the swap tests' running system (images/system),
@@ -16,10 +20,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // File is one file to put on a filesystem: Data, or the host file Src,
 // with Mode (0644 when zero). A name ending in "/" is an empty directory.
+// Mode may make it a symlink (Data is the target) or a FIFO, for disks a
+// hostile party wrote.
 type File struct {
 	Data []byte
 	Src  string
@@ -28,11 +35,22 @@ type File struct {
 
 // FS is one filesystem (and, on a partitioned disk, its partition).
 type FS struct {
-	Type    string // "ext4" or "vfat"
+	Type    string // "ext4", "vfat", "xfs" or "btrfs"
 	Label   string
+	UUID    string // the filesystem's UUID (vfat: its serial, "XXXX-XXXX"); default derived from Label
 	SizeMiB int
 	ESP     bool            // partition type EFI System, else Linux filesystem
 	Files   map[string]File // path on the filesystem -> contents
+	// Subvolumes are btrfs subvolumes made before Files are copied
+	// (Files may then be put inside them: "/@/boot/x").
+	Subvolumes []string
+	// MD, when set, makes the partition a member of an md RAID1 array
+	// whose data is this filesystem.
+	MD *MD
+	// LVM, when set, makes the partition an LVM physical volume holding
+	// volume group LVM[0] with one logical volume LVM[1], whose data is
+	// this filesystem.
+	LVM *[2]string
 }
 
 // Disk is a GPT disk of filesystems, in partition order.
@@ -64,12 +82,17 @@ func Build(ctx context.Context, out string, d Disk) error {
 	var images []string
 	for i, p := range d.Parts {
 		img := filepath.Join(tmp, fmt.Sprintf("p%d.img", i+1))
-		if err := makeFS(ctx, filepath.Join(tmp, fmt.Sprintf("p%d", i+1)), img, p); err != nil {
+		if err := makePart(ctx, filepath.Join(tmp, fmt.Sprintf("p%d", i+1)), img, p); err != nil {
 			return fmt.Errorf("partition %d (%s %s): %w", i+1, p.Type, p.Label, err)
 		}
 		typ := "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
-		if p.ESP {
+		switch {
+		case p.ESP:
 			typ = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+		case p.MD != nil:
+			typ = "A19D880F-05FC-4D3B-A006-743F0F84911E"
+		case p.LVM != nil:
+			typ = "E6D6D379-F507-44C2-A23C-238F2A3DF928"
 		}
 		fmt.Fprintf(&script, "start=%d, size=%d, type=%s, uuid=5C8B3E20-8A4F-4E54-9D2E-00000000000%d, name=%s\n",
 			d.Offset(i+1)/512, int64(p.SizeMiB)*mib/512, typ, i+1, p.Label)
@@ -126,6 +149,18 @@ func stage(dir string, files map[string]File) error {
 		if mode == 0 {
 			mode = 0o644
 		}
+		switch {
+		case mode&os.ModeSymlink != 0:
+			if err := os.Symlink(string(data), p); err != nil {
+				return err
+			}
+			continue
+		case mode&os.ModeNamedPipe != 0:
+			if err := syscall.Mkfifo(p, uint32(mode.Perm())); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := os.WriteFile(p, data, mode); err != nil {
 			return err
 		}
@@ -134,6 +169,72 @@ func stage(dir string, files map[string]File) error {
 		}
 	}
 	return os.MkdirAll(dir, 0o755)
+}
+
+func sized(img string, size int64) error {
+	f, err := os.Create(img)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// makePart makes the partition image: the filesystem, inside an md member
+// or an LVM physical volume when asked.
+func makePart(ctx context.Context, dir, img string, p FS) error {
+	if p.MD == nil && p.LVM == nil {
+		return makeFS(ctx, dir, img, p)
+	}
+	size := int64(p.SizeMiB) * mib
+	inner := p
+	inner.MD, inner.LVM = nil, nil
+	// The filesystem gets what the container leaves: 1 MiB for md's
+	// superblock and data offset, 1 MiB of LVM metadata and an extent's
+	// rounding.
+	inner.SizeMiB = p.SizeMiB - 1
+	if p.LVM != nil {
+		inner.SizeMiB = (p.SizeMiB - 2) &^ 3
+	}
+	fsImg := img + ".fs"
+	if err := makeFS(ctx, dir, fsImg, inner); err != nil {
+		return err
+	}
+	data, err := os.Open(fsImg)
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	if err := sized(img, size); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var dataOff int64
+	if p.MD != nil {
+		sb, off, superOff, err := p.MD.superblock(size)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(sb, superOff); err != nil {
+			return err
+		}
+		dataOff = off
+	} else {
+		if dataOff, err = makePV(ctx, img, p.LVM[0], p.LVM[1], int64(inner.SizeMiB)*mib); err != nil {
+			return err
+		}
+	}
+	if _, err := io.Copy(io.NewOffsetWriter(f, dataOff), data); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func makeFS(ctx context.Context, dir, img string, p FS) error {
@@ -148,18 +249,46 @@ func makeFS(ctx context.Context, dir, img string, p FS) error {
 		}
 		return nil
 	}
+	uuid := p.UUID
+	if uuid == "" {
+		uuid = "5c8b3e20-8a4f-4e54-9d2e-6578743400" + fmt.Sprint(10+len(p.Label)%90)
+	}
+	size := int64(p.SizeMiB) * mib
 	switch p.Type {
 	case "ext4":
-		f, err := os.Create(img)
+		if err := sized(img, size); err != nil {
+			return err
+		}
+		return run("mkfs.ext4", "-q", "-F", "-L", p.Label, "-U", uuid,
+			"-E", "root_owner=0:0,hash_seed=5c8b3e20-8a4f-4e54-9d2e-686173680000", "-d", dir, img)
+	case "xfs":
+		if err := sized(img, size); err != nil {
+			return err
+		}
+		proto, err := xfsProto(dir)
 		if err != nil {
 			return err
 		}
-		f.Truncate(int64(p.SizeMiB) * mib)
-		f.Close()
-		return run("mkfs.ext4", "-q", "-F", "-L", p.Label, "-U", "5c8b3e20-8a4f-4e54-9d2e-6578743400"+fmt.Sprint(10+len(p.Label)%90),
-			"-E", "root_owner=0:0,hash_seed=5c8b3e20-8a4f-4e54-9d2e-686173680000", "-d", dir, img)
+		pf := img + ".proto"
+		if err := os.WriteFile(pf, []byte(proto), 0o644); err != nil {
+			return err
+		}
+		// xfsprogs refuses filesystems under 300 MB unless it is making
+		// a test filesystem, which these are (its fstests convention).
+		cmd := exec.CommandContext(ctx, "mkfs.xfs", "-q", "-f", "-L", p.Label, "-m", "uuid="+uuid, "-p", pf, img)
+		cmd.Env = append(os.Environ(), "TEST_DIR=1", "TEST_DEV=1", "QA_CHECK_FS=1")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("mkfs.xfs: %w: %s (make deps installs xfsprogs)", err, b)
+		}
+		return nil
+	case "btrfs":
+		return makeBtrfs(ctx, dir, img, size, p, uuid)
 	case "vfat":
-		if err := run("mkfs.vfat", "-C", "-n", strings.ToUpper(p.Label), "-i", "5C8B3E20", img, fmt.Sprint(p.SizeMiB*1024)); err != nil {
+		serial := "5C8B3E20"
+		if p.UUID != "" {
+			serial = strings.ReplaceAll(p.UUID, "-", "")
+		}
+		if err := run("mkfs.vfat", "-C", "-n", strings.ToUpper(p.Label), "-i", serial, img, fmt.Sprint(p.SizeMiB*1024)); err != nil {
 			return err
 		}
 		ents, err := os.ReadDir(dir)

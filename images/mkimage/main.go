@@ -8,11 +8,16 @@
 //
 // Description:
 //
-// mkimage resolves the kernel modules the image needs (by default the
-// virtio PCI and block drivers, ext4, vfat and the NLS tables FAT mounts
-// need) from the extracted Debian kernel package in DIR, dependencies
-// first, stages them under /lib/modules/<release>/ with a modules.dep and
-// a load order, runs mkuimage in busybox mode with u-root's init, our
+// mkimage resolves the kernel modules the image needs from the extracted
+// Debian kernel package in DIR, dependencies first, in three sets: -modules
+// are loaded at start (ext4, vfat and the NLS tables FAT mounts need);
+// -match are loaded when a device they drive is present, by the modalias
+// patterns in each module's .modinfo (/etc/warmboot/modules.match: disk
+// controllers, USB storage and keyboards), so a server pays only for the
+// controllers it has; -ondemand groups are loaded when warmboot finds what
+// they read (/etc/warmboot/modules.d/GROUP.load: XFS, btrfs, ISO 9660, md
+// RAID, device-mapper for LVM). It stages them under
+// /lib/modules/<release>/ with a modules.dep, runs mkuimage in busybox mode with u-root's init, our
 // commands and u-root's gosh, and writes OUT and OUT.zst (zstd -19),
 // printing both sizes. mkuimage zeroes timestamps and owners, and the
 // module staging is sorted, so the same inputs give the same bytes.
@@ -35,6 +40,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -42,8 +48,20 @@ import (
 	"github.com/warmboot/warmboot/images/trustimg"
 )
 
-// DefaultModules are what the QEMU test machine needs to read its disks.
-const DefaultModules = "virtio_pci,virtio_blk,ext4,vfat,nls_cp437,nls_ascii,nls_iso8859_1,nls_utf8"
+// The modules an image carries, in three sets (see the package doc).
+const (
+	// DefaultModules are loaded at start: the filesystems almost every
+	// machine boots from, and the NLS tables FAT mounts need.
+	DefaultModules = "ext4,vfat,nls_cp437,nls_ascii,nls_iso8859_1,nls_utf8"
+	// DefaultMatch are loaded when a device they drive is present: the
+	// disk controllers of servers and VMs (NVMe, AHCI/SATA, virtio blk and
+	// SCSI), SCSI disks and CD-ROMs, USB (xHCI, EHCI) mass storage and
+	// keyboards, as a BMC's virtual media and KVM present them.
+	DefaultMatch = "virtio_pci,virtio_blk,virtio_scsi,nvme,ahci,sd_mod,sr_mod,xhci_pci,ehci_pci,usb_storage,uas,usbhid,hid_generic"
+	// DefaultOnDemand are loaded when what they read is found: a
+	// filesystem's superblock, an md member, an LVM physical volume.
+	DefaultOnDemand = "xfs=xfs btrfs=btrfs iso9660=isofs md=md_mod,raid1 dm=dm_mod"
+)
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
@@ -55,7 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	kdir := fs.String("kernel-dir", "", "extracted kernel package (holds lib/modules/<release>)")
 	out := fs.String("o", "out/warmboot.cpio", "output cpio; OUT.zst is written beside it")
 	flavor := fs.String("flavor", "warmboot", "warmboot or uroot-boot")
-	mods := fs.String("modules", DefaultModules, "comma-separated modules (and their dependencies) to include")
+	mods := fs.String("modules", DefaultModules, "comma-separated modules (and their dependencies) loaded at start")
+	match := fs.String("match", DefaultMatch, "comma-separated modules loaded when a device they drive is present (by modalias)")
+	ondemand := fs.String("ondemand", DefaultOnDemand, "space-separated GROUP=module,... loaded when warmboot finds a filesystem, md member or LVM volume of that kind")
 	trustKeys := fs.String("trust-keys", "", "comma- or space-separated public key files to bake in")
 	policy := fs.String("policy", "", "verification policy: enforce (default with keys), warn or off (default without)")
 	edits := fs.String("edits", "", "menu command line edits under a policy: refuse (default) or unsigned")
@@ -79,7 +99,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mkimage: -kernel-dir is required (make image extracts the Debian kernel into out/kernel)")
 		return 2
 	}
-	if err := build(ctx, *kdir, *out, *flavor, strings.Split(*mods, ","), stdout, stderr); err != nil {
+	groups := map[string][]string{}
+	for _, g := range strings.Fields(*ondemand) {
+		name, list, ok := strings.Cut(g, "=")
+		if !ok || name == "" || list == "" {
+			fmt.Fprintf(stderr, "mkimage: -ondemand %q: want GROUP=module,...\n", g)
+			return 2
+		}
+		groups[name] = strings.Split(list, ",")
+	}
+	if err := build(ctx, *kdir, *out, *flavor, sets{eager: split(*mods), match: split(*match), groups: groups}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "mkimage: %v\n", err)
 		return 1
 	}
@@ -96,7 +125,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func build(ctx context.Context, kdir, out, flavor string, want []string, stdout, stderr io.Writer) error {
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// sets are the image's modules: loaded at start, by hardware match, and
+// in groups on demand.
+type sets struct {
+	eager, match []string
+	groups       map[string][]string
+}
+
+func build(ctx context.Context, kdir, out, flavor string, want sets, stdout, stderr io.Writer) error {
 	rels, _ := filepath.Glob(filepath.Join(kdir, "lib/modules/*"))
 	if len(rels) != 1 {
 		return fmt.Errorf("want exactly one kernel release under %s/lib/modules, found %d: run make kernel", kdir, len(rels))
@@ -105,10 +151,59 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 	if err != nil {
 		return err
 	}
-	order, err := tree.Resolve(want...)
+	order, err := tree.Resolve(want.eager...)
 	if err != nil {
 		return err
 	}
+	// Everything the image carries, for modules.dep and the files; each
+	// set's own lists say what loads when.
+	all := append([]*kmod.Module(nil), order...)
+	have := map[string]bool{}
+	for _, m := range order {
+		have[m.Name] = true
+	}
+	add := func(ms []*kmod.Module) {
+		for _, m := range ms {
+			if !have[m.Name] {
+				have[m.Name] = true
+				all = append(all, m)
+			}
+		}
+	}
+	var matchLines []string
+	for _, name := range want.match {
+		closure, err := tree.Resolve(name)
+		if err != nil {
+			return err
+		}
+		add(closure)
+		if len(closure) == 0 {
+			continue // built into the kernel
+		}
+		var paths []string
+		for _, m := range closure {
+			paths = append(paths, "lib/modules/"+tree.Release+"/"+m.Path)
+		}
+		for _, a := range closure[len(closure)-1].Aliases {
+			matchLines = append(matchLines, a+"\t"+strings.Join(paths, " "))
+		}
+	}
+	groupLists := map[string]string{}
+	var groupNames []string
+	for g, names := range want.groups {
+		closure, err := tree.Resolve(names...)
+		if err != nil {
+			return fmt.Errorf("group %s: %w", g, err)
+		}
+		add(closure)
+		var paths []string
+		for _, m := range closure {
+			paths = append(paths, "lib/modules/"+tree.Release+"/"+m.Path)
+		}
+		groupLists[g] = strings.Join(paths, "\n") + "\n"
+		groupNames = append(groupNames, g)
+	}
+	sort.Strings(groupNames)
 	stage, err := os.MkdirTemp("", "warmboot-stage-")
 	if err != nil {
 		return err
@@ -117,9 +212,11 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 	modDir := "lib/modules/" + tree.Release
 	var files []string
 	var names, paths []string
-	for _, m := range order {
+	for _, m := range all {
 		src := filepath.Join(tree.Dir, m.Path)
 		files = append(files, src+":"+modDir+"/"+m.Path)
+	}
+	for _, m := range order {
 		names = append(names, m.Name)
 		paths = append(paths, modDir+"/"+m.Path)
 	}
@@ -134,7 +231,7 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 		files = append(files, p+":"+name)
 		return nil
 	}
-	if err := put(modDir+"/modules.dep", tree.ModulesDep(order)); err != nil {
+	if err := put(modDir+"/modules.dep", tree.ModulesDep(all)); err != nil {
 		return err
 	}
 	// goshsmall: gosh's plain line reader. Its default editor queries the
@@ -147,10 +244,25 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 		if err := put("etc/warmboot/modules.load", []byte(strings.Join(paths, "\n")+"\n")); err != nil {
 			return err
 		}
+		sort.Strings(matchLines)
+		if err := put("etc/warmboot/modules.match", []byte(strings.Join(matchLines, "\n")+"\n")); err != nil {
+			return err
+		}
+		for _, g := range groupNames {
+			if err := put("etc/warmboot/modules.d/"+g+".load", []byte(groupLists[g])); err != nil {
+				return err
+			}
+		}
 		args = append(args, "-uinitcmd=warmboot")
 		cmds = []string{"github.com/u-root/u-root/cmds/core/init", "github.com/u-root/u-root/cmds/core/gosh", "./cmds/warmboot"}
 	case "uroot-boot":
-		// u-root's init loads modules-load.d entries through modules.dep.
+		// u-root's init loads modules-load.d entries through modules.dep:
+		// the eager and hardware-matched sets, all of them.
+		for _, m := range all {
+			if !contains(names, m.Name) && !inGroups(want, m.Name) {
+				names = append(names, m.Name)
+			}
+		}
 		if err := put("lib/modules-load.d/warmboot.conf", []byte(strings.Join(names, "\n")+"\n")); err != nil {
 			return err
 		}
@@ -175,8 +287,30 @@ func build(ctx context.Context, kdir, out, flavor string, want []string, stdout,
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("mkuimage: %w", err)
 	}
-	fmt.Fprintf(stdout, "%d modules for kernel %s: %s\nbuilt in %s\n", len(order), tree.Release, strings.Join(names, " "), time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "%d modules for kernel %s: %d loaded at start (%s), the rest by hardware match (%d aliases) or on demand (%s)\nbuilt in %s\n",
+		len(all), tree.Release, len(order), strings.Join(names[:len(order)], " "), len(matchLines), strings.Join(groupNames, ", "), time.Since(start).Round(time.Second))
 	return nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// inGroups says whether module name is only in an on-demand group's list.
+func inGroups(want sets, name string) bool {
+	for _, g := range want.groups {
+		for _, n := range g {
+			if kmod.Normalize(n) == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // addTrust appends the trust archive to the image at out and says what

@@ -43,3 +43,16 @@ func Bounded(t testing.TB, fn func()) {
 		t.Fatalf("took %v for one input (limit 1s)", d)
 	}
 }
+
+// NeedRoot ends the test unless it runs as root (loop devices, mounts),
+// failing it where make requires every test to run.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("WARMBOOT_REQUIRE_TOOLS") != "" {
+		t.Fatal("this test needs root (loop devices); make test runs as root")
+	}
+	t.Skip("needs root")
+}

@@ -1,0 +1,154 @@
+package modload
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// MatchFile lists the modules loaded for the hardware present: each line is
+// a modalias pattern, a tab, and the module's load order (its dependencies
+// first, the module last), as images/mkimage writes it.
+const MatchFile = "/etc/warmboot/modules.match"
+
+// GroupDir holds one NAME.load list per group of modules loaded on demand
+// (the XFS driver when an XFS superblock is seen).
+const GroupDir = "/etc/warmboot/modules.d"
+
+// Modules loads the modules of an image: the eager list at start, the
+// modules whose aliases match the devices present (as udev's coldplug
+// would, but only from the image's own list), and groups on demand. Root
+// and Sys are root paths; Load inserts one module.
+type Modules struct {
+	Root, Sys, Release string
+	Load               Loader
+	Exists             func(error) bool
+
+	rules  []rule
+	loaded map[string]bool // module paths loaded or present
+	seen   map[string]bool // modaliases already matched
+}
+
+type rule struct {
+	pattern string
+	prefix  string // the pattern's literal start: a cheap first test
+	paths   []string
+}
+
+// readRules reads MatchFile once.
+func (m *Modules) readRules() error {
+	if m.loaded == nil {
+		m.loaded, m.seen = map[string]bool{}, map[string]bool{}
+	}
+	if m.rules != nil {
+		return nil
+	}
+	m.rules = []rule{}
+	data, err := os.ReadFile(filepath.Join(m.Root, MatchFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		pat, paths, ok := strings.Cut(sc.Text(), "\t")
+		if !ok || pat == "" {
+			continue
+		}
+		prefix := pat
+		if i := strings.IndexAny(pat, "*?[\\"); i >= 0 {
+			prefix = pat[:i]
+		}
+		m.rules = append(m.rules, rule{pat, prefix, strings.Fields(paths)})
+	}
+	return sc.Err()
+}
+
+// Coldplug loads the modules matching devices that appeared since the last
+// call (their /sys/bus/*/devices/*/modalias). Loading a controller makes
+// new devices (the disks behind it, the USB devices on a hub), so callers
+// call it again while they wait for disks. It returns the modules it
+// loaded, by name.
+func (m *Modules) Coldplug() ([]string, []error) {
+	if err := m.readRules(); err != nil {
+		return nil, []error{fmt.Errorf("reading %s: %w", MatchFile, err)}
+	}
+	aliases, _ := filepath.Glob(filepath.Join(m.Sys, "bus/*/devices/*/modalias"))
+	sort.Strings(aliases)
+	var names []string
+	var errs []error
+	for _, a := range aliases {
+		b, err := os.ReadFile(a)
+		if err != nil {
+			continue
+		}
+		alias := strings.TrimSpace(string(b))
+		if alias == "" || m.seen[alias] {
+			continue
+		}
+		m.seen[alias] = true
+		for _, r := range m.rules {
+			if !strings.HasPrefix(alias, r.prefix) {
+				continue
+			}
+			if ok, _ := path.Match(r.pattern, alias); !ok {
+				continue
+			}
+			n, err := m.loadPaths(r.paths)
+			names = append(names, n...)
+			errs = append(errs, err...)
+		}
+	}
+	return names, errs
+}
+
+// LoadGroup loads group NAME's list from GroupDir, once.
+func (m *Modules) LoadGroup(name string) ([]string, []error) {
+	if err := m.readRules(); err != nil {
+		return nil, []error{err}
+	}
+	data, err := os.ReadFile(filepath.Join(m.Root, GroupDir, name+".load"))
+	if err != nil {
+		return nil, []error{fmt.Errorf("module group %s: %w (rebuild the image with it)", name, err)}
+	}
+	return m.loadPaths(strings.Fields(string(data)))
+}
+
+func (m *Modules) loadPaths(paths []string) ([]string, []error) {
+	var names []string
+	var errs []error
+	for _, p := range paths {
+		if m.loaded[p] {
+			continue
+		}
+		m.loaded[p] = true
+		if !strings.Contains(p, "/"+m.Release+"/") {
+			errs = append(errs, fmt.Errorf("%s was built for another kernel than the running %s: rebuild the image for this kernel", p, m.Release))
+			continue
+		}
+		f, err := os.Open(filepath.Join(m.Root, p))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("module %s: %w", p, err))
+			continue
+		}
+		err = m.Load(f, "")
+		f.Close()
+		switch {
+		case err == nil:
+			names = append(names, strings.TrimSuffix(path.Base(p), ".ko"))
+		case m.Exists(err):
+		default:
+			errs = append(errs, fmt.Errorf("module %s: %w", p, err))
+		}
+	}
+	return names, errs
+}
