@@ -174,8 +174,8 @@ type Activator struct {
 	Create   func(name, uuid string, targets []sys.DMTarget) (string, error)
 	// Need, if set, is called before the first volume is mapped, so the
 	// device-mapper module can be loaded (group "dm").
-	Need func(group string)
-	done map[string]bool
+	Need   func(group string)
+	done   map[string]bool
 	needed bool
 }
 

@@ -53,8 +53,8 @@ type Assembler struct {
 	Sys, Dev string // "/sys", "/dev"
 	// Need, if set, is called before the first array is started, so the
 	// md driver's modules can be loaded (group "md").
-	Need     func(group string)
-	done     map[[16]byte]bool
+	Need func(group string)
+	done map[[16]byte]bool
 	// pending are arrays seen with members missing and not started yet.
 	pending map[[16]byte]bool
 }
