@@ -144,18 +144,21 @@ func (b *booter) loadModules() {
 	for _, err := range r.Errors {
 		b.say("warning: %v", err)
 	}
-	loaded := r.Loaded
+	var hw []string
 	if b.mods, err = modload.System(); err != nil {
 		b.say("loading modules: %v", err)
 	} else {
-		names, errs := b.mods.Coldplug()
+		var errs []error
+		hw, errs = b.mods.Coldplug()
 		for _, err := range errs {
 			b.say("warning: %v", err)
 		}
-		loaded += len(names)
 	}
-	if loaded+r.Present > 0 {
-		b.say("loaded %d kernel modules", loaded)
+	switch {
+	case len(hw) > 0:
+		b.say("loaded %d kernel modules (for the hardware found: %s)", r.Loaded+len(hw), strings.Join(hw, ", "))
+	case r.Loaded+r.Present > 0:
+		b.say("loaded %d kernel modules", r.Loaded)
 	}
 }
 
