@@ -40,14 +40,18 @@ kernel: $(KDIR)/release ## download and extract the Debian test kernel
 $(KDIR)/release: | $(OUT)/.deps
 	scripts/setup.sh kernel $(KDIR)
 
-image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes (TRUST_KEYS="a.pub b.pub" [POLICY=enforce|warn|off] [EDITS=refuse|unsigned])
+image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes (TRUST_KEYS="a.pub b.pub" [POLICY=enforce|warn|off] [EDITS=refuse|unsigned] [MODULES=… MATCH=… ONDEMAND=…])
 $(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
-	go run ./images/mkimage -kernel-dir $(KDIR) -o $(IMAGE) $(TRUSTARGS)
+	go run ./images/mkimage -kernel-dir $(KDIR) -o $(IMAGE) $(TRUSTARGS) $(MODARGS)
 
-# The image is rebuilt when the trust settings or the key files change.
+# The image is rebuilt when the trust or module settings or the key files
+# change. MODULES (loaded at start), MATCH (loaded for the hardware found)
+# and ONDEMAND ("GROUP=mod,… …") override images/mkimage's defaults, e.g.
+# MATCH=virtio_pci,virtio_blk ONDEMAND= for an image that only runs in QEMU.
 TRUSTARGS := $(if $(TRUST_KEYS),-trust-keys "$(TRUST_KEYS)") $(if $(POLICY),-policy $(POLICY)) $(if $(EDITS),-edits $(EDITS))
+MODARGS   := $(if $(MODULES),-modules "$(MODULES)") $(if $(filter undefined,$(origin MATCH)),,-match "$(MATCH)") $(if $(filter undefined,$(origin ONDEMAND)),,-ondemand "$(ONDEMAND)")
 $(OUT)/trust.stamp: FORCE
-	@mkdir -p $(OUT); { echo '$(TRUSTARGS)'; cat $(TRUST_KEYS) /dev/null; } > $@.new; \
+	@mkdir -p $(OUT); { echo '$(TRUSTARGS) $(MODARGS)'; cat $(TRUST_KEYS) /dev/null; } > $@.new; \
 	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 .PHONY: FORCE
 FORCE:

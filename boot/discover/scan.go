@@ -10,6 +10,7 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/grub"
 	"github.com/warmboot/warmboot/boot/internal/cfgfile"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/syslinux"
 )
 
@@ -95,7 +96,7 @@ func scan(vols []entry.Volume, self int) []*entry.Config {
 		}
 	}
 	for _, p := range syslinux.Paths {
-		if !lexists(fsys, p) {
+		if !safefs.Lexists(fsys, p) {
 			continue
 		}
 		if err := configFile(fsys, p); err != nil {
@@ -138,19 +139,6 @@ func prefix(device string) string {
 	return device + ":"
 }
 
-// lexists says whether p names anything, a dangling or escaping symlink
-// included.
-func lexists(fsys fs.FS, p string) bool {
-	if l, ok := fsys.(interface {
-		Lstat(string) (fs.FileInfo, error)
-	}); ok {
-		_, err := l.Lstat(p)
-		return err == nil
-	}
-	_, err := fs.Stat(fsys, p)
-	return err == nil
-}
-
 // configFile says why p, which exists, cannot be read as a config: a
 // symlink out of its filesystem, a FIFO, a device, a directory.
 func configFile(fsys fs.FS, p string) error {
@@ -159,21 +147,7 @@ func configFile(fsys fs.FS, p string) error {
 	case err != nil:
 		return fmt.Errorf("not read: %v (a config must be a file on this filesystem)", err)
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("not read: it is %s, not a regular file", kind(st.Mode()))
+		return fmt.Errorf("not read: it is %s, not a regular file", safefs.Kind(st.Mode()))
 	}
 	return nil
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device node"
-	case m.IsDir():
-		return "a directory"
-	}
-	return "not a file (" + m.Type().String() + ")"
 }

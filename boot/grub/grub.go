@@ -37,6 +37,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/internal/cfgfile"
+	"github.com/warmboot/warmboot/boot/safefs"
 )
 
 // Paths are where grub.cfg is looked for, relative to a filesystem root,
@@ -57,7 +58,7 @@ var globs = []string{"EFI/*/grub.cfg", "*/boot/grub/grub.cfg", "*/boot/grub2/gru
 func Find(fsys fs.FS) []string {
 	var out []string
 	for _, p := range Paths {
-		if exists(fsys, p) {
+		if safefs.Lexists(fsys, p) {
 			out = append(out, p)
 		}
 	}
@@ -71,19 +72,6 @@ func Find(fsys fs.FS) []string {
 
 // Looked lists the places Find tries, for messages.
 func Looked() []string { return append(append([]string(nil), Paths...), globs...) }
-
-// exists says whether p names anything, without following a final
-// symlink where the filesystem can say so.
-func exists(fsys fs.FS, p string) bool {
-	if l, ok := fsys.(interface {
-		Lstat(string) (fs.FileInfo, error)
-	}); ok {
-		_, err := l.Lstat(p)
-		return err == nil
-	}
-	_, err := fs.Stat(fsys, p)
-	return err == nil
-}
 
 func regular(fsys fs.FS, p string) bool {
 	st, err := fs.Stat(fsys, p)

@@ -36,7 +36,13 @@ func (a Array) String() string {
 	for _, m := range a.Members {
 		devs = append(devs, m.Device)
 	}
-	s := fmt.Sprintf("%s: md RAID%d (metadata %s, uuid %s) from %s", a.Name, a.Level, a.Members[0].SB.Version, a.UUID, strings.Join(devs, ", "))
+	s := fmt.Sprintf("md RAID%d (metadata %s, uuid %s) from %s", a.Level, a.Members[0].SB.Version, a.UUID, strings.Join(devs, ", "))
+	if a.Name != "" {
+		s = a.Name + ": " + s
+	}
+	if a.Level == -1 {
+		s = strings.Replace(s, "RAID-1", "linear", 1)
+	}
 	if a.Missing > 0 {
 		s += fmt.Sprintf(", degraded: %d of %d members missing", a.Missing, a.Missing+len(a.Members))
 	}
@@ -132,6 +138,14 @@ func (a *Assembler) Assemble(devices []string, final bool) []Array {
 		// lag, and names the array after the first.
 		sort.SliceStable(ms, func(i, j int) bool { return ms[i].SB.Events > ms[j].SB.Events })
 		arr := Array{UUID: ms[0].SB.UUIDString(), Level: ms[0].SB.Level, Members: ms, Missing: max(0, want-len(ms))}
+		if arr.Level != 1 {
+			// The image carries md's RAID1 personality only: a /boot is a
+			// mirror (every member holds all of it, which is also what
+			// lets firmware and GRUB read one).
+			arr.Err = fmt.Errorf("RAID level %d is not assembled: warmboot reads RAID1 arrays only (keep /boot on a mirror)", arr.Level)
+			out = append(out, arr)
+			continue
+		}
 		arr.Name, arr.Err = a.start(ms)
 		out = append(out, arr)
 	}

@@ -171,6 +171,18 @@ func TestAssemble(t *testing.T) {
 	}
 }
 
+func TestAssembleOtherLevels(t *testing.T) {
+	root := t.TempDir()
+	sb := sb1(0xcc, "host:data", 3, 1)
+	binary.LittleEndian.PutUint32(sb[72:], 5)
+	member(t, root, "sda3", "1.2", 1<<20, sb, "8:3")
+	a := &Assembler{Sys: filepath.Join(root, "sys"), Dev: filepath.Join(root, "dev")}
+	got := a.Assemble([]string{"sda3"}, true)
+	if len(got) != 1 || got[0].String() != "md RAID5 (metadata 1.2, uuid cccccccc:cccccccc:cccccccc:cccccccc) from sda3, degraded: 2 of 3 members missing: RAID level 5 is not assembled: warmboot reads RAID1 arrays only (keep /boot on a mirror)" {
+		t.Errorf("Assemble = %v", got)
+	}
+}
+
 func TestAssembleNoDriver(t *testing.T) {
 	root := t.TempDir()
 	member(t, root, "sda1", "1.2", 1<<20, sb1(0xaa, "host:boot", 1, 1), "8:1")

@@ -142,6 +142,23 @@ func clean(p string) string {
 	return p
 }
 
+// Kind names what a non-regular file is, for messages: "a FIFO".
+func Kind(m fs.FileMode) string { return typeName(m) }
+
+// Lexists says whether p names anything on fsys, a dangling symlink or
+// one that leaves the filesystem included (an fs.FS with an Lstat method,
+// as FS has; else whatever fs.Stat finds).
+func Lexists(fsys fs.FS, p string) bool {
+	if l, ok := fsys.(interface {
+		Lstat(string) (fs.FileInfo, error)
+	}); ok {
+		_, err := l.Lstat(p)
+		return err == nil
+	}
+	_, err := fs.Stat(fsys, p)
+	return err == nil
+}
+
 func typeName(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeNamedPipe != 0:
@@ -154,8 +171,10 @@ func typeName(m fs.FileMode) string {
 		return "a block device"
 	case m&fs.ModeSymlink != 0:
 		return "a symlink"
+	case m.IsDir():
+		return "a directory"
 	}
-	return m.Type().String()
+	return "not a file (" + m.Type().String() + ")"
 }
 
 func sortEntries(list []fs.DirEntry) {

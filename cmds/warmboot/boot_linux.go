@@ -279,9 +279,13 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		// left out of the list, and the array itself is mounted.
 		if arrays := b.raid.Assemble(names, final); len(arrays) > 0 {
 			for _, a := range arrays {
-				b.say("assembled %s", a)
+				if a.Name == "" {
+					b.say("not assembling %s", a)
+				} else {
+					b.say("assembled %s", a)
+				}
 				for _, m := range a.Members {
-					probes = append(probes, discover.Probe{Device: m.Device, Result: "member of " + a.Name})
+					probes = append(probes, discover.Probe{Device: m.Device, Result: "member of " + a.String()})
 				}
 			}
 			if names, err = discover.Devices(); err != nil {
