@@ -320,3 +320,31 @@ func TestHostileDisk(t *testing.T) {
 		marker("console=ttyS0 quiet wbtest=hostile-good"))
 	finish(t, vm, true)
 }
+
+// Debian's installer on a BMC's virtual CD-ROM (an ISO 9660 image on the
+// q35 machine's SATA CD drive): the CD's filesystem driver loads when its
+// superblock is seen, isolinux's includes are followed, and vesamenu's
+// MENU DEFAULT boots; TIMEOUT 0 in isolinux waits for a key, so the test
+// presses Enter.
+func TestInstallerCD(t *testing.T) {
+	iso := t.TempDir() + "/netinst.iso"
+	if err := disk.ISO(t.Context(), iso, "Debian 12.6.0 amd64 n", map[string]disk.File{
+		"/install.amd/vmlinuz":       {Src: kernel},
+		"/install.amd/gtk/initrd.gz": {Src: target},
+		"/isolinux/isolinux.cfg":     {Data: []byte("# D-I config version 2.0\npath \ninclude menu.cfg\ndefault vesamenu.c32\nprompt 0\ntimeout 0\n")},
+		"/isolinux/menu.cfg":         {Data: []byte("menu hshift 4\nmenu title Debian GNU/Linux installer menu (BIOS mode)\ninclude gtk.cfg\ninclude spkgtk.cfg\n")},
+		"/isolinux/gtk.cfg":          {Data: []byte("default installgui\nlabel installgui\n\tmenu label ^Graphical install\n\tmenu default\n\tkernel /install.amd/vmlinuz\n\tappend vga=788 initrd=/install.amd/gtk/initrd.gz --- console=ttyS0 quiet wbtest=cd\n")},
+		"/isolinux/spkgtk.cfg":       {Data: []byte("label installspk\n\tmenu label Graphical install with ^speech synthesis\x07\n\tkernel /install.amd/vmlinuz\n\tappend vga=788 initrd=/install.amd/gtk/initrd.gz speakup.synth=soft --- quiet\n")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	vm := startVMDisks(t, "warmboot.wait=5", "-drive", "file="+iso+",if=none,id=cd,media=cdrom,format=raw", "-device", "ide-cd,drive=cd,bus=ide.1")
+	expect(t, vm,
+		"isofs for iso9660",
+		" *  1) Graphical install  [syslinux sr0:/isolinux/gtk.cfg:2]",
+		"    2) Graphical install with speech synthesis  [syslinux sr0:/isolinux/spkgtk.cfg:1]",
+		`Waiting for a choice (default "Graphical install")`)
+	vm.Console.Send("\r")
+	expect(t, vm, marker("BOOT_IMAGE=/install.amd/vmlinuz vga=788 initrd=/install.amd/gtk/initrd.gz --- console=ttyS0 quiet wbtest=cd"))
+	finish(t, vm, true)
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/warmboot/warmboot/internal/testtool"
@@ -53,6 +54,28 @@ func TestParseFSIDReal(t *testing.T) {
 			}
 		})
 	}
+	// ISO 9660, as installer media are made: GRUB's and blkid's UUID is
+	// the volume's creation date.
+	t.Run("iso9660", func(t *testing.T) {
+		xorriso := testtool.Need(t, "xorriso")
+		src := filepath.Join(dir, "isosrc")
+		os.MkdirAll(filepath.Join(src, "isolinux"), 0o755)
+		os.WriteFile(filepath.Join(src, "isolinux/isolinux.cfg"), []byte("default x\n"), 0o644)
+		img := filepath.Join(dir, "t.iso")
+		if out, err := exec.Command(xorriso, "-as", "mkisofs", "-quiet", "-V", "Debian 12.6.0 amd64 n",
+			"--modification-date=2024062909382700", "-o", img, src).CombinedOutput(); err != nil {
+			t.Fatalf("xorriso: %v\n%s", err, out)
+		}
+		b, _ := os.ReadFile(img)
+		got, ok := ParseFSID(b[:min(len(b), ProbeSize)])
+		want := FSID{"iso9660", "2024-06-29-09-38-27-00", "Debian 12.6.0 amd64 n"}
+		if !ok || got != want {
+			t.Errorf("ParseFSID = %+v, %v; want %+v", got, ok, want)
+		}
+		if out, err := exec.Command("blkid", "-p", "-s", "UUID", "-o", "value", img).Output(); err == nil && strings.TrimSpace(string(out)) != got.UUID {
+			t.Errorf("blkid says UUID %s, ParseFSID %s", out, got.UUID)
+		}
+	})
 	if _, ok := ParseFSID(make([]byte, ProbeSize)); ok {
 		t.Error("ParseFSID(zeros) found a filesystem")
 	}

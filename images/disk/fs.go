@@ -144,3 +144,22 @@ func makePV(ctx context.Context, img, vg, lv string, lvSize int64) (int64, error
 	}
 	return 0, fmt.Errorf("lvm pvs: no pe_start in %q", start)
 }
+
+// ISO writes an ISO 9660 image (Rock Ridge, as installer media are made)
+// of files to out, with volume identifier label, made by xorriso.
+func ISO(ctx context.Context, out, label string, files map[string]File) error {
+	dir, err := os.MkdirTemp("", "warmboot-iso-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := stage(dir, files); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-V", label,
+		"--modification-date=2024062909382700", "-o", out, dir)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("xorriso: %w: %s (make deps installs xorriso)", err, b)
+	}
+	return nil
+}

@@ -190,8 +190,13 @@ func build(ctx context.Context, kdir, out, flavor string, want sets, stdout, std
 	}
 	groupLists := map[string]string{}
 	var groupNames []string
-	for g, names := range want.groups {
-		closure, err := tree.Resolve(names...)
+	for g := range want.groups {
+		groupNames = append(groupNames, g)
+	}
+	// In name order: the files' order makes the image's bytes.
+	sort.Strings(groupNames)
+	for _, g := range groupNames {
+		closure, err := tree.Resolve(want.groups[g]...)
 		if err != nil {
 			return fmt.Errorf("group %s: %w", g, err)
 		}
@@ -201,9 +206,7 @@ func build(ctx context.Context, kdir, out, flavor string, want sets, stdout, std
 			paths = append(paths, "lib/modules/"+tree.Release+"/"+m.Path)
 		}
 		groupLists[g] = strings.Join(paths, "\n") + "\n"
-		groupNames = append(groupNames, g)
 	}
-	sort.Strings(groupNames)
 	stage, err := os.MkdirTemp("", "warmboot-stage-")
 	if err != nil {
 		return err
