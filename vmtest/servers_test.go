@@ -211,6 +211,32 @@ func TestMDRaid1SATA(t *testing.T) {
 	}
 }
 
+// One disk of a mirror has died: warmboot waits for the missing member
+// until warmboot.wait runs out (it might be slow to appear), never mounts
+// the surviving member on its own (metadata 1.0 looks like a plain
+// filesystem), then starts the array degraded and boots from it.
+func TestMDRaid1Degraded(t *testing.T) {
+	uuid := [16]byte{0xd1, 0xd2, 0xd3, 0xd4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	a := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "mdgrub", SizeMiB: 24,
+		MD: &disk.MD{Version: "1.0", UUID: uuid, Name: "srv:boot", RaidDisks: 2, DevNumber: 1},
+		Files: map[string]disk.File{
+			"/vmlinuz":       {Src: kernel},
+			"/target.img":    {Src: target},
+			"/grub/grub.cfg": {Data: []byte("set timeout=3\nmenuentry 'degraded' {\n\tlinux /vmlinuz console=ttyS0 quiet wbtest=md-degraded\n\tinitrd /target.img\n}\n")},
+		}}}})
+	before := diskSum(t, a)
+	vm := startVMDisks(t, "warmboot.timeout=0 warmboot.wait=3",
+		"-drive", "file="+a+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0")
+	expect(t, vm,
+		"warmboot: assembled md127: md RAID1 (metadata 1.0, uuid d1d2d3d4:01020304:05060708:090a0b0c) from sda1, degraded: 1 of 2 members missing",
+		" *  1) degraded  [grub md127:/grub/grub.cfg:2]",
+		marker("BOOT_IMAGE=/vmlinuz console=ttyS0 quiet wbtest=md-degraded"))
+	finish(t, vm, true)
+	if diskSum(t, a) != before {
+		t.Error("the surviving member changed: the degraded array was not read-only")
+	}
+}
+
 // A /boot on an LVM logical volume (a SATA disk whose second partition is
 // the volume group's PV): the volume is mapped read-only and its GRUB
 // config boots.

@@ -63,7 +63,15 @@ type Assembler struct {
 	done map[[16]byte]bool
 	// pending are arrays seen with members missing and not started yet.
 	pending map[[16]byte]bool
+	// members are the devices seen carrying an md superblock.
+	members map[string]bool
 }
+
+// Member says whether device was seen carrying an md superblock: it is
+// read through its array, never mounted on its own (a metadata 1.0 member
+// looks like a plain filesystem, and mounting it would keep its array
+// from starting).
+func (a *Assembler) Member(device string) bool { return a.members[device] }
 
 // Pending says whether an array was seen incomplete and not started: a
 // member disk may still be appearing.
@@ -110,13 +118,17 @@ func (a *Assembler) Probe(device string) (Member, bool) {
 // final true, also degraded. It returns what it did, one Array each.
 func (a *Assembler) Assemble(devices []string, final bool) []Array {
 	if a.done == nil {
-		a.done, a.pending = map[[16]byte]bool{}, map[[16]byte]bool{}
+		a.done, a.pending, a.members = map[[16]byte]bool{}, map[[16]byte]bool{}, map[string]bool{}
 	}
 	groups := map[[16]byte][]Member{}
 	var order [][16]byte
 	for _, d := range devices {
 		m, ok := a.Probe(d)
-		if !ok || a.done[m.SB.UUID] || a.claimed(d) {
+		if !ok {
+			continue
+		}
+		a.members[d] = true
+		if a.done[m.SB.UUID] || a.claimed(d) {
 			continue
 		}
 		if groups[m.SB.UUID] == nil {

@@ -134,6 +134,9 @@ func TestAssemble(t *testing.T) {
 	if !a.Pending() {
 		t.Error("Pending() = false with the bb array incomplete")
 	}
+	if !a.Member("sdc1") || a.Member("sdd") {
+		t.Error("Member: sdc1 (waiting for its array) must not be mounted alone; sdd is no member")
+	}
 	state := func(name string) string {
 		b, _ := os.ReadFile(filepath.Join(root, "sys/block", name, "md/array_state"))
 		v, _ := os.ReadFile(filepath.Join(root, "sys/block", name, "md/metadata_version"))

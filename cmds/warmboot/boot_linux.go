@@ -307,6 +307,9 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		end()
 		var fresh []string
 		for _, n := range names {
+			if b.raid.Member(n) {
+				continue // read through its array
+			}
 			if !seen[n] {
 				seen[n] = true
 				fresh = append(fresh, n)
