@@ -674,12 +674,14 @@ func (in *interp) search(args []string) bool {
 		case strings.HasPrefix(a, "--set="):
 			variable = strings.TrimPrefix(a, "--set=")
 		case strings.HasPrefix(a, "--hint"):
-			v, ok := strings.CutPrefix(a[strings.IndexByte(a+"=", '='):], "=")
+			// --hint=DEV, --hint-bios=DEV, --hint-efi=DEV...: the BIOS
+			// name is the one GRUB's own BOOT_IMAGE= shows on a PC.
+			opt, v, ok := strings.Cut(a, "=")
 			if !ok && i+1 < len(args) {
 				i++
 				v = args[i]
 			}
-			if hint == "" || strings.HasPrefix(a, "--hint-bios") {
+			if hint == "" || opt == "--hint-bios" {
 				hint = v
 			}
 		case strings.HasPrefix(a, "-"):
