@@ -405,15 +405,9 @@ func filesystems(env Env) ([]mounted, error) {
 // findEntry scans the running system's filesystems as the bootloader
 // scans the disks, and finds an entry by id or label ("" the default).
 func findEntry(env Env, id string) (entry.Entry, error) {
-	fss, err := filesystems(env)
+	vols, err := discover.HostVolumes(env.Root, "/")
 	if err != nil {
 		return entry.Entry{}, err
-	}
-	var vols []entry.Volume
-	for i := len(fss) - 1; i >= 0; i-- {
-		root := env.path(fss[i].dir)
-		id := discover.ReadFSID(env.path("/dev/" + fss[i].device))
-		vols = append(vols, entry.Volume{FS: safefs.Dir(root), Dir: root, Device: fss[i].device, UUID: id.UUID, Label: id.Label})
 	}
 	m := choose.Rank(discover.Scan(vols))
 	if len(m.Entries) == 0 {

@@ -140,7 +140,7 @@ func list(args []string, stdout, stderr io.Writer) int {
 	}
 	tl := timeline.New()
 	end := tl.Begin("parse")
-	m := choose.Rank(discover.ScanDir(safefs.Dir(*root), *root))
+	m := choose.Rank(discover.ScanRoot(*root))
 	end()
 	tr, terr := trust.Load(os.DirFS(*trustDir), ".")
 	if *asJSON {

@@ -168,7 +168,7 @@ func (s *selection) entries() ([]named, error) {
 		}
 		return []named{{e, name}}, nil
 	}
-	m := choose.Rank(discover.ScanDir(safefs.Dir(s.root), s.root))
+	m := choose.Rank(discover.ScanRoot(s.root))
 	if len(m.Entries) == 0 {
 		return nil, fmt.Errorf("no boot entries under %s (looked for %s)", s.root, strings.Join(discover.Looked(), ", "))
 	}

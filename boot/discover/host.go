@@ -1,0 +1,67 @@
+package discover
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/shutdown"
+)
+
+// HostVolumes returns the block-device filesystems mounted on a running
+// system at or beneath dir ("/" for all of them), each once (at its
+// shortest mount point), with the UUID and label read from its device, so
+// that a scan on the running system sees what the bootloader will see on
+// the disks: GRUB's search finds the same filesystems, an ESP mounted at
+// /boot/efi is a volume of its own. root prefixes every path (a test's
+// directory; "/" on a real system).
+func HostVolumes(root, dir string) ([]entry.Volume, error) {
+	data, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
+	if err != nil {
+		return nil, fmt.Errorf("listing mounts: %w", err)
+	}
+	ms, err := shutdown.ParseMountInfo(data)
+	if err != nil {
+		return nil, err
+	}
+	dir = filepath.Clean(dir)
+	best := map[string]string{}
+	for _, m := range ms {
+		if !strings.HasPrefix(m.Source, "/dev/") || shutdown.Virtual(m.FSType) {
+			continue
+		}
+		dev := strings.TrimPrefix(m.Source, "/dev/")
+		if d, ok := best[dev]; !ok || len(m.Dir) < len(d) {
+			best[dev] = m.Dir
+		}
+	}
+	var vols []entry.Volume
+	for dev, d := range best {
+		if dir != "/" && d != dir && !strings.HasPrefix(d, dir+"/") {
+			continue
+		}
+		host := filepath.Join(root, d)
+		id := ReadFSID(filepath.Join(root, "dev", dev))
+		vols = append(vols, entry.Volume{FS: safefs.Dir(host), Dir: host, Device: dev, UUID: id.UUID, Label: id.Label})
+	}
+	sort.Slice(vols, func(i, j int) bool { return vols[i].Dir < vols[j].Dir })
+	return vols, nil
+}
+
+// ScanRoot scans dir as "warmboot list -root" and "warmsign -root" do: when
+// dir is where a block device is mounted, with every filesystem mounted at
+// or beneath it as a volume of its own (so an ESP at /boot/efi is read as
+// the bootloader reads it); otherwise dir alone, as a directory of configs.
+func ScanRoot(dir string) []*entry.Config {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		if vols, err := HostVolumes("/", abs); err == nil && len(vols) > 0 && vols[0].Dir == abs {
+			return Scan(vols)
+		}
+	}
+	return ScanDir(safefs.Dir(dir), dir)
+}
