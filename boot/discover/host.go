@@ -12,14 +12,17 @@ import (
 	"github.com/warmboot/warmboot/boot/shutdown"
 )
 
-// HostVolumes returns the block-device filesystems mounted on a running
-// system at or beneath dir ("/" for all of them), each once (at its
-// shortest mount point), with the UUID and label read from its device, so
-// that a scan on the running system sees what the bootloader will see on
-// the disks: GRUB's search finds the same filesystems, an ESP mounted at
-// /boot/efi is a volume of its own. root prefixes every path (a test's
-// directory; "/" on a real system).
-func HostVolumes(root, dir string) ([]entry.Volume, error) {
+// BlockMount is a block-device filesystem of a running system at its
+// shortest mount point.
+type BlockMount struct {
+	Dir    string // "/boot", as the running system sees it
+	Device string // "nvme0n1p2"
+}
+
+// BlockMounts lists the block-device filesystems mounted on a running
+// system, each once, at its shortest mount point, sorted by mount point.
+// root prefixes /proc (a test's directory; "/" on a real system).
+func BlockMounts(root string) ([]BlockMount, error) {
 	data, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
 	if err != nil {
 		return nil, fmt.Errorf("listing mounts: %w", err)
@@ -28,7 +31,6 @@ func HostVolumes(root, dir string) ([]entry.Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir = filepath.Clean(dir)
 	best := map[string]string{}
 	for _, m := range ms {
 		if !strings.HasPrefix(m.Source, "/dev/") || shutdown.Virtual(m.FSType) {
@@ -39,16 +41,36 @@ func HostVolumes(root, dir string) ([]entry.Volume, error) {
 			best[dev] = m.Dir
 		}
 	}
-	var vols []entry.Volume
+	out := make([]BlockMount, 0, len(best))
 	for dev, d := range best {
-		if dir != "/" && d != dir && !strings.HasPrefix(d, dir+"/") {
+		out = append(out, BlockMount{Dir: d, Device: dev})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
+	return out, nil
+}
+
+// HostVolumes returns the block-device filesystems mounted on a running
+// system at or beneath dir ("/" for all of them), each once (at its
+// shortest mount point), with the UUID and label read from its device, so
+// that a scan on the running system sees what the bootloader will see on
+// the disks: GRUB's search finds the same filesystems, an ESP mounted at
+// /boot/efi is a volume of its own. root prefixes every path (a test's
+// directory; "/" on a real system).
+func HostVolumes(root, dir string) ([]entry.Volume, error) {
+	mounts, err := BlockMounts(root)
+	if err != nil {
+		return nil, err
+	}
+	dir = filepath.Clean(dir)
+	var vols []entry.Volume
+	for _, m := range mounts {
+		if dir != "/" && m.Dir != dir && !strings.HasPrefix(m.Dir, dir+"/") {
 			continue
 		}
-		host := filepath.Join(root, d)
-		id := ReadFSID(filepath.Join(root, "dev", dev))
-		vols = append(vols, entry.Volume{FS: safefs.Dir(host), Dir: host, Device: dev, UUID: id.UUID, Label: id.Label})
+		host := filepath.Join(root, m.Dir)
+		id := ReadFSID(filepath.Join(root, "dev", m.Device))
+		vols = append(vols, entry.Volume{FS: safefs.Dir(host), Dir: host, Device: m.Device, UUID: id.UUID, Label: id.Label})
 	}
-	sort.Slice(vols, func(i, j int) bool { return vols[i].Dir < vols[j].Dir })
 	return vols, nil
 }
 

@@ -366,39 +366,14 @@ func consoles(cmdline string) string {
 	return strings.Join(out, " ")
 }
 
-// Mounted is one filesystem of the running system warmswap looks at.
-type mounted struct {
-	dir, device string
-}
-
 // filesystems lists the mounted block-device filesystems, one mount
 // point each (the shortest), longest first for path lookups.
-func filesystems(env Env) ([]mounted, error) {
-	data, err := os.ReadFile(env.path("proc/self/mountinfo"))
-	if err != nil {
-		return nil, fmt.Errorf("listing mounts: %w", err)
-	}
-	ms, err := shutdown.ParseMountInfo(data)
+func filesystems(env Env) ([]discover.BlockMount, error) {
+	out, err := discover.BlockMounts(env.Root)
 	if err != nil {
 		return nil, err
 	}
-	best := map[string]string{}
-	for _, m := range ms {
-		if !strings.HasPrefix(m.Source, "/dev/") || shutdown.Virtual(m.FSType) {
-			continue
-		}
-		dev := strings.TrimPrefix(m.Source, "/dev/")
-		if d, ok := best[dev]; !ok || len(m.Dir) < len(d) {
-			best[dev] = m.Dir
-		}
-	}
-	var out []mounted
-	for dev, dir := range best {
-		out = append(out, mounted{dir: dir, device: dev})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return len(out[i].dir) > len(out[j].dir) || (len(out[i].dir) == len(out[j].dir) && out[i].dir < out[j].dir)
-	})
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Dir) > len(out[j].Dir) })
 	return out, nil
 }
 
@@ -444,8 +419,8 @@ func handedKernel(env Env, req Request, running string) (entry.Entry, error) {
 	k := abs(req.Kernel)
 	var fsRoot, dev string
 	for _, f := range fss {
-		if f.dir == "/" || k == f.dir || strings.HasPrefix(k, f.dir+"/") {
-			fsRoot, dev = f.dir, f.device
+		if f.Dir == "/" || k == f.Dir || strings.HasPrefix(k, f.Dir+"/") {
+			fsRoot, dev = f.Dir, f.Device
 			break
 		}
 	}
