@@ -174,8 +174,12 @@ type Activator struct {
 	Create   func(name, uuid string, targets []sys.DMTarget) (string, error)
 	// Need, if set, is called before the first volume is mapped, so the
 	// device-mapper module can be loaded (group "dm").
-	Need   func(group string)
-	done   map[string]bool
+	Need func(group string)
+	done map[string]bool
+	// probed is what each device read once holds, nil when it is no PV:
+	// its content does not change under a read-only bootloader, and
+	// discovery passes repeat every 200 ms while disks appear.
+	probed map[string]*pvProbe
 	needed bool
 }
 
@@ -214,36 +218,50 @@ func (a *Activator) Probe(device string) (pv PV, text string, err error) {
 
 var errNotPV = errors.New("not an LVM physical volume")
 
+// pvProbe is a PV's UUID, device number and newest metadata text (empty
+// when its metadata areas hold none, as a PV's may).
+type pvProbe struct {
+	uuid, majmin, text string
+}
+
+func (a *Activator) probe(device string) *pvProbe {
+	pv, text, err := a.Probe(device)
+	if errors.Is(err, errNotPV) || err != nil && pv.UUID == "" {
+		return nil
+	}
+	mm, _ := os.ReadFile(filepath.Join(a.Sys, "class/block", device, "dev"))
+	return &pvProbe{uuid: pv.UUID, majmin: strings.TrimSpace(string(mm)), text: text}
+}
+
 // Activate maps the volumes of every volume group whose PVs are among
 // devices, once each. It returns one Result per visible volume.
 func (a *Activator) Activate(devices []string) []Result {
 	if a.done == nil {
-		a.done = map[string]bool{}
-	}
-	type found struct {
-		dev, majmin, text string
+		a.done, a.probed = map[string]bool{}, map[string]*pvProbe{}
 	}
 	pvDev := map[string]string{}  // PV UUID -> "major:minor"
 	pvName := map[string]string{} // PV UUID -> "sda2"
-	var texts []found
+	var texts []string
 	for _, d := range devices {
-		pv, text, err := a.Probe(d)
-		if errors.Is(err, errNotPV) || err != nil && pv.UUID == "" {
+		p, seen := a.probed[d]
+		if !seen {
+			p = a.probe(d)
+			a.probed[d] = p
+		}
+		if p == nil {
 			continue
 		}
-		mm, _ := os.ReadFile(filepath.Join(a.Sys, "class/block", d, "dev"))
-		pvDev[pv.UUID] = strings.TrimSpace(string(mm))
-		pvName[pv.UUID] = d
-		if err == nil {
-			texts = append(texts, found{d, pvDev[pv.UUID], text})
+		pvDev[p.uuid], pvName[p.uuid] = p.majmin, d
+		if p.text != "" {
+			texts = append(texts, p.text)
 		}
 	}
 	// Each VG once, from the PV with the newest metadata.
 	var order []string
 	newest := map[string]int64{}
 	var plans = map[string][]Volume{}
-	for _, t := range texts {
-		vg, vols, seq, err := Plan(t.text, pvDev)
+	for _, text := range texts {
+		vg, vols, seq, err := Plan(text, pvDev)
 		if err != nil || a.done[vg] {
 			continue
 		}

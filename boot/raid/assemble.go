@@ -63,15 +63,18 @@ type Assembler struct {
 	done map[[16]byte]bool
 	// pending are arrays seen with members missing and not started yet.
 	pending map[[16]byte]bool
-	// members are the devices seen carrying an md superblock.
-	members map[string]bool
+	// probed is what each device read once holds: its member
+	// superblock, nil when it has none. A device's content does not
+	// change under a read-only bootloader, and discovery passes repeat
+	// every 200 ms while disks appear.
+	probed map[string]*Member
 }
 
 // Member says whether device was seen carrying an md superblock: it is
 // read through its array, never mounted on its own (a metadata 1.0 member
 // looks like a plain filesystem, and mounting it would keep its array
 // from starting).
-func (a *Assembler) Member(device string) bool { return a.members[device] }
+func (a *Assembler) Member(device string) bool { return a.probed[device] != nil }
 
 // Pending says whether an array was seen incomplete and not started: a
 // member disk may still be appearing.
@@ -118,16 +121,22 @@ func (a *Assembler) Probe(device string) (Member, bool) {
 // final true, also degraded. It returns what it did, one Array each.
 func (a *Assembler) Assemble(devices []string, final bool) []Array {
 	if a.done == nil {
-		a.done, a.pending, a.members = map[[16]byte]bool{}, map[[16]byte]bool{}, map[string]bool{}
+		a.done, a.pending, a.probed = map[[16]byte]bool{}, map[[16]byte]bool{}, map[string]*Member{}
 	}
 	groups := map[[16]byte][]Member{}
 	var order [][16]byte
 	for _, d := range devices {
-		m, ok := a.Probe(d)
-		if !ok {
+		mp, seen := a.probed[d]
+		if !seen {
+			if m, ok := a.Probe(d); ok {
+				mp = &m
+			}
+			a.probed[d] = mp
+		}
+		if mp == nil {
 			continue
 		}
-		a.members[d] = true
+		m := *mp
 		if a.done[m.SB.UUID] || a.claimed(d) {
 			continue
 		}
