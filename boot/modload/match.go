@@ -43,9 +43,6 @@ type rule struct {
 
 // readRules reads MatchFile once.
 func (m *Modules) readRules() error {
-	if m.loaded == nil {
-		m.loaded, m.seen = map[string]bool{}, map[string]bool{}
-	}
 	if m.rules != nil {
 		return nil
 	}
@@ -82,6 +79,9 @@ func (m *Modules) Coldplug() ([]string, []error) {
 	if err := m.readRules(); err != nil {
 		return nil, []error{fmt.Errorf("reading %s: %w", MatchFile, err)}
 	}
+	if m.seen == nil {
+		m.seen = map[string]bool{}
+	}
 	aliases, _ := filepath.Glob(filepath.Join(m.Sys, "bus/*/devices/*/modalias"))
 	sort.Strings(aliases)
 	var names []string
@@ -103,7 +103,7 @@ func (m *Modules) Coldplug() ([]string, []error) {
 			if ok, _ := path.Match(r.pattern, alias); !ok {
 				continue
 			}
-			n, err := m.loadPaths(r.paths)
+			n, _, err := m.loadPaths(r.paths)
 			names = append(names, n...)
 			errs = append(errs, err...)
 		}
@@ -113,19 +113,21 @@ func (m *Modules) Coldplug() ([]string, []error) {
 
 // LoadGroup loads group NAME's list from GroupDir, once.
 func (m *Modules) LoadGroup(name string) ([]string, []error) {
-	if err := m.readRules(); err != nil {
-		return nil, []error{err}
-	}
 	data, err := os.ReadFile(filepath.Join(m.Root, GroupDir, name+".load"))
 	if err != nil {
 		return nil, []error{fmt.Errorf("module group %s: %w (rebuild the image with it)", name, err)}
 	}
-	return m.loadPaths(strings.Fields(string(data)))
+	names, _, errs := m.loadPaths(strings.Fields(string(data)))
+	return names, errs
 }
 
-func (m *Modules) loadPaths(paths []string) ([]string, []error) {
-	var names []string
-	var errs []error
+// loadPaths inserts each module not loaded yet by this Modules, in order.
+// It returns the names of those it loaded and how many the kernel already
+// had (EEXIST).
+func (m *Modules) loadPaths(paths []string) (names []string, present int, errs []error) {
+	if m.loaded == nil {
+		m.loaded = map[string]bool{}
+	}
 	for _, p := range paths {
 		if m.loaded[p] {
 			continue
@@ -146,9 +148,10 @@ func (m *Modules) loadPaths(paths []string) ([]string, []error) {
 		case err == nil:
 			names = append(names, strings.TrimSuffix(path.Base(p), ".ko"))
 		case m.Exists(err):
+			present++
 		default:
 			errs = append(errs, fmt.Errorf("module %s: %w", p, err))
 		}
 	}
-	return names, errs
+	return names, present, errs
 }

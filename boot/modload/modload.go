@@ -7,8 +7,6 @@
 package modload
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -34,39 +32,25 @@ type Result struct {
 // without SSE4.2) must not cost the disk driver. release is the running
 // kernel's, to explain a mismatch.
 func Load(root, list, release string, load Loader, exists func(error) bool) (Result, error) {
-	data, err := os.ReadFile(filepath.Join(root, list))
+	return (&Modules{Root: root, Release: release, Load: load, Exists: exists}).LoadList(list)
+}
+
+// LoadList loads the modules listed in list (a file of paths relative to
+// Root, one a line; # comments), in order, as Load describes.
+func (m *Modules) LoadList(list string) (Result, error) {
+	data, err := os.ReadFile(filepath.Join(m.Root, list))
 	if errors.Is(err, os.ErrNotExist) {
 		return Result{}, nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("reading module list: %w", err)
 	}
-	var r Result
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		p := strings.TrimSpace(sc.Text())
-		if p == "" || p[0] == '#' {
-			continue
-		}
-		if !strings.Contains(p, "/"+release+"/") {
-			r.Errors = append(r.Errors, fmt.Errorf("%s was built for another kernel than the running %s: rebuild the image for this kernel", p, release))
-			continue
-		}
-		f, err := os.Open(filepath.Join(root, p))
-		if err != nil {
-			r.Errors = append(r.Errors, fmt.Errorf("module %s: %w", p, err))
-			continue
-		}
-		err = load(f, "")
-		f.Close()
-		switch {
-		case err == nil:
-			r.Loaded++
-		case exists(err):
-			r.Present++
-		default:
-			r.Errors = append(r.Errors, fmt.Errorf("module %s: %w", p, err))
+	var paths []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if p := strings.TrimSpace(l); p != "" && p[0] != '#' {
+			paths = append(paths, p)
 		}
 	}
-	return r, sc.Err()
+	names, present, errs := m.loadPaths(paths)
+	return Result{Loaded: len(names), Present: present, Errors: errs}, nil
 }

@@ -8,13 +8,14 @@ import (
 	"github.com/warmboot/warmboot/boot/internal/sys"
 )
 
-// LoadSystem loads the image's modules into the running kernel.
+// LoadSystem loads the image's start-up modules (ListFile) into the
+// running kernel.
 func LoadSystem() (Result, error) {
-	rel, err := sys.Release()
+	m, err := System()
 	if err != nil {
 		return Result{}, err
 	}
-	return Load("/", ListFile, rel, sys.FinitModule, func(err error) bool { return errors.Is(err, sys.EEXIST) })
+	return m.LoadList(ListFile)
 }
 
 // System returns the Modules of the running image and kernel.

@@ -137,22 +137,21 @@ func (b *booter) run(ctx context.Context) int {
 func (b *booter) loadModules() {
 	end := b.tl.Begin("modules")
 	defer end()
-	r, err := modload.LoadSystem()
+	var err error
+	if b.mods, err = modload.System(); err != nil {
+		b.say("loading modules: %v", err)
+		return
+	}
+	r, err := b.mods.LoadList(modload.ListFile)
 	if err != nil {
 		b.say("loading modules: %v", err)
 	}
 	for _, err := range r.Errors {
 		b.say("warning: %v", err)
 	}
-	var hw []string
-	if b.mods, err = modload.System(); err != nil {
-		b.say("loading modules: %v", err)
-	} else {
-		var errs []error
-		hw, errs = b.mods.Coldplug()
-		for _, err := range errs {
-			b.say("warning: %v", err)
-		}
+	hw, errs := b.mods.Coldplug()
+	for _, err := range errs {
+		b.say("warning: %v", err)
 	}
 	switch {
 	case len(hw) > 0:
