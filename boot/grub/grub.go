@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -761,20 +762,11 @@ func (in *interp) loadEnv(args []string) bool {
 		return false
 	}
 	for k, v := range env {
-		if len(only) == 0 || contains(only, k) {
+		if len(only) == 0 || slices.Contains(only, k) {
 			in.env[k] = v
 		}
 	}
 	return true
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 const envHeader = "# GRUB Environment Block\n"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -64,7 +65,7 @@ func Plan(text string, pvs map[string]string) (vg string, vols []Volume, seqno i
 		return g.name, nil, seqno, nil
 	}
 	for _, l := range lvs.sections {
-		if !contains(l.strs("status"), "VISIBLE") {
+		if !slices.Contains(l.strs("status"), "VISIBLE") {
 			continue // internal volumes (RAID images, thin metadata)
 		}
 		v := Volume{VG: g.name, LV: l.name, Name: dmName(g.name, l.name), UUID: "LVM-" + cleanUUID(g.str("id")) + cleanUUID(l.str("id"))}
@@ -140,15 +141,6 @@ func targets(l *section, extent int64, pv func(string) (string, int64, error)) (
 
 func dmName(vg, lv string) string {
 	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Result is what Activate did with one logical volume.
@@ -280,7 +272,7 @@ func (a *Activator) Activate(devices []string) []Result {
 			for _, t := range v.Targets {
 				mm := strings.Fields(t.Params)[0]
 				for u, d := range pvDev {
-					if d == mm && !contains(r.PVs, pvName[u]) {
+					if d == mm && !slices.Contains(r.PVs, pvName[u]) {
 						r.PVs = append(r.PVs, pvName[u])
 					}
 				}

@@ -40,6 +40,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -262,7 +263,7 @@ func build(ctx context.Context, kdir, out, flavor string, want sets, stdout, std
 		// u-root's init loads modules-load.d entries through modules.dep:
 		// the eager and hardware-matched sets, all of them.
 		for _, m := range all {
-			if !contains(names, m.Name) && !inGroups(want, m.Name) {
+			if !slices.Contains(names, m.Name) && !inGroups(want, m.Name) {
 				names = append(names, m.Name)
 			}
 		}
@@ -293,15 +294,6 @@ func build(ctx context.Context, kdir, out, flavor string, want sets, stdout, std
 	fmt.Fprintf(stdout, "%d modules for kernel %s: %d loaded at start (%s), the rest by hardware match (%d aliases) or on demand (%s)\nbuilt in %s\n",
 		len(all), tree.Release, len(order), strings.Join(names[:len(order)], " "), len(matchLines), strings.Join(groupNames, ", "), time.Since(start).Round(time.Second))
 	return nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // inGroups says whether module name is only in an on-demand group's list.
