@@ -102,12 +102,19 @@ func buildDisk(t testing.TB, d disk.Disk) string {
 func startVM(t *testing.T, d disk.Disk, img string, kernelArgs string) *qemu.VM {
 	t.Helper()
 	dimg := buildDisk(t, d)
+	return bootVM(t, img, kernelArgs, "-drive", "file="+dimg+",if=virtio,format=raw")
+}
+
+// bootVM boots the image img with the given kernel arguments and QEMU
+// arguments (the disks, their controllers and devices).
+func bootVM(t *testing.T, img, kernelArgs string, qemuArgs ...string) *qemu.VM {
+	t.Helper()
 	return qemu.StartT(t, "vm", qemu.ArchAMD64,
 		qemu.WithKernel(kernel),
 		qemu.WithInitramfs(img),
 		qemu.WithAppendKernel("console=ttyS0 quiet "+kernelArgs),
 		qemu.WithVMTimeout(4*time.Minute),
-		qemu.ArbitraryArgs("-no-reboot", "-drive", "file="+dimg+",if=virtio,format=raw"),
+		qemu.ArbitraryArgs(append([]string{"-no-reboot"}, qemuArgs...)...),
 	)
 }
 

@@ -7,28 +7,13 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hugelgupf/vmtest/qemu"
 	"github.com/warmboot/warmboot/images/disk"
 )
 
 // The disks servers boot from: each test lays out what a distribution's
 // installer writes, on the controller a server has, and boots its default
 // into the target, as the distribution's own loader would.
-
-// startVMDisks boots the warmboot image with disks attached by the QEMU
-// arguments each one's builder returns (its controller and device).
-func startVMDisks(t *testing.T, kernelArgs string, qemuArgs ...string) *qemu.VM {
-	t.Helper()
-	return qemu.StartT(t, "vm", qemu.ArchAMD64,
-		qemu.WithKernel(kernel),
-		qemu.WithInitramfs(image),
-		qemu.WithAppendKernel("console=ttyS0 quiet "+kernelArgs),
-		qemu.WithVMTimeout(4*time.Minute),
-		qemu.ArbitraryArgs(append([]string{"-no-reboot"}, qemuArgs...)...),
-	)
-}
 
 // diskSum is the SHA-256 of a disk image, to show a test left it untouched.
 func diskSum(t *testing.T, p string) string {
@@ -154,7 +139,7 @@ func TestRHELStyleNVMe(t *testing.T) {
 		{Type: "xfs", Label: "boot", UUID: "7e2f0c2a-8a4b-4d2c-9d35-6c1b0f1e2a11", SizeMiB: 64, Files: boot},
 	}}
 	dimg := buildDisk(t, d)
-	vm := startVMDisks(t, fast,
+	vm := bootVM(t, image, fast,
 		"-drive", "file="+dimg+",if=none,id=nvm,format=raw",
 		"-device", "nvme,serial=warmboot1,drive=nvm")
 	expect(t, vm,
@@ -194,7 +179,7 @@ func TestMDRaid1SATA(t *testing.T) {
 	}
 	a, b := buildDisk(t, member(0)), buildDisk(t, member(1))
 	before := diskSum(t, a) + diskSum(t, b)
-	vm := startVMDisks(t, fast,
+	vm := bootVM(t, image, fast,
 		"-drive", "file="+a+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0",
 		"-drive", "file="+b+",if=none,id=sb,format=raw", "-device", "ide-hd,drive=sb,bus=ide.1")
 	expect(t, vm,
@@ -225,7 +210,7 @@ func TestMDRaid1Degraded(t *testing.T) {
 			"/grub/grub.cfg": {Data: []byte("set timeout=3\nmenuentry 'degraded' {\n\tlinux /vmlinuz console=ttyS0 quiet wbtest=md-degraded\n\tinitrd /target.img\n}\n")},
 		}}}})
 	before := diskSum(t, a)
-	vm := startVMDisks(t, "warmboot.timeout=0 warmboot.wait=3",
+	vm := bootVM(t, image, "warmboot.timeout=0 warmboot.wait=3",
 		"-drive", "file="+a+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0")
 	expect(t, vm,
 		"warmboot: assembled md127: md RAID1 (metadata 1.0, uuid d1d2d3d4:01020304:05060708:090a0b0c) from sda1, degraded: 1 of 2 members missing",
@@ -251,7 +236,7 @@ func TestLVMBoot(t *testing.T) {
 	}}
 	dimg := buildDisk(t, d)
 	before := diskSum(t, dimg)
-	vm := startVMDisks(t, fast, "-drive", "file="+dimg+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0")
+	vm := bootVM(t, image, fast, "-drive", "file="+dimg+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0")
 	expect(t, vm,
 		"dm-mod for dm",
 		"warmboot: LVM volume rhel/boot on sda2 as dm-0 (read-only)",
@@ -291,7 +276,7 @@ menuentry 'Ubuntu' --id gnulinux-simple-4e5f {
 		}},
 	}}
 	dimg := buildDisk(t, d)
-	vm := startVMDisks(t, fast,
+	vm := bootVM(t, image, fast,
 		"-device", "virtio-scsi-pci,id=scsi0",
 		"-drive", "file="+dimg+",if=none,id=bt0,format=raw", "-device", "scsi-hd,drive=bt0,bus=scsi0.0")
 	expect(t, vm,
@@ -312,7 +297,7 @@ func TestUSBDisk(t *testing.T) {
 		"/syslinux/syslinux.cfg": {Data: []byte("DEFAULT menu.c32\r\nPROMPT 0\r\nTIMEOUT 30\r\nLABEL rescue\r\n  MENU LABEL Rescue\r\n  LINUX /vmlinuz\r\n  APPEND console=ttyS0 quiet wbtest=usb-rescue initrd=/target.img\r\nLABEL install\r\n  MENU LABEL Install \x07(beeps)\r\n  MENU DEFAULT\r\n  LINUX /vmlinuz\r\n  INITRD /target.img\r\n  APPEND console=ttyS0 quiet wbtest=usb\r\n")},
 	}}}}
 	dimg := buildDisk(t, d)
-	vm := startVMDisks(t, "warmboot.timeout=0 warmboot.wait=8",
+	vm := bootVM(t, image, "warmboot.timeout=0 warmboot.wait=8",
 		"-device", "qemu-xhci,id=xhci",
 		"-drive", "file="+dimg+",if=none,id=usbdisk,format=raw", "-device", "usb-storage,bus=xhci.0,drive=usbdisk",
 		"-device", "usb-kbd,bus=xhci.0")
@@ -364,7 +349,7 @@ func TestInstallerCD(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	vm := startVMDisks(t, "warmboot.wait=5", "-drive", "file="+iso+",if=none,id=cd,media=cdrom,format=raw", "-device", "ide-cd,drive=cd,bus=ide.1")
+	vm := bootVM(t, image, "warmboot.wait=5", "-drive", "file="+iso+",if=none,id=cd,media=cdrom,format=raw", "-device", "ide-cd,drive=cd,bus=ide.1")
 	expect(t, vm,
 		"isofs for iso9660",
 		" *  1) Graphical install  [syslinux sr0:/isolinux/gtk.cfg:2]",
