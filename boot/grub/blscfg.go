@@ -156,14 +156,7 @@ func (in *interp) blsItem(vol int, e *blsEntry, menu *[]*item, depth int) {
 		*menu = append(*menu, it)
 		return
 	}
-	saved := make(map[string]string, len(in.env))
-	for k, v := range in.env {
-		saved[k] = v
-	}
-	var b bodyState
-	in.run(cmds, entry.Source{Device: src.Device, File: src.File}, nil, &b, depth)
-	in.finish(it, &b)
-	in.env = saved
+	in.body(it, cmds, depth)
 	*menu = append(*menu, it)
 }
 

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -541,20 +542,30 @@ func (in *interp) menuItem(c cmd, src entry.Source, menu *[]*item, depth int) {
 			}
 		}
 	}
-	saved := make(map[string]string, len(in.env))
-	for k, v := range in.env {
-		saved[k] = v
-	}
-	defer func() { in.env = saved }()
 	if it.isSub {
-		in.run(c.body, entry.Source{Device: src.Device, File: src.File}, &it.sub, nil, depth)
-		*menu = append(*menu, it)
-		return
+		in.scoped(func() { in.run(c.body, entry.Source{Device: src.Device, File: src.File}, &it.sub, nil, depth) })
+	} else {
+		in.body(it, c.body, depth)
 	}
-	var b bodyState
-	in.run(c.body, entry.Source{Device: src.Device, File: src.File}, nil, &b, depth)
-	in.finish(it, &b)
 	*menu = append(*menu, it)
+}
+
+// scoped runs fn and then puts the variables back as they were: what a
+// menuentry or submenu body sets does not leak out of it, as in GRUB.
+func (in *interp) scoped(fn func()) {
+	saved := maps.Clone(in.env)
+	fn()
+	in.env = saved
+}
+
+// body runs a menuentry's commands, in their own scope, and makes the
+// item's entry of what they load.
+func (in *interp) body(it *item, cmds []cmd, depth int) {
+	in.scoped(func() {
+		var b bodyState
+		in.run(cmds, entry.Source{Device: it.src.Device, File: it.src.File}, nil, &b, depth)
+		in.finish(it, &b)
+	})
 }
 
 // finish turns what a menuentry's body loads into the item's entry.
