@@ -15,6 +15,25 @@ import (
 // installer writes, on the controller a server has, and boots its default
 // into the target, as the distribution's own loader would.
 
+// untouched records the contents of disk images and returns a check, to
+// run after the VM is gone, that fails t if any of them changed: the
+// arrays and volumes warmboot assembles are read-only.
+func untouched(t *testing.T, images ...string) func() {
+	t.Helper()
+	before := map[string]string{}
+	for _, p := range images {
+		before[p] = diskSum(t, p)
+	}
+	return func() {
+		t.Helper()
+		for _, p := range images {
+			if diskSum(t, p) != before[p] {
+				t.Errorf("disk %s changed: warmboot must only read it", p)
+			}
+		}
+	}
+}
+
 // diskSum is the SHA-256 of a disk image, to show a test left it untouched.
 func diskSum(t *testing.T, p string) string {
 	t.Helper()
@@ -178,7 +197,7 @@ func TestMDRaid1SATA(t *testing.T) {
 		}}
 	}
 	a, b := buildDisk(t, member(0)), buildDisk(t, member(1))
-	before := diskSum(t, a) + diskSum(t, b)
+	check := untouched(t, a, b)
 	vm := bootVM(t, image, fast,
 		"-drive", "file="+a+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0",
 		"-drive", "file="+b+",if=none,id=sb,format=raw", "-device", "ide-hd,drive=sb,bus=ide.1")
@@ -191,9 +210,7 @@ func TestMDRaid1SATA(t *testing.T) {
 		"    2) mirror grub  [grub md127:/grub/grub.cfg:2]",
 		marker("console=ttyS0 quiet wbtest=md-bls"))
 	finish(t, vm, true)
-	if after := diskSum(t, a) + diskSum(t, b); after != before {
-		t.Error("the RAID members changed: the arrays were not read-only")
-	}
+	check()
 }
 
 // One disk of a mirror has died: warmboot waits for the missing member
@@ -209,7 +226,7 @@ func TestMDRaid1Degraded(t *testing.T) {
 			"/target.img":    {Src: target},
 			"/grub/grub.cfg": {Data: []byte("set timeout=3\nmenuentry 'degraded' {\n\tlinux /vmlinuz console=ttyS0 quiet wbtest=md-degraded\n\tinitrd /target.img\n}\n")},
 		}}}})
-	before := diskSum(t, a)
+	check := untouched(t, a)
 	vm := bootVM(t, image, "warmboot.timeout=0 warmboot.wait=3",
 		"-drive", "file="+a+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0")
 	expect(t, vm,
@@ -217,9 +234,7 @@ func TestMDRaid1Degraded(t *testing.T) {
 		" *  1) degraded  [grub md127:/grub/grub.cfg:2]",
 		marker("BOOT_IMAGE=/vmlinuz console=ttyS0 quiet wbtest=md-degraded"))
 	finish(t, vm, true)
-	if diskSum(t, a) != before {
-		t.Error("the surviving member changed: the degraded array was not read-only")
-	}
+	check()
 }
 
 // A /boot on an LVM logical volume (a SATA disk whose second partition is
@@ -235,7 +250,7 @@ func TestLVMBoot(t *testing.T) {
 		}},
 	}}
 	dimg := buildDisk(t, d)
-	before := diskSum(t, dimg)
+	check := untouched(t, dimg)
 	vm := bootVM(t, image, fast, "-drive", "file="+dimg+",if=none,id=sa,format=raw", "-device", "ide-hd,drive=sa,bus=ide.0")
 	expect(t, vm,
 		"dm-mod for dm",
@@ -243,9 +258,7 @@ func TestLVMBoot(t *testing.T) {
 		" *  1) on lvm  [grub dm-0:/grub2/grub.cfg:2]",
 		marker("BOOT_IMAGE=/vmlinuz console=ttyS0 quiet wbtest=lvm"))
 	finish(t, vm, true)
-	if diskSum(t, dimg) != before {
-		t.Error("the disk changed: the volume was not read-only")
-	}
+	check()
 }
 
 // Ubuntu installed onto btrfs, on virtio-scsi: the system lives in the
