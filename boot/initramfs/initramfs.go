@@ -137,6 +137,13 @@ func readArchive(data []byte, keep func(string) bool, files map[string][]byte) (
 		if err != nil {
 			return 0, err
 		}
+		// cavaliergopher/cpio parses the size field with ParseInt, so
+		// "-1000000" is a negative size its Read then slices with. No
+		// cpio writer produces a sign; the kernel's hex parser stops at
+		// it. Refuse the archive rather than guess.
+		if h.Size < 0 {
+			return 0, fmt.Errorf("%w: %s: size field is negative", ErrFormat, h.Name)
+		}
 		// The kernel creates names relative to the root of rootfs;
 		// "/a", "./a" and "a" are one file. A name that cleans to the
 		// root itself is not a file the kernel could create.

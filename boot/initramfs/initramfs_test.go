@@ -129,11 +129,21 @@ func TestReadErrors(t *testing.T) {
 		"truncated gzip":  gz(t, archive(t, map[string]string{"/a": "b"}))[:12],
 		"truncated cpio":  archive(t, map[string]string{"/a": "bbbbbbbb"})[:115],
 		"zstd of garbage": zst(t, []byte("not a cpio")),
+		"negative size":   negativeSize(t),
 	} {
 		if _, err := Read(img, all); err == nil {
 			t.Errorf("%s: Read succeeded", name)
 		}
 	}
+}
+
+// negativeSize is an archive whose file size field reads "-1000000": found
+// by FuzzRead, it made cavaliergopher/cpio slice with a negative bound.
+func negativeSize(t *testing.T) []byte {
+	b := archive(t, map[string]string{"/a": "bbbb"})
+	// newc: the file size is the eighth field, bytes 54..62.
+	copy(b[54:62], "-1000000")
+	return b
 }
 
 func FuzzRead(f *testing.F) {
