@@ -226,7 +226,7 @@ func TestSwapEntry(t *testing.T) {
 	sh(t, vm, "write /root/unsynced.txt kept across the swap", "ok")
 	vm.Console.Send("/usr/sbin/warmswap -entry target -grace 2s\r")
 	expect(t, vm,
-		"warmswap: check ok: verification: signed by",
+		"warmswap: check ok: verification: verified: signed by",
 		`warmswap: plan: warmboot boots entry "target" ("Target")`,
 		"warmswap: check ok: the kernel accepted the image (kexec_file_load)",
 		"warmswap: stopping",
@@ -260,7 +260,7 @@ func TestSwapKernel(t *testing.T) {
 	vm, _ := bootSystem(t, dimg, 4*time.Minute)
 	vm.Console.Send(`/usr/sbin/warmswap -kernel /boot/vmlinuz -initrd /boot/target.img -cmdline "` + cmdExplicit + `" -grace 1s` + "\r")
 	expect(t, vm,
-		"warmswap: check ok: verification: signed by",
+		"warmswap: check ok: verification: verified: signed by",
 		"warmswap: plan: warmboot boots the kernel handed over (/boot/vmlinuz)",
 		"warmswap: kexec",
 		`warmboot: booting "kernel handed over (/boot/vmlinuz)" as the handoff asks; skipping the menu`,
@@ -281,7 +281,7 @@ func TestSwapDirect(t *testing.T) {
 	sh(t, vm, "write /root/unsynced.txt direct", "ok")
 	vm.Console.Send("/usr/sbin/warmswap -direct -entry target -grace 1s\r")
 	expect(t, vm,
-		"warmswap: check ok: verification: signed by",
+		"warmswap: check ok: verification: verified: signed by",
 		`warmswap: plan: kexec "Target" directly`,
 		"warmswap: kexec",
 		"WARMBOOT-TARGET-BOOTED entry=target by=warmswap_-direct",

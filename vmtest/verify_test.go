@@ -209,7 +209,7 @@ func TestVerifyWarnPolicy(t *testing.T) {
 	vm := startVM(t, twoEntries(nil), warnImage, fast)
 	expect(t, vm,
 		"warmboot: policy warn, command line edits refuse",
-		`warmboot: WARNING: "A 2" is not verified: no signed manifest names this kernel: kernel vda1:/vmlinuz-a`,
+		`warmboot: warning: "A 2" is not verified: no signed manifest names this kernel: kernel vda1:/vmlinuz-a`,
 		"; booting it anyway (policy warn)",
 		`warmboot: booting "A 2"`,
 		marker(cmdA))

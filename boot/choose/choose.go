@@ -10,7 +10,10 @@
 package choose
 
 import (
+	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/warmboot/warmboot/boot/entry"
@@ -73,6 +76,26 @@ func (m Menu) Find(id string) int {
 		}
 	}
 	return -1
+}
+
+// Select finds an entry as an operator names it: by id, by label, or by
+// its number in the menu ("2", as the menu and "warmboot list" show it).
+// The error lists the ids to choose from.
+func (m Menu) Select(name string) (int, error) {
+	if i := m.Find(name); i >= 0 {
+		return i, nil
+	}
+	if n, err := strconv.Atoi(name); err == nil && n >= 1 && n <= len(m.Entries) {
+		return n - 1, nil
+	}
+	ids := make([]string, 0, len(m.Entries))
+	for _, e := range m.Entries {
+		ids = append(ids, e.ID)
+	}
+	if len(ids) == 0 {
+		return -1, fmt.Errorf("%w %q: there are no boot entries", ErrNoEntry, name)
+	}
+	return -1, fmt.Errorf("%w %q; entries: %s (warmboot list -root DIR shows them)", ErrNoEntry, name, strings.Join(ids, ", "))
 }
 
 // Order returns the indexes to try when booting first: first itself, then

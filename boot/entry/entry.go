@@ -20,6 +20,8 @@ const (
 	BLS      Format = "bls"
 	GRUB     Format = "grub"
 	Syslinux Format = "syslinux"
+	// Explicit is a kernel named directly, not by a config (Explicit).
+	Explicit Format = "explicit"
 )
 
 // Source says where an entry was defined, so every message about it can
@@ -144,4 +146,13 @@ type Volume struct {
 	// UUID and Label are the filesystem's, from its superblock; empty
 	// when unknown.
 	UUID, Label string
+}
+
+// NewExplicit is the entry of a kernel named directly rather than by a
+// config: one handed over by "warmswap -kernel", or named on warmsign's
+// command line. Paths are relative to root, the filesystem holding the
+// kernel, as a manifest names them; src says where the request came from.
+func NewExplicit(id, label, root string, src Source, kernel string, initrds []string, cmdline string) Entry {
+	return Entry{ID: id, Label: label, Format: Explicit, Kernel: kernel, Initrds: initrds, Cmdline: cmdline,
+		Root: root, Source: src, TriesLeft: -1}
 }

@@ -39,8 +39,8 @@ var (
 
 // Read returns the regular files of img whose names (without a leading
 // "/") keep accepts, with their contents.
-func Read(img []byte, keep func(name string) bool) (map[string][]byte, error) {
-	files := map[string][]byte{}
+func Read(img []byte, keep func(name string) bool) (Files, error) {
+	files := Files{}
 	off := 0
 	for off < len(img) {
 		rest := img[off:]

@@ -63,7 +63,7 @@ func TestRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]byte{
+	want := Files{
 		"etc/warmboot/trust/policy": []byte("warn\n"), // the later one wins
 		"init":                      []byte("binary"),
 		"etc/a":                     []byte("from gzip"),
@@ -116,7 +116,7 @@ func TestReadNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]byte{"etc/a": []byte("1"), "etc/b": []byte("2"), "etc/c": []byte("3")}
+	want := Files{"etc/a": []byte("1"), "etc/b": []byte("2"), "etc/c": []byte("3")}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Read (-want +got):\n%s", diff)
 	}

@@ -34,6 +34,7 @@ import (
 	"slices"
 
 	"github.com/warmboot/warmboot/boot/eventlog"
+	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/tpm"
 )
 
@@ -74,10 +75,11 @@ func New(dev io.ReadWriter) (*Measurer, error) {
 	return &Measurer{dev: dev, log: eventlog.Log{Algs: algs}}, nil
 }
 
-// Open opens the machine's TPM and returns a Measurer for it, or an error
-// wrapping ErrNoTPM when there is none.
-func Open() (*Measurer, io.Closer, error) {
-	f, err := tpm.Open()
+// Open opens the TPM under root ("/" on a machine; see tpm.Open) and
+// returns a Measurer for it, or an error wrapping ErrNoTPM when there is
+// none.
+func Open(root string) (*Measurer, io.Closer, error) {
+	f, err := tpm.Open(root)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("%w (%v)", ErrNoTPM, err)
@@ -153,6 +155,37 @@ func (m *Measurer) extend(e eventlog.Event) error {
 	}
 	m.log.Events = append(m.log.Events, e)
 	return nil
+}
+
+// Image measures a staged entry by the policy above: its kernel then each
+// initrd into PCR 9, named as the entry names them on their device, then
+// its command line and trustEvent (verify.Verdict.Event) into PCR 8. The
+// SHA-256 digests staging took (kexec.WithSHA256) are reused; the other
+// banks read the memfds.
+func (m *Measurer) Image(im *kexec.Image, trustEvent string) error {
+	e := im.Entry
+	known := func(sum [32]byte) map[tpm.Alg][]byte {
+		if sum == ([32]byte{}) {
+			return nil
+		}
+		return map[tpm.Alg][]byte{tpm.SHA256: sum[:]}
+	}
+	if err := m.Measure(PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), e.At(e.Kernel), known(im.KernelSHA256)); err != nil {
+		return err
+	}
+	for i, part := range im.InitrdParts {
+		var sum [32]byte
+		if i < len(im.InitrdSHA256s) {
+			sum = im.InitrdSHA256s[i]
+		}
+		if err := m.Measure(PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), e.At(e.Initrds[i]), known(sum)); err != nil {
+			return err
+		}
+	}
+	if err := m.MeasureString(PCRCmdline, im.Cmdline, "kernel_cmdline: "+im.Cmdline); err != nil {
+		return err
+	}
+	return m.MeasureString(PCRCmdline, trustEvent, trustEvent)
 }
 
 // Log returns the event log so far.

@@ -3,12 +3,15 @@ package shutdown
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/warmboot/warmboot/boot/clog"
 )
 
 // System is what shutdown does to the machine. Real implements it.
@@ -40,8 +43,8 @@ type Options struct {
 	Grace time.Duration
 	// KillWait is how long to wait after SIGKILL (default 5s).
 	KillWait time.Duration
-	// Say reports progress; nil discards.
-	Say func(format string, args ...any)
+	// Log reports progress; nil discards.
+	Log *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -51,9 +54,7 @@ func (o *Options) defaults() {
 	if o.KillWait == 0 {
 		o.KillWait = 5 * time.Second
 	}
-	if o.Say == nil {
-		o.Say = func(string, ...any) {}
-	}
+	o.Log = clog.Or(o.Log)
 }
 
 // poll is how often processes are re-listed while waiting.
@@ -133,7 +134,7 @@ func StopProcesses(s System, o Options, r *Report) error {
 	if err != nil {
 		return fmt.Errorf("listing processes: %w", err)
 	}
-	o.Say("sent SIGTERM to %d processes; waiting up to %s for them to exit", n, o.Grace)
+	clog.Infof(o.Log, "sent SIGTERM to %d processes; waiting up to %s for them to exit", n, o.Grace)
 	left, err := wait(s, o.Self, o.Grace)
 	if err != nil {
 		return fmt.Errorf("listing processes: %w", err)
@@ -142,7 +143,7 @@ func StopProcesses(s System, o Options, r *Report) error {
 	if len(left) == 0 {
 		return nil
 	}
-	o.Say("%d processes still running after %s: %s; sending SIGKILL", len(left), o.Grace, names(left))
+	clog.Infof(o.Log, "%d processes still running after %s: %s; sending SIGKILL", len(left), o.Grace, names(left))
 	k, err := signalAll(s, o.Self, syscall.SIGKILL, map[int]bool{})
 	if err != nil {
 		return fmt.Errorf("listing processes: %w", err)
@@ -154,7 +155,7 @@ func StopProcesses(s System, o Options, r *Report) error {
 	if len(r.Survivors) > 0 {
 		// Uninterruptible sleep: usually I/O to a device that went away.
 		// Going on is still right: their files are synced below.
-		o.Say("warning: %d processes survived SIGKILL (uninterruptible I/O): %s", len(r.Survivors), names(r.Survivors))
+		clog.Warnf(o.Log, "%d processes survived SIGKILL (uninterruptible I/O): %s", len(r.Survivors), names(r.Survivors))
 	}
 	return nil
 }
@@ -239,9 +240,9 @@ func UnmountAll(s System, o Options, r *Report) error {
 		r.ReadOnly = append(r.ReadOnly, m.Dir)
 	}
 	s.Sync()
-	o.Say("unmounted %d filesystems; remounted read-only: %s", len(r.Unmounted), strings.Join(r.ReadOnly, " "))
+	clog.Infof(o.Log, "unmounted %d filesystems; remounted read-only: %s", len(r.Unmounted), strings.Join(r.ReadOnly, " "))
 	for _, err := range r.Errors {
-		o.Say("warning: %v", err)
+		clog.Warnf(o.Log, "%v", err)
 	}
 	return nil
 }
@@ -287,11 +288,11 @@ func RunTeardown(s System, o Options, exes []string) []error {
 	for _, p := range exes {
 		out, err := s.Run(p, []string{"kexec"}, TeardownLimit)
 		if len(out) > 0 {
-			o.Say("%s: %s", filepath.Base(p), strings.TrimSpace(string(out)))
+			clog.Infof(o.Log, "%s: %s", filepath.Base(p), strings.TrimSpace(string(out)))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("teardown %s: %w", p, err))
-			o.Say("warning: teardown %s: %v", p, err)
+			clog.Warnf(o.Log, "teardown %s: %v", p, err)
 		}
 	}
 	return errs

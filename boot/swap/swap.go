@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"testing/fstest"
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
@@ -39,6 +38,7 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/trust"
@@ -141,14 +141,6 @@ type Error struct {
 func (e *Error) Error() string { return e.Check + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Sentinels.
-var (
-	ErrNotRoot      = errors.New("warmswap must run as root (it needs CAP_SYS_BOOT to kexec)")
-	ErrKexecOff     = errors.New("kexec is disabled on this kernel: kernel.kexec_load_disabled=1, which stays set until reboot; use a normal reboot")
-	ErrNoBootloader = errors.New("no warmboot image")
-	ErrNoEntry      = errors.New("no such entry")
-)
-
 // Prepare runs every check and stages the image. It changes nothing on
 // the machine: the caller loads Plan.Image and shuts down.
 func Prepare(env Env, req Request) (*Plan, error) {
@@ -215,19 +207,26 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	check("target", fmt.Sprintf("%q: kernel %s, initrds %v", p.Target.Label, p.Target.At(p.Target.Kernel), p.Target.Initrds))
 
 	// Verification, on the bytes that will be booted (direct) or that
-	// the bootloader will read again (bootloader).
-	var opts []kexec.StageOption
-	if p.Trust.Policy != trust.Off {
-		opts = append(opts, kexec.WithSHA256())
-	}
-	tim, err := kexec.Stage(p.Target, p.TargetCmdline, opts...)
-	if err != nil {
+	// the bootloader will read again (bootloader), by the bootloader's
+	// own pipeline and words.
+	tc, err := (&prepare.Pipeline{Trust: p.Trust}).Check(p.Target, p.TargetCmdline, false)
+	var refused *prepare.Refused
+	switch {
+	case errors.As(err, &refused):
+		return fail("verification", fmt.Errorf("%q would be refused by the bootloader (policy enforce): %w", p.Target.Label, refused.Err))
+	case err != nil:
 		return fail("target", err)
 	}
-	trustEvent, err := verifyTarget(p, tim)
-	if err != nil {
-		tim.Close()
-		return fail("verification", err)
+	tim := tc.Image
+	for _, n := range tc.Notes() {
+		if n.Warning {
+			p.Warnings = append(p.Warnings, n.Msg)
+		} else {
+			check("verification", n.Msg)
+		}
+	}
+	if p.Trust.Policy == trust.Off {
+		check("verification", "policy off: the bootloader boots unsigned kernels")
 	}
 
 	if p.Teardown, err = shutdown.Teardown(env.path(req.Teardown)); err != nil {
@@ -243,15 +242,10 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		tim.Close()
 		return p, nil
 	case Direct:
-		b, err := handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source.String(), By: "warmswap -direct", Trust: trustEvent}.Marshal()
-		if err == nil {
-			var seg []byte
-			if seg, err = handoff.Segment(map[string][]byte{handoff.BootedFile: b}); err == nil {
-				err = tim.Seal(seg)
-			}
+		booted := func() handoff.Booted {
+			return handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source.String(), By: "warmswap -direct"}
 		}
-		if err != nil {
-			tim.Close()
+		if _, err := (&prepare.Pipeline{Trust: p.Trust}).Finish(tc, nil, booted); err != nil {
 			return fail("staging", err)
 		}
 		p.Image = tim
@@ -289,21 +283,15 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		files[handoff.RecordFile] = data
 		p.Record = &r
 	}
-	seg, err := handoff.Segment(files)
-	if err != nil {
-		return fail("staging", err)
-	}
 	cmdline := strings.TrimSpace(blCmdline + " " + consoles(string(running)))
 	bl := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: blKernel, Initrds: []string{blInitrd}, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
-	im, err := kexec.Stage(bl, cmdline)
+	// The bootloader is the operator's own installed image: staged and
+	// sealed with the handoff, not verified (it verifies).
+	pb, err := (&prepare.Pipeline{}).Prepare(bl, cmdline, false, files, nil)
 	if err != nil {
 		return fail("bootloader", err)
 	}
-	if err := im.Seal(seg); err != nil {
-		im.Close()
-		return fail("staging", err)
-	}
-	p.Image = im
+	p.Image = pb.Image
 	return p, nil
 }
 
@@ -347,11 +335,7 @@ func readTrust(img string) (trust.Trust, error) {
 	if err != nil {
 		return trust.Trust{}, err
 	}
-	fsys := fstest.MapFS{}
-	for n, b := range files {
-		fsys[n] = &fstest.MapFile{Data: b, Mode: 0o444}
-	}
-	return trust.Load(fsys, trust.Dir)
+	return trust.Load(files, trust.Dir)
 }
 
 // consoles returns the console= parameters of a command line: the
@@ -390,12 +374,8 @@ func findEntry(env Env, id string) (entry.Entry, error) {
 	}
 	i := m.Default
 	if id != "" {
-		if i = m.Find(id); i < 0 {
-			var ids []string
-			for _, e := range m.Entries {
-				ids = append(ids, e.ID)
-			}
-			return entry.Entry{}, fmt.Errorf("%w %q; entries: %s (warmboot list -root DIR shows them)", ErrNoEntry, id, strings.Join(ids, ", "))
+		if i, err = m.Select(id); err != nil {
+			return entry.Entry{}, err
 		}
 	}
 	return m.Entries[i], nil
@@ -436,22 +416,23 @@ func handedKernel(env Env, req Request, running string) (entry.Entry, error) {
 		}
 		return strings.TrimPrefix(p, fsRoot), nil
 	}
-	e := entry.Entry{ID: "kernel", Label: "kernel " + k, Format: "handoff", Root: env.path(fsRoot), Source: entry.Source{Device: dev, File: "(warmswap -kernel)"}, TriesLeft: -1}
-	if e.Kernel, err = rel(k); err != nil {
+	kernel, err := rel(k)
+	if err != nil {
 		return entry.Entry{}, err
 	}
+	var initrds []string
 	for _, i := range req.Initrds {
 		r, err := rel(abs(i))
 		if err != nil {
 			return entry.Entry{}, err
 		}
-		e.Initrds = append(e.Initrds, r)
+		initrds = append(initrds, r)
 	}
-	e.Cmdline = req.Cmdline
+	cmdline := req.Cmdline
 	if !req.CmdlineSet {
-		e.Cmdline = reuse(running)
+		cmdline = reuse(running)
 	}
-	return e, nil
+	return entry.NewExplicit("kernel", "kernel "+k, env.path(fsRoot), entry.Source{Device: dev, File: "(warmswap -kernel)"}, kernel, initrds, cmdline), nil
 }
 
 // reuse is the running kernel's command line without what a boot loader
@@ -465,24 +446,6 @@ func reuse(cmdline string) string {
 		out = append(out, f)
 	}
 	return strings.Join(out, " ")
-}
-
-// verifyTarget applies the bootloader's policy to the staged target, and
-// returns the trust event warmboot would measure.
-func verifyTarget(p *Plan, im *kexec.Image) (string, error) {
-	e := p.Target
-	v, err := verify.Apply(safefs.Dir(e.Root), p.Trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, true)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("%q would be refused by the bootloader (policy enforce): %w", e.Label, err)
-	case v.Failed != nil:
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%q is not verified: %v; the bootloader boots it anyway (policy warn)", e.Label, v.Failed))
-	case v.Result != nil:
-		p.Checks = append(p.Checks, Check{"verification", fmt.Sprintf("signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where)})
-	default:
-		p.Checks = append(p.Checks, Check{"verification", "policy off: the bootloader boots unsigned kernels"})
-	}
-	return v.Event(), nil
 }
 
 // handKernel puts a -kernel target's staged bytes and its filesystem's

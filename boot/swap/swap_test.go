@@ -2,9 +2,6 @@ package swap
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -16,75 +13,12 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
 	"github.com/warmboot/warmboot/boot/kexec"
-	"github.com/warmboot/warmboot/boot/manifest"
-	"github.com/warmboot/warmboot/boot/trust"
-	"github.com/warmboot/warmboot/images/trustimg"
+	"github.com/warmboot/warmboot/boot/swap/swaptest"
 )
 
-// bzImage is a minimal kernel that passes kexec.CheckBzImage.
-func bzImage(n int) []byte {
-	b := make([]byte, n)
-	b[0x1f1] = 3
-	binary.LittleEndian.PutUint32(b[0x1f4:], uint32((n-4*512)/16))
-	binary.LittleEndian.PutUint16(b[0x1fe:], 0xaa55)
-	copy(b[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(b[0x206:], 0x020f)
-	return b
-}
+const cmdA = swaptest.CmdA
 
-const cmdA = "root=/dev/vda2 quiet entry=a"
-
-// system writes a running system under a temporary root: mounts, proc
-// files, two BLS entries (a signed, b not), and a warmboot image whose
-// trust enforces the key that signed a.
-func system(t *testing.T, policy string) (root string) {
-	t.Helper()
-	root = t.TempDir()
-	kernel := bzImage(8192)
-	var pub ed25519.PublicKey
-	var priv ed25519.PrivateKey
-	initrd, err := handoff.Segment(map[string][]byte{"/init": []byte("target")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, priv, err = trust.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := handoff.Segment(map[string][]byte{"/init": []byte("warmboot")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, _, err := trustimg.Append(base, []trustimg.Key{{Name: "k.pub", Data: trust.MarshalPublic(pub, "test")}}, policy, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := manifest.Manifest{Kernel: manifest.File{Path: "/boot/vmlinuz", SHA256: sha256.Sum256(kernel)},
-		Initrds: []manifest.File{{Path: "/boot/initrd.img", SHA256: sha256.Sum256(initrd)}}, Cmdline: cmdA}
-	files := map[string][]byte{
-		"proc/self/mountinfo":                 []byte("22 1 254:2 / / rw,relatime - ext4 /dev/vda2 rw\n23 22 0:5 / /proc rw - proc proc rw\n"),
-		"proc/sys/kernel/kexec_load_disabled": []byte("0\n"),
-		"proc/cmdline":                        []byte("BOOT_IMAGE=/boot/vmlinuz console=tty0 console=ttyS0,115200 root=/dev/vda2 quiet warmboot.timeout=5\n"),
-		"boot/vmlinuz":                        kernel,
-		"boot/initrd.img":                     initrd,
-		"boot/loader/entries/a.conf":          []byte("title A\nlinux /vmlinuz\ninitrd /initrd.img\noptions " + cmdA + "\n"),
-		"boot/loader/entries/b.conf":          []byte("title B\nlinux /vmlinuz\noptions unsigned\n"),
-		"boot/warmboot/a.manifest":            m.Sign(priv),
-		"boot/warmboot/vmlinuz":               bzImage(4096),
-		"boot/warmboot/initramfs.cpio":        img,
-		"boot/warmboot/cmdline":               []byte("warmboot.wait=3\n"),
-	}
-	for name, data := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
+func system(t *testing.T, policy string) string { return swaptest.System(t, policy) }
 
 func env(root string) Env {
 	return Env{Root: root, Now: func() time.Time { return time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC) },
@@ -127,7 +61,7 @@ func TestPrepareEntry(t *testing.T) {
 	}
 	var verified bool
 	for _, c := range p.Checks {
-		verified = verified || (c.What == "verification" && strings.HasPrefix(c.Result, "signed by ed25519:"))
+		verified = verified || (c.What == "verification" && strings.HasPrefix(c.Result, "verified: signed by ed25519:"))
 	}
 	if !verified {
 		t.Errorf("checks %v do not say the target verified", p.Checks)

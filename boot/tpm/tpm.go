@@ -20,6 +20,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // Alg is a TPM_ALG_ID of a hash.
@@ -98,17 +99,19 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("TPM2_%s: response code 0x%x", e.Command, e.Code)
 }
 
-// Open opens the kernel's TPM device: the resource manager if there is
-// one, else the raw device. It returns an error wrapping fs.ErrNotExist
-// when the machine has no TPM.
-func Open() (*os.File, error) {
-	f, err := os.OpenFile("/dev/tpmrm0", os.O_RDWR, 0)
+// Open opens the kernel's TPM device under root ("/" on a machine):
+// dev/tpmrm0, the resource manager, if there is one, else the raw
+// dev/tpm0. It returns an error wrapping fs.ErrNotExist when the machine
+// has no TPM.
+func Open(root string) (*os.File, error) {
+	rm, raw := filepath.Join(root, "dev/tpmrm0"), filepath.Join(root, "dev/tpm0")
+	f, err := os.OpenFile(rm, os.O_RDWR, 0)
 	if err == nil {
 		return f, nil
 	}
-	f, err2 := os.OpenFile("/dev/tpm0", os.O_RDWR, 0)
+	f, err2 := os.OpenFile(raw, os.O_RDWR, 0)
 	if err2 != nil {
-		return nil, fmt.Errorf("opening /dev/tpmrm0 and /dev/tpm0: %w", errors.Join(err, err2))
+		return nil, fmt.Errorf("opening %s and %s: %w", rm, raw, errors.Join(err, err2))
 	}
 	return f, nil
 }

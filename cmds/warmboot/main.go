@@ -35,7 +35,9 @@
 //
 // Options (boot): -timeout overrides the config's menu timeout (seconds;
 // negative waits for a key), -wait is how long to wait for disks to
-// appear, -dry-run does everything but the final kexec. The kernel
+// appear, -dry-run reads, verifies, measures and loads the chosen entry
+// (the TPM is extended and the image stays loaded) and exits instead of
+// kexecing. The kernel
 // command line parameters warmboot.timeout= and warmboot.wait= set the
 // same, for images whose uinit has no arguments.
 //
@@ -47,8 +49,35 @@ package main
 import (
 	"context"
 	"os"
+
+	"github.com/warmboot/warmboot/boot/machine"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
+// main is the only caller of the machine: the boot loop decides, as a
+// value, what happens last (package machine), and main does it.
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	ctx := context.Background()
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "list" {
+		os.Exit(run(ctx, args, os.Stdout, os.Stderr))
+	}
+	f, ok := parseBoot(args, os.Stderr)
+	if !ok {
+		os.Exit(cli.ExitUsage)
+	}
+	b := newBooter(f, os.Stdout)
+	var m machine.Machine = machine.Real{}
+	for {
+		a := b.pass(ctx)
+		switch a.Kind {
+		case machine.Exit:
+			os.Exit(a.Code)
+		case machine.Kexec:
+			err := m.Kexec() // returns only on failure
+			b.say("kexec failed: %v", err)
+		}
+		b.shell()
+		b.say("shell exited; looking for boot entries again")
+	}
 }

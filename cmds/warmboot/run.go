@@ -17,19 +17,16 @@ import (
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
-const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
-)
-
+// run runs the subcommands that return: "list". Booting is main's.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "list" {
-		return list(args[1:], stdout, stderr)
+	if len(args) == 0 || args[0] != "list" {
+		fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-trust DIR] [-json] (without a subcommand, warmboot boots)")
+		return cli.ExitUsage
 	}
-	return boot(ctx, args, stdout, stderr)
+	return list(args[1:], stdout, stderr)
 }
 
 // ListSchema names the JSON form of "warmboot list -json".
@@ -128,15 +125,15 @@ func list(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the "+ListSchema+" JSON document")
 	trustDir := fs.String("trust", "/"+trust.Dir, "directory holding the trust policy and keys/*.pub (the bootloader image's own is "+"/"+trust.Dir+")")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "warmboot list: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if st, err := os.Stat(*root); err != nil || !st.IsDir() {
 		fmt.Fprintf(stderr, "warmboot list: %s is not a directory: give -root the directory holding loader/, grub/ or extlinux/\n", *root)
-		return exitError
+		return cli.ExitError
 	}
 	tl := timeline.New()
 	end := tl.Begin("parse")
@@ -150,7 +147,7 @@ func list(args []string, stdout, stderr io.Writer) int {
 		out.Trust = newListTrust(*trustDir, tr, terr)
 		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "warmboot list: %v\n", err)
-			return exitError
+			return cli.ExitError
 		}
 	} else {
 		printList(stdout, *root, m)
@@ -162,9 +159,9 @@ func list(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(m.Entries) == 0 {
 		fmt.Fprintf(stderr, "warmboot list: no boot entries under %s (looked for %s)\n", *root, strings.Join(discover.Looked(), ", "))
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func printList(w io.Writer, root string, m choose.Menu) {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -106,10 +108,10 @@ func TestListErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"list", "-root", empty}, exitError, "no boot entries under " + empty + " (looked for loader/entries"},
-		{[]string{"list", "-root", "/nonexistent"}, exitError, "/nonexistent is not a directory"},
-		{[]string{"list", "-bogus"}, exitUsage, "flag provided but not defined: -bogus"},
-		{[]string{"list", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"list", "-root", empty}, cli.ExitError, "no boot entries under " + empty + " (looked for loader/entries"},
+		{[]string{"list", "-root", "/nonexistent"}, cli.ExitError, "/nonexistent is not a directory"},
+		{[]string{"list", "-bogus"}, cli.ExitUsage, "flag provided but not defined: -bogus"},
+		{[]string{"list", "extra"}, cli.ExitUsage, `unexpected argument "extra"`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), tt.args, &stdout, &stderr)

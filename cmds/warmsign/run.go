@@ -17,15 +17,10 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
-	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
-)
-
-const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
 const usage = `usage:
@@ -38,7 +33,7 @@ const usage = `usage:
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	cmd, args := args[0], args[1:]
 	var err error
@@ -51,18 +46,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = verifyCmd(args, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "warmsign: unknown command %q\n%s", cmd, usage)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "warmsign %s: %v\n", cmd, err)
-		return exitUsage
+		return cli.ExitUsage
 	case err != nil:
 		fmt.Fprintf(stderr, "warmsign %s: %v\n", cmd, err)
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 type usageError struct{ error }
@@ -121,13 +116,8 @@ func keygen(args []string, stdout, stderr io.Writer) error {
 type selection struct {
 	root, entry, kernel, cmdline, name string
 	all                                bool
-	initrds                            multiFlag
+	initrds                            cli.Strings
 }
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func (s *selection) register(flags *flag.FlagSet, explicit bool) {
 	flags.StringVar(&s.root, "root", "", "root of the filesystem holding the boot configs (as the bootloader mounts it)")
@@ -158,10 +148,12 @@ func (s *selection) entries() ([]named, error) {
 		if s.entry != "" || s.all {
 			return nil, usageError{errors.New("-kernel excludes -entry and -all")}
 		}
-		e := entry.Entry{ID: "explicit", Kernel: "/" + strings.TrimPrefix(s.kernel, "/"), Cmdline: s.cmdline, Root: s.root, Source: entry.Source{File: "(command line)"}}
+		var initrds []string
 		for _, p := range s.initrds {
-			e.Initrds = append(e.Initrds, "/"+strings.TrimPrefix(p, "/"))
+			initrds = append(initrds, "/"+strings.TrimPrefix(p, "/"))
 		}
+		kernel := "/" + strings.TrimPrefix(s.kernel, "/")
+		e := entry.NewExplicit("explicit", "kernel "+kernel, s.root, entry.Source{File: "(command line)"}, kernel, initrds, s.cmdline)
 		name := s.name
 		if name == "" {
 			name = sanitize(filepath.Base(e.Kernel))
@@ -174,10 +166,7 @@ func (s *selection) entries() ([]named, error) {
 	}
 	var out []named
 	seen := map[string]int{}
-	for i, e := range m.Entries {
-		if !s.all && !matches(s.entry, i, e) {
-			continue
-		}
+	add := func(e entry.Entry) {
 		name := sanitize(string(e.Format) + "-" + e.ID)
 		if s.name != "" {
 			name = s.name
@@ -188,18 +177,20 @@ func (s *selection) entries() ([]named, error) {
 		out = append(out, named{e, name})
 	}
 	switch {
-	case !s.all && s.entry == "":
+	case s.all:
+		for _, e := range m.Entries {
+			add(e)
+		}
+	case s.entry == "":
 		return nil, usageError{errors.New("choose entries: -entry ID, -all, or -kernel")}
-	case len(out) == 0:
-		return nil, fmt.Errorf("no entry %q under %s (warmboot list -root %s shows the ids)", s.entry, s.root, s.root)
-	case len(out) > 1 && s.name != "":
-		return nil, usageError{errors.New("-o names one manifest, but several entries match")}
+	default:
+		i, err := m.Select(s.entry)
+		if err != nil {
+			return nil, fmt.Errorf("under %s: %w", s.root, err)
+		}
+		add(m.Entries[i])
 	}
 	return out, nil
-}
-
-func matches(want string, i int, e entry.Entry) bool {
-	return want == e.ID || want == e.Label || want == strconv.Itoa(i+1)
 }
 
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -325,19 +316,21 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set := verify.Load(safefs.Dir(sel.root), "", t)
+	// The bootloader's own pipeline: stage each entry's files as it
+	// would, and apply enforce with these keys.
+	pipe := prepare.Pipeline{Trust: t}
 	failed := 0
 	for _, e := range es {
-		d, err := verify.HashFiles(e.Entry)
-		if err == nil {
-			var r verify.Result
-			if r, err = set.Check(e.Entry, e.Cmdline, d, true); err == nil {
-				fmt.Fprintf(stdout, "ok      %s: signed by %s (%s)\n", e.Label, r.Key.Fingerprint(), r.Where)
-				continue
-			}
+		c, err := pipe.Check(e.Entry, e.Cmdline, false)
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "REFUSED %s: %v\n", e.Label, err)
+			continue
 		}
-		failed++
-		fmt.Fprintf(stdout, "REFUSED %s: %v\n", e.Label, err)
+		c.Image.Close()
+		for _, n := range c.Notes() {
+			fmt.Fprintf(stdout, "ok      %s: %s\n", e.Label, n.Msg)
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d entries would be refused", failed, len(es))

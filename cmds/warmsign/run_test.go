@@ -26,9 +26,9 @@ func bootRoot(t *testing.T) string {
 	root := t.TempDir()
 	write(t, filepath.Join(root, "loader/entries/a.conf"), "title A\nversion 1\nlinux /vmlinuz-a\ninitrd /initrd-a\noptions console=ttyS0 quiet\n")
 	write(t, filepath.Join(root, "loader/entries/b.conf"), "title B\nversion 2\nlinux /vmlinuz-b\noptions console=ttyS0\n")
-	write(t, filepath.Join(root, "vmlinuz-a"), "kernel a")
+	write(t, filepath.Join(root, "vmlinuz-a"), string(testtool.BzImage(4096)))
 	write(t, filepath.Join(root, "initrd-a"), "initrd a")
-	write(t, filepath.Join(root, "vmlinuz-b"), "kernel b")
+	write(t, filepath.Join(root, "vmlinuz-b"), string(testtool.BzImage(4608)))
 	return root
 }
 
@@ -92,7 +92,7 @@ func TestExplicitAndErrors(t *testing.T) {
 	}{
 		{2, []string{"sign", "-root", root, "-all"}, "-key NAME.sec is required"},
 		{2, []string{"sign", "-key", k + ".sec", "-root", root}, "choose entries"},
-		{1, []string{"sign", "-key", k + ".sec", "-root", root, "-entry", "nope"}, `no entry "nope"`},
+		{1, []string{"sign", "-key", k + ".sec", "-root", root, "-entry", "nope"}, `no such entry "nope"; entries: b, a`},
 		{1, []string{"sign", "-key", k + ".pub", "-root", root, "-all"}, "not a warmsign secret key"},
 		{1, []string{"sign", "-key", k + ".sec", "-root", root, "-kernel", "/missing", "-cmdline", "x"}, "/missing"},
 		{1, []string{"sign", "-key", k + ".sec", "-root", filepath.Join(root, "nope"), "-all"}, "is not a directory"},
@@ -131,7 +131,7 @@ func TestSignifyWorkflow(t *testing.T) {
 func TestSignGrubEntry(t *testing.T) {
 	root, keys := t.TempDir(), t.TempDir()
 	write(t, filepath.Join(root, "grub/grub.cfg"), "submenu 'Advanced' {\n  menuentry 'Debian recovery' --id rec {\n    linux /vmlinuz root=/dev/vda2 single\n    initrd /initrd.img\n  }\n}\n")
-	write(t, filepath.Join(root, "vmlinuz"), "k")
+	write(t, filepath.Join(root, "vmlinuz"), string(testtool.BzImage(4096)))
 	write(t, filepath.Join(root, "initrd.img"), "i")
 	k := filepath.Join(keys, "k")
 	warmsign(t, 0, "keygen", "-o", k)

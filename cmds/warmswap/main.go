@@ -53,10 +53,49 @@
 package main
 
 import (
-	"context"
+	"fmt"
 	"os"
+	"os/exec"
+
+	"github.com/warmboot/warmboot/boot/machine"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
+// main is the only caller of the machine: run decides, as a value, what
+// happens last (package machine), and do does it.
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	s := newSwapper(os.Stdout, os.Stderr)
+	os.Exit(do(s, s.run(os.Args[1:])))
+}
+
+// do does a, the last step: hand over to systemctl, kexec (through the
+// firmware if that fails once everything is stopped), or reboot. It
+// returns the exit code when the machine is still there.
+func do(s *swapper, a machine.Action) int {
+	switch a.Kind {
+	case machine.Exit:
+		return a.Code
+	case machine.Systemctl:
+		cmd := exec.Command("systemctl", a.Verb)
+		cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(s.stderr, "warmswap: systemctl %s: %v\n", a.Verb, err)
+			return cli.ExitError
+		}
+		return cli.ExitOK
+	case machine.Kexec:
+		s.say("kexec")
+		err := s.machine.Kexec() // returns only on failure
+		if !a.RebootOnFailure {
+			s.say("kexec failed: %v", err)
+			return cli.ExitError
+		}
+		// Everything is stopped: a machine left like this is stranded,
+		// so go through the firmware.
+		s.say("kexec failed: %v; rebooting through the firmware", err)
+	}
+	s.say("rebooting through the firmware")
+	err := s.machine.Reboot()
+	s.say("reboot failed: %v", err)
+	return cli.ExitError
 }

@@ -1,34 +1,27 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/machine"
+	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/swap"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
-
-const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
-)
-
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 type options struct {
 	req    swap.Request
@@ -39,7 +32,7 @@ type options struct {
 
 func parse(args []string, stderr io.Writer) (options, bool) {
 	var o options
-	var initrds list
+	var initrds cli.Strings
 	fs := flag.NewFlagSet("warmswap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.req.Entry, "entry", "", "entry id or label to boot (default: the default entry)")
@@ -73,139 +66,157 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	return o, true
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "teardown" {
-		return teardown(args[1:], stdout, stderr)
-	}
-	o, ok := parse(args, stderr)
-	if !ok {
-		return exitUsage
-	}
-	say := func(format string, a ...any) { fmt.Fprintf(stdout, "warmswap: "+format+"\n", a...) }
+// swapper is warmswap on a machine: the running system (Env), the
+// shutdown's view of it, the kexec loader and the machine, all faked in
+// tests.
+type swapper struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+	env            swap.Env
+	loads          kexec.Syscalls
+	machine        machine.Machine
+	sys            shutdown.System
+	// systemd says systemd is PID 1 (it then does the shutdown).
+	systemd bool
+	// detach makes warmswap outlive its session once it starts stopping
+	// processes (a no-op in tests).
+	detach func()
+}
+
+// newSwapper is warmswap on this machine.
+func newSwapper(stdout, stderr io.Writer) *swapper {
 	host, _ := os.Hostname()
 	rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	env := swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel))}
-	p, err := swap.Prepare(env, o.req)
-	if err != nil {
-		fmt.Fprintf(stderr, "warmswap: refused: %v\nwarmswap: nothing was stopped\n", err)
-		return exitError
+	return &swapper{stdout: stdout, stderr: stderr, log: clog.New(stdout, "warmswap"),
+		env:   swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel))},
+		loads: kexec.Real{}, machine: machine.Real{}, sys: shutdown.Real{}, systemd: systemdIsInit(),
+		detach: func() {
+			// We outlive our session: the shell and terminal that
+			// started us are about to be stopped.
+			signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE, syscall.SIGQUIT)
+		}}
+}
+
+func (s *swapper) say(format string, a ...any) { clog.Infof(s.log, format, a...) }
+
+// refuse reports a swap refused before anything was stopped.
+func (s *swapper) refuse(format string, a ...any) machine.Action {
+	fmt.Fprintf(s.stderr, "warmswap: refused: "+format+"\nwarmswap: nothing was stopped\n", a...)
+	return machine.ExitWith(cli.ExitError)
+}
+
+// run checks, stages and loads, stops the system when it does so itself,
+// and returns what main does last.
+func (s *swapper) run(args []string) machine.Action {
+	if len(args) > 0 && args[0] == "teardown" {
+		return machine.ExitWith(s.teardown(args[1:]))
 	}
-	printPlan(say, p)
-	systemd := systemdIsInit()
+	o, ok := parse(args, s.stderr)
+	if !ok {
+		return machine.ExitWith(cli.ExitUsage)
+	}
+	p, err := swap.Prepare(s.env, o.req)
+	if err != nil {
+		return s.refuse("%v", err)
+	}
+	s.printPlan(p)
 
 	lateLoad := false
 	if p.Mode != swap.Reboot {
-		before := kexec.Loaded()
-		loader := kexec.Loader{Sys: kexec.Real{}, Kernel: p.Kernel}
-		method, err := loader.Load(p.Image)
+		before := s.machine.Loaded()
+		pipe := prepare.Pipeline{Loader: kexec.Loader{Sys: s.loads, Kernel: p.Kernel, Log: s.log}}
+		method, err := pipe.Load(p.Image)
 		switch {
 		case err == nil:
-			say("check ok: the kernel accepted the image (%s)", method)
-		case errors.Is(err, syscall.ENOMEM) && !systemd && !o.dryRun:
+			s.say("check ok: the kernel accepted the image (%s)", method)
+		case errors.Is(err, syscall.ENOMEM) && !s.systemd && !o.dryRun:
 			// As Talos does: load again once the processes are gone,
 			// from the same bytes.
 			lateLoad = true
-			say("not enough memory to load the image now: %v; loading it again once processes are stopped (a firmware reboot if that fails too)", err)
+			s.say("not enough memory to load the image now: %v; loading it again once processes are stopped (a firmware reboot if that fails too)", err)
 		default:
-			fmt.Fprintf(stderr, "warmswap: refused: loading the image: %v\nwarmswap: nothing was stopped\n", err)
-			return exitError
+			return s.refuse("loading the image: %v", err)
 		}
 		if o.dryRun {
 			if !before && err == nil {
-				if err := kexec.Unload(); err != nil {
-					fmt.Fprintf(stderr, "warmswap: unloading the test load: %v\n", err)
-					return exitError
+				if err := s.machine.Unload(); err != nil {
+					fmt.Fprintf(s.stderr, "warmswap: unloading the test load: %v\n", err)
+					return machine.ExitWith(cli.ExitError)
 				}
 			}
-			say("dry run: every check passed; nothing was stopped or left loaded")
-			return exitOK
+			s.say("dry run: every check passed; nothing was stopped or left loaded")
+			return machine.ExitWith(cli.ExitOK)
 		}
 		if o.load {
-			say("loaded: the next \"systemctl kexec\" (or a reboot by a systemd that kexecs a loaded image) re-enters warmboot")
-			return exitOK
+			s.say("loaded: the next \"systemctl kexec\" (or a reboot by a systemd that kexecs a loaded image) re-enters warmboot")
+			return machine.ExitWith(cli.ExitOK)
 		}
 	} else if o.dryRun || o.load {
-		say("every check passed; nothing was stopped or loaded")
-		return exitOK
+		s.say("every check passed; nothing was stopped or loaded")
+		return machine.ExitWith(cli.ExitOK)
 	}
 
-	if systemd {
+	if s.systemd {
 		verb := "kexec"
 		if p.Mode == swap.Reboot {
 			verb = "reboot"
 		}
-		say("systemd is PID 1: handing over to systemctl %s (it stops the services and unmounts)", verb)
-		cmd := exec.CommandContext(ctx, "systemctl", verb)
-		cmd.Stdout, cmd.Stderr = stdout, stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(stderr, "warmswap: systemctl %s: %v\n", verb, err)
-			return exitError
-		}
-		return exitOK
+		s.say("systemd is PID 1: handing over to systemctl %s (it stops the services and unmounts)", verb)
+		return machine.Action{Kind: machine.Systemctl, Verb: verb}
 	}
-	return stopAndJump(p, o.grace, lateLoad, say)
+	return s.stop(p, o.grace, lateLoad)
 }
 
-func printPlan(say func(string, ...any), p *swap.Plan) {
+func (s *swapper) printPlan(p *swap.Plan) {
 	for _, c := range p.Checks {
-		say("check ok: %s: %s", c.What, c.Result)
+		s.say("check ok: %s: %s", c.What, c.Result)
 	}
 	for _, w := range p.Warnings {
-		say("WARNING: %s", w)
+		clog.Warnf(s.log, "%s", w)
 	}
 	switch p.Mode {
 	case swap.Reboot:
-		say("%s", p.Why)
+		s.say("%s", p.Why)
 	case swap.Direct:
-		say("plan: kexec %q directly (kernel %d bytes, initramfs %d bytes), command line: %s", p.Target.Label, p.Image.KernelSize, p.Image.InitrdSize, p.TargetCmdline)
+		s.say("plan: kexec %q directly (kernel %d bytes, initramfs %d bytes), command line: %s", p.Target.Label, p.Image.KernelSize, p.Image.InitrdSize, p.TargetCmdline)
 	default:
-		say("plan: re-enter warmboot (kernel %d bytes, initramfs %d bytes with the handoff), command line: %s", p.Image.KernelSize, p.Image.InitrdSize, p.Image.Cmdline)
+		s.say("plan: re-enter warmboot (kernel %d bytes, initramfs %d bytes with the handoff), command line: %s", p.Image.KernelSize, p.Image.InitrdSize, p.Image.Cmdline)
 		if p.Record == nil {
-			say("plan: warmboot boots as from the firmware; its default now is %q, command line: %s", p.Target.Label, p.TargetCmdline)
+			s.say("plan: warmboot boots as from the firmware; its default now is %q, command line: %s", p.Target.Label, p.TargetCmdline)
 		} else {
-			say("plan: warmboot boots %s (%q), command line: %s", p.Record.Wants(), p.Target.Label, p.TargetCmdline)
+			s.say("plan: warmboot boots %s (%q), command line: %s", p.Record.Wants(), p.Target.Label, p.TargetCmdline)
 		}
 	}
 }
 
-// stopAndJump is the shutdown without systemd. It does not return when
-// it works.
-func stopAndJump(p *swap.Plan, grace time.Duration, lateLoad bool, say func(string, ...any)) int {
-	// We outlive our session: the shell and terminal that started us are
-	// about to be stopped.
-	signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE, syscall.SIGQUIT)
-	s := shutdown.Real{}
-	o := shutdown.Options{Self: os.Getpid(), Grace: grace, Say: say}
+// stop is the shutdown without systemd: every process stopped, every
+// filesystem unmounted or read-only, the teardown run. It returns the
+// kexec (a firmware reboot if that fails: the machine is stopped by then)
+// or, when kexec is refused for this machine or the image cannot be
+// loaded, the firmware reboot.
+func (s *swapper) stop(p *swap.Plan, grace time.Duration, lateLoad bool) machine.Action {
+	s.detach()
+	o := shutdown.Options{Self: os.Getpid(), Grace: grace, Log: s.log}
 	var r shutdown.Report
-	say("stopping: every process gets SIGTERM, then SIGKILL after %s", grace)
-	if err := shutdown.StopProcesses(s, o, &r); err != nil {
-		say("warning: %v", err)
+	s.say("stopping: every process gets SIGTERM, then SIGKILL after %s", grace)
+	if err := shutdown.StopProcesses(s.sys, o, &r); err != nil {
+		clog.Warnf(s.log, "%v", err)
 	}
 	mode := p.Mode
 	if lateLoad {
-		if _, err := (kexec.Loader{Sys: kexec.Real{}, Kernel: p.Kernel}).Load(p.Image); err != nil {
-			say("loading the image still fails (%v): rebooting through the firmware instead", err)
+		if _, err := (kexec.Loader{Sys: s.loads, Kernel: p.Kernel, Log: s.log}).Load(p.Image); err != nil {
+			s.say("loading the image still fails (%v): rebooting through the firmware instead", err)
 			mode = swap.Reboot
 		}
 	}
-	if err := shutdown.UnmountAll(s, o, &r); err != nil {
-		say("warning: %v", err)
+	if err := shutdown.UnmountAll(s.sys, o, &r); err != nil {
+		clog.Warnf(s.log, "%v", err)
 	}
-	shutdown.RunTeardown(s, o, p.Teardown)
+	shutdown.RunTeardown(s.sys, o, p.Teardown)
 	if mode == swap.Reboot {
-		say("rebooting through the firmware")
-		err := shutdown.Restart()
-		say("reboot failed: %v", err)
-		return exitError
+		return machine.Action{Kind: machine.Reboot}
 	}
-	say("kexec")
-	err := shutdown.Kexec()
-	// Everything is stopped: a machine left like this is stranded, so
-	// go through the firmware.
-	say("kexec failed: %v; rebooting through the firmware", err)
-	err = shutdown.Restart()
-	say("reboot failed: %v", err)
-	return exitError
+	return machine.Action{Kind: machine.Kexec, RebootOnFailure: true}
 }
 
 // systemdIsInit is sd_booted(3): /run/systemd/system exists.
@@ -217,22 +228,21 @@ func systemdIsInit() bool {
 // teardown runs the teardown executables: "warmswap teardown kexec" is
 // what systemd's system-shutdown hook calls (with the verb it is about to
 // do); on any other verb it does nothing.
-func teardown(args []string, stdout, stderr io.Writer) int {
+func (s *swapper) teardown(args []string) int {
 	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: warmswap teardown VERB (systemd passes halt, poweroff, reboot or kexec)")
-		return exitUsage
+		fmt.Fprintln(s.stderr, "usage: warmswap teardown VERB (systemd passes halt, poweroff, reboot or kexec)")
+		return cli.ExitUsage
 	}
 	if args[0] != "kexec" {
-		return exitOK
+		return cli.ExitOK
 	}
-	exes, err := shutdown.Teardown(swap.TeardownDir)
+	exes, err := shutdown.Teardown(filepath.Join(s.env.Root, swap.TeardownDir))
 	if err != nil {
-		fmt.Fprintf(stderr, "warmswap: %v\n", err)
-		return exitError
+		fmt.Fprintf(s.stderr, "warmswap: %v\n", err)
+		return cli.ExitError
 	}
-	say := func(format string, a ...any) { fmt.Fprintf(stdout, "warmswap: "+format+"\n", a...) }
-	if errs := shutdown.RunTeardown(shutdown.Real{}, shutdown.Options{Say: say}, exes); len(errs) > 0 {
-		return exitError
+	if errs := shutdown.RunTeardown(s.sys, shutdown.Options{Log: s.log}, exes); len(errs) > 0 {
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }

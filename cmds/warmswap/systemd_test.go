@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/swap"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
 // unit parses a systemd unit file: section → key → values (a key may
@@ -102,12 +104,12 @@ func TestTeardownHook(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "teardown kexec" {
 		t.Errorf("hook kexec: %q, %v", out, err)
 	}
-	var stdout, stderr strings.Builder
-	if code := run(t.Context(), []string{"teardown", "poweroff"}, &stdout, &stderr); code != exitOK || stdout.Len() != 0 {
-		t.Errorf("teardown poweroff = %d, %q; want nothing done", code, stdout.String())
+	s, stdout, _ := fakeSwapper(t, t.TempDir())
+	if a := s.run([]string{"teardown", "poweroff"}); a != machine.ExitWith(cli.ExitOK) || stdout.Len() != 0 {
+		t.Errorf("teardown poweroff = %v, %q; want nothing done", a, stdout.String())
 	}
-	if code := run(t.Context(), []string{"teardown"}, &stdout, &stderr); code != exitUsage {
-		t.Errorf("teardown with no verb = %d, want usage", code)
+	if a := s.run([]string{"teardown"}); a != machine.ExitWith(cli.ExitUsage) {
+		t.Errorf("teardown with no verb = %v, want usage", a)
 	}
 }
 
@@ -128,8 +130,9 @@ func TestParse(t *testing.T) {
 	if !ok || !o.req.CmdlineSet || len(o.req.Initrds) != 2 {
 		t.Errorf("parse = %+v, %v; want two initrds and an empty command line given", o, ok)
 	}
-	var stderr strings.Builder
-	if code := run(t.Context(), []string{"-entry", "x", "-bootloader", t.TempDir()}, &strings.Builder{}, &stderr); code != exitError || !strings.Contains(stderr.String(), "nothing was stopped") {
-		t.Errorf("run as a user without a bootloader = %d, %q", code, stderr.String())
+	s, _, stderr := fakeSwapper(t, t.TempDir())
+	s.env.Euid = 1000
+	if a := s.run([]string{"-entry", "x", "-bootloader", t.TempDir()}); a != machine.ExitWith(cli.ExitError) || !strings.Contains(stderr.String(), "nothing was stopped") {
+		t.Errorf("run as a user without a bootloader = %v, %q", a, stderr.String())
 	}
 }

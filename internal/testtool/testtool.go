@@ -5,6 +5,7 @@
 package testtool
 
 import (
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"runtime"
@@ -55,4 +56,16 @@ func NeedRoot(t testing.TB) {
 		t.Fatal("this test needs root (loop devices); make test runs as root")
 	}
 	t.Skip("needs root")
+}
+
+// BzImage is a minimal x86 kernel of n bytes that passes
+// kexec.CheckBzImage: boot protocol 2.15, its syssize covering n bytes.
+func BzImage(n int) []byte {
+	b := make([]byte, n)
+	b[0x1f1] = 3
+	binary.LittleEndian.PutUint32(b[0x1f4:], uint32((n-4*512)/16))
+	binary.LittleEndian.PutUint16(b[0x1fe:], 0xaa55)
+	copy(b[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(b[0x206:], 0x020f)
+	return b
 }

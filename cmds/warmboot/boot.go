@@ -1,5 +1,3 @@
-//go:build linux
-
 package main
 
 import (
@@ -17,21 +15,22 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/console"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/lvm"
+	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/measure"
 	"github.com/warmboot/warmboot/boot/menu"
 	"github.com/warmboot/warmboot/boot/modload"
+	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/raid"
-	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/timeline"
-	"github.com/warmboot/warmboot/boot/tpm"
 	"github.com/warmboot/warmboot/boot/trust"
-	"github.com/warmboot/warmboot/boot/verify"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
 const mountDir = "/run/warmboot/mnt"
@@ -41,15 +40,17 @@ type bootFlags struct {
 	dryRun        bool
 }
 
-func boot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// parseBoot reads the boot flags, then the warmboot.* kernel parameters
+// for what the flags left unset.
+func parseBoot(args []string, stderr io.Writer) (bootFlags, bool) {
 	var f bootFlags
 	fs := flag.NewFlagSet("warmboot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&f.timeout, "timeout", "menu timeout in seconds, overriding the configs (negative: wait for a key)")
 	fs.Var(&f.wait, "wait", "seconds to wait for disks with boot configs to appear (default 5)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "load the chosen kernel but do not kexec; exit instead")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "read, verify, measure and load the chosen kernel, then exit instead of kexecing (the image stays loaded)")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return f, false
 	}
 	if data, err := os.ReadFile("/proc/cmdline"); err == nil {
 		p := cmdlineParams(string(data))
@@ -64,33 +65,45 @@ func boot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !f.wait.set {
 		f.wait.d = 5 * time.Second
 	}
+	return f, true
+}
+
+// newBooter is the bootloader on this machine: its consoles, disks, trust
+// and TPM. It loads the modules, reads the trust and the handoff.
+func newBooter(f bootFlags, stdout io.Writer) *booter {
 	cons := console.Open(stdout)
-	defer cons.Close()
-	b := &booter{out: cons, cons: cons, flags: f, tl: timeline.New(), raid: raid.New(), lvm: lvm.New(),
-		log: slog.New(slog.NewTextHandler(cons, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	return b.run(ctx)
+	log := clog.New(cons, "warmboot")
+	b := &booter{out: cons, cons: cons, log: log, keys: cons.Keys, flags: f, tl: timeline.New(), raid: raid.New(), lvm: lvm.New()}
+	b.scan = b.discover
+	b.unmount = func() error { return discover.UnmountAll(mountDir) }
+	b.say("starting")
+	b.raid.Need, b.lvm.Need = b.need, b.need
+	b.loadModules()
+	b.setupTrust()
+	b.readHandoff()
+	return b
 }
 
 type booter struct {
-	out   io.Writer
-	cons  *console.Set
+	// out is where the menu is drawn; log is everything said.
+	out  io.Writer
+	log  *slog.Logger
+	cons *console.Set
+	// keys reads key presses from every console.
+	keys  func() (<-chan byte, func())
 	flags bootFlags
 	tl    *timeline.Timeline
-	log   *slog.Logger
-
-	// trust is the image's policy and keys; trustErr, when set, refuses
-	// every entry (an image built with a broken trust directory must not
-	// boot unchecked).
-	trust    trust.Trust
-	trustErr error
-	// meas is nil when there is no TPM to measure into.
-	meas *measure.Measurer
-	// kernel is what the running kernel enforces about kexec.
-	kernel kexec.KernelState
+	// pipe stages, verifies, measures, seals and loads an entry: the
+	// image's policy and keys, the TPM, the kexec loader.
+	pipe prepare.Pipeline
 	// handoff is the request of the system that re-entered the
 	// bootloader, nil when there is none or it was used; asked is the
 	// request being acted on, for the booted system's record.
 	handoff, asked *handoff.Record
+	// scan finds the entries (discover on a machine); unmount releases
+	// the disks before a kexec or a shell.
+	scan    func() (choose.Menu, []discover.Probe)
+	unmount func() error
 	// raid assembles md arrays (a mirrored /boot) as their disks appear.
 	raid *raid.Assembler
 	// lvm maps LVM logical volumes (a /boot on an LV) read-only.
@@ -100,38 +113,31 @@ type booter struct {
 	needed map[string]bool
 }
 
-func (b *booter) say(format string, args ...any) {
-	fmt.Fprintf(b.out, "warmboot: "+format+"\n", args...)
-}
+func (b *booter) say(format string, args ...any)  { clog.Infof(b.log, format, args...) }
+func (b *booter) warn(format string, args ...any) { clog.Warnf(b.log, format, args...) }
 
-func (b *booter) run(ctx context.Context) int {
-	b.say("starting")
-	b.raid.Need, b.lvm.Need = b.need, b.need
-	b.loadModules()
-	b.setupTrust()
-	b.readHandoff()
-	for {
-		m, probes := b.discover()
-		if len(m.Entries) == 0 && (b.handoff == nil || b.handoff.Kernel == nil) {
-			b.explainNothing(probes, m.Warnings)
-		} else {
-			for _, w := range m.Warnings {
-				b.say("warning: %s", w)
-			}
-			done, code := b.bootMenu(ctx, m)
-			if done {
-				return code
-			}
+// pass looks for entries once and boots one. It returns the last step:
+// Kexec when an entry is loaded, Shell when nothing could be booted, Exit
+// for -dry-run.
+func (b *booter) pass(ctx context.Context) machine.Action {
+	m, probes := b.scan()
+	if len(m.Entries) == 0 && (b.handoff == nil || b.handoff.Kernel == nil) {
+		b.explainNothing(probes, m.Warnings)
+	} else {
+		for _, w := range m.Warnings {
+			b.warn("%s", w)
 		}
-		if err := discover.UnmountAll(mountDir); err != nil {
-			b.say("%v", err)
+		if a, ok := b.bootMenu(ctx, m); ok {
+			return a
 		}
-		if b.flags.dryRun {
-			return exitError
-		}
-		b.shell()
-		b.say("shell exited; looking for boot entries again")
 	}
+	if err := b.unmount(); err != nil {
+		b.warn("%v", err)
+	}
+	if b.flags.dryRun {
+		return machine.ExitWith(cli.ExitError)
+	}
+	return machine.Action{Kind: machine.Shell}
 }
 
 func (b *booter) loadModules() {
@@ -147,11 +153,11 @@ func (b *booter) loadModules() {
 		b.say("loading modules: %v", err)
 	}
 	for _, err := range r.Errors {
-		b.say("warning: %v", err)
+		b.warn("%v", err)
 	}
 	hw, errs := b.mods.Coldplug()
 	for _, err := range errs {
-		b.say("warning: %v", err)
+		b.warn("%v", err)
 	}
 	switch {
 	case len(hw) > 0:
@@ -169,7 +175,7 @@ func (b *booter) coldplug() {
 	}
 	names, errs := b.mods.Coldplug()
 	for _, err := range errs {
-		b.say("warning: %v", err)
+		b.warn("%v", err)
 	}
 	if len(names) > 0 {
 		b.say("loaded %s for the devices found", strings.Join(names, ", "))
@@ -188,38 +194,42 @@ func (b *booter) need(group string) {
 	b.needed[group] = true
 	names, errs := b.mods.LoadGroup(group)
 	for _, err := range errs {
-		b.say("warning: %v", err)
+		b.warn("%v", err)
 	}
 	if len(names) > 0 {
 		b.say("loaded %s for %s", strings.Join(names, ", "), group)
 	}
 }
 
-// setupTrust reads the image's trust and opens the TPM.
+// setupTrust reads the image's trust, the kernel's kexec policy, and
+// opens the TPM: the pipeline every entry goes through.
 func (b *booter) setupTrust() {
-	b.trust, b.trustErr = trust.Load(os.DirFS("/"), trust.Dir)
-	if b.trustErr != nil {
-		b.say("trust: %v", b.trustErr)
+	p := &b.pipe
+	p.Log, p.Timeline = b.log, b.tl
+	p.Trust, p.TrustErr = trust.Load(os.DirFS("/"), trust.Dir)
+	if p.TrustErr != nil {
+		b.say("trust: %v", p.TrustErr)
 		b.say("trust: refusing every entry until the image is rebuilt")
 	} else {
-		b.say("%s", b.trust)
+		b.say("%s", p.Trust)
 	}
-	if err := kexec.MountSecurityFS(); err != nil {
+	if err := kexec.MountSecurityFS("/"); err != nil {
 		b.log.Warn("mounting securityfs", "err", err)
 	}
-	b.kernel = kexec.ReadKernelState("/")
-	if b.kernel.Lockdown != "" && b.kernel.Lockdown != "none" {
-		b.say("kernel lockdown (%s): the kernel kexecs only kernels it can verify the signature of", b.kernel.Lockdown)
+	k := kexec.ReadKernelState("/")
+	if k.Lockdown != "" && k.Lockdown != "none" {
+		b.say("kernel lockdown (%s): the kernel kexecs only kernels it can verify the signature of", k.Lockdown)
 	}
+	p.Loader = kexec.Loader{Sys: kexec.Real{}, Log: b.log, Kernel: k}
 	// The TPM device stays open until kexec.
-	m, _, err := measure.Open()
+	m, _, err := measure.Open("/")
 	switch {
 	case errors.Is(err, measure.ErrNoTPM):
 		b.say("no TPM: not measuring")
 	case err != nil:
 		b.say("TPM: %v; not measuring", err)
 	default:
-		b.meas = m
+		p.Measurer = m
 		b.say("TPM: measuring into PCRs %d and %d (banks %v)", measure.PCRCmdline, measure.PCRFiles, m.Banks())
 		// Re-entered from a running system (no TPM reset since): continue
 		// the log it handed over, so the log handed on still replays.
@@ -352,141 +362,31 @@ func (b *booter) explainNothing(probes []discover.Probe, warnings []string) {
 // staged is an entry read, verified, measured and loaded, or why it could
 // not be.
 type staged struct {
-	im     *kexec.Image
-	method kexec.Method
-	err    error
-	// refused is true when err is the verification policy's refusal.
-	refused bool
-	// notes are said when the entry is booted (not while the menu is
-	// still on screen, since staging runs during the countdown).
-	notes []string
+	p   *prepare.Prepared
+	err error
 }
 
-// stageLoad reads e into memory, verifies and measures those bytes, and
-// loads them for kexec. edited says the user changed the command line.
+// stageLoad prepares e for kexec through the pipeline. edited says the
+// user changed the command line.
 func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
-	end := b.tl.Begin("read")
-	var opts []kexec.StageOption
-	if b.verifying() {
-		opts = append(opts, kexec.WithSHA256())
+	rec := func() handoff.Booted {
+		tl, _ := json.Marshal(b.tl) // a Timeline always marshals
+		return handoff.Booted{Entry: e.ID, Label: e.Label, Source: e.Source.String(), By: "warmboot", Handoff: b.asked, Timeline: tl}
 	}
-	im, err := kexec.Stage(e, cmdline, opts...)
-	end()
+	p, err := b.pipe.Prepare(e, cmdline, edited, nil, rec)
 	if err != nil {
 		return staged{err: err}
 	}
-	defer im.Close()
-	var st staged
-	// Only time verification when there is some: a "verify=" phase in an
-	// unverified boot would mislead.
-	end = func() {}
-	if b.verifying() {
-		end = b.tl.Begin("verify")
-	}
-	desc, err := b.verify(im, edited, &st.notes)
-	end()
-	if err != nil {
-		return staged{err: err, refused: true}
-	}
-	files := map[string][]byte{}
-	if b.meas != nil {
-		end = b.tl.Begin("measure")
-		err = b.measure(im, desc)
-		end()
-		if err != nil {
-			return staged{err: err}
-		}
-		files[handoff.EventLog] = b.meas.Log()
-	}
-	if files[handoff.BootedFile], err = b.booted(e, desc); err != nil {
-		return staged{err: err}
-	}
-	seg, err := handoff.Segment(files)
-	if err != nil {
-		return staged{err: err}
-	}
-	if err := im.Seal(seg); err != nil {
-		return staged{err: err}
-	}
-	end = b.tl.Begin("load")
-	st.method, st.err = kexec.Loader{Sys: kexec.Real{}, Log: b.log, Kernel: b.kernel}.Load(im)
-	end()
-	st.im = im
-	return st
+	// kexec_file_load copied the bytes: the memfds can go.
+	p.Image.Close()
+	return staged{p: p}
 }
 
-// verifying says whether entries are checked (or, with a broken trust
-// directory, refused) rather than booted unverified.
-func (b *booter) verifying() bool { return b.trustErr != nil || b.trust.Policy != trust.Off }
-
-// verify applies the image's policy to a staged entry. It returns the
-// trust event to measure, or the refusal.
-func (b *booter) verify(im *kexec.Image, edited bool, notes *[]string) (string, error) {
-	if b.trustErr != nil {
-		return "", fmt.Errorf("the image's trust directory is broken: %w", b.trustErr)
-	}
-	e := im.Entry
-	checkCmdline := !(edited && b.trust.Edits == trust.EditsUnsigned)
-	v, err := verify.Apply(safefs.Dir(e.Root), b.trust, e, im.Cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
-	switch {
-	case err != nil:
-		return "", err
-	case v.Failed != nil:
-		*notes = append(*notes, fmt.Sprintf("WARNING: %q is not verified: %v; booting it anyway (policy warn)", e.Label, v.Failed))
-	case v.Result != nil:
-		if !v.Result.CmdlineSigned {
-			*notes = append(*notes, fmt.Sprintf("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", v.Result.Key.Fingerprint()))
-		}
-		*notes = append(*notes, fmt.Sprintf("verified: signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where))
-	}
-	return v.Event(), nil
-}
-
-// booted is the record handed to the booted system.
-func (b *booter) booted(e entry.Entry, trustEvent string) ([]byte, error) {
-	tl, err := json.Marshal(b.tl)
-	if err != nil {
-		return nil, err
-	}
-	return handoff.Booted{Entry: e.ID, Label: e.Label, Source: e.Source.String(), By: "warmboot",
-		Trust: trustEvent, Handoff: b.asked, Timeline: tl}.Marshal()
-}
-
-// measure extends the PCRs with the staged bytes and the command line;
-// the log so far is then b.meas.Log().
-func (b *booter) measure(im *kexec.Image, trustEvent string) error {
-	e := im.Entry
-	name := e.At
-	// The SHA-256 staging computed (when verifying) is reused.
-	known := func(sum [32]byte) map[tpm.Alg][]byte {
-		if sum == ([32]byte{}) {
-			return nil
-		}
-		return map[tpm.Alg][]byte{tpm.SHA256: sum[:]}
-	}
-	if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), name(e.Kernel), known(im.KernelSHA256)); err != nil {
-		return err
-	}
-	for i, part := range im.InitrdParts {
-		var sum [32]byte
-		if i < len(im.InitrdSHA256s) {
-			sum = im.InitrdSHA256s[i]
-		}
-		if err := b.meas.Measure(measure.PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), name(e.Initrds[i]), known(sum)); err != nil {
-			return err
-		}
-	}
-	if err := b.meas.MeasureString(measure.PCRCmdline, im.Cmdline, "kernel_cmdline: "+im.Cmdline); err != nil {
-		return err
-	}
-	return b.meas.MeasureString(measure.PCRCmdline, trustEvent, trustEvent)
-}
-
-// bootMenu shows the menu and tries entries until one kexecs. While the
-// countdown runs, the default entry is read and loaded in the background,
-// so that when the countdown ends the kexec follows at once. It returns
-// done=true only for -dry-run (a real kexec does not return).
-func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code int) {
+// bootMenu shows the menu and tries entries until one is loaded. While
+// the countdown runs, the default entry is read and loaded in the
+// background, so that when the countdown ends the kexec follows at once.
+// ok is false when nothing could be booted.
+func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action, ok bool) {
 	timeout := 10 * time.Second
 	if m.Timeout != nil {
 		timeout = *m.Timeout
@@ -500,9 +400,8 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 		if k := r.Kernel; k != nil {
 			// The kernel handed over goes first; the disks' entries
 			// follow, in menu order, if it cannot be booted.
-			e := entry.Entry{ID: "handoff", Label: "kernel handed over (" + k.Path + ")", Format: "handoff",
-				Kernel: k.Path, Initrds: k.Initrds, Cmdline: k.Cmdline, Root: handoff.KernelRoot,
-				Source: entry.Source{Device: "handoff", File: handoff.RecordFile}, TriesLeft: -1}
+			e := entry.NewExplicit("handoff", "kernel handed over ("+k.Path+")", handoff.KernelRoot,
+				entry.Source{Device: "handoff", File: handoff.RecordFile}, k.Path, k.Initrds, k.Cmdline)
 			m.Entries = append([]entry.Entry{e}, m.Entries...)
 			m.Default++
 			b.say("booting %q as the handoff asks; skipping the menu", e.Label)
@@ -522,10 +421,10 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 		go func() { pre <- b.stageLoad(def, def.Cmdline, false) }()
 	}
 	opts := menu.Options{Timeout: timeout}
-	if b.trustErr == nil && b.trust.Policy == trust.Enforce && b.trust.Edits == trust.EditsRefuse {
+	if t := b.pipe; t.TrustErr == nil && t.Trust.Policy == trust.Enforce && t.Trust.Edits == trust.EditsRefuse {
 		opts.NoEdit = "policy enforce: the signature covers the command line"
 	}
-	keys, stop := b.cons.Keys()
+	keys, stop := b.keys()
 	end := b.tl.Begin("menu")
 	choice, err := menu.Run(ctx, b.out, keys, m, opts)
 	end()
@@ -540,14 +439,15 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (done bool, code i
 	}
 	if err != nil {
 		b.say("menu: %v", err)
-		return false, 0
+		return machine.Action{}, false
 	}
 	return b.tryEntries(m, choice, preloaded)
 }
 
-// tryEntries boots choice, falling through to the other entries in menu
-// order. preloaded, if not nil, is the default entry already loaded.
-func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged) (done bool, code int) {
+// tryEntries loads choice, falling through to the other entries in menu
+// order, and returns the kexec (or, for -dry-run, the exit) once one is
+// loaded. preloaded, if not nil, is the default entry already loaded.
+func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged) (machine.Action, bool) {
 	def := m.Entries[m.Default]
 	var failures []string
 	for _, i := range m.Order(choice.Index) {
@@ -565,38 +465,41 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 		}
 		if s.err != nil {
 			verb, how := "cannot boot", ""
-			if s.refused {
+			var refused *prepare.Refused
+			if errors.As(s.err, &refused) {
 				verb, how = "refused", "refused: "
 			}
 			b.say("%s %q: %v; trying the next entry", verb, e.Label, s.err)
 			failures = append(failures, fmt.Sprintf("%d) %s: %s%v", i+1, e.Label, how, s.err))
 			continue
 		}
-		for _, n := range s.notes {
-			b.say("%s", n)
+		for _, n := range s.p.Notes() {
+			if n.Warning {
+				b.warn("%s", n.Msg)
+			} else {
+				b.say("%s", n.Msg)
+			}
 		}
 		end := b.tl.Begin("kexec")
-		if err := discover.UnmountAll(mountDir); err != nil {
-			b.say("warning: %v", err)
+		if err := b.unmount(); err != nil {
+			b.warn("%v", err)
 		}
 		end()
-		b.say("booting %q: kernel %s (%d bytes), initrd %d bytes, via %s", e.Label, e.At(e.Kernel), s.im.KernelSize, s.im.InitrdSize, s.method)
+		im := s.p.Image
+		b.say("booting %q: kernel %s (%d bytes), initrd %d bytes, via %s", e.Label, e.At(e.Kernel), im.KernelSize, im.InitrdSize, s.p.Method)
 		b.say("command line: %s", cmdline)
 		b.say("timeline: %s", b.tl)
 		if b.flags.dryRun {
-			b.say("-dry-run: not kexecing")
-			return true, exitOK
+			b.say("-dry-run: not kexecing (the image stays loaded)")
+			return machine.ExitWith(cli.ExitOK), true
 		}
-		err := kexec.Exec()
-		b.say("kexec failed: %v", err)
-		failures = append(failures, fmt.Sprintf("%d) %s: %v", i+1, e.Label, err))
-		break
+		return machine.Action{Kind: machine.Kexec}, true
 	}
 	b.say("nothing could be booted:")
 	for _, f := range failures {
 		b.say("  %s", f)
 	}
-	return false, 0
+	return machine.Action{}, false
 }
 
 func (b *booter) shell() {

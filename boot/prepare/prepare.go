@@ -1,0 +1,224 @@
+// Package prepare is the one way an entry becomes a kernel ready to kexec:
+// stage (read once into sealed memfds, hashing when there is a policy to
+// check), verify (the image's trust policy), measure (the TPM, as package
+// measure documents), hand off (a cpio segment for the booted system:
+// the event log and booted.json), seal, and load.
+//
+// The bootloader, warmswap (through the bootloader, -direct, -load) and
+// "warmsign verify" all go through a Pipeline, so what warmswap or
+// warmsign says about an entry is what the bootloader will say, decided
+// by the same code. Nothing here kexecs: the caller's main does that.
+package prepare
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/measure"
+	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/boot/verify"
+)
+
+// Loader loads a sealed image for kexec; kexec.Loader is the machine's.
+type Loader interface {
+	Load(im *kexec.Image) (kexec.Method, error)
+}
+
+// Pipeline holds what preparing an entry depends on. The zero value
+// stages and seals unverified, unmeasured images and loads nothing.
+type Pipeline struct {
+	Trust trust.Trust
+	// TrustErr, when set, refuses every entry: an image built with a
+	// broken trust directory must not boot unchecked.
+	TrustErr error
+	// Measurer extends the TPM; nil when there is none.
+	Measurer *measure.Measurer
+	// Loader loads the sealed image; nil leaves it unloaded (warmswap
+	// loads once its plan is printed).
+	Loader Loader
+	// Log receives what the steps say on their own (the kexec_load
+	// fallback); nil discards.
+	Log *slog.Logger
+	// Timeline, if set, times the read, verify, measure and load phases.
+	Timeline *timeline.Timeline
+}
+
+// Refused is an entry the trust policy refuses (errors.As).
+type Refused struct {
+	Entry entry.Entry
+	Err   error
+}
+
+func (r *Refused) Error() string { return r.Err.Error() }
+func (r *Refused) Unwrap() error { return r.Err }
+
+// Checked is a staged entry and the policy's verdict on it. Its image is
+// not sealed yet: Finish appends the handoff and seals it.
+type Checked struct {
+	Image   *kexec.Image
+	Verdict verify.Verdict
+}
+
+// Note is something to tell the operator when an entry is booted: the key
+// that signed it, or that it boots unverified.
+type Note struct {
+	Warning bool
+	Msg     string
+}
+
+// Notes are what the bootloader says when it boots c.
+func (c *Checked) Notes() []Note {
+	v, e := c.Verdict, c.Image.Entry
+	switch {
+	case v.Failed != nil:
+		return []Note{{true, fmt.Sprintf("%q is not verified: %v; booting it anyway (policy warn)", e.Label, v.Failed)}}
+	case v.Result != nil:
+		var out []Note
+		if !v.Result.CmdlineSigned {
+			out = append(out, Note{false, fmt.Sprintf("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", v.Result.Key.Fingerprint())})
+		}
+		return append(out, Note{false, fmt.Sprintf("verified: signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where)})
+	}
+	return nil
+}
+
+// Verifying says whether entries are checked (or, with a broken trust
+// directory, refused) rather than booted unverified. Only then is the
+// SHA-256 taken while staging: hashing costs as much as reading on a slow
+// machine.
+func (p *Pipeline) Verifying() bool { return p.TrustErr != nil || p.Trust.Policy != trust.Off }
+
+func (p *Pipeline) begin(phase string) func() {
+	if p.Timeline == nil {
+		return func() {}
+	}
+	return p.Timeline.Begin(phase)
+}
+
+// Check stages e with cmdline and applies the policy. edited says the
+// operator changed the command line (the policy's edits rule applies). A
+// refusal is a *Refused; a file that cannot be read is a *kexec.FileError.
+func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, error) {
+	end := p.begin("read")
+	var opts []kexec.StageOption
+	if p.Verifying() {
+		opts = append(opts, kexec.WithSHA256())
+	}
+	im, err := kexec.Stage(e, cmdline, opts...)
+	end()
+	if err != nil {
+		return nil, err
+	}
+	if !p.Verifying() {
+		return &Checked{Image: im, Verdict: verify.Verdict{Policy: trust.Off}}, nil
+	}
+	// Only time verification when there is some: a "verify=" phase in an
+	// unverified boot would mislead.
+	end = p.begin("verify")
+	defer end()
+	if p.TrustErr != nil {
+		im.Close()
+		return nil, &Refused{e, fmt.Errorf("the image's trust directory is broken: %w", p.TrustErr)}
+	}
+	checkCmdline := !(edited && p.Trust.Edits == trust.EditsUnsigned)
+	fsys := safefs.Dir(e.Root)
+	defer fsys.Close()
+	v, err := verify.Apply(fsys, p.Trust, e, cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
+	if err != nil {
+		im.Close()
+		return nil, &Refused{e, err}
+	}
+	return &Checked{Image: im, Verdict: v}, nil
+}
+
+// Finish measures c (when there is a TPM), appends the handoff segment
+// (files, the event log, and the record booted returns, with its Trust
+// filled in, if booted is not nil: it is called once measuring is done,
+// so a timeline in it covers that), seals the image and loads it (when
+// there is a Loader). On error the image is closed.
+func (p *Pipeline) Finish(c *Checked, files map[string][]byte, booted func() handoff.Booted) (kexec.Method, error) {
+	im := c.Image
+	method, err := p.finish(c, files, booted)
+	if err != nil {
+		im.Close()
+	}
+	return method, err
+}
+
+func (p *Pipeline) finish(c *Checked, files map[string][]byte, booted func() handoff.Booted) (kexec.Method, error) {
+	im := c.Image
+	files = maps.Clone(files)
+	if files == nil {
+		files = map[string][]byte{}
+	}
+	event := c.Verdict.Event()
+	if p.Measurer != nil {
+		end := p.begin("measure")
+		err := p.Measurer.Image(im, event)
+		end()
+		if err != nil {
+			return "", err
+		}
+		files[handoff.EventLog] = p.Measurer.Log()
+	}
+	if booted != nil {
+		b := booted()
+		b.Trust = event
+		data, err := b.Marshal()
+		if err != nil {
+			return "", err
+		}
+		files[handoff.BootedFile] = data
+	}
+	var seg []byte
+	if len(files) > 0 {
+		var err error
+		if seg, err = handoff.Segment(files); err != nil {
+			return "", fmt.Errorf("staging the handoff: %w", err)
+		}
+	}
+	if err := im.Seal(seg); err != nil {
+		return "", err
+	}
+	if p.Loader == nil {
+		return "", nil
+	}
+	return p.Load(im)
+}
+
+// Load loads a sealed image with the pipeline's Loader, timed as "load".
+func (p *Pipeline) Load(im *kexec.Image) (kexec.Method, error) {
+	if p.Loader == nil {
+		return "", errors.New("no loader")
+	}
+	end := p.begin("load")
+	defer end()
+	return p.Loader.Load(im)
+}
+
+// Prepared is an entry ready to kexec.
+type Prepared struct {
+	*Checked
+	Method kexec.Method
+}
+
+// Prepare is Check then Finish: the whole way from an entry to a loaded
+// image, or the reason it cannot boot.
+func (p *Pipeline) Prepare(e entry.Entry, cmdline string, edited bool, files map[string][]byte, booted func() handoff.Booted) (*Prepared, error) {
+	c, err := p.Check(e, cmdline, edited)
+	if err != nil {
+		return nil, err
+	}
+	m, err := p.Finish(c, files, booted)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{Checked: c, Method: m}, nil
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/machine"
+	"github.com/warmboot/warmboot/boot/machine/machinetest"
+	"github.com/warmboot/warmboot/boot/manifest"
+	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
+	"github.com/warmboot/warmboot/internal/testtool"
+)
+
+// bootTest is the bootloader's loop on a fake machine: configs read from
+// a directory, keys from a channel, loads and the kexec recorded.
+type bootTest struct {
+	*booter
+	root  string
+	out   *bytes.Buffer
+	rec   *machinetest.Recorder
+	loads *machinetest.Loads
+	keys  chan byte
+}
+
+// Two BLS entries on one filesystem: "A" (first and the default, as BLS
+// ranks file names in reverse) and
+// "B", each with its own kernel.
+func newBootTest(t *testing.T) *bootTest {
+	t.Helper()
+	root := t.TempDir()
+	for name, data := range map[string]string{
+		"loader/entries/2-a.conf": "title A\nlinux /vmlinuz-a\noptions root=/dev/vda2 entry=a\n",
+		"loader/entries/1-b.conf": "title B\nlinux /vmlinuz-b\noptions root=/dev/vda2 entry=b\n",
+		"vmlinuz-a":               string(testtool.BzImage(4096)),
+		"vmlinuz-b":               string(testtool.BzImage(4608)),
+	} {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bt := &bootTest{root: root, out: &bytes.Buffer{}, rec: &machinetest.Recorder{}, keys: make(chan byte, 16)}
+	bt.loads = &machinetest.Loads{Recorder: bt.rec}
+	log := clog.New(bt.out, "warmboot")
+	bt.booter = &booter{out: bt.out, log: log, tl: timeline.New(),
+		keys: func() (<-chan byte, func()) { return bt.keys, func() {} },
+		scan: func() (choose.Menu, []discover.Probe) {
+			return choose.Rank(discover.ScanRoot(root)), []discover.Probe{{Device: "vda1", Result: "ext4, mounted read-only"}}
+		},
+		unmount: func() error { return nil }}
+	bt.flags.timeout = durationFlag{d: 0, set: true}
+	bt.pipe = prepare.Pipeline{Trust: trust.Trust{Policy: trust.Off}, Loader: kexec.Loader{Sys: bt.loads, Log: log}, Log: log, Timeline: bt.tl}
+	return bt
+}
+
+// loaded are the command lines loaded, in order.
+func (bt *bootTest) loaded() []string {
+	var out []string
+	for _, c := range bt.rec.Calls {
+		if call, cmdline, ok := strings.Cut(c, " "); ok && strings.HasPrefix(call, "kexec") {
+			out = append(out, call+": "+cmdline)
+		}
+	}
+	return out
+}
+
+func (bt *bootTest) said(t *testing.T, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(bt.out.String(), l) {
+			t.Errorf("output lacks %q:\n%s", l, bt.out)
+		}
+	}
+}
+
+// ctx bounds a pass: a menu waiting for a key that never comes fails
+// the test instead of hanging it.
+func (bt *bootTest) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var kexecNow = machine.Action{Kind: machine.Kexec}
+
+func TestPassBootsDefault(t *testing.T) {
+	bt := newBootTest(t)
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=a"}, bt.loaded()); diff != "" {
+		t.Errorf("loads (-want +got):\n%s", diff)
+	}
+	if len(bt.rec.Calls) != 1 {
+		t.Errorf("machine calls %q: the loop must not kexec itself", bt.rec.Calls)
+	}
+	bt.said(t, `warmboot: booting "A": kernel /vmlinuz-a (4096 bytes), initrd `, "via kexec_file_load", "warmboot: command line: root=/dev/vda2 entry=a")
+}
+
+// A number and Enter choose an entry; the background load of the default
+// is replaced by the choice.
+func TestPassMenuChoice(t *testing.T) {
+	bt := newBootTest(t)
+	bt.flags.timeout = durationFlag{d: -1, set: true}
+	bt.keys <- '2'
+	bt.keys <- '\r'
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	want := []string{"kexec_file_load: root=/dev/vda2 entry=a", "kexec_file_load: root=/dev/vda2 entry=b"}
+	if diff := cmp.Diff(want, bt.loaded()); diff != "" {
+		t.Errorf("loads (-want +got):\n%s", diff)
+	}
+	bt.said(t, `Booting "B"`, `warmboot: booting "B": kernel /vmlinuz-b`)
+}
+
+// An entry that cannot be read, or that the kernel will not load, is
+// reported and the next one booted.
+func TestPassFallsThrough(t *testing.T) {
+	t.Run("missing kernel", func(t *testing.T) {
+		bt := newBootTest(t)
+		os.Remove(filepath.Join(bt.root, "vmlinuz-a"))
+		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+			t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+		}
+		if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
+			t.Errorf("loads (-want +got):\n%s", diff)
+		}
+		bt.said(t, `warmboot: cannot boot "A": kernel /vmlinuz-a: file does not exist; restore the file or fix the entry in /loader/entries/2-a.conf:1; trying the next entry`)
+	})
+	t.Run("load refused", func(t *testing.T) {
+		bt := newBootTest(t)
+		bt.loads.FileLoadErr = func(cmdline string) error {
+			if strings.Contains(cmdline, "entry=a") {
+				return syscall.EKEYREJECTED
+			}
+			return nil
+		}
+		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+			t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+		}
+		bt.said(t, `warmboot: cannot boot "A": loading /vmlinuz-a: key was rejected by service`, `warmboot: booting "B"`)
+	})
+	t.Run("kexec_load fallback", func(t *testing.T) {
+		bt := newBootTest(t)
+		bt.loads.FileLoadErr = func(string) error { return syscall.ENOEXEC }
+		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+			t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+		}
+		bt.said(t, `warmboot: warning: kexec_file_load refused the kernel; falling back to kexec_load kernel=/vmlinuz-a err="exec format error"`,
+			`warmboot: booting "A": kernel /vmlinuz-a (4096 bytes), initrd `, "bytes, via kexec_load")
+	})
+}
+
+// Under enforce, an unsigned entry is refused by name and the signed one
+// boots, saying who signed it.
+func TestPassRefusesUnsigned(t *testing.T) {
+	bt := newBootTest(t)
+	pub, priv, err := trust.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel, _ := os.ReadFile(filepath.Join(bt.root, "vmlinuz-b"))
+	m := manifest.Manifest{Kernel: manifest.File{Path: "/vmlinuz-b", SHA256: sha256.Sum256(kernel)}, Cmdline: "root=/dev/vda2 entry=b"}
+	os.MkdirAll(filepath.Join(bt.root, "warmboot"), 0o755)
+	os.WriteFile(filepath.Join(bt.root, "warmboot/b.manifest"), m.Sign(priv), 0o644)
+	bt.pipe.Trust = trust.Trust{Policy: trust.Enforce, Edits: trust.EditsRefuse, Keys: []trust.Key{{Public: pub}}}
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
+		t.Errorf("loads (-want +got):\n%s", diff)
+	}
+	bt.said(t, `warmboot: refused "A": no signed manifest names this kernel: kernel /vmlinuz-a`, "; trying the next entry",
+		"warmboot: verified: signed by "+trust.Fingerprint(pub)+" (/warmboot/b.manifest)")
+}
+
+// When every entry fails, each is listed with its reason and the loop
+// asks for the shell; -dry-run exits instead.
+func TestPassNothingBoots(t *testing.T) {
+	bt := newBootTest(t)
+	bt.loads.FileLoadErr = func(string) error { return syscall.EPERM }
+	if a := bt.pass(bt.ctx(t)); a != (machine.Action{Kind: machine.Shell}) {
+		t.Fatalf("pass = %v, want the shell\n%s", a, bt.out)
+	}
+	bt.said(t, "warmboot: nothing could be booted:", "warmboot:   1) A: loading /vmlinuz-a: operation not permitted", "warmboot:   2) B: loading /vmlinuz-b")
+
+	bt = newBootTest(t)
+	bt.scan = func() (choose.Menu, []discover.Probe) { return choose.Menu{}, nil }
+	if a := bt.pass(bt.ctx(t)); a != (machine.Action{Kind: machine.Shell}) {
+		t.Fatalf("pass with no entries = %v, want the shell", a)
+	}
+	bt.said(t, "warmboot: no boot entries found.", "is the disk driver's module in the image?")
+
+	bt = newBootTest(t)
+	bt.flags.dryRun = true
+	if a := bt.pass(bt.ctx(t)); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("-dry-run pass = %v, want exit 0", a)
+	}
+	bt.said(t, "-dry-run: not kexecing")
+}
+
+// A handoff names the entry: it boots without the menu, once.
+func TestPassHandoff(t *testing.T) {
+	bt := newBootTest(t)
+	bt.flags.timeout = durationFlag{d: -1, set: true} // a menu would wait forever
+	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
+		t.Errorf("loads (-want +got):\n%s", diff)
+	}
+	bt.said(t, `warmboot: booting "B" as the handoff asks; skipping the menu`)
+	if bt.handoff != nil {
+		t.Error("the handoff was not used up")
+	}
+}

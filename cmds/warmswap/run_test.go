@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/machine"
+	"github.com/warmboot/warmboot/boot/machine/machinetest"
+	"github.com/warmboot/warmboot/boot/shutdown/shutdowntest"
+	"github.com/warmboot/warmboot/boot/swap"
+	"github.com/warmboot/warmboot/boot/swap/swaptest"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
+)
+
+// swapTest is warmswap on a fake machine: the running system under a
+// temporary root, a recording machine and loader, a fake shutdown.
+type swapTest struct {
+	*swapper
+	rec            *machinetest.Recorder
+	loads          *machinetest.Loads
+	sys            *shutdowntest.Fake
+	stdout, stderr *bytes.Buffer
+}
+
+func fakeSwapper(t *testing.T, root string) (*swapper, *bytes.Buffer, *bytes.Buffer) {
+	st := newSwapTest(t, root)
+	return st.swapper, st.stdout, st.stderr
+}
+
+func newSwapTest(t *testing.T, root string) *swapTest {
+	t.Helper()
+	st := &swapTest{rec: &machinetest.Recorder{}, sys: shutdowntest.New(), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	st.loads = &machinetest.Loads{Recorder: st.rec}
+	st.swapper = &swapper{stdout: st.stdout, stderr: st.stderr, log: clog.New(st.stdout, "warmswap"),
+		env: swap.Env{Root: root, Now: func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) },
+			Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 32)), Hostname: "h", Release: "6.1.0-56-amd64"},
+		loads: st.loads, machine: st.rec, sys: st.sys, detach: func() {}}
+	return st
+}
+
+// loaded are the loads recorded, without the command lines.
+func (st *swapTest) calls() []string {
+	var out []string
+	for _, c := range st.rec.Calls {
+		out = append(out, strings.Fields(c)[0])
+	}
+	return out
+}
+
+func (st *swapTest) said(t *testing.T, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(st.stdout.String()+st.stderr.String(), l) {
+			t.Errorf("output lacks %q:\n%s%s", l, st.stdout, st.stderr)
+		}
+	}
+}
+
+func TestRunThroughBootloader(t *testing.T) {
+	st := newSwapTest(t, swaptest.System(t, ""))
+	a := st.run([]string{"-entry", "a"})
+	if want := (machine.Action{Kind: machine.Kexec, RebootOnFailure: true}); a != want {
+		t.Fatalf("run = %v, want %v\n%s%s", a, want, st.stdout, st.stderr)
+	}
+	if diff := cmp.Diff([]string{"kexec_file_load"}, st.calls()); diff != "" {
+		t.Errorf("machine calls (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(st.rec.Calls[0], "warmboot.wait=3 console=tty0 console=ttyS0,115200") {
+		t.Errorf("loaded %q, want the bootloader's command line and the running consoles", st.rec.Calls[0])
+	}
+	st.said(t,
+		"warmswap: check ok: verification: verified: signed by ed25519:",
+		`warmswap: plan: warmboot boots entry "a" ("A")`,
+		"warmswap: check ok: the kernel accepted the image (kexec_file_load)",
+		"warmswap: stopping: every process gets SIGTERM",
+		"warmswap: unmounted ")
+	if len(st.sys.Signals) == 0 || !strings.Contains(strings.Join(st.sys.Log, " "), "sync") {
+		t.Errorf("shutdown: signals %v, log %v; want processes stopped and filesystems synced", st.sys.Signals, st.sys.Log)
+	}
+}
+
+func TestRunSystemd(t *testing.T) {
+	st := newSwapTest(t, swaptest.System(t, ""))
+	st.systemd = true
+	if a := st.run([]string{"-direct", "-entry", "a"}); a != (machine.Action{Kind: machine.Systemctl, Verb: "kexec"}) {
+		t.Fatalf("run = %v, want systemctl kexec\n%s%s", a, st.stdout, st.stderr)
+	}
+	if len(st.sys.Signals) > 0 {
+		t.Errorf("signalled %v; systemd stops the services", st.sys.Signals)
+	}
+	st.said(t, `warmswap: plan: kexec "A" directly`, "handing over to systemctl kexec")
+}
+
+// A target the bootloader would refuse stops the swap before anything is
+// loaded or stopped.
+func TestRunRefused(t *testing.T) {
+	st := newSwapTest(t, swaptest.System(t, ""))
+	if a := st.run([]string{"-entry", "b"}); a != machine.ExitWith(cli.ExitError) {
+		t.Fatalf("run = %v, want exit 1", a)
+	}
+	st.said(t, `warmswap: refused: verification: "B" would be refused by the bootloader (policy enforce)`, "warmswap: nothing was stopped")
+	if len(st.rec.Calls) > 0 || len(st.sys.Signals) > 0 {
+		t.Errorf("machine calls %v, signals %v; want none", st.rec.Calls, st.sys.Signals)
+	}
+}
+
+func TestRunDryRun(t *testing.T) {
+	st := newSwapTest(t, swaptest.System(t, ""))
+	if a := st.run([]string{"-dry-run", "-entry", "a"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("run = %v, want exit 0\n%s%s", a, st.stdout, st.stderr)
+	}
+	if diff := cmp.Diff([]string{"kexec_file_load", "unload"}, st.calls()); diff != "" {
+		t.Errorf("machine calls (-want +got):\n%s", diff)
+	}
+	if st.rec.Loaded() || len(st.sys.Signals) > 0 {
+		t.Error("a dry run left an image loaded or stopped processes")
+	}
+}
+
+// The kexec_load fallback is said, on warmswap's one voice, as README
+// shows it.
+func TestRunFallback(t *testing.T) {
+	st := newSwapTest(t, swaptest.System(t, ""))
+	st.loads.FileLoadErr = func(string) error { return syscall.ENOEXEC }
+	st.run([]string{"-dry-run", "-entry", "a"})
+	if diff := cmp.Diff([]string{"kexec_file_load", "kexec_load", "unload"}, st.calls()); diff != "" {
+		t.Errorf("machine calls (-want +got):\n%s", diff)
+	}
+	st.said(t, `warmswap: warning: kexec_file_load refused the kernel; falling back to kexec_load kernel=/boot/warmboot/vmlinuz err="exec format error"`,
+		"warmswap: check ok: the kernel accepted the image (kexec_load)")
+}
+
+// Out of memory with every process still running: load again once they
+// are stopped (as Talos does), and reboot through the firmware if that
+// fails too.
+func TestRunLateLoad(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		again error
+		want  machine.Action
+	}{
+		{"loads once stopped", nil, machine.Action{Kind: machine.Kexec, RebootOnFailure: true}},
+		{"still fails", syscall.ENOMEM, machine.Action{Kind: machine.Reboot}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newSwapTest(t, swaptest.System(t, ""))
+			n := 0
+			st.loads.FileLoadErr = func(string) error {
+				if n++; n == 1 {
+					return syscall.ENOMEM
+				}
+				return tt.again
+			}
+			if a := st.run([]string{"-entry", "a"}); a != tt.want {
+				t.Fatalf("run = %v, want %v\n%s%s", a, tt.want, st.stdout, st.stderr)
+			}
+			st.said(t, "not enough memory to load the image now")
+		})
+	}
+}
+
+func TestRunNeverKexec(t *testing.T) {
+	root := swaptest.System(t, "")
+	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/warmboot/never-kexec"), []byte("the NIC hangs after kexec\n"), 0o644)
+	st := newSwapTest(t, root)
+	if a := st.run([]string{"-entry", "a"}); a != (machine.Action{Kind: machine.Reboot}) {
+		t.Fatalf("run = %v, want a firmware reboot\n%s%s", a, st.stdout, st.stderr)
+	}
+	if len(st.rec.Calls) > 0 {
+		t.Errorf("machine calls %v; want nothing loaded", st.rec.Calls)
+	}
+	st.said(t, "(the NIC hangs after kexec): rebooting through the firmware instead")
+}
+
+// do is main's last step: a kexec that fails once everything is stopped
+// goes through the firmware.
+func TestDo(t *testing.T) {
+	for _, tt := range []struct {
+		a     machine.Action
+		calls []string
+		code  int
+	}{
+		{machine.ExitWith(3), nil, 3},
+		{machine.Action{Kind: machine.Kexec, RebootOnFailure: true}, []string{"kexec", "reboot"}, cli.ExitError},
+		{machine.Action{Kind: machine.Kexec}, []string{"kexec"}, cli.ExitError},
+		{machine.Action{Kind: machine.Reboot}, []string{"reboot"}, cli.ExitError},
+	} {
+		st := newSwapTest(t, t.TempDir())
+		st.rec.KexecErr, st.rec.RebootErr = errors.New("no"), errors.New("no")
+		if code := do(st.swapper, tt.a); code != tt.code || !cmp.Equal(st.rec.Calls, tt.calls) {
+			t.Errorf("do(%v) = %d after %q, want %d after %q", tt.a, code, st.rec.Calls, tt.code, tt.calls)
+		}
+	}
+}
