@@ -1,15 +1,13 @@
 package discover
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/mountinfo"
 	"github.com/warmboot/warmboot/boot/safefs"
-	"github.com/warmboot/warmboot/boot/shutdown"
 )
 
 // BlockMount is a block-device filesystem of a running system at its
@@ -23,17 +21,13 @@ type BlockMount struct {
 // system, each once, at its shortest mount point, sorted by mount point.
 // root prefixes /proc (a test's directory; "/" on a real system).
 func BlockMounts(root string) ([]BlockMount, error) {
-	data, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
-	if err != nil {
-		return nil, fmt.Errorf("listing mounts: %w", err)
-	}
-	ms, err := shutdown.ParseMountInfo(data)
+	ms, err := mountinfo.Read(root)
 	if err != nil {
 		return nil, err
 	}
 	best := map[string]string{}
 	for _, m := range ms {
-		if !strings.HasPrefix(m.Source, "/dev/") || shutdown.Virtual(m.FSType) {
+		if !strings.HasPrefix(m.Source, "/dev/") || mountinfo.Virtual(m.FSType) {
 			continue
 		}
 		dev := strings.TrimPrefix(m.Source, "/dev/")

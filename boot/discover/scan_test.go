@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/warmboot/warmboot/boot/safefs"
 
 	"github.com/warmboot/warmboot/boot/entry"

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/warmboot/warmboot/boot/mountinfo"
 )
 
 // Process is one entry of /proc.
@@ -56,79 +58,5 @@ func ParseStat(data []byte) (Process, error) {
 	return p, nil
 }
 
-// Mount is one line of /proc/self/mountinfo.
-type Mount struct {
-	ID, Parent int
-	Dir        string // mount point
-	FSType     string
-	Source     string
-	ReadOnly   bool // the mount's own "ro" option
-}
-
-// ParseMountInfo parses /proc/self/mountinfo (proc(5)). Mount points are
-// octal-escaped there ("\040" for a space) and are unescaped.
-func ParseMountInfo(data []byte) ([]Mount, error) {
-	var out []Mount
-	for n, line := range strings.Split(string(data), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		f := strings.Fields(line)
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(f) < 6 || sep < 0 || sep+2 >= len(f) {
-			return nil, fmt.Errorf("mountinfo line %d: malformed: %q", n+1, line)
-		}
-		id, err1 := strconv.Atoi(f[0])
-		parent, err2 := strconv.Atoi(f[1])
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("mountinfo line %d: bad mount ids: %q", n+1, line)
-		}
-		m := Mount{ID: id, Parent: parent, Dir: unescape(f[4]), FSType: f[sep+1], Source: unescape(f[sep+2])}
-		for _, o := range strings.Split(f[5], ",") {
-			if o == "ro" {
-				m.ReadOnly = true
-			}
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// unescape undoes the kernel's octal escapes (\040 space, \011 tab, \012
-// newline, \134 backslash).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// virtual are filesystem types with no backing store: nothing on them
-// outlives the boot, so shutdown leaves them mounted.
-var virtual = map[string]bool{
-	"proc": true, "sysfs": true, "devtmpfs": true, "devpts": true, "tmpfs": true, "ramfs": true,
-	"rootfs": true, "securityfs": true, "cgroup": true, "cgroup2": true, "debugfs": true,
-	"tracefs": true, "pstore": true, "efivarfs": true, "bpf": true, "mqueue": true,
-	"hugetlbfs": true, "configfs": true, "fusectl": true, "autofs": true, "binfmt_misc": true,
-	"nsfs": true, "rpc_pipefs": true, "selinuxfs": true,
-}
-
-// Virtual says whether fstype has no backing store.
-func Virtual(fstype string) bool { return virtual[fstype] }
+// Mount is one mount of /proc/self/mountinfo (package mountinfo).
+type Mount = mountinfo.Mount

@@ -31,30 +31,6 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
-func TestParseMountInfo(t *testing.T) {
-	in := `22 1 254:2 / / rw,relatime shared:1 - ext4 /dev/vda2 rw
-23 22 0:21 / /proc rw,nosuid - proc proc rw
-30 22 254:1 / /mnt/my\040disk ro,relatime - vfat /dev/vda1 ro,fmask=0022
-`
-	got, err := ParseMountInfo([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Mount{
-		{ID: 22, Parent: 1, Dir: "/", FSType: "ext4", Source: "/dev/vda2"},
-		{ID: 23, Parent: 22, Dir: "/proc", FSType: "proc", Source: "proc"},
-		{ID: 30, Parent: 22, Dir: "/mnt/my disk", FSType: "vfat", Source: "/dev/vda1", ReadOnly: true},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ParseMountInfo (-want +got):\n%s", diff)
-	}
-	for _, bad := range []string{"22 1 254:2 / / rw\n", "a b c d e f - ext4 x y\n", "1 2 3 4 5 6 -\n"} {
-		if _, err := ParseMountInfo([]byte(bad)); err == nil {
-			t.Errorf("ParseMountInfo(%q) succeeded", bad)
-		}
-	}
-}
-
 func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("77 (a (b) c) Z 1 77 77 0 -1 4194308 0"))
 	f.Add([]byte("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0"))
@@ -65,24 +41,6 @@ func FuzzParseStat(f *testing.F) {
 		p, err := ParseStat(data)
 		if err == nil && (p.PID <= 0 || p.State == 0) {
 			t.Errorf("ParseStat(%q) = %+v with no error", data, p)
-		}
-	})
-}
-
-func FuzzParseMountInfo(f *testing.F) {
-	f.Add([]byte("22 1 254:2 / / rw,relatime shared:1 - ext4 /dev/vda2 rw\n30 22 254:1 / /mnt/my\\040disk ro - vfat /dev/vda1 ro\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 1<<14 {
-			return
-		}
-		ms, err := ParseMountInfo(data)
-		if err != nil {
-			return
-		}
-		for _, m := range ms {
-			if m.FSType == "" || m.Dir == "" {
-				t.Errorf("mount %+v has no type or directory", m)
-			}
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/mountinfo"
 )
 
 // System is what shutdown does to the machine. Real implements it.
@@ -194,7 +195,7 @@ func UnmountAll(s System, o Options, r *Report) error {
 		var todo []Mount
 		for i := len(ms) - 1; i >= 0; i-- {
 			m := ms[i]
-			if !Virtual(m.FSType) && m.Dir != "/" && !done[m.Dir] {
+			if !mountinfo.Virtual(m.FSType) && m.Dir != "/" && !done[m.Dir] {
 				todo = append(todo, m)
 			}
 		}
@@ -219,7 +220,7 @@ func UnmountAll(s System, o Options, r *Report) error {
 	// child is read-only before its parent.
 	var left []Mount
 	for _, m := range ms {
-		if !Virtual(m.FSType) {
+		if !mountinfo.Virtual(m.FSType) {
 			left = append(left, m)
 		}
 	}

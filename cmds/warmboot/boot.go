@@ -71,7 +71,7 @@ func parseBoot(args []string, stderr io.Writer) (bootFlags, bool) {
 // newBooter is the bootloader on this machine: its consoles, disks, trust
 // and TPM. It loads the modules, reads the trust and the handoff.
 func newBooter(f bootFlags, stdout io.Writer) *booter {
-	cons := console.Open(stdout)
+	cons := console.Open("/", stdout)
 	log := clog.New(cons, "warmboot")
 	b := &booter{out: cons, cons: cons, log: log, keys: cons.Keys, flags: f, tl: timeline.New(), raid: raid.New(), lvm: lvm.New()}
 	b.scan = b.discover

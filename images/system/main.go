@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command system is the init of the small Linux system the warm-swap VM
 // tests (and the swap benchmark) run, standing in for a server's OS.
 //

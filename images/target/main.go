@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command target is the init of the tiny initramfs that the demo and test
 // disks boot: it prints a marker line with the kernel command line, so a
 // test can see which entry booted with which arguments, and powers off.

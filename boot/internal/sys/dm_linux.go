@@ -5,18 +5,10 @@ package sys
 import (
 	"fmt"
 	"os"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// DMTarget is one line of a device-mapper table: Length sectors from
-// Start, mapped by Type ("linear") with Params ("8:2 2048").
-type DMTarget struct {
-	Start, Length uint64
-	Type, Params  string
-}
 
 // DMCreateReadOnly creates the device-mapper device name (with uuid),
 // loads targets as its read-only table and resumes it, as "dmsetup create
@@ -82,13 +74,4 @@ func DMCreateReadOnly(name, uuid string, targets []DMTarget) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev)), nil
-}
-
-// DMName is the kernel's name for the dm device major:minor ("dm-0").
-func DMName(sysfs, majmin string) string {
-	p, err := os.Readlink(sysfs + "/dev/block/" + majmin)
-	if err != nil {
-		return ""
-	}
-	return p[strings.LastIndexByte(p, '/')+1:]
 }

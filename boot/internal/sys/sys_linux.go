@@ -1,67 +1,16 @@
 //go:build linux
 
-// Package sys is the one place warmboot calls golang.org/x/sys/unix. Every
-// call that changes the machine (kexec, reboot, module loading, mounting)
-// goes through here and fails with a *CallError that prints like the call
-// and unwraps to the unix.Errno, so callers can test errors.Is(err,
-// unix.EPERM) and users see exactly what the kernel refused.
 package sys
 
 import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// Errnos callers match on, re-exported so that only this package imports
-// x/sys/unix.
-const (
-	EPERM        = unix.EPERM
-	ENOEXEC      = unix.ENOEXEC
-	ENOSYS       = unix.ENOSYS
-	EINVAL       = unix.EINVAL
-	EEXIST       = unix.EEXIST
-	ENOENT       = unix.ENOENT
-	EBUSY        = unix.EBUSY
-	EKEYREJECTED = unix.EKEYREJECTED
-	EBADMSG      = unix.EBADMSG
-	ENOKEY       = unix.ENOKEY
-	ENOMEM       = unix.ENOMEM
-	EFBIG        = unix.EFBIG
-)
-
-// Mount flags.
-const (
-	MS_RDONLY  = unix.MS_RDONLY
-	MS_NODEV   = unix.MS_NODEV
-	MS_NOSUID  = unix.MS_NOSUID
-	MS_NOEXEC  = unix.MS_NOEXEC
-	MNT_DETACH = unix.MNT_DETACH
-)
-
-// CallError is a failed system call.
-type CallError struct {
-	Call string // "kexec_file_load(kernel=3, initrd=4, flags=0x0)"
-	Err  unix.Errno
-}
-
-func (e *CallError) Error() string { return e.Call + " = " + e.Err.Error() }
-func (e *CallError) Unwrap() error { return e.Err }
-
-func callErr(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
-	}
-	var errno unix.Errno
-	if !errors.As(err, &errno) {
-		return fmt.Errorf(format+": %w", append(args, err)...)
-	}
-	return &CallError{Call: fmt.Sprintf(format, args...), Err: errno}
-}
 
 // KexecFileLoad loads a kernel and initramfs for a later Reboot(Kexec).
 // initrd < 0 means none.
@@ -152,23 +101,6 @@ func RawTerminal(f *os.File) (restore func(), ok bool) {
 	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, true
 }
 
-// Mounts lists mount points under prefix from /proc/self/mounts, deepest
-// first, so they can be unmounted in order.
-func Mounts(prefix string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 1 && strings.HasPrefix(f[1], prefix) {
-			out = append([]string{f[1]}, out...)
-		}
-	}
-	return out, nil
-}
-
 // ReadTimeout waits up to timeout for f to be readable and reads into p.
 // It returns 0, nil when nothing arrived in time. Polling the descriptor
 // ourselves (rather than with read deadlines) works on every tty driver.
@@ -202,7 +134,7 @@ func ReadTimeout(f *os.File, p []byte, timeout time.Duration) (int, error) {
 }
 
 // Kill sends sig to pid.
-func Kill(pid int, sig unix.Signal) error {
+func Kill(pid int, sig syscall.Signal) error {
 	return callErr(unix.Kill(pid, sig), "kill(%d, %s)", pid, unix.SignalName(sig))
 }
 
@@ -221,8 +153,13 @@ func Restart() error {
 	return callErr(unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART), "reboot(LINUX_REBOOT_CMD_RESTART)")
 }
 
-// KexecLoaded reports /sys/kernel/kexec_loaded.
-func KexecLoaded() bool {
-	b, err := os.ReadFile("/sys/kernel/kexec_loaded")
-	return err == nil && strings.TrimSpace(string(b)) == "1"
+func callErr(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return fmt.Errorf(format+": %w", append(args, err)...)
+	}
+	return &CallError{Call: fmt.Sprintf(format, args...), Err: errno}
 }

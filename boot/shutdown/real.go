@@ -1,5 +1,3 @@
-//go:build linux
-
 package shutdown
 
 import (
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/internal/sys"
+	"github.com/warmboot/warmboot/boot/mountinfo"
 )
 
 // Real is the machine. Proc is the proc mount ("/proc" when empty).
@@ -67,7 +66,7 @@ func (r Real) Mounts() ([]Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseMountInfo(data)
+	return mountinfo.Parse(data)
 }
 
 // Unmount implements System.
@@ -89,9 +88,3 @@ func (Real) Run(path string, args []string, limit time.Duration) ([]byte, error)
 
 // Sleep implements System.
 func (Real) Sleep(d time.Duration) { time.Sleep(d) }
-
-// Kexec jumps into the loaded kexec image; it returns only on failure.
-func Kexec() error { return sys.RebootKexec() }
-
-// Restart reboots through the firmware; it returns only on failure.
-func Restart() error { return sys.Restart() }

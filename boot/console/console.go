@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package console reaches every active kernel console: output is teed to all
 // of them, key presses are read from all of them in raw mode, and a shell
 // gets the primary one.
@@ -8,6 +6,7 @@ package console
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -24,12 +23,17 @@ type Set struct {
 	mu       sync.Mutex
 }
 
-// Open opens the active consoles; with none, output goes to fallback.
-func Open(fallback io.Writer) *Set {
+// Open opens the active consoles under root ("/" on a machine):
+// sys/class/tty/console/active names them, dev/ holds them. With none,
+// output goes to fallback.
+func Open(root string, fallback io.Writer) *Set {
 	c := &Set{fallback: fallback}
-	data, _ := os.ReadFile("/sys/class/tty/console/active")
+	data, _ := os.ReadFile(filepath.Join(root, "sys/class/tty/console/active"))
 	for _, name := range strings.Fields(string(data)) {
-		f, err := os.OpenFile("/dev/"+name, os.O_RDWR, 0)
+		if strings.ContainsAny(name, "/.") {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(root, "dev", name), os.O_RDWR, 0)
 		if err == nil {
 			c.files = append(c.files, f)
 		}

@@ -1,0 +1,24 @@
+package sys
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The errnos and flags sys.go spells out are Linux's.
+func TestLinuxNumbers(t *testing.T) {
+	for _, c := range []struct {
+		ours, unix any
+	}{
+		{EPERM, unix.EPERM}, {ENOENT, unix.ENOENT}, {ENOEXEC, unix.ENOEXEC}, {ENOMEM, unix.ENOMEM},
+		{EBUSY, unix.EBUSY}, {EEXIST, unix.EEXIST}, {EINVAL, unix.EINVAL}, {EFBIG, unix.EFBIG},
+		{ENOSYS, unix.ENOSYS}, {EBADMSG, unix.EBADMSG}, {ENOKEY, unix.ENOKEY}, {EKEYREJECTED, unix.EKEYREJECTED},
+		{MS_RDONLY, uintptr(unix.MS_RDONLY)}, {MS_NOSUID, uintptr(unix.MS_NOSUID)}, {MS_NODEV, uintptr(unix.MS_NODEV)},
+		{MS_NOEXEC, uintptr(unix.MS_NOEXEC)}, {MNT_DETACH, unix.MNT_DETACH},
+	} {
+		if c.ours != c.unix {
+			t.Errorf("%v (%T) != x/sys/unix's %v (%T)", c.ours, c.ours, c.unix, c.unix)
+		}
+	}
+}
