@@ -114,7 +114,7 @@ func TestGarbageConfig(t *testing.T) {
 		"/extlinux/extlinux.conf":   "DEFAULT good\nLABEL good\n  LINUX /vmlinuz\n  INITRD /target.img\n  APPEND console=ttyS0 quiet wbtest=extlinux\n",
 	}), image, fast)
 	expect(t, vm,
-		"warmboot: warning: vda1:/loader/entries/junk.conf: line ", "not a text file (binary data)",
+		"warmboot: warning: vda1:/loader/entries/junk.conf:", "not a text file (binary data); fix or remove the file",
 		"warmboot: warning: vda1:/grub/grub.cfg:", "not a text file (binary data); fix or remove the file",
 		marker("BOOT_IMAGE=/vmlinuz console=ttyS0 quiet wbtest=extlinux initrd=/target.img"))
 	finish(t, vm, true)

@@ -49,12 +49,12 @@ func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]st
 	for _, name := range names {
 		data, err := cfgfile.Read(fsys, name)
 		if err != nil {
-			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("/%s: %v", name, err))
+			cfg.Warnings = append(cfg.Warnings, entry.AsWarning(entry.Source{}, cfgfile.At(entry.Source{File: "/" + name}, err, "")))
 			continue
 		}
 		e, err := ParseEntry(path.Base(name), data, vars)
 		if err != nil {
-			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("/%s: %v; fix or remove the file", name, err))
+			cfg.Warnings = append(cfg.Warnings, entry.AsWarning(entry.Source{}, cfgfile.At(entry.Source{File: "/" + name}, err, "fix or remove the file")))
 			continue
 		}
 		e.Source.File = "/" + name
@@ -71,16 +71,14 @@ func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]st
 	if err != nil {
 		return cfg
 	}
-	def, timeout, warns := parseLoaderConf(loader)
-	for _, w := range warns {
-		cfg.Warnings = append(cfg.Warnings, "/"+conf+": "+w)
-	}
+	def, timeout, warns := parseLoaderConf("/"+conf, loader)
+	cfg.Warnings = append(cfg.Warnings, warns...)
 	cfg.Timeout = timeout
 	if def != "" {
 		if i := matchDefault(cfg.Entries, def); i >= 0 {
 			cfg.Default = i
 		} else {
-			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("/%s: default %q matches no entry; using %q", conf, def, idOr(cfg.Entries, 0)))
+			cfg.Warnings = append(cfg.Warnings, entry.Warnf(entry.Source{File: "/" + conf}, "default %q matches no entry; using %q", def, idOr(cfg.Entries, 0)))
 		}
 	}
 	return cfg
@@ -141,9 +139,9 @@ func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry,
 		case "architecture":
 			arch = val
 		case "devicetree", "devicetree-overlay":
-			return nil, fmt.Errorf("line %d: %s is not supported on this platform", line, key)
+			return nil, cfgfile.LineErrorf(line, "%s is not supported on this platform", key)
 		case "efi", "uki":
-			return nil, fmt.Errorf("line %d: %s entries start EFI programs, which a LinuxBoot loader cannot run", line, key)
+			return nil, cfgfile.LineErrorf(line, "%s entries start EFI programs, which a LinuxBoot loader cannot run", key)
 		}
 	}
 	if arch != "" && !strings.EqualFold(arch, "x64") {
@@ -234,7 +232,7 @@ func matchDefault(es []entry.Entry, pattern string) int {
 	return -1
 }
 
-func parseLoaderConf(data []byte) (def string, timeout *time.Duration, warns []string) {
+func parseLoaderConf(file string, data []byte) (def string, timeout *time.Duration, warns []entry.Warning) {
 	for n, text := range strings.Split(string(data), "\n") {
 		text = strings.TrimSpace(text)
 		if text == "" || text[0] == '#' {
@@ -248,7 +246,7 @@ func parseLoaderConf(data []byte) (def string, timeout *time.Duration, warns []s
 		case "default":
 			def = f[1]
 			if strings.HasPrefix(def, "@") {
-				warns = append(warns, fmt.Sprintf("line %d: default %s needs EFI variables, which warmboot does not read; ignored", n+1, def))
+				warns = append(warns, entry.Warnf(entry.Source{File: file, Line: n + 1}, "default %s needs EFI variables, which warmboot does not read; ignored", def))
 				def = ""
 			}
 		case "timeout":
@@ -257,7 +255,7 @@ func parseLoaderConf(data []byte) (def string, timeout *time.Duration, warns []s
 			}
 			s, err := strconv.Atoi(f[1])
 			if err != nil || s < 0 {
-				warns = append(warns, fmt.Sprintf("line %d: timeout %q is not a number of seconds; ignored", n+1, f[1]))
+				warns = append(warns, entry.Warnf(entry.Source{File: file, Line: n + 1}, "timeout %q is not a number of seconds; ignored", f[1]))
 				continue
 			}
 			d := time.Duration(s) * time.Second

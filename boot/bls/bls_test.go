@@ -63,11 +63,11 @@ func TestParse(t *testing.T) {
 	if cfg.Default != 1 || cfg.Timeout == nil || cfg.Timeout.Seconds() != 3 {
 		t.Errorf("Default, Timeout = %d, %v; want 1, 3s", cfg.Default, cfg.Timeout)
 	}
-	warn := strings.Join(cfg.Warnings, "\n")
+	warn := strings.Join(entry.Strings(cfg.Warnings), "\n")
 	for _, w := range []string{
-		"/loader/entries/garbage.conf: line 1: not a text file",
+		"/loader/entries/garbage.conf:1: not a text file",
 		"/loader/entries/nolinux.conf: no \"linux\" line",
-		"/loader/entries/dtb.conf: line 2: devicetree is not supported",
+		"/loader/entries/dtb.conf:2: devicetree is not supported",
 	} {
 		if !strings.Contains(warn, w) {
 			t.Errorf("Warnings = %q, want one containing %q", cfg.Warnings, w)
@@ -95,7 +95,7 @@ func TestDefaultNoMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `/loader/loader.conf: default "nope" matches no entry; using "x"`; len(cfg.Warnings) != 1 || cfg.Warnings[0] != want {
+	if want := `/loader/loader.conf: default "nope" matches no entry; using "x"`; len(cfg.Warnings) != 1 || cfg.Warnings[0].String() != want {
 		t.Errorf("Warnings = %q, want [%q]", cfg.Warnings, want)
 	}
 }

@@ -27,7 +27,7 @@ type Menu struct {
 	// Timeout is from the highest-ranked config that sets one, nil if none.
 	Timeout *time.Duration
 	// Warnings from every config, in rank order.
-	Warnings []string
+	Warnings []entry.Warning
 }
 
 var formatRank = map[entry.Format]int{entry.BLS: 0, entry.GRUB: 1, entry.Syslinux: 2}

@@ -13,7 +13,7 @@ func cfg(f entry.Format, dev, file string, def int, timeout time.Duration, ids .
 	for _, id := range ids {
 		c.Entries = append(c.Entries, entry.Entry{ID: id, Format: f})
 	}
-	c.Warnings = []string{dev + file}
+	c.Warnings = []entry.Warning{{Msg: dev + file}}
 	return c
 }
 
@@ -38,7 +38,7 @@ func TestRank(t *testing.T) {
 	if m.Default != 0 || *m.Timeout != 5*time.Second {
 		t.Errorf("Default, Timeout = %d, %v; want 0, 5s (from vda2's grub.cfg)", m.Default, *m.Timeout)
 	}
-	if diff := cmp.Diff([]string{"vdb2/loader/entries", "vda2/grub/grub.cfg", "vdb2/grub/grub.cfg", "vda1/extlinux.conf"}, m.Warnings); diff != "" {
+	if diff := cmp.Diff([]string{"vdb2/loader/entries", "vda2/grub/grub.cfg", "vdb2/grub/grub.cfg", "vda1/extlinux.conf"}, entry.Strings(m.Warnings)); diff != "" {
 		t.Errorf("Warnings (-want +got):\n%s", diff)
 	}
 }

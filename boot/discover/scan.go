@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 
 	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/entry"
@@ -65,11 +64,8 @@ func scan(vols []entry.Volume, self int) []*entry.Config {
 	fsys, device := v.FS, v.Device
 	var out []*entry.Config
 	fail := func(f entry.Format, file string, err error) {
-		msg := err.Error()
-		if !strings.HasPrefix(msg, "/") && !strings.HasPrefix(msg, device+":/") {
-			msg = "/" + file + ": " + msg
-		}
-		out = append(out, &entry.Config{Format: f, Source: entry.Source{Device: device, File: "/" + file}, Warnings: []string{msg}})
+		src := entry.Source{Device: device, File: "/" + file}
+		out = append(out, &entry.Config{Format: f, Source: src, Warnings: []entry.Warning{entry.AsWarning(src, err)}})
 	}
 
 	vars := map[string]string{}
@@ -118,25 +114,16 @@ func scan(vols []entry.Volume, self int) []*entry.Config {
 				e.Source.Device = device
 			}
 		}
-		if device != "" {
-			for i, w := range c.Warnings {
-				if len(w) > 0 && w[0] == '/' {
-					c.Warnings[i] = device + ":" + w
-				}
+		for i := range c.Warnings {
+			if c.Warnings[i].Source.Device == "" {
+				c.Warnings[i].Source.Device = device
 			}
 		}
 		if len(c.Entries) == 0 && len(c.Warnings) == 0 {
-			c.Warnings = []string{fmt.Sprintf("%s%s: no bootable entries", prefix(device), c.Source.File)}
+			c.Warnings = []entry.Warning{entry.Warnf(c.Source, "no bootable entries")}
 		}
 	}
 	return out
-}
-
-func prefix(device string) string {
-	if device == "" {
-		return ""
-	}
-	return device + ":"
 }
 
 // configFile says why p, which exists, cannot be read as a config: a

@@ -41,7 +41,7 @@ func TestScan(t *testing.T) {
 	}
 	var warns []string
 	for _, c := range cs {
-		warns = append(warns, c.Warnings...)
+		warns = append(warns, entry.Strings(c.Warnings)...)
 	}
 	all := strings.Join(warns, "\n")
 	for _, w := range []string{
@@ -59,7 +59,7 @@ func TestScanEmpty(t *testing.T) {
 		t.Errorf("Scan(no configs) = %d configs, want 0", len(cs))
 	}
 	cs := ScanDir(fstest.MapFS{"extlinux.conf": {Data: []byte("timeout 10\n")}}, "/")
-	if len(cs) != 1 || cs[0].Format != entry.Syslinux || len(cs[0].Warnings) != 1 || cs[0].Warnings[0] != "/extlinux.conf: no bootable entries" {
+	if len(cs) != 1 || cs[0].Format != entry.Syslinux || len(cs[0].Warnings) != 1 || cs[0].Warnings[0].String() != "/extlinux.conf: no bootable entries" {
 		t.Errorf("Scan(empty extlinux.conf) = %+v, want one config warning of no entries", cs)
 	}
 }
@@ -100,7 +100,7 @@ func TestScanHostile(t *testing.T) {
 		for _, e := range c.Entries {
 			got = append(got, e.ID)
 		}
-		warns = append(warns, c.Warnings...)
+		warns = append(warns, entry.Strings(c.Warnings)...)
 	}
 	if !cmp.Equal(got, []string{"good"}) {
 		t.Errorf("entries = %v, want only good", got)

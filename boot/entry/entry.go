@@ -4,6 +4,7 @@
 package entry
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -126,7 +127,7 @@ type Config struct {
 	Timeout *time.Duration `json:"-"`
 	// Warnings are problems the parser stepped over: an entry that could
 	// not be used, a default that matched nothing. Each names its file.
-	Warnings []string `json:"warnings,omitempty"`
+	Warnings []Warning `json:"warnings,omitempty"`
 	// Consumed names the other configs this one read as part of itself
 	// (a grub.cfg it sourced, the BLS directory GRUB's blscfg imported),
 	// as Source.String() without the line: those are not offered again
@@ -155,4 +156,59 @@ type Volume struct {
 func NewExplicit(id, label, root string, src Source, kernel string, initrds []string, cmdline string) Entry {
 	return Entry{ID: id, Label: label, Format: Explicit, Kernel: kernel, Initrds: initrds, Cmdline: cmdline,
 		Root: root, Source: src, TriesLeft: -1}
+}
+
+// Warning is a problem a parser stepped over, as a value: where it is
+// (the file and line, and the device once discovery knows it) and what.
+// It prints, and marshals, as "vda1:/grub/grub.cfg:12: message".
+type Warning struct {
+	Source Source
+	Msg    string
+}
+
+// Warnf makes a Warning at src.
+func Warnf(src Source, format string, args ...any) Warning {
+	return Warning{Source: src, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (w Warning) String() string {
+	if w.Source == (Source{}) {
+		return w.Msg
+	}
+	return w.Source.String() + ": " + w.Msg
+}
+
+// MarshalText implements encoding.TextMarshaler: JSON shows the line.
+func (w Warning) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
+
+// Strings prints ws, one string each.
+func Strings(ws []Warning) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.String()
+	}
+	return out
+}
+
+// SourceError is an error about a place in a config; it prints as
+// "vda1:/grub/grub.cfg:12: ...", and becomes a Warning with AsWarning.
+type SourceError struct {
+	Source Source
+	Err    error
+}
+
+func (e *SourceError) Error() string { return e.Source.String() + ": " + e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// AsWarning is err as a warning: at its SourceError's source if it has
+// one, else at src.
+func AsWarning(src Source, err error) Warning {
+	var se *SourceError
+	if errors.As(err, &se) {
+		if se.Source.Device == "" {
+			se.Source.Device = src.Device
+		}
+		return Warning{Source: se.Source, Msg: se.Err.Error()}
+	}
+	return Warning{Source: src, Msg: err.Error()}
 }

@@ -57,12 +57,12 @@ func (in *interp) blscfg(src entry.Source, menu *[]*item, depth int) {
 		}
 	}
 	if dir == "" {
-		in.warnings = append(in.warnings, fmt.Sprintf("%s: blscfg: no %s on %s", src, strings.Join(dirs, " or "), in.where(vol, ".").Device))
+		in.warnings = append(in.warnings, entry.Warnf(src, "blscfg: no %s on %s", strings.Join(dirs, " or "), in.where(vol, ".").Device))
 		return
 	}
 	in.consumed = append(in.consumed, in.where(vol, dir).String())
 	if len(names) > maxBLSFiles {
-		in.warnings = append(in.warnings, fmt.Sprintf("%s: blscfg: %d entries in %s; reading the first %d", src, len(names), in.where(vol, dir), maxBLSFiles))
+		in.warnings = append(in.warnings, entry.Warnf(src, "blscfg: %d entries in %s; reading the first %d", len(names), in.where(vol, dir), maxBLSFiles))
 		names = names[:maxBLSFiles]
 	}
 	var es []*blsEntry
@@ -74,12 +74,12 @@ func (in *interp) blscfg(src entry.Source, menu *[]*item, depth int) {
 		}
 		data, err := cfgfile.Read(fsys, n)
 		if err != nil {
-			in.warnings = append(in.warnings, fmt.Sprintf("%s: %v; skipped", in.where(vol, n), err))
+			in.warnings = append(in.warnings, entry.Warnf(in.where(vol, n), "%v; skipped", err))
 			continue
 		}
 		e, err := parseBLS(data)
 		if err != nil {
-			in.warnings = append(in.warnings, fmt.Sprintf("%s:%s; fix or remove the file", in.where(vol, n), strings.TrimPrefix(err.Error(), "line ")))
+			in.warnings = append(in.warnings, entry.AsWarning(entry.Source{}, cfgfile.At(in.where(vol, n), err, "fix or remove the file")))
 			continue
 		}
 		e.id, e.file = strings.TrimSuffix(base, ".conf"), n
@@ -94,7 +94,7 @@ func (in *interp) blscfg(src entry.Source, menu *[]*item, depth int) {
 	sort.SliceStable(es, func(i, j int) bool { return nvrCompare(es[i].id, es[j].id) > 0 })
 	for i, e := range es {
 		if i > 0 && nvrCompare(es[i-1].id, e.id) == 0 {
-			in.warnings = append(in.warnings, fmt.Sprintf("%s: the same version as %s; blscfg skips it", in.where(vol, e.file), es[i-1].id))
+			in.warnings = append(in.warnings, entry.Warnf(in.where(vol, e.file), "the same version as %s; blscfg skips it", es[i-1].id))
 			continue
 		}
 		in.blsItem(vol, e, menu, depth)

@@ -111,7 +111,7 @@ type interp struct {
 	cur      int // volume of the file being run
 	env      map[string]string
 	funcs    map[string]cmd
-	warnings []string
+	warnings []entry.Warning
 	defLine  entry.Source // where "default" was last set
 	consumed []string
 	steps    int
@@ -153,7 +153,7 @@ func ParseVolumes(vols []entry.Volume, self int, name string) (*entry.Config, er
 	}
 	src := entry.Source{Device: vols[self].Device, File: "/" + name}
 	if in.stop != nil {
-		in.warnings = append(in.warnings, fmt.Sprintf("%s: %v; the entries read before it are kept", src, in.stop))
+		in.warnings = append(in.warnings, entry.Warnf(src, "%v; the entries read before it are kept", in.stop))
 	}
 	cfg := &entry.Config{Format: entry.GRUB, Source: src, Consumed: in.consumed}
 	flat := map[*item]int{}
@@ -166,7 +166,7 @@ func ParseVolumes(vols []entry.Volume, self int, name string) (*entry.Config, er
 				continue
 			}
 			if it.entry == nil {
-				in.warnings = append(in.warnings, fmt.Sprintf("%s: menuentry %q %s; skipped", it.src, it.title, it.why))
+				in.warnings = append(in.warnings, entry.Warnf(it.src, "menuentry %q %s; skipped", it.title, it.why))
 				continue
 			}
 			e := *it.entry
@@ -188,9 +188,9 @@ func ParseVolumes(vols []entry.Volume, self int, name string) (*entry.Config, er
 		it := resolve(menu, def)
 		switch i, ok := flat[it]; {
 		case it == nil:
-			in.warnings = append(in.warnings, fmt.Sprintf("%s: default %q matches no menu entry; using %q", in.defLine, def, cfg.Entries[0].Label))
+			in.warnings = append(in.warnings, entry.Warnf(in.defLine, "default %q matches no menu entry; using %q", def, cfg.Entries[0].Label))
 		case !ok:
-			in.warnings = append(in.warnings, fmt.Sprintf("%s: default %q names an entry that cannot boot; using %q", in.defLine, def, cfg.Entries[0].Label))
+			in.warnings = append(in.warnings, entry.Warnf(in.defLine, "default %q names an entry that cannot boot; using %q", def, cfg.Entries[0].Label))
 		default:
 			cfg.Default = i
 		}
@@ -273,18 +273,18 @@ func (in *interp) where(vol int, p string) entry.Source {
 
 func (in *interp) source(vol int, name string, menu *[]*item, body *bodyState, depth int) error {
 	if depth > maxDepth {
-		return fmt.Errorf("%s: source/configfile nested deeper than %d", in.where(vol, name), maxDepth)
+		return &entry.SourceError{Source: in.where(vol, name), Err: fmt.Errorf("source/configfile nested deeper than %d", maxDepth)}
 	}
 	data, err := cfgfile.Read(in.vols[vol].FS, name)
 	if err != nil {
 		return err
 	}
 	if _, err := cfgfile.Lines(data); err != nil {
-		return fmt.Errorf("%s:%s; fix or remove the file", in.where(vol, name), strings.TrimPrefix(err.Error(), "line "))
+		return cfgfile.At(in.where(vol, name), err, "fix or remove the file")
 	}
 	cmds, err := parse(string(data))
 	if err != nil {
-		return fmt.Errorf("%s:%s; fix the config", in.where(vol, name), strings.TrimPrefix(err.Error(), "line "))
+		return cfgfile.At(in.where(vol, name), err, "fix the config")
 	}
 	prev := in.cur
 	in.cur = vol
@@ -451,7 +451,7 @@ func (in *interp) exec(c cmd, file entry.Source, menu *[]*item, body *bodyState,
 			in.env["config_directory"], in.env["config_file"] = "/"+path.Dir(p), "/"+p
 		}
 		if err := in.source(vol, p, menu, body, depth+1); err != nil {
-			in.warnings = append(in.warnings, fmt.Sprintf("%s: %s %s: %v", src, args[0], args[1], err))
+			in.warnings = append(in.warnings, entry.Warnf(src, "%s %s: %v", args[0], args[1], err))
 			return false
 		}
 		in.consumed = append(in.consumed, in.where(vol, p).String())
@@ -769,7 +769,7 @@ func (in *interp) loadEnv(args []string) bool {
 	}
 	env, err := ParseEnv(data)
 	if err != nil {
-		in.warnings = append(in.warnings, fmt.Sprintf("%s: %v; ignored", in.where(vol, p), err))
+		in.warnings = append(in.warnings, entry.Warnf(in.where(vol, p), "%v; ignored", err))
 		return false
 	}
 	for k, v := range env {

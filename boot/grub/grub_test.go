@@ -55,7 +55,7 @@ func TestParseDebian(t *testing.T) {
 				Cmdline: "BOOT_IMAGE=/vmlinuz-6.1.0-56-amd64 root=UUID=3d2b ro single", Source: entry.Source{File: "/grub/grub.cfg", Line: 78}, TriesLeft: -1},
 		},
 		Timeout:  &five,
-		Warnings: []string{`/grub/grub.cfg:88: menuentry "UEFI Firmware Settings" uses "fwsetup", not a Linux kernel; skipped`},
+		Warnings: []entry.Warning{{Source: entry.Source{File: "/grub/grub.cfg", Line: 88}, Msg: `menuentry "UEFI Firmware Settings" uses "fwsetup", not a Linux kernel; skipped`}},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Parse(debian.cfg) mismatch (-want +got):\n%s", diff)
@@ -87,7 +87,7 @@ func TestDefault(t *testing.T) {
 			if cfg.Default != tt.want {
 				t.Errorf("Default = %d (%s), want %d", cfg.Default, cfg.Entries[cfg.Default].ID, tt.want)
 			}
-			if tt.warning != "" && !strings.Contains(strings.Join(cfg.Warnings, "\n"), tt.warning) {
+			if tt.warning != "" && !strings.Contains(strings.Join(entry.Strings(cfg.Warnings), "\n"), tt.warning) {
 				t.Errorf("Warnings = %q, want one containing %q", cfg.Warnings, tt.warning)
 			}
 		})

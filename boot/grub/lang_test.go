@@ -27,7 +27,7 @@ func entries(t *testing.T, cfg string, extra fstest.MapFS) ([]string, int, []str
 	for _, e := range c.Entries {
 		out = append(out, e.ID+"|"+e.Kernel+"|"+e.Cmdline)
 	}
-	return out, c.Default, c.Warnings
+	return out, c.Default, entry.Strings(c.Warnings)
 }
 
 func TestLanguage(t *testing.T) {
@@ -126,7 +126,7 @@ func TestLimits(t *testing.T) {
 			}
 			msg := fmt.Sprint(err)
 			if c != nil {
-				msg = strings.Join(c.Warnings, "\n")
+				msg = strings.Join(entry.Strings(c.Warnings), "\n")
 			}
 			if tt.parseErr != (err != nil) || !strings.Contains(msg, tt.want) {
 				t.Errorf("Parse = %q, %v; want a message with %q", msg, err, tt.want)
@@ -174,7 +174,7 @@ blscfg
 	if c.Default != 1 {
 		t.Errorf("default = %d, want 1 (saved_entry names the file)", c.Default)
 	}
-	if w := strings.Join(c.Warnings, "\n"); !strings.Contains(w, "/loader/entries/m-uki.conf:1: menuentry \"UKI\" starts the EFI program /EFI/Linux/uki.efi, not a Linux kernel; skipped") {
+	if w := strings.Join(entry.Strings(c.Warnings), "\n"); !strings.Contains(w, "/loader/entries/m-uki.conf:1: menuentry \"UKI\" starts the EFI program /EFI/Linux/uki.efi, not a Linux kernel; skipped") {
 		t.Errorf("warnings = %q, want the UKI entry skipped by name", c.Warnings)
 	}
 	if diff := cmp.Diff([]string{"/loader/entries"}, c.Consumed); diff != "" {

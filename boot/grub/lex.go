@@ -1,8 +1,9 @@
 package grub
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/warmboot/warmboot/boot/internal/cfgfile"
 )
 
 // part is a piece of a word: literal text, or a variable reference that is
@@ -82,7 +83,7 @@ func lex(src string) ([]token, error) {
 		if i+1 < len(src) && src[i+1] == '{' {
 			end := strings.IndexByte(src[i+2:], '}')
 			if end < 0 {
-				return "", 0, fmt.Errorf("line %d: unterminated ${", line)
+				return "", 0, cfgfile.LineErrorf(line, "unterminated ${")
 			}
 			return src[i+2 : i+2+end], i + 3 + end, nil
 		}
@@ -129,7 +130,7 @@ func lex(src string) ([]token, error) {
 			cur.bare = false
 			end := strings.IndexByte(src[i+1:], '\'')
 			if end < 0 {
-				return nil, fmt.Errorf("line %d: unterminated single quote", line)
+				return nil, cfgfile.LineErrorf(line, "unterminated single quote")
 			}
 			s := src[i+1 : i+1+end]
 			line += strings.Count(s, "\n")
@@ -142,7 +143,7 @@ func lex(src string) ([]token, error) {
 			i++
 			for {
 				if i >= len(src) {
-					return nil, fmt.Errorf("line %d: unterminated double quote", start)
+					return nil, cfgfile.LineErrorf(start, "unterminated double quote")
 				}
 				d := src[i]
 				if d == '"' {

@@ -1,6 +1,6 @@
 package grub
 
-import "fmt"
+import "github.com/warmboot/warmboot/boot/internal/cfgfile"
 
 // cmd is one parsed command: a simple command (words), or a compound one.
 type cmd struct {
@@ -40,7 +40,7 @@ func parse(src string) ([]cmd, error) {
 		return nil, err
 	}
 	if term != "" {
-		return nil, fmt.Errorf("line %d: unexpected %q", p.lastLine(), term)
+		return nil, cfgfile.LineErrorf(p.lastLine(), "unexpected %q", term)
 	}
 	return cmds, nil
 }
@@ -82,7 +82,7 @@ func (p *parser) list(terms map[string]bool) ([]cmd, string, error) {
 		var err error
 		if isBlock(kw) {
 			if p.depth >= maxNest {
-				return nil, "", fmt.Errorf("line %d: blocks nested deeper than %d", w.line, maxNest)
+				return nil, "", cfgfile.LineErrorf(w.line, "blocks nested deeper than %d", maxNest)
 			}
 			p.depth++
 		}
@@ -96,7 +96,7 @@ func (p *parser) list(terms map[string]bool) ([]cmd, string, error) {
 			p.pos++
 			c, err = p.loop(w.line)
 		case "then", "elif", "else", "fi", "do", "done", "}", "{":
-			return nil, "", fmt.Errorf("line %d: unexpected %q", w.line, kw)
+			return nil, "", cfgfile.LineErrorf(w.line, "unexpected %q", kw)
 		default:
 			c = p.simple(terms)
 		}
@@ -141,7 +141,7 @@ func (p *parser) ifCmd(line int) (cmd, error) {
 			return c, err
 		}
 		if term != "then" {
-			return c, fmt.Errorf("line %d: \"if\" without \"then\"", line)
+			return c, cfgfile.LineErrorf(line, "\"if\" without \"then\"")
 		}
 		body, term, err := p.list(map[string]bool{"elif": true, "else": true, "fi": true})
 		if err != nil {
@@ -157,14 +157,14 @@ func (p *parser) ifCmd(line int) (cmd, error) {
 				return c, err
 			}
 			if term != "fi" {
-				return c, fmt.Errorf("line %d: \"if\" without \"fi\"", line)
+				return c, cfgfile.LineErrorf(line, "\"if\" without \"fi\"")
 			}
 			c.clauses = append(c.clauses, clause{body: body, isElse: true})
 			return c, nil
 		case "elif":
 			continue
 		default:
-			return c, fmt.Errorf("line %d: \"if\" without \"fi\"", line)
+			return c, cfgfile.LineErrorf(line, "\"if\" without \"fi\"")
 		}
 	}
 }
@@ -176,7 +176,7 @@ func (p *parser) block(kind string, line int) (cmd, error) {
 	p.pos++ // the keyword
 	for {
 		if p.pos >= len(p.toks) || p.toks[p.pos].sep {
-			return c, fmt.Errorf("line %d: %s without \"{\" on the same line", line, kind)
+			return c, cfgfile.LineErrorf(line, "%s without \"{\" on the same line", kind)
 		}
 		w := p.toks[p.pos].w
 		p.pos++
@@ -190,7 +190,7 @@ func (p *parser) block(kind string, line int) (cmd, error) {
 		return c, err
 	}
 	if term != "}" {
-		return c, fmt.Errorf("line %d: %s is missing its closing \"}\"", line, kind)
+		return c, cfgfile.LineErrorf(line, "%s is missing its closing \"}\"", kind)
 	}
 	c.body = body
 	return c, nil
@@ -201,14 +201,14 @@ func (p *parser) loop(line int) (cmd, error) {
 	if _, term, err := p.list(map[string]bool{"do": true}); err != nil {
 		return c, err
 	} else if term != "do" {
-		return c, fmt.Errorf("line %d: loop without \"do\"", line)
+		return c, cfgfile.LineErrorf(line, "loop without \"do\"")
 	}
 	body, term, err := p.list(map[string]bool{"done": true})
 	if err != nil {
 		return c, err
 	}
 	if term != "done" {
-		return c, fmt.Errorf("line %d: loop without \"done\"", line)
+		return c, cfgfile.LineErrorf(line, "loop without \"done\"")
 	}
 	c.body = body
 	return c, nil

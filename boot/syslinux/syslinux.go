@@ -48,7 +48,7 @@ type parser struct {
 	menuDef    *label
 	ui         bool // a menu module (UI, or DEFAULT menu.c32) picks the default
 	timeout    *time.Duration
-	warnings   []string
+	warnings   []entry.Warning
 }
 
 // Parse reads the syslinux config at name in fsys (rooted at the
@@ -64,7 +64,7 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 	for _, l := range p.labels {
 		e, why := p.entry(l)
 		if e == nil {
-			p.warnings = append(p.warnings, fmt.Sprintf("%s: LABEL %s %s; skipped", l.src, l.name, why))
+			p.warnings = append(p.warnings, entry.Warnf(l.src, "LABEL %s %s; skipped", l.name, why))
 			continue
 		}
 		index[l] = len(cfg.Entries)
@@ -91,7 +91,7 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 		def = p.menuDef
 	case defName != "":
 		if def = byName(); def == nil && len(cfg.Entries) > 0 {
-			p.warnings = append(p.warnings, fmt.Sprintf("%s: default %q matches no LABEL; using %q", p.defSrc, defName, cfg.Entries[0].ID))
+			p.warnings = append(p.warnings, entry.Warnf(p.defSrc, "default %q matches no LABEL; using %q", defName, cfg.Entries[0].ID))
 		}
 	case p.menuDef != nil:
 		def = p.menuDef
@@ -100,7 +100,7 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 		if i, ok := index[def]; ok {
 			cfg.Default = i
 		} else if len(cfg.Entries) > 0 {
-			p.warnings = append(p.warnings, fmt.Sprintf("%s: default %q cannot boot; using %q", p.defSrc, def.name, cfg.Entries[0].ID))
+			p.warnings = append(p.warnings, entry.Warnf(p.defSrc, "default %q cannot boot; using %q", def.name, cfg.Entries[0].ID))
 		}
 	}
 	cfg.Warnings = p.warnings
@@ -245,7 +245,7 @@ func (p *parser) file(name string, depth int) error {
 				}
 				p.timeout = &d
 			} else {
-				p.warnings = append(p.warnings, fmt.Sprintf("%s: TIMEOUT %q is not a number of tenths of a second; ignored", src, rest))
+				p.warnings = append(p.warnings, entry.Warnf(src, "TIMEOUT %q is not a number of tenths of a second; ignored", rest))
 			}
 		case "include":
 			p.include(rest, src, depth)
@@ -259,7 +259,7 @@ func (p *parser) file(name string, depth int) error {
 func (p *parser) include(file string, src entry.Source, depth int) {
 	name := strings.TrimPrefix(p.resolve(firstField(file)), "/")
 	if err := p.file(name, depth+1); err != nil {
-		p.warnings = append(p.warnings, fmt.Sprintf("%s: INCLUDE %s: %v", src, file, err))
+		p.warnings = append(p.warnings, entry.Warnf(src, "INCLUDE %s: %v", file, err))
 	}
 }
 

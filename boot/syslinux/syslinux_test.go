@@ -45,7 +45,7 @@ func TestParse(t *testing.T) {
 		},
 		Default:  1,
 		Timeout:  &five,
-		Warnings: []string{"/boot/extlinux/extlinux.conf:19: LABEL hdt is a COM32 entry, not a Linux kernel; skipped"},
+		Warnings: []entry.Warning{{Source: entry.Source{File: "/boot/extlinux/extlinux.conf", Line: 19}, Msg: "LABEL hdt is a COM32 entry, not a Linux kernel; skipped"}},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
@@ -71,7 +71,7 @@ func TestDefaults(t *testing.T) {
 			if cfg.Default != tt.want {
 				t.Errorf("Default = %d, want %d", cfg.Default, tt.want)
 			}
-			if tt.warning != "" && !strings.Contains(strings.Join(cfg.Warnings, "\n"), tt.warning) {
+			if tt.warning != "" && !strings.Contains(strings.Join(entry.Strings(cfg.Warnings), "\n"), tt.warning) {
 				t.Errorf("Warnings = %q, want %q", cfg.Warnings, tt.warning)
 			}
 		})

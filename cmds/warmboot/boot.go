@@ -345,7 +345,7 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 	}
 }
 
-func (b *booter) explainNothing(probes []discover.Probe, warnings []string) {
+func (b *booter) explainNothing(probes []discover.Probe, warnings []entry.Warning) {
 	b.say("no boot entries found.")
 	if len(probes) == 0 {
 		b.say("  no block devices appeared within %s (is the disk driver's module in the image?)", b.flags.wait.d)

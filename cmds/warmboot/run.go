@@ -39,7 +39,7 @@ type ListOutput struct {
 	Default        *int               `json:"default"`
 	TimeoutSeconds *float64           `json:"timeout_seconds"`
 	Entries        []ListEntry        `json:"entries"`
-	Warnings       []string           `json:"warnings"`
+	Warnings       []entry.Warning    `json:"warnings"`
 	Timeline       *timeline.Timeline `json:"timeline"`
 	// Trust is the verification policy and keys list -trust read.
 	Trust ListTrust `json:"trust"`
@@ -99,7 +99,7 @@ func missing(e entry.Entry) []string {
 func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput {
 	out := ListOutput{Schema: ListSchema, Root: root, Entries: []ListEntry{}, Warnings: m.Warnings, Timeline: tl}
 	if out.Warnings == nil {
-		out.Warnings = []string{}
+		out.Warnings = []entry.Warning{}
 	}
 	if len(m.Entries) > 0 {
 		d := m.Default

@@ -17,6 +17,8 @@ import (
 	"io/fs"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/warmboot/warmboot/boot/entry"
 )
 
 // MaxSize is the largest config file read.
@@ -47,7 +49,7 @@ func Read(fsys fs.FS, name string) ([]byte, error) {
 // a NUL byte.
 func Lines(data []byte) ([]string, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return nil, fmt.Errorf("line %d: %w", 1+bytes.Count(data[:i], []byte("\n")), ErrBinary)
+		return nil, &LineError{Line: 1 + bytes.Count(data[:i], []byte("\n")), Err: ErrBinary}
 	}
 	lines := strings.Split(string(data), "\n")
 	for i, l := range lines {
@@ -73,3 +75,31 @@ func Label(s string) string {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 }
+
+// LineError is a problem on one line of a config. It prints as
+// "line N: ..."; At puts the line into the source it names instead.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// LineErrorf is a LineError with a formatted message.
+func LineErrorf(line int, format string, args ...any) error {
+	return &LineError{Line: line, Err: fmt.Errorf(format, args...)}
+}
+
+// At is err as a problem in the config file src: on the line a
+// LineError names, and with fix (what to do) appended when not empty.
+func At(src entry.Source, err error, fix string) *entry.SourceError {
+	var le *LineError
+	if errors.As(err, &le) {
+		src.Line, err = le.Line, le.Err
+	}
+	if fix != "" {
+		err = fmt.Errorf("%w; %s", err, fix)
+	}
+	return &entry.SourceError{Source: src, Err: err}
+}
