@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	stdlog "log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,6 +140,7 @@ func TestStage(t *testing.T) {
 type fakeSys struct {
 	fileErr, loadErr error
 	calls            []string
+	onLoad           func()
 }
 
 func (f *fakeSys) FileLoad(k, i *os.File, c string) error {
@@ -147,6 +150,9 @@ func (f *fakeSys) FileLoad(k, i *os.File, c string) error {
 
 func (f *fakeSys) Load(k, i *os.File, c string) error {
 	f.calls = append(f.calls, "load:"+c)
+	if f.onLoad != nil {
+		f.onLoad()
+	}
 	return f.loadErr
 }
 
@@ -197,5 +203,27 @@ func TestReadKernelState(t *testing.T) {
 	}
 	if got, want := ReadKernelState(root), (KernelState{Lockdown: "integrity", LoadDisabled: true}); got != want {
 		t.Errorf("ReadKernelState = %+v, want %+v", got, want)
+	}
+}
+
+// u-root's loader prints with the standard logger; during a fallback load
+// that goes to the loader's log at debug level, not the console.
+func TestFallbackQuietsStdLog(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := &fakeSys{fileErr: &sys.CallError{Call: "kexec_file_load", Err: sys.ENOEXEC}}
+	var std bytes.Buffer
+	stdlog.SetOutput(&std)
+	defer stdlog.SetOutput(os.Stderr)
+	f.onLoad = func() { stdlog.Printf("Elf file: lots") }
+	if _, err := (Loader{Sys: f, Log: log}).Load(&Image{Entry: entry.Entry{Kernel: "/vmlinuz"}, sealed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if std.Len() != 0 || !strings.Contains(out.String(), `level=DEBUG msg="u-root: Elf file: lots"`) {
+		t.Errorf("standard log got %q; loader log got %q", std.String(), out.String())
+	}
+	stdlog.Print("after")
+	if !strings.Contains(std.String(), "after") {
+		t.Error("the standard logger was not restored")
 	}
 }

@@ -3,6 +3,7 @@ package kexec
 import (
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -85,7 +86,7 @@ func (l Loader) Load(im *Image) (Method, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Warn("kexec_file_load refused the kernel; falling back to kexec_load", "kernel", im.Entry.Kernel, "err", err)
-	if err2 := l.Sys.Load(im.Kernel, im.Initrd, im.Cmdline); err2 != nil {
+	if err2 := withStdLog(log, func() error { return l.Sys.Load(im.Kernel, im.Initrd, im.Cmdline) }); err2 != nil {
 		return "", fmt.Errorf("loading %s: kexec_file_load: %v; %w: %w", im.Entry.Kernel, err, ErrFallbackFailed, err2)
 	}
 	return Load, nil
@@ -110,4 +111,27 @@ func Explain(err error, k KernelState) error {
 		return fmt.Errorf("%w (not enough contiguous memory for the kernel and initramfs)", err)
 	}
 	return err
+}
+
+// withStdLog runs f with the standard logger, which u-root's kexec_load
+// loader and purgatory print with (a whole ELF header among them), sent
+// to log at debug level, so the console keeps one voice.
+func withStdLog(log *slog.Logger, f func() error) error {
+	w, flags, prefix := stdlog.Writer(), stdlog.Flags(), stdlog.Prefix()
+	stdlog.SetOutput(debugWriter{log})
+	stdlog.SetFlags(0)
+	stdlog.SetPrefix("")
+	defer func() {
+		stdlog.SetOutput(w)
+		stdlog.SetFlags(flags)
+		stdlog.SetPrefix(prefix)
+	}()
+	return f()
+}
+
+type debugWriter struct{ log *slog.Logger }
+
+func (d debugWriter) Write(p []byte) (int, error) {
+	d.log.Debug("u-root: " + strings.TrimSpace(string(p)))
+	return len(p), nil
 }
