@@ -11,7 +11,6 @@ package eventlog
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -49,9 +48,6 @@ type Log struct {
 }
 
 var specID = []byte("Spec ID Event03\x00")
-
-// ErrMalformed wraps every parse failure.
-var ErrMalformed = errors.New("malformed event log")
 
 // Marshal writes the log.
 func (l *Log) Marshal() []byte {

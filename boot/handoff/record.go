@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -21,12 +20,6 @@ const Version = 1
 
 // MaxRecord bounds a record.
 const MaxRecord = 64 << 10
-
-// Errors a reader reports; all of them mean "ignore the record".
-var (
-	ErrMalformed = errors.New("malformed handoff record")
-	ErrVersion   = errors.New("unknown handoff record version")
-)
 
 // Record is what the running system tells the bootloader it re-enters
 // (warmswap writes it): which entry to boot and why. It is a request:

@@ -15,7 +15,6 @@ package initramfs
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -27,9 +26,6 @@ import (
 
 // MaxUnpacked bounds what one compressed member may expand to.
 const MaxUnpacked = 1 << 30
-
-// ErrFormat is an image that is not what the kernel would unpack.
-var ErrFormat = errors.New("not an initramfs")
 
 var (
 	cpioMagic = []byte("07070")

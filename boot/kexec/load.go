@@ -29,9 +29,6 @@ const (
 	Load     Method = "kexec_load"
 )
 
-// ErrFallbackFailed wraps a kexec_load failure after kexec_file_load refused.
-var ErrFallbackFailed = errors.New("kexec_load fallback failed")
-
 // Loader loads staged images.
 type Loader struct {
 	Sys Syscalls

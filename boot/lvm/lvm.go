@@ -90,9 +90,6 @@ func crc(b []byte) uint32 {
 // mdaMagic starts every metadata area header.
 const mdaMagic = " LVM2 x[5A%r0N*>"
 
-// ErrNoMetadata says a metadata area holds no volume group.
-var ErrNoMetadata = errors.New("no volume group metadata")
-
 // MetadataText returns the current metadata text from a metadata area:
 // area is its bytes (header at 0), as read from the device.
 func MetadataText(area []byte) (string, error) {

@@ -44,9 +44,6 @@ const (
 	PCRFiles   = 9
 )
 
-// ErrNoTPM is returned by New when the machine has no TPM.
-var ErrNoTPM = errors.New("no TPM")
-
 // Measurer extends PCRs and logs each extend.
 type Measurer struct {
 	dev io.ReadWriter

@@ -1,7 +1,6 @@
 package raid
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -179,9 +178,6 @@ func (a *Assembler) claimed(device string) bool {
 	hs, _ := os.ReadDir(filepath.Join(a.Sys, "class/block", device, "holders"))
 	return len(hs) > 0
 }
-
-// ErrNoMD says the md driver is not loaded.
-var ErrNoMD = errors.New("the md driver is not loaded (md_mod and raid1 must be in the image)")
 
 func (a *Assembler) start(ms []Member) (string, error) {
 	newArray := filepath.Join(a.Sys, "module/md_mod/parameters/new_array")

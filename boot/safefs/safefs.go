@@ -22,10 +22,6 @@ import (
 	"syscall"
 )
 
-// ErrNotRegular says a name is a FIFO, socket or device node: boot files
-// are regular files.
-var ErrNotRegular = errors.New("not a regular file")
-
 // FS is a directory served safely.
 type FS struct {
 	root *os.Root

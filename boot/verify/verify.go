@@ -35,12 +35,6 @@ import (
 // directory of the root filesystem.
 var Dirs = []string{"warmboot", "boot/warmboot"}
 
-// Sentinels for the ways an entry fails, besides manifest's.
-var (
-	ErrNoManifest = errors.New("no signed manifest names this kernel")
-	ErrMismatch   = errors.New("does not match its signed manifest")
-)
-
 // Digests are the SHA-256 sums of what was staged, initrds in order.
 type Digests struct {
 	Kernel  [32]byte

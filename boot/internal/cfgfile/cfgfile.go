@@ -24,9 +24,6 @@ import (
 // MaxSize is the largest config file read.
 const MaxSize = 1 << 20
 
-// ErrBinary says a config file holds a NUL byte: it is not text.
-var ErrBinary = errors.New("not a text file (binary data)")
-
 // Read reads name from fsys, refusing files over MaxSize.
 func Read(fsys fs.FS, name string) ([]byte, error) {
 	f, err := fsys.Open(name)
