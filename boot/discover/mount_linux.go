@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/warmboot/warmboot/boot/clog"
+
 	"github.com/u-root/u-root/pkg/mount"
 	"github.com/u-root/u-root/pkg/mount/block"
 )
@@ -43,8 +45,10 @@ outer:
 // with no filesystem warmboot can mount (a disk holding a partition table,
 // swap) are reported in the probes and skipped. need, if not nil, is
 // called with a filesystem type the kernel does not know yet ("xfs"), so
-// its module can be loaded before the mount.
+// its module can be loaded before the mount. log (nil discards) gets a
+// warning for a journal that needs recovery.
 func MountAll(dir string, names []string, log *slog.Logger, need func(fstype string)) ([]Mounted, []Probe) {
+	log = clog.Or(log)
 	var mounted []Mounted
 	var probes []Probe
 	for _, name := range names {
