@@ -5,7 +5,7 @@
 # Downloads have timeouts and one retry; nothing is fetched twice.
 set -euo pipefail
 
-PACKAGES=(qemu-system-x86 zstd e2fsprogs dosfstools mtools fdisk cpio signify-openbsd swtpm swtpm-tools tpm2-tools ovmf grub-efi-amd64-bin xfsprogs btrfs-progs mdadm lvm2 util-linux xorriso)
+PACKAGES=(qemu-system-x86 zstd e2fsprogs dosfstools mtools fdisk cpio signify-openbsd swtpm swtpm-tools tpm2-tools ovmf grub-efi-amd64-bin grub-common xfsprogs btrfs-progs mdadm lvm2 util-linux xorriso)
 
 retry() { # retry SECONDS CMD...: run with a timeout, once more on failure
 	local t=$1; shift

@@ -8,6 +8,7 @@ import (
 	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/grub"
+	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/internal/cfgfile"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/syslinux"
@@ -71,7 +72,7 @@ func scan(vols []entry.Volume, self int) []*entry.Config {
 	vars := map[string]string{}
 	for _, p := range grubenvPaths {
 		if data, err := cfgfile.Read(fsys, p); err == nil {
-			if env, err := grub.ParseEnv(data); err == nil {
+			if env, err := grubenv.Map(data); err == nil {
 				vars = env
 				break
 			}

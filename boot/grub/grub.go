@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/internal/cfgfile"
 	"github.com/warmboot/warmboot/boot/safefs"
 )
@@ -767,7 +768,7 @@ func (in *interp) loadEnv(args []string) bool {
 	if err != nil {
 		return false
 	}
-	env, err := ParseEnv(data)
+	env, err := grubenv.Map(data)
 	if err != nil {
 		in.warnings = append(in.warnings, entry.Warnf(in.where(vol, p), "%v; ignored", err))
 		return false
@@ -778,39 +779,4 @@ func (in *interp) loadEnv(args []string) bool {
 		}
 	}
 	return true
-}
-
-const envHeader = "# GRUB Environment Block\n"
-
-// ParseEnv parses a GRUB environment block (grubenv): a header line, then
-// name=value lines, padded with '#' to 1024 bytes. Values escape "\\" and
-// "\n" with a backslash.
-func ParseEnv(data []byte) (map[string]string, error) {
-	s := string(data)
-	if !strings.HasPrefix(s, envHeader) {
-		return nil, fmt.Errorf("not a GRUB environment block (missing %q header)", strings.TrimSpace(envHeader))
-	}
-	env := map[string]string{}
-	for _, l := range strings.Split(s[len(envHeader):], "\n") {
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		k, v, ok := strings.Cut(l, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("malformed line %q", l)
-		}
-		var b strings.Builder
-		for i := 0; i < len(v); i++ {
-			if v[i] == '\\' && i+1 < len(v) {
-				i++
-				if v[i] == 'n' {
-					b.WriteByte('\n')
-					continue
-				}
-			}
-			b.WriteByte(v[i])
-		}
-		env[k] = b.String()
-	}
-	return env, nil
 }

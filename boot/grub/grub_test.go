@@ -9,16 +9,20 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
-func grubenv(kv ...string) *fstest.MapFile {
-	s := envHeader
+// envFile is a grubenv holding kv, as grub-editenv writes it.
+func envFile(kv ...string) *fstest.MapFile {
+	b := grubenv.New()
 	for i := 0; i < len(kv); i += 2 {
-		s += kv[i] + "=" + kv[i+1] + "\n"
+		var err error
+		if b, err = grubenv.Set(b, kv[i], kv[i+1]); err != nil {
+			panic(err)
+		}
 	}
-	s += strings.Repeat("#", 1024-len(s))
-	return &fstest.MapFile{Data: []byte(s)}
+	return &fstest.MapFile{Data: b}
 }
 
 func debianFS(t *testing.T, env *fstest.MapFile) fstest.MapFS {
@@ -70,13 +74,13 @@ func TestDefault(t *testing.T) {
 		warning string
 	}{
 		{"no grubenv", nil, 0, ""},
-		{"saved_entry by id path", grubenv("saved_entry", "gnulinux-advanced-3d2b>gnulinux-6.1.0-56-amd64-recovery-3d2b"), 2, ""},
-		{"saved_entry by title path", grubenv("saved_entry", "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-56-amd64"), 1, ""},
-		{"saved_entry by index path", grubenv("saved_entry", "1>1"), 2, ""},
-		{"next_entry wins over saved_entry", grubenv("saved_entry", "0", "next_entry", "1>0"), 1, ""},
-		{"saved_entry names a submenu", grubenv("saved_entry", "1"), 1, ""},
-		{"saved_entry unknown", grubenv("saved_entry", "gone"), 0, `/grub/grub.cfg:19: default "gone" matches no menu entry; using "Debian GNU/Linux"`},
-		{"saved_entry not bootable", grubenv("saved_entry", "uefi-firmware"), 0, `/grub/grub.cfg:19: default "uefi-firmware" names an entry that cannot boot`},
+		{"saved_entry by id path", envFile("saved_entry", "gnulinux-advanced-3d2b>gnulinux-6.1.0-56-amd64-recovery-3d2b"), 2, ""},
+		{"saved_entry by title path", envFile("saved_entry", "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-56-amd64"), 1, ""},
+		{"saved_entry by index path", envFile("saved_entry", "1>1"), 2, ""},
+		{"next_entry wins over saved_entry", envFile("saved_entry", "0", "next_entry", "1>0"), 1, ""},
+		{"saved_entry names a submenu", envFile("saved_entry", "1"), 1, ""},
+		{"saved_entry unknown", envFile("saved_entry", "gone"), 0, `/grub/grub.cfg:19: default "gone" matches no menu entry; using "Debian GNU/Linux"`},
+		{"saved_entry not bootable", envFile("saved_entry", "uefi-firmware"), 0, `/grub/grub.cfg:19: default "uefi-firmware" names an entry that cannot boot`},
 		{"corrupt grubenv", &fstest.MapFile{Data: []byte("saved_entry=1>1\n")}, 0, "/grub/grubenv: not a GRUB environment block"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,7 +168,7 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(data, []byte(nil))
 	}
-	f.Add([]byte("set default=0\nmenuentry a { linux /a; initrd /b }\n"), []byte(envHeader+"saved_entry=0\n"))
+	f.Add([]byte("set default=0\nmenuentry a { linux /a; initrd /b }\n"), []byte(grubenv.Header+"saved_entry=0\n"))
 	f.Add([]byte("if [ -s $prefix/grubenv ]; then load_env; fi\nsource /x\n"), []byte("x"))
 	f.Add([]byte("function f { set a=$a$1; f $a; }\nf x\nsearch --file --set=r /x\nblscfg\n"), []byte("title T\nlinux /k\noptions $a $x\ninitrd /i\n"))
 	f.Add([]byte(strings.Repeat("submenu s {\n", 40)+"menuentry m { linux /k; }"+strings.Repeat("}", 40)), []byte(nil))

@@ -145,7 +145,7 @@ set tuned_params="isolcpus=2"
 set early_initrd="ucode.img"
 blscfg
 `)},
-		"grub2/grubenv": grubenv("saved_entry", "m-5.14.0-70.el9.x86_64", "kernelopts", "root=/dev/sda2 ro "),
+		"grub2/grubenv": envFile("saved_entry", "m-5.14.0-70.el9.x86_64", "kernelopts", "root=/dev/sda2 ro "),
 		"loader/entries/m-5.14.0-70.el9.x86_64.conf":  bls("title Seventy\nlinux /vmlinuz-70\ninitrd /initramfs-70.img $tuned_initrd\noptions $kernelopts$tuned_params\noptions ignored=1\n"),
 		"loader/entries/m-5.14.0-162.el9.x86_64.conf": bls("title New\nlinux /vmlinuz-162\ninitrd /initramfs-162.img\n"),
 		"loader/entries/m-5.14.0-9.el9.x86_64.conf":   bls("title Old\r\nlinux /vmlinuz-9\r\noptions a=1\r\nbroken\r\noptions never=read\r\n"),

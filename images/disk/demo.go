@@ -1,6 +1,10 @@
 package disk
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/warmboot/warmboot/boot/grubenv"
+)
 
 // Demo is the built-in demo disk: a GPT disk with an ESP holding an
 // extlinux config and an ext4 /boot holding BLS entries (with a
@@ -65,14 +69,15 @@ submenu 'Advanced options' --id demo-advanced {
 	}}
 }
 
-// GrubEnv renders a GRUB environment block (1024 bytes, '#'-padded).
+// GrubEnv renders a GRUB environment block as grub-editenv writes it
+// (1024 bytes, '#'-padded), holding kv.
 func GrubEnv(kv ...string) []byte {
-	s := "# GRUB Environment Block\n"
+	b := grubenv.New()
 	for i := 0; i+1 < len(kv); i += 2 {
-		s += kv[i] + "=" + kv[i+1] + "\n"
+		var err error
+		if b, err = grubenv.Set(b, kv[i], kv[i+1]); err != nil {
+			panic(fmt.Sprintf("GrubEnv: %v", err))
+		}
 	}
-	for len(s) < 1024 {
-		s += "#"
-	}
-	return []byte(s)
+	return b
 }
