@@ -177,17 +177,11 @@ func expand(s string, vars map[string]string) string {
 // splitName turns "fedora-6.1+2-1.conf" into ID "fedora-6.1" and 2 tries
 // left; without a "+LEFT[-DONE]" counter, tries is -1.
 func splitName(name string) (id string, tries int) {
-	id = strings.TrimSuffix(name, ".conf")
-	i := strings.LastIndexByte(id, '+')
-	if i < 0 {
+	id, c, ok := ParseCounter(name)
+	if !ok {
 		return id, -1
 	}
-	left, _, _ := strings.Cut(id[i+1:], "-")
-	n, err := strconv.Atoi(left)
-	if err != nil || n < 0 {
-		return id, -1
-	}
-	return id[:i], n
+	return id, c.Left
 }
 
 // Sort orders entries as the Boot Loader Specification says: entries with

@@ -1,0 +1,93 @@
+package bls
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Counter is the Boot Loader Specification's boot counter, carried in an
+// entry's file name: "NAME+LEFT-DONE.conf" ("NAME+LEFT.conf" before the
+// first attempt, DONE then 0). systemd-boot and systemd-bless-boot, and
+// kernel-install's /etc/kernel/tries, all read and write these names.
+type Counter struct {
+	Left, Done int
+}
+
+// ParseCounter splits a file name ("fedora-6.1+2-1.conf") into its base
+// ("fedora-6.1"), its counter and the suffix (".conf"). ok is false when
+// the name carries no counter: then base is the name without ".conf".
+// LEFT and DONE are decimal digits only, as systemd-boot parses them.
+func ParseCounter(file string) (base string, c Counter, ok bool) {
+	stem := strings.TrimSuffix(file, ".conf")
+	i := strings.LastIndexByte(stem, '+')
+	if i < 0 {
+		return stem, Counter{}, false
+	}
+	left, done, hasDone := strings.Cut(stem[i+1:], "-")
+	l, okL := digits(left)
+	d, okD := 0, true
+	if hasDone {
+		d, okD = digits(done)
+	}
+	if !okL || !okD {
+		return stem, Counter{}, false
+	}
+	return stem[:i], Counter{Left: l, Done: d}, true
+}
+
+func digits(s string) (int, bool) {
+	if s == "" || len(s) > 9 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+func (c Counter) name(base, suffix string) string {
+	return fmt.Sprintf("%s+%d-%d%s", base, c.Left, c.Done, suffix)
+}
+
+// suffix is what follows the counter: ".conf" for an entry file.
+func suffix(file string) string {
+	if strings.HasSuffix(file, ".conf") {
+		return ".conf"
+	}
+	return ""
+}
+
+// Attempted is the name file gets when the boot loader tries it, as
+// systemd-boot renames it: LEFT one less (never below 0), DONE one more.
+// ok is false for a file without a counter (it is not counted).
+func Attempted(file string) (next string, ok bool) {
+	base, c, ok := ParseCounter(file)
+	if !ok {
+		return file, false
+	}
+	if c.Left > 0 {
+		c.Left--
+	}
+	c.Done++
+	return c.name(base, suffix(file)), true
+}
+
+// Blessed is the name systemd-bless-boot gives a file whose boot
+// succeeded ("good"): the counter removed.
+func Blessed(file string) string {
+	base, _, ok := ParseCounter(file)
+	if !ok {
+		return file
+	}
+	return base + suffix(file)
+}
+
+// Bad is the name systemd-bless-boot gives a file marked "bad": no tries
+// left, DONE kept, so it ranks last.
+func Bad(file string) string {
+	base, c, ok := ParseCounter(file)
+	if !ok {
+		c = Counter{}
+	}
+	c.Left = 0
+	return c.name(base, suffix(file))
+}
