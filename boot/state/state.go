@@ -1,0 +1,121 @@
+// Package state is warmboot's own small record of boots, for what the
+// formats that exist cannot hold: the one-shot next entry of the
+// bootloader itself, the trial in progress, the last entry whose boot was
+// blessed (last-known-good), tries for entries that carry no BLS counter
+// (GRUB, syslinux, a kernel handed over), and the last failure. BLS entries
+// keep their counters in their file names (package bls) and GRUB its
+// next_entry in grubenv (package grubenv); this file is for the rest.
+//
+// The file is text, versioned and checksummed:
+//
+//	warmboot-state 1
+//	{"last_good":{"id":"debian-6.1","source":"vda1:/loader/entries/debian-6.1.conf"},...}
+//	sha256 3f1c...
+//
+// The checksum covers the first two lines. A file that is not exactly
+// this (truncated, corrupted, another version) is an error the caller
+// reports and treats as empty state: a bad state file never stops a boot.
+// Files are replaced atomically (Write): a power cut leaves the old or
+// the new file, never a mix.
+package state
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Magic and Version head the file.
+const (
+	Magic   = "warmboot-state"
+	Version = 1
+	// MaxSize bounds what Parse reads.
+	MaxSize = 64 << 10
+)
+
+// Sentinels.
+var (
+	ErrFormat   = errors.New("not a warmboot state file")
+	ErrChecksum = errors.New("state file checksum does not match (a torn or corrupted write)")
+	ErrVersion  = errors.New("unknown state file version")
+)
+
+// Ref names an entry across boots: its id and the config it came from.
+type Ref struct {
+	ID     string `json:"id"`
+	Source string `json:"source"`
+}
+
+// Attempt is a boot not yet blessed: the trial in progress.
+type Attempt struct {
+	Entry Ref       `json:"entry"`
+	At    time.Time `json:"at"`
+	// By is what started it: "warmboot", "warmswap", "warmswap -direct".
+	By string `json:"by"`
+	// DeadlineSeconds is the watchdog deadline it was given, 0 for none.
+	DeadlineSeconds int `json:"deadline_seconds,omitempty"`
+}
+
+// State is the record.
+type State struct {
+	// LastGood is the entry whose boot was last blessed.
+	LastGood *Ref `json:"last_good,omitempty"`
+	// Next is the one-shot next entry: booted once, then cleared.
+	Next *Ref `json:"next,omitempty"`
+	// Trial is the boot in progress, cleared when it is blessed.
+	Trial *Attempt `json:"trial,omitempty"`
+	// TriesLeft counts down the attempts of entries that have no BLS
+	// counter, by "source id".
+	TriesLeft map[string]int `json:"tries_left,omitempty"`
+	// LastFailure says why the last trial was given up.
+	LastFailure string `json:"last_failure,omitempty"`
+}
+
+// Marshal renders s as a state file.
+func Marshal(s State) ([]byte, error) {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	b := fmt.Appendf(nil, "%s %d\n%s\n", Magic, Version, body)
+	sum := sha256.Sum256(b)
+	return fmt.Appendf(b, "sha256 %s\n", hex.EncodeToString(sum[:])), nil
+}
+
+// Parse reads a state file.
+func Parse(data []byte) (State, error) {
+	if len(data) > MaxSize {
+		return State{}, fmt.Errorf("%w: larger than %d bytes", ErrFormat, MaxSize)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) != 4 || len(lines[3]) != 0 {
+		return State{}, fmt.Errorf("%w: want 3 lines", ErrFormat)
+	}
+	var magic string
+	var version int
+	if n, err := fmt.Sscanf(string(lines[0]), "%s %d\n", &magic, &version); n != 2 || err != nil || magic != Magic {
+		return State{}, fmt.Errorf("%w: first line %q", ErrFormat, bytes.TrimSpace(lines[0]))
+	}
+	sumLine, ok := bytes.CutPrefix(lines[2], []byte("sha256 "))
+	want, err := hex.DecodeString(string(bytes.TrimSuffix(sumLine, []byte("\n"))))
+	if !ok || err != nil || len(want) != sha256.Size {
+		return State{}, fmt.Errorf("%w: no checksum line", ErrFormat)
+	}
+	if got := sha256.Sum256(data[:len(lines[0])+len(lines[1])]); !bytes.Equal(got[:], want) {
+		return State{}, ErrChecksum
+	}
+	if version != Version {
+		return State{}, fmt.Errorf("%w %d (this warmboot reads %d)", ErrVersion, version, Version)
+	}
+	var s State
+	dec := json.NewDecoder(bytes.NewReader(lines[1]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return State{}, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	return s, nil
+}
