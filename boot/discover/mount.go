@@ -16,6 +16,9 @@ type Mounted struct {
 	Dir    string
 	FSType string
 	ID     FSID // from the superblock, for GRUB's search
+	// Dirty is a journal that needs recovery: mounted without replaying
+	// it, and never written.
+	Dirty bool
 }
 
 // Volume serves m as a volume for Scan, through safefs.

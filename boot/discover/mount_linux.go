@@ -65,16 +65,15 @@ func MountAll(dir string, names []string, log *slog.Logger, need func(fstype str
 		}
 		fstype, extra, err := mount.FSFromBlock(devPath)
 		var mp *mount.MountPoint
-		var note string
+		var note, data string
+		var dirty bool
 		if err == nil {
-			data := ""
-			if j, _ := ParseExtSuperblock(head[min(len(head), 1024):]); j.Journal {
+			if j, _ := ParseExtSuperblock(head[min(len(head), 1024):]); j.Journal && j.NeedsRecovery {
 				// Never write a disk, not even a journal replay on a
-				// read-only mount: GRUB does not replay either.
-				data = "norecovery"
-				if j.NeedsRecovery {
-					note = "; its journal needs recovery (not cleanly unmounted): read without replaying it, so the newest writes may be missing"
-				}
+				// read-only mount: GRUB does not replay either. (A
+				// clean journal has nothing to replay.)
+				data, dirty = "norecovery", true
+				note = "; its journal needs recovery (not cleanly unmounted): read without replaying it, so the newest writes may be missing"
 			}
 			mp, err = mount.Mount(devPath, target, fstype, data, extra|MountFlags)
 		}
@@ -84,7 +83,7 @@ func MountAll(dir string, names []string, log *slog.Logger, need func(fstype str
 			log.Debug("not mounting", "device", name, "err", err)
 			continue
 		}
-		mounted = append(mounted, Mounted{Device: name, Dir: target, FSType: mp.FSType, ID: id})
+		mounted = append(mounted, Mounted{Device: name, Dir: target, FSType: mp.FSType, ID: id, Dirty: dirty})
 		if note != "" {
 			log.Warn(name + " (" + mp.FSType + ")" + note)
 		}

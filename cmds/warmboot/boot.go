@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"strings"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/console"
@@ -76,6 +78,13 @@ func newBooter(f bootFlags, stdout io.Writer) *booter {
 	b := &booter{out: cons, cons: cons, log: log, keys: cons.Keys, flags: f, tl: timeline.New(), raid: raid.New(), lvm: lvm.New()}
 	b.scan = b.discover
 	b.unmount = func() error { return discover.UnmountAll(mountDir) }
+	b.writable = func(device string, f func(dir string) error) error {
+		m, ok := b.mounts[device]
+		if !ok {
+			return fmt.Errorf("%s is not mounted", device)
+		}
+		return discover.WithWritable(m, f)
+	}
 	b.say("starting")
 	b.raid.Need, b.lvm.Need = b.need, b.need
 	b.loadModules()
@@ -104,6 +113,10 @@ type booter struct {
 	// the disks before a kexec or a shell.
 	scan    func() (choose.Menu, []discover.Probe)
 	unmount func() error
+	// mounts are the filesystems discovery mounted, by device; writable
+	// runs f with a device's filesystem writable (boot counting).
+	mounts   map[string]discover.Mounted
+	writable func(device string, f func(dir string) error) error
 	// raid assembles md arrays (a mirrored /boot) as their disks appear.
 	raid *raid.Assembler
 	// lvm maps LVM logical volumes (a /boot on an LV) read-only.
@@ -331,6 +344,10 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		end = b.tl.Begin("parse")
 		for _, mt := range mounted {
 			vols = append(vols, mt.Volume())
+			if b.mounts == nil {
+				b.mounts = map[string]discover.Mounted{}
+			}
+			b.mounts[mt.Device] = mt
 		}
 		// Every pass reads every volume again: a GRUB config's search
 		// may find a disk that appeared after it.
@@ -480,6 +497,9 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 				b.say("%s", n.Msg)
 			}
 		}
+		if !b.flags.dryRun {
+			b.countAttempt(e)
+		}
 		end := b.tl.Begin("kexec")
 		if err := b.unmount(); err != nil {
 			b.warn("%v", err)
@@ -500,6 +520,39 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 		b.say("  %s", f)
 	}
 	return machine.Action{}, false
+}
+
+// countAttempt counts the boot about to happen as systemd-boot does for
+// an entry whose file name carries a Boot Loader Specification counter
+// ("NAME+LEFT-DONE.conf"): the file is renamed with one try less and one
+// more done, so an entry that never comes up to bless itself runs out of
+// tries and ranks last. A filesystem that cannot be written (a journal
+// needing recovery, RAID, LVM) is said and the boot goes on uncounted.
+func (b *booter) countAttempt(e entry.Entry) {
+	if e.Format != entry.BLS || e.TriesLeft < 0 {
+		return
+	}
+	file := e.Source.File
+	next, ok := bls.Attempted(path.Base(file))
+	if !ok {
+		return
+	}
+	nextFile := path.Join(path.Dir(file), next)
+	err := b.writable(e.Source.Device, func(dir string) error {
+		r, err := os.OpenRoot(dir)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return r.Rename(strings.TrimPrefix(file, "/"), strings.TrimPrefix(nextFile, "/"))
+	})
+	src := entry.Source{Device: e.Source.Device, File: file}
+	if err != nil {
+		b.warn("boot counting: not counting this attempt of %s: %v", src, err)
+		return
+	}
+	_, c, _ := bls.ParseCounter(next)
+	b.say("boot counting: %s is now %s (tries left after this one: %d)", src, next, c.Left)
 }
 
 func (b *booter) shell() {

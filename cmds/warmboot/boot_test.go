@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,8 @@ func newBootTest(t *testing.T) *bootTest {
 		scan: func() (choose.Menu, []discover.Probe) {
 			return choose.Rank(discover.ScanRoot(root)), []discover.Probe{{Device: "vda1", Result: "ext4, mounted read-only"}}
 		},
-		unmount: func() error { return nil }}
+		unmount:  func() error { return nil },
+		writable: func(_ string, f func(dir string) error) error { return f(root) }}
 	bt.flags.timeout = durationFlag{d: 0, set: true}
 	bt.pipe = prepare.Pipeline{Trust: trust.Trust{Policy: trust.Off}, Loader: kexec.Loader{Sys: bt.loads, Log: log}, Log: log, Timeline: bt.tl}
 	return bt
@@ -233,4 +235,39 @@ func TestPassHandoff(t *testing.T) {
 	if bt.handoff != nil {
 		t.Error("the handoff was not used up")
 	}
+}
+
+// A counted BLS entry loses a try each time it is booted, as systemd-boot
+// renames it; out of tries it ranks last and the other entry boots; a
+// filesystem that cannot be written leaves the boot uncounted, not failed.
+func TestPassCountsAttempts(t *testing.T) {
+	bt := newBootTest(t)
+	entries := filepath.Join(bt.root, "loader/entries")
+	os.Rename(filepath.Join(entries, "2-a.conf"), filepath.Join(entries, "2-a+3.conf"))
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	if _, err := os.Stat(filepath.Join(entries, "2-a+2-1.conf")); err != nil {
+		t.Errorf("after one attempt: %v", err)
+	}
+	bt.said(t, `warmboot: booting "A"`, "warmboot: boot counting: /loader/entries/2-a+3.conf is now 2-a+2-1.conf (tries left after this one: 2)")
+
+	bt = newBootTest(t)
+	entries = filepath.Join(bt.root, "loader/entries")
+	os.Rename(filepath.Join(entries, "2-a.conf"), filepath.Join(entries, "2-a+0-3.conf"))
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	bt.said(t, `warmboot: booting "B"`)
+
+	bt = newBootTest(t)
+	entries = filepath.Join(bt.root, "loader/entries")
+	os.Rename(filepath.Join(entries, "2-a.conf"), filepath.Join(entries, "2-a+3.conf"))
+	bt.writable = func(string, func(string) error) error {
+		return errors.New("vda1: not written by warmboot: its journal needs recovery")
+	}
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	bt.said(t, "warmboot: warning: boot counting: not counting this attempt of /loader/entries/2-a+3.conf: vda1: not written by warmboot: its journal needs recovery", `warmboot: booting "A"`)
 }

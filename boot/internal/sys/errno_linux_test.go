@@ -15,7 +15,7 @@ func TestLinuxNumbers(t *testing.T) {
 		{EBUSY, unix.EBUSY}, {EEXIST, unix.EEXIST}, {EINVAL, unix.EINVAL}, {EFBIG, unix.EFBIG},
 		{ENOSYS, unix.ENOSYS}, {EBADMSG, unix.EBADMSG}, {ENOKEY, unix.ENOKEY}, {EKEYREJECTED, unix.EKEYREJECTED},
 		{MS_RDONLY, uintptr(unix.MS_RDONLY)}, {MS_NOSUID, uintptr(unix.MS_NOSUID)}, {MS_NODEV, uintptr(unix.MS_NODEV)},
-		{MS_NOEXEC, uintptr(unix.MS_NOEXEC)}, {MNT_DETACH, unix.MNT_DETACH},
+		{MS_NOEXEC, uintptr(unix.MS_NOEXEC)}, {MS_REMOUNT, uintptr(unix.MS_REMOUNT)}, {MNT_DETACH, unix.MNT_DETACH},
 	} {
 		if c.ours != c.unix {
 			t.Errorf("%v (%T) != x/sys/unix's %v (%T)", c.ours, c.ours, c.unix, c.unix)

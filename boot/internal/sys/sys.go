@@ -40,6 +40,7 @@ const (
 	MS_NOSUID  uintptr = 0x2
 	MS_NODEV   uintptr = 0x4
 	MS_NOEXEC  uintptr = 0x8
+	MS_REMOUNT uintptr = 0x20
 	MNT_DETACH int     = 0x2
 )
 
