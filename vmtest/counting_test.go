@@ -2,12 +2,15 @@ package vmtest
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hugelgupf/vmtest/qemu"
+	"github.com/warmboot/warmboot/images/disk"
 )
 
 // Boot counting on cold boots, as systemd-boot does it: a new kernel
@@ -53,4 +56,54 @@ func TestBLSBootCounting(t *testing.T) {
 	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", dimg, d.Offset(1))).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck after the bootloader's writes: %v\n%s", err, out)
 	}
+}
+
+// grub-reboot's one-shot entry (next_entry in grubenv) boots once: the
+// config's own "save_env next_entry" empties it, written in place as GRUB
+// writes its environment block, so GRUB's grub-editenv reads the file and
+// the next boot is saved_entry's.
+func TestGRUBNextEntry(t *testing.T) {
+	d := disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "boot", SizeMiB: 24, Files: map[string]disk.File{
+		"/vmlinuz":      {Src: kernel},
+		"/target.img":   {Src: target},
+		"/grub/grubenv": {Data: disk.GrubEnv("saved_entry", "g0", "next_entry", "more>two")},
+		"/grub/grub.cfg": {Data: []byte(`if [ -s $prefix/grubenv ]; then
+  load_env
+fi
+if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+   set boot_once=true
+else
+   set default="${saved_entry}"
+fi
+` + grubEntries())},
+	}}}}
+	dimg := buildDisk(t, d)
+	part := fmt.Sprintf("%s?offset=%d", dimg, d.Offset(1))
+	boot := func(want ...string) {
+		vm := bootVM(t, image, fast, "-drive", "file="+dimg+",if=virtio,format=raw")
+		expect(t, vm, want...)
+		finish(t, vm, true)
+	}
+	boot(`warmboot: grubenv: saved next_entry="" in vda1:/grub/grubenv, as GRUB does`,
+		marker("BOOT_IMAGE=/vmlinuz console=ttyS0 quiet wbtest=grub-2"))
+
+	env := filepath.Join(t.TempDir(), "grubenv")
+	if out, err := exec.Command("debugfs", "-R", "dump /grub/grubenv "+env, part).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v\n%s", err, out)
+	}
+	out, err := exec.Command("grub-editenv", env, "list").CombinedOutput()
+	if err != nil || string(out) != "saved_entry=g0\nnext_entry=\n" {
+		t.Errorf("grub-editenv list = %q, %v; want next_entry emptied and saved_entry kept", out, err)
+	}
+	if st, err := os.Stat(env); err != nil || st.Size() != 1024 {
+		t.Errorf("grubenv: %v, %v; want the 1024-byte block rewritten in place", st, err)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", part).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck after the bootloader's write: %v\n%s", err, out)
+	}
+
+	boot(" *  1) zero  [grub vda1:/grub/grub.cfg:", marker("BOOT_IMAGE=/vmlinuz console=ttyS0 quiet wbtest=grub-0"))
 }

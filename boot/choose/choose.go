@@ -26,6 +26,9 @@ type Menu struct {
 	Default int
 	// Timeout is from the highest-ranked config that sets one, nil if none.
 	Timeout *time.Duration
+	// EnvWrites are the grubenv changes of the configs offered, to make
+	// when an entry is booted.
+	EnvWrites []entry.EnvWrite
 	// Warnings from every config, in rank order.
 	Warnings []entry.Warning
 }
@@ -58,6 +61,7 @@ func Rank(configs []*entry.Config) Menu {
 			defSet = true
 		}
 		m.Entries = append(m.Entries, c.Entries...)
+		m.EnvWrites = append(m.EnvWrites, c.EnvWrites...)
 	}
 	return m
 }

@@ -133,6 +133,20 @@ type Config struct {
 	// as Source.String() without the line: those are not offered again
 	// on their own, so the menu follows the loader that reads them.
 	Consumed []string `json:"-"`
+	// EnvWrites are the grubenv changes the config makes when it runs
+	// for a boot (GRUB's save_env): made only when an entry is booted.
+	EnvWrites []EnvWrite `json:"-"`
+}
+
+// EnvWrite is one variable a GRUB config saves into a grubenv file:
+// next_entry emptied once it is used, as grub-reboot expects.
+type EnvWrite struct {
+	// File is the grubenv, on its device.
+	File  Source
+	Name  string
+	Value string
+	// Unset deletes the variable (it was not set when saved).
+	Unset bool
 }
 
 // Volume is one filesystem configs and kernels are read from, with the

@@ -115,6 +115,7 @@ type interp struct {
 	warnings []entry.Warning
 	defLine  entry.Source // where "default" was last set
 	consumed []string
+	envWrite []entry.EnvWrite
 	steps    int
 	calls    int
 	items    int
@@ -156,7 +157,7 @@ func ParseVolumes(vols []entry.Volume, self int, name string) (*entry.Config, er
 	if in.stop != nil {
 		in.warnings = append(in.warnings, entry.Warnf(src, "%v; the entries read before it are kept", in.stop))
 	}
-	cfg := &entry.Config{Format: entry.GRUB, Source: src, Consumed: in.consumed}
+	cfg := &entry.Config{Format: entry.GRUB, Source: src, Consumed: in.consumed, EnvWrites: in.envWrite}
 	flat := map[*item]int{}
 	var walk func(items []*item, titles []string)
 	walk = func(items []*item, titles []string) {
@@ -424,7 +425,10 @@ func (in *interp) exec(c cmd, file entry.Source, menu *[]*item, body *bodyState,
 			delete(in.env, a)
 		}
 		return true
-	case "export", "save_env", "insmod", "echo", "true", "terminal_output", "terminal_input",
+	case "save_env":
+		in.saveEnv(args[1:])
+		return true
+	case "export", "insmod", "echo", "true", "terminal_output", "terminal_input",
 		"loadfont", "load_video", "set_gfxmode", "gfxmode", "background_image", "play", "sleep":
 		return true
 	case "false":
@@ -744,6 +748,37 @@ func (in *interp) search(args []string) bool {
 func (in *interp) taken(name string, v int) bool {
 	w, ok := in.names[name]
 	return ok && w != v
+}
+
+// saveEnv records what "save_env" would write. Only next_entry is kept:
+// clearing it is what makes grub-reboot's entry boot once. (Other saved
+// variables, Fedora's boot_success and savedefault's saved_entry, are not
+// written by warmboot.)
+func (in *interp) saveEnv(args []string) {
+	file := in.env["prefix"] + "/grubenv"
+	var names []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-f" || args[i] == "--file":
+			if i+1 < len(args) {
+				file = args[i+1]
+				i++
+			}
+		case strings.HasPrefix(args[i], "--file="):
+			file = strings.TrimPrefix(args[i], "--file=")
+		case strings.HasPrefix(args[i], "-"):
+		default:
+			names = append(names, args[i])
+		}
+	}
+	vol, p := in.locate(file)
+	for _, n := range names {
+		if n != "next_entry" {
+			continue
+		}
+		v, set := in.env[n]
+		in.envWrite = append(in.envWrite, entry.EnvWrite{File: in.where(vol, p), Name: n, Value: v, Unset: !set})
+	}
 }
 
 func (in *interp) loadEnv(args []string) bool {

@@ -94,6 +94,15 @@ func TestDefault(t *testing.T) {
 			if tt.warning != "" && !strings.Contains(strings.Join(entry.Strings(cfg.Warnings), "\n"), tt.warning) {
 				t.Errorf("Warnings = %q, want one containing %q", cfg.Warnings, tt.warning)
 			}
+			// grub-mkconfig's header empties next_entry and saves it
+			// when it used it; savedefault's saved_entry is not kept.
+			var want []entry.EnvWrite
+			if strings.HasPrefix(tt.name, "next_entry") {
+				want = []entry.EnvWrite{{File: entry.Source{File: "/grub/grubenv"}, Name: "next_entry", Value: ""}}
+			}
+			if diff := cmp.Diff(want, cfg.EnvWrites); diff != "" {
+				t.Errorf("EnvWrites (-want +got):\n%s", diff)
+			}
 		})
 	}
 }

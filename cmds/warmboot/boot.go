@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/warmboot/warmboot/boot/console"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/lvm"
@@ -499,6 +501,7 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 		}
 		if !b.flags.dryRun {
 			b.countAttempt(e)
+			b.saveEnv(m.EnvWrites)
 		}
 		end := b.tl.Begin("kexec")
 		if err := b.unmount(); err != nil {
@@ -553,6 +556,48 @@ func (b *booter) countAttempt(e entry.Entry) {
 	}
 	_, c, _ := bls.ParseCounter(next)
 	b.say("boot counting: %s is now %s (tries left after this one: %d)", src, next, c.Left)
+}
+
+// saveEnv makes the grubenv writes the GRUB configs made while they ran
+// (save_env next_entry: GRUB's one-shot entry is used up), in place, as
+// GRUB rewrites its environment block: same size, never re-created.
+func (b *booter) saveEnv(ws []entry.EnvWrite) {
+	for _, w := range ws {
+		err := b.writable(w.File.Device, func(dir string) error {
+			r, err := os.OpenRoot(dir)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			f, err := r.OpenFile(strings.TrimPrefix(w.File.File, "/"), os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			old, err := io.ReadAll(io.LimitReader(f, 64<<10))
+			if err != nil {
+				return err
+			}
+			var blk []byte
+			if w.Unset {
+				blk, err = grubenv.Unset(old, w.Name)
+			} else {
+				blk, err = grubenv.Set(old, w.Name, w.Value)
+			}
+			if err != nil || bytes.Equal(blk, old) {
+				return err
+			}
+			if _, err := f.WriteAt(blk, 0); err != nil {
+				return err
+			}
+			return f.Sync()
+		})
+		if err != nil {
+			b.warn("grubenv: not saving %s in %s: %v", w.Name, w.File, err)
+			continue
+		}
+		b.say("grubenv: saved %s=%q in %s, as GRUB does", w.Name, w.Value, w.File)
+	}
 }
 
 func (b *booter) shell() {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
@@ -270,4 +272,53 @@ func TestPassCountsAttempts(t *testing.T) {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
 	bt.said(t, "warmboot: warning: boot counting: not counting this attempt of /loader/entries/2-a+3.conf: vda1: not written by warmboot: its journal needs recovery", `warmboot: booting "A"`)
+}
+
+// grub-reboot's one-shot entry boots once: the config's own save_env
+// empties next_entry in grubenv, rewritten in place as GRUB does, and
+// grub-editenv reads the result.
+func TestPassGrubNextEntry(t *testing.T) {
+	bt := newBootTest(t)
+	os.RemoveAll(filepath.Join(bt.root, "loader"))
+	os.MkdirAll(filepath.Join(bt.root, "grub"), 0o755)
+	os.WriteFile(filepath.Join(bt.root, "grub/grub.cfg"), []byte(`if [ -s $prefix/grubenv ]; then
+  load_env
+fi
+if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+   set boot_once=true
+else
+   set default="${saved_entry}"
+fi
+menuentry 'A' --id a { linux /vmlinuz-a entry=a }
+menuentry 'B' --id b { linux /vmlinuz-b entry=b }
+`), 0o644)
+	env := grubenv.New()
+	env, _ = grubenv.Set(env, "saved_entry", "a")
+	env, _ = grubenv.Set(env, "next_entry", "b")
+	envFile := filepath.Join(bt.root, "grub/grubenv")
+	os.WriteFile(envFile, env, 0o644)
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
+	}
+	bt.said(t, `warmboot: booting "B"`, `warmboot: grubenv: saved next_entry="" in /grub/grubenv, as GRUB does`)
+	out, err := exec.Command(testtool.Need(t, "grub-editenv"), envFile, "list").CombinedOutput()
+	if err != nil || string(out) != "saved_entry=a\nnext_entry=\n" {
+		t.Errorf("grub-editenv list = %q, %v; want next_entry emptied, saved_entry kept", out, err)
+	}
+	if st, _ := os.Stat(envFile); st.Size() != grubenv.Size {
+		t.Errorf("grubenv is %d bytes, want it rewritten in place (%d)", st.Size(), grubenv.Size)
+	}
+
+	// The next boot is the saved entry again.
+	bt.out.Reset()
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("second pass = %v, want kexec\n%s", a, bt.out)
+	}
+	bt.said(t, `warmboot: booting "A"`)
+	if strings.Contains(bt.out.String(), "grubenv: saved") {
+		t.Errorf("second boot wrote grubenv again:\n%s", bt.out)
+	}
 }
