@@ -750,13 +750,10 @@ func (in *interp) taken(name string, v int) bool {
 	return ok && w != v
 }
 
-// saveEnv records what "save_env" would write. Only next_entry is kept:
-// clearing it is what makes grub-reboot's entry boot once. (Other saved
-// variables, Fedora's boot_success and savedefault's saved_entry, are not
-// written by warmboot.)
-func (in *interp) saveEnv(args []string) {
-	file := in.env["prefix"] + "/grubenv"
-	var names []string
+// envArgs reads load_env's and save_env's arguments: the grubenv
+// (-f/--file, default $prefix/grubenv) and the variables named.
+func (in *interp) envArgs(args []string) (vol int, file string, names []string) {
+	file = in.env["prefix"] + "/grubenv"
 	for i := 0; i < len(args); i++ {
 		switch {
 		case args[i] == "-f" || args[i] == "--file":
@@ -771,7 +768,16 @@ func (in *interp) saveEnv(args []string) {
 			names = append(names, args[i])
 		}
 	}
-	vol, p := in.locate(file)
+	vol, file = in.locate(file)
+	return vol, file, names
+}
+
+// saveEnv records what "save_env" would write. Only next_entry is kept:
+// clearing it is what makes grub-reboot's entry boot once. (Other saved
+// variables, Fedora's boot_success and savedefault's saved_entry, are not
+// written by warmboot.)
+func (in *interp) saveEnv(args []string) {
+	vol, p, names := in.envArgs(args)
 	for _, n := range names {
 		if n != "next_entry" {
 			continue
@@ -782,23 +788,7 @@ func (in *interp) saveEnv(args []string) {
 }
 
 func (in *interp) loadEnv(args []string) bool {
-	file := in.env["prefix"] + "/grubenv"
-	var only []string
-	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "-f" || args[i] == "--file":
-			if i+1 < len(args) {
-				file = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(args[i], "--file="):
-			file = strings.TrimPrefix(args[i], "--file=")
-		case strings.HasPrefix(args[i], "-"):
-		default:
-			only = append(only, args[i])
-		}
-	}
-	vol, p := in.locate(file)
+	vol, p, only := in.envArgs(args)
 	data, err := cfgfile.Read(in.vols[vol].FS, p)
 	if err != nil {
 		return false
