@@ -49,12 +49,12 @@ func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]st
 	for _, name := range names {
 		data, err := cfgfile.Read(fsys, name)
 		if err != nil {
-			cfg.Warnings = append(cfg.Warnings, entry.AsWarning(entry.Source{}, cfgfile.At(entry.Source{File: "/" + name}, err, "")))
+			cfg.Warnings = append(cfg.Warnings, cfgfile.At(entry.Source{File: "/" + name}, err, "").Warning())
 			continue
 		}
 		e, err := ParseEntry(path.Base(name), data, vars)
 		if err != nil {
-			cfg.Warnings = append(cfg.Warnings, entry.AsWarning(entry.Source{}, cfgfile.At(entry.Source{File: "/" + name}, err, "fix or remove the file")))
+			cfg.Warnings = append(cfg.Warnings, cfgfile.At(entry.Source{File: "/" + name}, err, "fix or remove the file").Warning())
 			continue
 		}
 		e.Source.File = "/" + name

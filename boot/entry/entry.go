@@ -205,7 +205,7 @@ func Strings(ws []Warning) []string {
 }
 
 // SourceError is an error about a place in a config; it prints as
-// "vda1:/grub/grub.cfg:12: ...", and becomes a Warning with AsWarning.
+// "vda1:/grub/grub.cfg:12: ...", and is reported as a Warning.
 type SourceError struct {
 	Source Source
 	Err    error
@@ -214,15 +214,19 @@ type SourceError struct {
 func (e *SourceError) Error() string { return e.Source.String() + ": " + e.Err.Error() }
 func (e *SourceError) Unwrap() error { return e.Err }
 
+// Warning is e as a warning, at its source.
+func (e *SourceError) Warning() Warning { return Warning{Source: e.Source, Msg: e.Err.Error()} }
+
 // AsWarning is err as a warning: at its SourceError's source if it has
-// one, else at src.
+// one (on src's device when it names none), else at src.
 func AsWarning(src Source, err error) Warning {
 	var se *SourceError
 	if errors.As(err, &se) {
-		if se.Source.Device == "" {
-			se.Source.Device = src.Device
+		w := se.Warning()
+		if w.Source.Device == "" {
+			w.Source.Device = src.Device
 		}
-		return Warning{Source: se.Source, Msg: se.Err.Error()}
+		return w
 	}
 	return Warning{Source: src, Msg: err.Error()}
 }

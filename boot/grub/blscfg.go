@@ -79,7 +79,7 @@ func (in *interp) blscfg(src entry.Source, menu *[]*item, depth int) {
 		}
 		e, err := parseBLS(data)
 		if err != nil {
-			in.warnings = append(in.warnings, entry.AsWarning(entry.Source{}, cfgfile.At(in.where(vol, n), err, "fix or remove the file")))
+			in.warnings = append(in.warnings, cfgfile.At(in.where(vol, n), err, "fix or remove the file").Warning())
 			continue
 		}
 		e.id, e.file = strings.TrimSuffix(base, ".conf"), n
