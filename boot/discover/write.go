@@ -3,6 +3,7 @@ package discover
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/internal/sys"
@@ -30,10 +31,11 @@ func Writable(m Mounted) error {
 	return nil
 }
 
-// WithWritable remounts m read-write, runs f on its directory, and
-// remounts it read-only again (which writes everything out), so the
-// filesystem is writable only for as long as f runs.
-func WithWritable(m Mounted, f func(dir string) error) error {
+// WithWritable remounts m read-write, runs f on it (an os.Root, so
+// nothing f names resolves outside the filesystem), and remounts it
+// read-only again (which writes everything out), so the filesystem is
+// writable only for as long as f runs.
+func WithWritable(m Mounted, f func(fsys *os.Root) error) error {
 	if err := Writable(m); err != nil {
 		return err
 	}
@@ -41,9 +43,19 @@ func WithWritable(m Mounted, f func(dir string) error) error {
 	if err := sys.Mount("", m.Dir, "", sys.MS_REMOUNT|flags, ""); err != nil {
 		return fmt.Errorf("%s: remounting read-write: %w", m.Device, err)
 	}
-	ferr := f(m.Dir)
+	ferr := InRoot(m.Dir, f)
 	if err := sys.Mount("", m.Dir, "", sys.MS_REMOUNT|MountFlags, ""); err != nil {
 		return errors.Join(ferr, fmt.Errorf("%s: remounting read-only: %w", m.Device, err))
 	}
 	return ferr
+}
+
+// InRoot runs f on the directory dir as an os.Root.
+func InRoot(dir string, f func(fsys *os.Root) error) error {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return f(r)
 }

@@ -77,10 +77,11 @@ func parseBoot(args []string, stderr io.Writer) (bootFlags, bool) {
 func newBooter(f bootFlags, stdout io.Writer) *booter {
 	cons := console.Open("/", stdout)
 	log := clog.New(cons, "warmboot")
-	b := &booter{out: cons, cons: cons, log: log, keys: cons.Keys, flags: f, tl: timeline.New(), raid: raid.New(), lvm: lvm.New()}
+	b := &booter{out: cons, cons: cons, log: log, keys: cons.Keys, flags: f, tl: timeline.New(), raid: raid.New(), lvm: lvm.New(),
+		mounts: map[string]discover.Mounted{}}
 	b.scan = b.discover
 	b.unmount = func() error { return discover.UnmountAll(mountDir) }
-	b.writable = func(device string, f func(dir string) error) error {
+	b.writable = func(device string, f func(fsys *os.Root) error) error {
 		m, ok := b.mounts[device]
 		if !ok {
 			return fmt.Errorf("%s is not mounted", device)
@@ -116,9 +117,9 @@ type booter struct {
 	scan    func() (choose.Menu, []discover.Probe)
 	unmount func() error
 	// mounts are the filesystems discovery mounted, by device; writable
-	// runs f with a device's filesystem writable (boot counting).
+	// runs f with a device's filesystem writable (boot counting, grubenv).
 	mounts   map[string]discover.Mounted
-	writable func(device string, f func(dir string) error) error
+	writable func(device string, f func(fsys *os.Root) error) error
 	// raid assembles md arrays (a mirrored /boot) as their disks appear.
 	raid *raid.Assembler
 	// lvm maps LVM logical volumes (a /boot on an LV) read-only.
@@ -346,9 +347,6 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		end = b.tl.Begin("parse")
 		for _, mt := range mounted {
 			vols = append(vols, mt.Volume())
-			if b.mounts == nil {
-				b.mounts = map[string]discover.Mounted{}
-			}
 			b.mounts[mt.Device] = mt
 		}
 		// Every pass reads every volume again: a GRUB config's search
@@ -541,12 +539,7 @@ func (b *booter) countAttempt(e entry.Entry) {
 		return
 	}
 	nextFile := path.Join(path.Dir(file), next)
-	err := b.writable(e.Source.Device, func(dir string) error {
-		r, err := os.OpenRoot(dir)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
+	err := b.writable(e.Source.Device, func(r *os.Root) error {
 		return r.Rename(strings.TrimPrefix(file, "/"), strings.TrimPrefix(nextFile, "/"))
 	})
 	src := entry.Source{Device: e.Source.Device, File: file}
@@ -563,12 +556,7 @@ func (b *booter) countAttempt(e entry.Entry) {
 // GRUB rewrites its environment block: same size, never re-created.
 func (b *booter) saveEnv(ws []entry.EnvWrite) {
 	for _, w := range ws {
-		err := b.writable(w.File.Device, func(dir string) error {
-			r, err := os.OpenRoot(dir)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		err := b.writable(w.File.Device, func(r *os.Root) error {
 			f, err := r.OpenFile(strings.TrimPrefix(w.File.File, "/"), os.O_RDWR, 0)
 			if err != nil {
 				return err

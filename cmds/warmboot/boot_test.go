@@ -69,7 +69,7 @@ func newBootTest(t *testing.T) *bootTest {
 			return choose.Rank(discover.ScanRoot(root)), []discover.Probe{{Device: "vda1", Result: "ext4, mounted read-only"}}
 		},
 		unmount:  func() error { return nil },
-		writable: func(_ string, f func(dir string) error) error { return f(root) }}
+		writable: func(_ string, f func(*os.Root) error) error { return discover.InRoot(root, f) }}
 	bt.flags.timeout = durationFlag{d: 0, set: true}
 	bt.pipe = prepare.Pipeline{Trust: trust.Trust{Policy: trust.Off}, Loader: kexec.Loader{Sys: bt.loads, Log: log}, Log: log, Timeline: bt.tl}
 	return bt
@@ -265,7 +265,7 @@ func TestPassCountsAttempts(t *testing.T) {
 	bt = newBootTest(t)
 	entries = filepath.Join(bt.root, "loader/entries")
 	os.Rename(filepath.Join(entries, "2-a.conf"), filepath.Join(entries, "2-a+3.conf"))
-	bt.writable = func(string, func(string) error) error {
+	bt.writable = func(string, func(*os.Root) error) error {
 		return errors.New("vda1: not written by warmboot: its journal needs recovery")
 	}
 	if a := bt.pass(bt.ctx(t)); a != kexecNow {
