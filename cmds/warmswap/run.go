@@ -17,7 +17,6 @@ import (
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
-	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -124,8 +123,7 @@ func (s *swapper) run(args []string) machine.Action {
 	lateLoad := false
 	if p.Mode != swap.Reboot {
 		before := s.machine.Loaded()
-		pipe := prepare.Pipeline{Loader: kexec.Loader{Sys: s.loads, Kernel: p.Kernel, Log: s.log}}
-		method, err := pipe.Load(p.Image)
+		method, err := s.load(p)
 		switch {
 		case err == nil:
 			s.say("check ok: the kernel accepted the image (%s)", method)
@@ -167,6 +165,12 @@ func (s *swapper) run(args []string) machine.Action {
 	return s.stop(p, o.grace, lateLoad)
 }
 
+// load loads the plan's image with the machine's loader, which explains
+// a refusal by the kernel's policy the checks read and says a fallback.
+func (s *swapper) load(p *swap.Plan) (kexec.Method, error) {
+	return kexec.Loader{Sys: s.loads, Kernel: p.Kernel, Log: s.log}.Load(p.Image)
+}
+
 func (s *swapper) printPlan(p *swap.Plan) {
 	for _, c := range p.Checks {
 		s.say("check ok: %s: %s", c.What, c.Result)
@@ -204,7 +208,7 @@ func (s *swapper) stop(p *swap.Plan, grace time.Duration, lateLoad bool) machine
 	}
 	mode := p.Mode
 	if lateLoad {
-		if _, err := (kexec.Loader{Sys: s.loads, Kernel: p.Kernel, Log: s.log}).Load(p.Image); err != nil {
+		if _, err := s.load(p); err != nil {
 			s.say("loading the image still fails (%v): rebooting through the firmware instead", err)
 			mode = swap.Reboot
 		}
