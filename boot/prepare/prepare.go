@@ -11,7 +11,6 @@
 package prepare
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -189,14 +188,6 @@ func (p *Pipeline) finish(c *Checked, files map[string][]byte, booted func() han
 	}
 	if p.Loader == nil {
 		return "", nil
-	}
-	return p.Load(im)
-}
-
-// Load loads a sealed image with the pipeline's Loader, timed as "load".
-func (p *Pipeline) Load(im *kexec.Image) (kexec.Method, error) {
-	if p.Loader == nil {
-		return "", errors.New("no loader")
 	}
 	end := p.begin("load")
 	defer end()
