@@ -163,7 +163,9 @@ func splice(b []byte, start, end int, repl []byte) ([]byte, error) {
 }
 
 // Set returns block b with name set to value: in place where name is, at
-// the end of the variables when it is new.
+// the end of the variables when it is new. A name the block holds twice
+// (GRUB sets the first, but load_env reads them in order, so the last
+// wins) keeps only its first line, so what is set is what GRUB reads.
 func Set(b []byte, name, value string) ([]byte, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -172,27 +174,44 @@ func Set(b []byte, name, value string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, l := range ls {
+	at := free(b)
+	first := line{start: at, end: at}
+	for i, l := range ls {
 		if l.Name == name {
-			return splice(b, l.start, l.end, encode(name, value))
+			first = l
+			if b, err = removeAll(b, ls[i+1:], name); err != nil {
+				return nil, err
+			}
+			break
 		}
 	}
-	at := free(b)
-	return splice(b, at, at, encode(name, value))
+	return splice(b, first.start, first.end, encode(name, value))
 }
 
-// Unset returns block b without name (unchanged when it is not there).
+// Unset returns block b without name (every line of it; unchanged when
+// it is not there).
 func Unset(b []byte, name string) ([]byte, error) {
 	ls, err := scan(b)
 	if err != nil {
 		return nil, err
 	}
-	for _, l := range ls {
-		if l.Name == name {
-			return splice(b, l.start, l.end, nil)
+	return removeAll(b, ls, name)
+}
+
+// removeAll removes name's lines among ls from b, last first so the
+// earlier lines stay where they are.
+func removeAll(b []byte, ls []line, name string) ([]byte, error) {
+	out := bytes.Clone(b)
+	for i := len(ls) - 1; i >= 0; i-- {
+		if ls[i].Name != name {
+			continue
+		}
+		var err error
+		if out, err = splice(out, ls[i].start, ls[i].end, nil); err != nil {
+			return nil, err
 		}
 	}
-	return bytes.Clone(b), nil
+	return out, nil
 }
 
 // New is an empty block of Size bytes, as "grub-editenv FILE create"

@@ -122,3 +122,24 @@ func FuzzSet(f *testing.F) {
 		}
 	})
 }
+
+// A variable the block holds twice: GRUB's load_env reads the last, so
+// Set keeps only the first line, and Unset removes both. Otherwise
+// clearing next_entry could leave a second next_entry that boots forever.
+func TestDuplicate(t *testing.T) {
+	b := []byte(Header + "next_entry=a\nsaved_entry=x\nnext_entry=b\n" + strings.Repeat("#", 100))
+	set, err := Set(b, "next_entry", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ := Parse(set); !cmp.Equal(vs, []Var{{"next_entry", ""}, {"saved_entry", "x"}}) || len(set) != len(b) {
+		t.Errorf("Set on a duplicate = %v (%d bytes)", vs, len(set))
+	}
+	unset, err := Unset(b, "next_entry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ := Parse(unset); !cmp.Equal(vs, []Var{{"saved_entry", "x"}}) {
+		t.Errorf("Unset on a duplicate = %v", vs)
+	}
+}
