@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 func sample(i int) State {
@@ -72,7 +73,9 @@ func FuzzParse(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte("warmboot-state 1\n{}\nsha256 00\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Parse(data)
+		var s State
+		var err error
+		testtool.Bounded(t, func() { s, err = Parse(data) })
 		if err != nil {
 			return
 		}
