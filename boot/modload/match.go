@@ -29,6 +29,8 @@ type Modules struct {
 	Root, Sys, Release string
 	Load               Loader
 	Exists             func(error) bool
+	// Options are module parameters by module name (OptionsFile).
+	Options map[string]string
 
 	rules  []rule
 	loaded map[string]bool // module paths loaded or present
@@ -142,7 +144,7 @@ func (m *Modules) loadPaths(paths []string) (names []string, present int, errs [
 			errs = append(errs, fmt.Errorf("module %s: %w", p, err))
 			continue
 		}
-		err = m.Load(f, "")
+		err = m.Load(f, m.Options[strings.TrimSuffix(path.Base(p), ".ko")])
 		f.Close()
 		switch {
 		case err == nil:

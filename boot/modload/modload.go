@@ -54,3 +54,26 @@ func (m *Modules) LoadList(list string) (Result, error) {
 	names, present, errs := m.loadPaths(paths)
 	return Result{Loaded: len(names), Present: present, Errors: errs}, nil
 }
+
+// OptionsFile holds module parameters, one module a line: "NAME PARAMS",
+// as modprobe.d's "options" lines (# comments).
+const OptionsFile = "/etc/warmboot/modules.options"
+
+// ReadOptions reads OptionsFile under root; none is no options.
+func ReadOptions(root string) (map[string]string, error) {
+	data, err := os.ReadFile(filepath.Join(root, OptionsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading module options: %w", err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(string(data), "\n") {
+		name, params, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if name != "" && name[0] != '#' {
+			out[name] = strings.TrimSpace(params)
+		}
+	}
+	return out, nil
+}

@@ -58,3 +58,31 @@ func TestNoList(t *testing.T) {
 		t.Errorf("Load(no list) = %+v, %v; want nothing, nil", r, err)
 	}
 }
+
+// Module parameters from the image's options file reach finit_module.
+func TestOptions(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
+	os.MkdirAll(filepath.Join(root, "lib/modules/6.1"), 0o755)
+	os.WriteFile(filepath.Join(root, OptionsFile), []byte("# kept across kexec\nwatchdog stop_on_reboot=0\n\nother  a=1 b=2 \n"), 0o644)
+	opts, err := ReadOptions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"watchdog": "stop_on_reboot=0", "other": "a=1 b=2"}, opts); diff != "" {
+		t.Errorf("options (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{"watchdog", "i6300esb"} {
+		os.WriteFile(filepath.Join(root, "lib/modules/6.1", n+".ko"), nil, 0o644)
+	}
+	got := map[string]string{}
+	m := &Modules{Root: root, Release: "6.1", Options: opts, Exists: func(error) bool { return false },
+		Load: func(f *os.File, params string) error { got[filepath.Base(f.Name())] = params; return nil }}
+	m.loadPaths([]string{"lib/modules/6.1/watchdog.ko", "lib/modules/6.1/i6300esb.ko"})
+	if diff := cmp.Diff(map[string]string{"watchdog.ko": "stop_on_reboot=0", "i6300esb.ko": ""}, got); diff != "" {
+		t.Errorf("params given (-want +got):\n%s", diff)
+	}
+	if opts, err := ReadOptions(t.TempDir()); opts != nil || err != nil {
+		t.Errorf("no options file: %v, %v", opts, err)
+	}
+}

@@ -22,5 +22,7 @@ func System() (*Modules, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Modules{Root: "/", Sys: "/sys", Release: rel, Load: sys.FinitModule, Exists: func(err error) bool { return errors.Is(err, sys.EEXIST) }}, nil
+	m := &Modules{Root: "/", Sys: "/sys", Release: rel, Load: sys.FinitModule, Exists: func(err error) bool { return errors.Is(err, sys.EEXIST) }}
+	m.Options, err = ReadOptions(m.Root)
+	return m, err
 }

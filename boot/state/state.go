@@ -44,13 +44,18 @@ var (
 	ErrVersion  = errors.New("unknown state file version")
 )
 
-// Ref names an entry across boots: its id and the config it came from.
+// Ref names an entry across boots. Entries are matched by ID (a BLS
+// entry's id does not change when its counter does); Source says where
+// it was found, for people.
 type Ref struct {
 	ID     string `json:"id"`
-	Source string `json:"source"`
+	Source string `json:"source,omitempty"`
 }
 
-// Attempt is a boot not yet blessed: the trial in progress.
+// Is says whether r names the entry with id.
+func (r *Ref) Is(id string) bool { return r != nil && r.ID == id }
+
+// Attempt is a boot started and not yet blessed.
 type Attempt struct {
 	Entry Ref       `json:"entry"`
 	At    time.Time `json:"at"`
@@ -58,21 +63,42 @@ type Attempt struct {
 	By string `json:"by"`
 	// DeadlineSeconds is the watchdog deadline it was given, 0 for none.
 	DeadlineSeconds int `json:"deadline_seconds,omitempty"`
+	// Fallback is what boots if it fails: the entry that was running
+	// (warmswap) or last-known-good.
+	Fallback *Ref `json:"fallback,omitempty"`
+}
+
+// Failure is a trial given up.
+type Failure struct {
+	Attempt
+	// Seen is when the bootloader found the trial had failed.
+	Seen time.Time `json:"seen"`
+	Why  string    `json:"why"`
 }
 
 // State is the record.
 type State struct {
 	// LastGood is the entry whose boot was last blessed.
 	LastGood *Ref `json:"last_good,omitempty"`
-	// Next is the one-shot next entry: booted once, then cleared.
-	Next *Ref `json:"next,omitempty"`
-	// Trial is the boot in progress, cleared when it is blessed.
+	// Default, when set, is the bootloader's default in place of the
+	// configs' own: the entry a warm swap tried and "warmboot bless"
+	// (or "warmswap -commit") kept.
+	Default *Ref `json:"default,omitempty"`
+	// Next is the one-shot next entry, booted once (then it is the
+	// Trial), whichever way the machine gets to the bootloader.
+	Next *Attempt `json:"next,omitempty"`
+	// Trial is the boot in progress, cleared when it is blessed; the
+	// bootloader finding it set on a boot it did not ask for means the
+	// trial failed.
 	Trial *Attempt `json:"trial,omitempty"`
-	// TriesLeft counts down the attempts of entries that have no BLS
-	// counter, by "source id".
+	// LastAttempt is the last trial started, kept when it ends.
+	LastAttempt *Attempt `json:"last_attempt,omitempty"`
+	// TriesLeft counts the attempts left of entries that carry no BLS
+	// counter, by entry id: a failed trial leaves 0, and the bootloader
+	// then boots that entry only when asked for it by name.
 	TriesLeft map[string]int `json:"tries_left,omitempty"`
-	// LastFailure says why the last trial was given up.
-	LastFailure string `json:"last_failure,omitempty"`
+	// LastFailure is the last trial given up, and why.
+	LastFailure *Failure `json:"last_failure,omitempty"`
 }
 
 // Marshal renders s as a state file.

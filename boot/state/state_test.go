@@ -19,7 +19,7 @@ import (
 func sample(i int) State {
 	return State{
 		LastGood:  &Ref{ID: fmt.Sprintf("debian-6.1.%d", i), Source: "vda1:/loader/entries/debian.conf"},
-		Next:      &Ref{ID: "rescue", Source: "vda1:/grub/grub.cfg:40"},
+		Next:      &Attempt{Entry: Ref{ID: "rescue", Source: "vda1:/grub/grub.cfg:40"}, By: "warmswap", Fallback: &Ref{ID: "debian-6.1"}},
 		Trial:     &Attempt{Entry: Ref{ID: "new", Source: "vda1:/loader/entries/new.conf"}, At: time.Date(2026, 11, 30, 9, 0, i, 0, time.UTC), By: "warmswap", DeadlineSeconds: 120},
 		TriesLeft: map[string]int{"vda1:/grub/grub.cfg:12 gnulinux": 3 - i%4},
 	}

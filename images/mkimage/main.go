@@ -45,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/modload"
 	"github.com/warmboot/warmboot/images/kmod"
 	"github.com/warmboot/warmboot/images/trustimg"
 )
@@ -58,10 +59,16 @@ const (
 	// disk controllers of servers and VMs (NVMe, AHCI/SATA, virtio blk and
 	// SCSI), SCSI disks and CD-ROMs, USB (xHCI, EHCI) mass storage and
 	// keyboards, as a BMC's virtual media and KVM present them.
-	DefaultMatch = "virtio_pci,virtio_blk,virtio_scsi,nvme,ahci,sd_mod,sr_mod,xhci_pci,ehci_pci,usb_storage,uas,usbhid,hid_generic"
+	// And the watchdogs of Intel chipsets and QEMU (iTCO_wdt, i6300esb),
+	// which the bootloader arms before a trial's kexec.
+	DefaultMatch = "virtio_pci,virtio_blk,virtio_scsi,nvme,ahci,sd_mod,sr_mod,xhci_pci,ehci_pci,usb_storage,uas,usbhid,hid_generic,i6300esb,iTCO_wdt"
 	// DefaultOnDemand are loaded when what they read is found: a
 	// filesystem's superblock, an md member, an LVM physical volume.
 	DefaultOnDemand = "xfs=xfs btrfs=btrfs iso9660=isofs md=md_mod,raid1 dm=dm_mod"
+	// ModuleOptions are the image's module parameters (modload.OptionsFile):
+	// the watchdog core keeps a watchdog running through a kexec, so a
+	// trial kernel that hangs is reset (package watchdog).
+	ModuleOptions = "watchdog stop_on_reboot=0\n"
 )
 
 func main() {
@@ -250,6 +257,9 @@ func build(ctx context.Context, kdir, out, flavor string, want sets, stdout, std
 		}
 		sort.Strings(matchLines)
 		if err := put("etc/warmboot/modules.match", []byte(strings.Join(matchLines, "\n")+"\n")); err != nil {
+			return err
+		}
+		if err := put(strings.TrimPrefix(modload.OptionsFile, "/"), []byte(ModuleOptions)); err != nil {
 			return err
 		}
 		for _, g := range groupNames {

@@ -163,3 +163,29 @@ func callErr(err error, format string, args ...any) error {
 	}
 	return &CallError{Call: fmt.Sprintf(format, args...), Err: errno}
 }
+
+// WatchdogSetTimeout sets the timeout of the watchdog device f
+// (WDIOC_SETTIMEOUT) and returns the one the driver took
+// (WDIOC_GETTIMEOUT): drivers round to what their hardware can count.
+func WatchdogSetTimeout(f *os.File, seconds int) (int, error) {
+	fd := int(f.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.WDIOC_SETTIMEOUT, seconds); err != nil {
+		return 0, callErr(err, "ioctl(%s, WDIOC_SETTIMEOUT, %d)", f.Name(), seconds)
+	}
+	got, err := unix.IoctlGetInt(fd, unix.WDIOC_GETTIMEOUT)
+	return got, callErr(err, "ioctl(%s, WDIOC_GETTIMEOUT)", f.Name())
+}
+
+// WatchdogOptions returns the driver's WDIOF_* options (WDIOC_GETSUPPORT).
+func WatchdogOptions(f *os.File) (uint32, error) {
+	info, err := unix.IoctlGetWatchdogInfo(int(f.Fd()))
+	if err != nil {
+		return 0, callErr(err, "ioctl(%s, WDIOC_GETSUPPORT)", f.Name())
+	}
+	return info.Options, nil
+}
+
+// WatchdogKeepalive pings the watchdog device f (WDIOC_KEEPALIVE).
+func WatchdogKeepalive(f *os.File) error {
+	return callErr(unix.IoctlWatchdogKeepalive(int(f.Fd())), "ioctl(%s, WDIOC_KEEPALIVE)", f.Name())
+}

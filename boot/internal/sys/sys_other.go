@@ -35,3 +35,6 @@ func Restart() error                         { return ErrUnsupported }
 func DMCreateReadOnly(name, uuid string, targets []DMTarget) (string, error) {
 	return "", ErrUnsupported
 }
+func WatchdogSetTimeout(f *os.File, seconds int) (int, error) { return 0, ErrUnsupported }
+func WatchdogOptions(f *os.File) (uint32, error)              { return 0, ErrUnsupported }
+func WatchdogKeepalive(f *os.File) error                      { return ErrUnsupported }

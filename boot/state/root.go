@@ -1,0 +1,119 @@
+package state
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+)
+
+// Name is where the state lives, relative to the boot directory of the
+// filesystem holding the boot configs: /boot/warmboot/state on a root
+// filesystem with a /boot directory, /warmboot/state on a separate /boot
+// (the same /boot/warmboot/state once mounted), beside the bootloader
+// image and manifests warmswap reads.
+const Name = "warmboot/state"
+
+// Path is the state file's path on the filesystem whose boot config is
+// at config: "/boot/loader/entries/a.conf" gives "/boot/warmboot/state",
+// "/loader/entries/a.conf" (a separate /boot) "/warmboot/state".
+func Path(config string) string {
+	if strings.HasPrefix(config, "/boot/") {
+		return "/boot/" + Name
+	}
+	return "/" + Name
+}
+
+// Read reads the state file name in fsys. No file is an empty State and
+// no error. A file that cannot be read or parsed is an empty State and an
+// error naming the file: the caller says so and boots on.
+func Read(fsys fs.FS, name string) (State, error) {
+	f, err := fsys.Open(strings.TrimPrefix(name, "/"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("reading %s: %w (treating the state as empty)", name, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err == nil {
+		var s State
+		if s, err = Parse(data); err == nil {
+			return s, nil
+		}
+	}
+	return State{}, fmt.Errorf("%s: %w (treating the state as empty; the next write replaces it)", name, err)
+}
+
+// Save writes s to name under r atomically (Write), creating its
+// directory if need be.
+func Save(r *os.Root, name string, s State) error {
+	data, err := Marshal(s)
+	if err != nil {
+		return err
+	}
+	name = strings.TrimPrefix(name, "/")
+	dir := path.Dir(name)
+	if _, err := r.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := r.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+		if err := (RootFS{r}).SyncDir(path.Dir(dir)); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	return Write(RootFS{r}, name, data)
+}
+
+// RootFS is an FS confined to an os.Root: the bootloader writes through
+// the root of the filesystem it remounted writable, and nothing else.
+type RootFS struct{ R *os.Root }
+
+// CreateTemp implements FS.
+func (r RootFS) CreateTemp(dir, pattern string) (File, error) {
+	prefix, suffix, _ := strings.Cut(pattern, "*")
+	for range 10 {
+		var b [6]byte
+		rand.Read(b[:])
+		name := path.Join(dir, prefix+hex.EncodeToString(b[:])+suffix)
+		f, err := r.R.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return rootFile{f, name}, nil
+	}
+	return nil, fmt.Errorf("creating a temporary file in %s: names taken", dir)
+}
+
+// rootFile is a file whose Name is its path under the root.
+type rootFile struct {
+	*os.File
+	name string
+}
+
+func (f rootFile) Name() string { return f.name }
+
+// Rename implements FS.
+func (r RootFS) Rename(oldpath, newpath string) error { return r.R.Rename(oldpath, newpath) }
+
+// Remove implements FS.
+func (r RootFS) Remove(name string) error { return r.R.Remove(name) }
+
+// SyncDir implements FS.
+func (r RootFS) SyncDir(dir string) error {
+	d, err := r.R.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
