@@ -33,15 +33,18 @@ import (
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/raid"
 	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/boot/watchdog"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
 const mountDir = "/run/warmboot/mnt"
 
 type bootFlags struct {
-	timeout, wait durationFlag
-	dryRun        bool
+	timeout, wait, deadline durationFlag
+	panic                   int
+	dryRun                  bool
 }
 
 // parseBoot reads the boot flags, then the warmboot.* kernel parameters
@@ -52,22 +55,36 @@ func parseBoot(args []string, stderr io.Writer) (bootFlags, bool) {
 	fs.SetOutput(stderr)
 	fs.Var(&f.timeout, "timeout", "menu timeout in seconds, overriding the configs (negative: wait for a key)")
 	fs.Var(&f.wait, "wait", "seconds to wait for disks with boot configs to appear (default 5)")
+	fs.Var(&f.deadline, "deadline", "seconds a trial boot has to run \"warmboot bless\" before the watchdog resets the machine (0: no watchdog; default 300)")
+	fs.IntVar(&f.panic, "panic", -1, "N of the panic=N a trial boot's command line gets (0: none; default 10)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "read, verify, measure and load the chosen kernel, then exit instead of kexecing (the image stays loaded)")
 	if err := fs.Parse(args); err != nil {
 		return f, false
 	}
 	if data, err := os.ReadFile("/proc/cmdline"); err == nil {
 		p := cmdlineParams(string(data))
-		for name, fl := range map[string]*durationFlag{"timeout": &f.timeout, "wait": &f.wait} {
+		for name, fl := range map[string]*durationFlag{"timeout": &f.timeout, "wait": &f.wait, "deadline": &f.deadline} {
 			if v, ok := p[name]; ok && !fl.set {
 				if err := fl.Set(v); err != nil {
 					fmt.Fprintf(stderr, "warmboot: ignoring warmboot.%s=%s: %v\n", name, v, err)
 				}
 			}
 		}
+		if v, ok := p["panic"]; ok && f.panic < 0 {
+			if _, err := fmt.Sscan(v, &f.panic); err != nil {
+				fmt.Fprintf(stderr, "warmboot: ignoring warmboot.panic=%s: not a number of seconds\n", v)
+				f.panic = -1
+			}
+		}
 	}
 	if !f.wait.set {
 		f.wait.d = 5 * time.Second
+	}
+	if !f.deadline.set {
+		f.deadline.d = trial.Defaults.Deadline
+	}
+	if f.panic < 0 {
+		f.panic = trial.Defaults.Panic
 	}
 	return f, true
 }
@@ -88,6 +105,14 @@ func newBooter(f bootFlags, stdout io.Writer) *booter {
 		}
 		return discover.WithWritable(m, f)
 	}
+	b.trials = trials{cfg: trial.Config{Deadline: f.deadline.d, Panic: f.panic}, now: time.Now,
+		arm: func(d time.Duration) (watchdog.Armed, error) { return watchdog.Arm("/", d) },
+		stateFS: func(device string) fs.FS {
+			if m, ok := b.mounts[device]; ok {
+				return os.DirFS(m.Dir)
+			}
+			return nil
+		}}
 	b.say("starting")
 	b.raid.Need, b.lvm.Need = b.need, b.need
 	b.loadModules()
@@ -127,6 +152,9 @@ type booter struct {
 	// mods loads drivers for the hardware found and groups on demand.
 	mods   *modload.Modules
 	needed map[string]bool
+	// trials is the boot state: last-known-good, the trial, the
+	// one-shot entry, the watchdog.
+	trials trials
 }
 
 func (b *booter) say(format string, args ...any)  { clog.Infof(b.log, format, args...) }
@@ -390,10 +418,20 @@ func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 		tl, _ := json.Marshal(b.tl) // a Timeline always marshals
 		return handoff.Booted{Entry: e.ID, Label: e.Label, Source: e.Source.String(), By: "warmboot", Handoff: b.asked, Timeline: tl}
 	}
-	p, err := b.pipe.Prepare(e, cmdline, edited, nil, rec)
+	c, err := b.pipe.Check(e, cmdline, edited)
 	if err != nil {
 		return staged{err: err}
 	}
+	// A trial's panic=N is the bootloader's, added after the policy
+	// checked the entry's own command line, and measured with it.
+	if extra := b.trialParams(e, cmdline); extra != "" {
+		c.Image.Cmdline += " " + extra
+	}
+	method, err := b.pipe.Finish(c, nil, rec)
+	if err != nil {
+		return staged{err: err}
+	}
+	p := &prepare.Prepared{Checked: c, Method: method}
 	// kexec_file_load copied the bytes: the memfds can go.
 	p.Image.Close()
 	return staged{p: p}
@@ -411,9 +449,11 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 	if b.flags.timeout.set {
 		timeout = b.flags.timeout.d
 	}
+	m = b.resolveState(m)
 	if r := b.handoff; r != nil {
 		b.handoff = nil // one shot: a later pass (after the shell) shows the menu
 		b.asked = r
+		b.trials.requested = r.Entry
 		if k := r.Kernel; k != nil {
 			// The kernel handed over goes first; the disks' entries
 			// follow, in menu order, if it cannot be booted.
@@ -421,15 +461,17 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 				entry.Source{Device: "handoff", File: handoff.RecordFile}, k.Path, k.Initrds, k.Cmdline)
 			m.Entries = append([]entry.Entry{e}, m.Entries...)
 			m.Default++
+			b.trials.requested = e.ID
 			b.say("booting %q as the handoff asks; skipping the menu", e.Label)
 			return b.tryEntries(m, menu.Choice{Index: 0, Cmdline: e.Cmdline}, nil)
 		}
 		if i := m.Find(r.Entry); i >= 0 {
+			b.trials.requested = m.Entries[i].ID
 			b.say("booting %q as the handoff asks; skipping the menu", m.Entries[i].Label)
 			return b.tryEntries(m, menu.Choice{Index: i, Cmdline: m.Entries[i].Cmdline}, nil)
 		}
 		b.say("the handoff asks for entry %q, which no disk has; showing the menu", r.Entry)
-		b.asked = nil
+		b.asked, b.trials.requested = nil, ""
 	}
 	def := m.Entries[m.Default]
 	var pre chan staged
@@ -500,6 +542,7 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 		if !b.flags.dryRun {
 			b.countAttempt(e)
 			b.saveEnv(m.EnvWrites)
+			b.startTrial(e)
 		}
 		end := b.tl.Begin("kexec")
 		if err := b.unmount(); err != nil {
@@ -508,7 +551,7 @@ func (b *booter) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 		end()
 		im := s.p.Image
 		b.say("booting %q: kernel %s (%d bytes), initrd %d bytes, via %s", e.Label, e.At(e.Kernel), im.KernelSize, im.InitrdSize, s.p.Method)
-		b.say("command line: %s", cmdline)
+		b.say("command line: %s", im.Cmdline)
 		b.say("timeline: %s", b.tl)
 		if b.flags.dryRun {
 			b.say("-dry-run: not kexecing (the image stays loaded)")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +26,11 @@ import (
 	"github.com/warmboot/warmboot/boot/machine/machinetest"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/boot/watchdog"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
@@ -40,6 +44,9 @@ type bootTest struct {
 	rec   *machinetest.Recorder
 	loads *machinetest.Loads
 	keys  chan byte
+	// armed are the watchdog deadlines armed; armErr fails arming.
+	armed  []time.Duration
+	armErr error
 }
 
 // Two BLS entries on one filesystem: "A" (first and the default, as BLS
@@ -71,6 +78,16 @@ func newBootTest(t *testing.T) *bootTest {
 		unmount:  func() error { return nil },
 		writable: func(_ string, f func(*os.Root) error) error { return discover.InRoot(root, f) }}
 	bt.flags.timeout = durationFlag{d: 0, set: true}
+	bt.trials = trials{cfg: trial.Config{Deadline: 90 * time.Second, Panic: 7},
+		now:     func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) },
+		stateFS: func(string) fs.FS { return os.DirFS(root) },
+		arm: func(d time.Duration) (watchdog.Armed, error) {
+			if bt.armErr != nil {
+				return watchdog.Armed{}, bt.armErr
+			}
+			bt.armed = append(bt.armed, d)
+			return watchdog.Armed{Timeout: d, Kexec: "a kexec leaves it running"}, nil
+		}}
 	bt.pipe = prepare.Pipeline{Trust: trust.Trust{Policy: trust.Off}, Loader: kexec.Loader{Sys: bt.loads, Log: log}, Log: log, Timeline: bt.tl}
 	return bt
 }
@@ -230,12 +247,91 @@ func TestPassHandoff(t *testing.T) {
 	if a := bt.pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
-	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
+	// Asked for and not known good: a trial, with panic=N and the
+	// watchdog.
+	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b panic=7"}, bt.loaded()); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
-	bt.said(t, `warmboot: booting "B" as the handoff asks; skipping the menu`)
+	bt.said(t, `warmboot: booting "B" as the handoff asks; skipping the menu`, `warmboot: trial: "B" recorded in /warmboot/state`, "trial: watchdog armed for 1m30s")
 	if bt.handoff != nil {
 		t.Error("the handoff was not used up")
+	}
+}
+
+func (bt *bootTest) state(t *testing.T) state.State {
+	t.Helper()
+	s, err := state.Read(os.DirFS(bt.root), "/warmboot/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The fallback chain across boots: a warm swap's trial of B that never
+// blesses itself (the machine comes back with no handoff) is recorded as
+// failed, and its fallback A boots, not armed; B is then passed over
+// until asked for by name; blessed, B boots with no trial.
+func TestPassTrialFallback(t *testing.T) {
+	bt := newBootTest(t)
+	if err := discover.InRoot(bt.root, func(r *os.Root) error {
+		return state.Save(r, "warmboot/state", state.State{Next: &state.Attempt{Entry: state.Ref{ID: "1-b"}, By: "warmswap", Fallback: &state.Ref{ID: "2-a"}}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A firmware reboot: the one-shot entry boots, as a trial.
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	bt.said(t, `booting the one-shot next entry "B" (asked by warmswap`, "watchdog armed for 1m30s")
+	if s := bt.state(t); s.Next != nil || s.Trial == nil || s.Trial.Entry.ID != "1-b" || !s.Trial.Fallback.Is("2-a") {
+		t.Fatalf("state after the one-shot boot: %+v", s)
+	}
+	// B never blessed itself: the next boot finds the trial.
+	bt.out.Reset()
+	bt.armed = nil
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	bt.said(t, `warmboot: warning: the trial of "1-b" (started by warmswap at`, `falling back to "A"`, `booting "A"`)
+	if len(bt.armed) != 0 {
+		t.Errorf("the fallback was armed: %v", bt.armed)
+	}
+	s := bt.state(t)
+	if s.Trial != nil || s.LastFailure == nil || s.LastFailure.Entry.ID != "1-b" || s.TriesLeft["1-b"] != 0 {
+		t.Fatalf("state after the failure: %+v", s)
+	}
+	// B is the configs' default now: passed over.
+	os.WriteFile(filepath.Join(bt.root, "loader/loader.conf"), []byte("default 1-b\n"), 0o644)
+	bt.out.Reset()
+	bt.pass(bt.ctx(t))
+	bt.said(t, `passing over "B": its last trial failed`, `booting "A"`)
+	// Blessed (as "warmboot bless" does on B), B is the default again.
+	s, _ = trial.Bless(s, state.Ref{ID: "1-b"})
+	discover.InRoot(bt.root, func(r *os.Root) error { return state.Save(r, "warmboot/state", s) })
+	bt.out.Reset()
+	bt.armed = nil
+	bt.pass(bt.ctx(t))
+	bt.said(t, `booting "B"`)
+	if strings.Contains(bt.out.String(), "trial:") || len(bt.armed) != 0 {
+		t.Errorf("last-known-good booted as a trial:\n%s", bt.out)
+	}
+}
+
+// A corrupt state file is said, treated as empty, and replaced; the boot
+// goes on. No watchdog device: the trial boots, saying what it lacks.
+func TestPassBadState(t *testing.T) {
+	bt := newBootTest(t)
+	os.MkdirAll(filepath.Join(bt.root, "warmboot"), 0o755)
+	os.WriteFile(filepath.Join(bt.root, "warmboot/state"), []byte("warmboot-state 1\n{\"last_good\":\n"), 0o644)
+	bt.armErr = watchdog.ErrNone
+	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
+	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	bt.said(t, "warmboot: warning: boot state: /warmboot/state: not a warmboot state file", "treating the state as empty",
+		"trial: no watchdog armed (no watchdog device (/dev/watchdog): no watchdog driver is loaded): a panic resets the machine (panic=7)")
+	if s := bt.state(t); s.Trial == nil {
+		t.Errorf("the bad file was not replaced: %+v", s)
 	}
 }
 

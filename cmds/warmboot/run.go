@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,18 +16,23 @@ import (
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
-// run runs the subcommands that return: "list". Booting is main's.
+// run runs the subcommands that return: "list", "bless". Booting is
+// main's.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "list" {
-		fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-trust DIR] [-json] (without a subcommand, warmboot boots)")
-		return cli.ExitUsage
+	switch {
+	case len(args) > 0 && args[0] == "list":
+		return list(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "bless":
+		return bless(args[1:], stdout, stderr)
 	}
-	return list(args[1:], stdout, stderr)
+	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-trust DIR] [-json] | warmboot bless [-root DIR] (without a subcommand, warmboot boots)")
+	return cli.ExitUsage
 }
 
 // ListSchema names the JSON form of "warmboot list -json".
@@ -43,6 +49,32 @@ type ListOutput struct {
 	Timeline       *timeline.Timeline `json:"timeline"`
 	// Trust is the verification policy and keys list -trust read.
 	Trust ListTrust `json:"trust"`
+	// State is the boot state the bootloader keeps beside the configs.
+	State ListState `json:"state"`
+}
+
+// ListState is the state part of ListOutput: the file (under the root),
+// why it could not be read, and what it holds: last_good, default, next
+// (the pending one-shot entry), trial, last_attempt, tries_left,
+// last_failure (package state).
+type ListState struct {
+	File  string `json:"file"`
+	Error string `json:"error,omitempty"`
+	state.State
+}
+
+func readListState(root string, m choose.Menu) ListState {
+	file := "/" + state.Name
+	if len(m.Entries) > 0 {
+		file = state.Path(m.Entries[m.Default].Source.File)
+	}
+	ls := ListState{File: filepath.Join(root, file)}
+	s, err := state.Read(os.DirFS(root), file)
+	if err != nil {
+		ls.Error = err.Error()
+	}
+	ls.State = s
+	return ls
 }
 
 // ListTrust is the trust part of ListOutput.
@@ -145,12 +177,14 @@ func list(args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		out := newListOutput(*root, m, tl)
 		out.Trust = newListTrust(*trustDir, tr, terr)
+		out.State = readListState(*root, m)
 		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "warmboot list: %v\n", err)
 			return cli.ExitError
 		}
 	} else {
 		printList(stdout, *root, m)
+		printState(stdout, readListState(*root, m))
 		if terr != nil {
 			fmt.Fprintf(stdout, "trust: %s: %v\n", *trustDir, terr)
 		} else {
@@ -202,6 +236,34 @@ func printList(w io.Writer, root string, m choose.Menu) {
 	if defMissing != nil {
 		fmt.Fprintf(w, "warning: the default entry %d) %q cannot boot: %s missing under %s; the bootloader will try the next entry (restore the files or fix %s)\n",
 			m.Default+1, m.Entries[m.Default].Label, strings.Join(defMissing, ", "), root, m.Entries[m.Default].Source)
+	}
+}
+
+func printState(w io.Writer, ls ListState) {
+	s := ls.State
+	if ls.Error != "" {
+		fmt.Fprintf(w, "state: %s\n", ls.Error)
+	}
+	ref := func(r *state.Ref) string {
+		if r == nil {
+			return "none"
+		}
+		return r.ID
+	}
+	if s.LastGood != nil || s.Default != nil {
+		fmt.Fprintf(w, "last-known-good: %s; default kept by bless: %s\n", ref(s.LastGood), ref(s.Default))
+	}
+	if a := s.Next; a != nil {
+		fmt.Fprintf(w, "next boot (once): %s, asked by %s at %s\n", a.Entry.ID, a.By, a.At.UTC().Format(time.RFC3339))
+	}
+	if a := s.Trial; a != nil {
+		fmt.Fprintf(w, "trial: %s, started by %s at %s, not blessed yet (deadline %ds, fallback %s)\n", a.Entry.ID, a.By, a.At.UTC().Format(time.RFC3339), a.DeadlineSeconds, ref(a.Fallback))
+	}
+	if f := s.LastFailure; f != nil {
+		fmt.Fprintf(w, "last failure: %s (started by %s at %s): %s\n", f.Entry.ID, f.By, f.At.UTC().Format(time.RFC3339), f.Why)
+	}
+	for id, n := range s.TriesLeft {
+		fmt.Fprintf(w, "tries left: %s: %d\n", id, n)
 	}
 }
 

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
@@ -133,5 +135,64 @@ func TestCmdlineParams(t *testing.T) {
 	}
 	if err := d.Set("soon"); err == nil {
 		t.Error("Set(soon) succeeded")
+	}
+}
+
+// "warmboot bless" on a system a warm swap's trial booted: the entry is
+// last-known-good and the default, its counted BLS file gets the name
+// systemd-bless-boot gives a good boot, and list shows it all.
+func TestBless(t *testing.T) {
+	root := t.TempDir()
+	write := func(name, data string) {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("run/warmboot/booted.json", `{"version":1,"entry":"new","source":"vda1:/boot/loader/entries/new+2-1.conf:1","by":"warmboot"}`)
+	write("boot/loader/entries/new+2-1.conf", "title New\nlinux /vmlinuz\n")
+	write("boot/loader/entries/old.conf", "title Old\nlinux /vmlinuz\n")
+	r, _ := os.OpenRoot(root)
+	defer r.Close()
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if err := state.Save(r, StateFile, state.State{LastGood: &state.Ref{ID: "old"},
+		Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, At: at, By: "warmswap", Fallback: &state.Ref{ID: "old"}, DeadlineSeconds: 60}}); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bless", "-root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("bless = exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{
+		`warmboot: bless: the trial of "new" (started by warmswap at 2026-11-30T12:00:00Z) succeeded`,
+		`warmboot: bless: "new" is now the default`,
+		`warmboot: bless: "new" is last-known-good`,
+		"warmboot: bless: boot counting: /boot/loader/entries/new+2-1.conf is now new.conf, as systemd-bless-boot marks a good boot",
+		"warmboot: bless: no watchdog device: nothing to stop",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("bless said:\n%s\nwant %q", stdout.String(), want)
+		}
+	}
+	s, err := state.Read(r.FS(), StateFile)
+	if err != nil || s.Trial != nil || !s.LastGood.Is("new") || !s.Default.Is("new") || s.LastAttempt != nil {
+		t.Errorf("state after bless: %+v, %v", s, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/new.conf")); err != nil {
+		t.Error(err)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"list", "-root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list = exit %d: %s", code, stderr.String())
+	}
+	if want := "last-known-good: new; default kept by bless: new"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("list:\n%s\nwant %q", stdout.String(), want)
+	}
+
+	// Not booted by warmboot: said, nothing written.
+	stderr.Reset()
+	if code := run(context.Background(), []string{"bless", "-root", t.TempDir()}, &stdout, &stderr); code != cli.ExitError || !strings.Contains(stderr.String(), "not booted by warmboot") {
+		t.Errorf("bless elsewhere = exit %d, %q", code, stderr.String())
 	}
 }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/state"
+	"github.com/warmboot/warmboot/boot/trial"
+	"github.com/warmboot/warmboot/boot/watchdog"
+)
+
+// trials is the bootloader's side of package trial: the state read at
+// start, where it lives, and how a trial is armed.
+type trials struct {
+	cfg trial.Config
+	// st is the state as resolved; dirty says it changed and is written
+	// before the kexec.
+	st    state.State
+	dirty bool
+	// dev and file locate the state (found): a mounted device and the
+	// path on it.
+	dev, file string
+	found     bool
+	// requested is the entry a handoff asks for (its trial was asked).
+	requested string
+	// stateFS reads a mounted device; arm arms the watchdog.
+	stateFS func(device string) fs.FS
+	arm     func(time.Duration) (watchdog.Armed, error)
+	now     func() time.Time
+}
+
+// locate finds the state file: the first filesystem, in menu order, that
+// has one, else the one holding the configs' default entry.
+func (b *booter) locate(m choose.Menu) {
+	t := &b.trials
+	seen := map[string]bool{}
+	for _, i := range m.Order(m.Default) {
+		src := m.Entries[i].Source
+		dev, file := src.Device, state.Path(src.File)
+		if seen[dev+file] || t.stateFS(dev) == nil {
+			continue
+		}
+		seen[dev+file] = true
+		if _, err := fs.Stat(t.stateFS(dev), strings.TrimPrefix(file, "/")); err == nil || !t.found {
+			t.dev, t.file, t.found = dev, file, true
+			if err == nil {
+				return
+			}
+		}
+	}
+}
+
+// resolveState reads the state and applies the fallback chain to m,
+// saying on every console what it changes.
+func (b *booter) resolveState(m choose.Menu) choose.Menu {
+	t := &b.trials
+	if len(m.Entries) == 0 {
+		return m
+	}
+	b.locate(m)
+	if !t.found {
+		return m
+	}
+	st, err := state.Read(t.stateFS(t.dev), t.file)
+	if err != nil {
+		b.warn("boot state: %v", err)
+		t.dirty = true // replace the bad file
+	}
+	r := trial.Resolve(st, m, b.handoff != nil, t.now())
+	for _, n := range r.Notes {
+		if n.Warning {
+			b.warn("%s", n.Msg)
+		} else {
+			b.say("%s", n.Msg)
+		}
+	}
+	t.st, t.dirty = r.State, t.dirty || r.Changed
+	return r.Menu
+}
+
+// begin is what booting e now would record.
+func (b *booter) begin(e entry.Entry) trial.Boot {
+	t := &b.trials
+	return trial.Begin(t.st, e, t.requested != "" && t.requested == e.ID, "warmboot", t.cfg, t.now())
+}
+
+// trialParams is what a trial's command line gets: panic=N, so a panic
+// resets the machine back into the bootloader (unless the entry sets its
+// own).
+func (b *booter) trialParams(e entry.Entry, cmdline string) string {
+	bt := b.begin(e)
+	if !bt.Arm || bt.Panic <= 0 || hasParam(cmdline, "panic") {
+		return ""
+	}
+	return fmt.Sprintf("panic=%d", bt.Panic)
+}
+
+func hasParam(cmdline, name string) bool {
+	for _, f := range strings.Fields(cmdline) {
+		if k, _, _ := strings.Cut(f, "="); k == name {
+			return true
+		}
+	}
+	return false
+}
+
+// startTrial records the boot of e (when it is a trial, or the state
+// changed) and arms the watchdog for it, just before the kexec.
+func (b *booter) startTrial(e entry.Entry) {
+	t := &b.trials
+	bt := b.begin(e)
+	recorded := !bt.Trial
+	if bt.Trial || t.dirty {
+		if bt.Trial {
+			t.st = bt.State
+		}
+		err := errors.New("no filesystem with boot configs to keep it on")
+		if t.found {
+			err = b.writable(t.dev, func(r *os.Root) error { return state.Save(r, t.file, t.st) })
+		}
+		where := entry.Source{Device: t.dev, File: t.file}
+		switch {
+		case err != nil && bt.Trial:
+			b.warn("trial: cannot record the trial of %q in %s: %v; booting it without the watchdog: if it fails, nothing brings the machine back to %s", e.Label, where, err, fallbackName(bt.State.Trial))
+		case err != nil:
+			b.warn("boot state: not saved in %s: %v", where, err)
+		default:
+			recorded = true
+			t.dirty = false
+			if bt.Trial {
+				b.say("trial: %q recorded in %s; it is last-known-good once \"warmboot bless\" runs on it", e.Label, where)
+			}
+		}
+	}
+	if !bt.Arm || !recorded {
+		return
+	}
+	fb := "the entry that last came up"
+	if bt.Trial {
+		fb = fallbackName(bt.State.Trial)
+	}
+	if bt.Deadline <= 0 {
+		b.say("trial: watchdog off (warmboot.deadline=0): a panic resets the machine (panic=%d) and %s boots; a hang waits for a manual reset", bt.Panic, fb)
+		return
+	}
+	a, err := t.arm(bt.Deadline)
+	if err != nil {
+		b.warn("trial: no watchdog armed (%v): a panic resets the machine (panic=%d) and %s boots; a hang waits for a manual reset", err, bt.Panic, fb)
+		return
+	}
+	b.say("trial: watchdog armed for %s (%s): unless \"warmboot bless\" stops it, the machine resets and %s boots", a.Timeout, a.Kexec, fb)
+}
+
+func fallbackName(a *state.Attempt) string {
+	if a == nil || a.Fallback == nil {
+		return "the next entry with tries left"
+	}
+	return fmt.Sprintf("%q", a.Fallback.ID)
+}
