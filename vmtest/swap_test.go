@@ -25,6 +25,7 @@ var (
 	swapErr               error
 	systemImg, systemBin  string // system initramfs; its /sbin/init
 	warmswapBin           string
+	warmbootBin           string // for "warmboot bless" on the system
 	bootloaderZst         string // enforceImage, zstd-compressed, as installed in /boot/warmboot
 	systemData, efiTarget []byte
 	swapDir               string
@@ -43,6 +44,10 @@ func swapSetup(t testing.TB) {
 			return
 		}
 		if swapErr = disk.GoBuild(ctx, "..", "./cmds/warmswap", warmswapBin); swapErr != nil {
+			return
+		}
+		warmbootBin = filepath.Join(swapDir, "warmboot")
+		if swapErr = disk.GoBuild(ctx, "..", "./cmds/warmboot", warmbootBin); swapErr != nil {
 			return
 		}
 		if out, err := exec.Command("zstd", "-q", "-3", "-f", "-o", bootloaderZst, enforceImage).CombinedOutput(); err != nil {
@@ -69,6 +74,13 @@ func cmdSystem(root string) string { return "console=ttyS0 quiet root=" + root +
 const (
 	cmdTarget   = "console=ttyS0 quiet wbtest=target wbtest.firmware"
 	cmdExplicit = "console=ttyS0 quiet wbtest=explicit"
+	// cmdPanic panics: no init in the initramfs, no root to mount.
+	cmdPanic = "console=ttyS0 quiet wbtest=panic rdinit=/nonexistent"
+	// cmdHang comes up and hangs (images/target).
+	cmdHang = "console=ttyS0 quiet wbtest=hang wbtest.hang"
+	// trialArgs are the bootloader's trial settings in the tests: a
+	// 40 s watchdog deadline, and a panic resets after 1 s.
+	trialArgs = "warmboot.deadline=40 warmboot.panic=1"
 )
 
 // sysManifest signs /boot/vmlinuz with initrd and cmdline.
@@ -84,8 +96,8 @@ func sysManifest(initrd string, data []byte, cmdline string) disk.File {
 // systemDisk is the running system's disk: an ext4 root (after an ESP
 // holding esp as the UEFI boot program, when esp is not nil) with the
 // system, warmswap, warmboot installed in /boot/warmboot, and BLS entries
-// "system" (the default), "target" and "unsigned"; all but "unsigned" are
-// signed. It returns the disk and the root partition's number.
+// "system" (the default), "system2" (the same system), "target", "panic",
+// "hang" and "unsigned"; all but "unsigned" are signed. It returns the disk and the root partition's number.
 func systemDisk(esp map[string]disk.File) (disk.Disk, int) {
 	part, root := 1, "/dev/vda1"
 	var d disk.Disk
@@ -103,9 +115,15 @@ func systemDisk(esp map[string]disk.File) (disk.Disk, int) {
 		"/boot/loader/entries/system.conf":   {Data: []byte("title System\nlinux /vmlinuz\ninitrd /system.img\noptions " + cmdSystem(root) + "\n")},
 		"/boot/loader/entries/target.conf":   {Data: []byte("title Target\nlinux /vmlinuz\ninitrd /target.img\noptions " + cmdTarget + "\n")},
 		"/boot/loader/entries/unsigned.conf": {Data: []byte("title Unsigned\nlinux /vmlinuz\ninitrd /target.img\noptions console=ttyS0 quiet wbtest=unsigned\n")},
+		"/boot/loader/entries/system2.conf":  {Data: []byte("title System 2\nlinux /vmlinuz\ninitrd /system.img\noptions " + cmdSystem(root) + "\n")},
+		"/boot/loader/entries/panic.conf":    {Data: []byte("title Panic\nlinux /vmlinuz\ninitrd /target.img\noptions " + cmdPanic + "\n")},
+		"/boot/loader/entries/hang.conf":     {Data: []byte("title Hang\nlinux /vmlinuz\ninitrd /target.img\noptions " + cmdHang + "\n")},
+		"/usr/sbin/warmboot":                 {Src: warmbootBin, Mode: 0o755},
+		"/boot/warmboot/panic.manifest":      sysManifest("/boot/target.img", efiTarget, cmdPanic),
+		"/boot/warmboot/hang.manifest":       sysManifest("/boot/target.img", efiTarget, cmdHang),
 		"/boot/warmboot/vmlinuz":             {Src: kernel},
 		"/boot/warmboot/initramfs.cpio.zst":  {Src: bootloaderZst},
-		"/boot/warmboot/cmdline":             {Data: []byte("quiet warmboot.wait=3\n")},
+		"/boot/warmboot/cmdline":             {Data: []byte("quiet warmboot.wait=3 " + trialArgs + "\n")},
 		"/boot/warmboot/system.manifest":     sysManifest("/boot/system.img", systemData, cmdSystem(root)),
 		"/boot/warmboot/target.manifest":     sysManifest("/boot/target.img", efiTarget, cmdTarget),
 		"/boot/warmboot/explicit.manifest":   sysManifest("/boot/target.img", efiTarget, cmdExplicit),

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -193,4 +196,28 @@ func ParseBooted(data []byte) (Booted, error) {
 		return Booted{}, fmt.Errorf("%w %d (this reads version %d)", ErrVersion, b.Version, Version)
 	}
 	return b, nil
+}
+
+// BootedFiles are where a booted system finds what warmboot handed it:
+// /run/warmboot once an initramfs hook copied it there, else the
+// initramfs's own /.warmboot.
+var BootedFiles = []string{"run/warmboot/booted.json", strings.TrimPrefix(BootedFile, "/")}
+
+// ReadBooted reads which entry this system is, from its booted.json.
+func ReadBooted(root string) (Booted, error) {
+	for _, f := range BootedFiles {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return Booted{}, err
+		}
+		b, err := ParseBooted(data)
+		if err != nil {
+			return Booted{}, fmt.Errorf("/%s: %w", f, err)
+		}
+		return b, nil
+	}
+	return Booted{}, fmt.Errorf("this system was not booted by warmboot (no /%s): nothing to bless", strings.Join(BootedFiles, " nor /"))
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
+	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
 )
@@ -115,6 +116,9 @@ type Plan struct {
 	// Kernel is the running kernel's kexec policy, as the checks read it;
 	// loading the image uses it to explain a refusal.
 	Kernel kexec.KernelState
+	// Trial is what the swap records so that a target that fails brings
+	// the machine back; nil for -load without a target.
+	Trial *Trial
 }
 
 // Env is the running system, as paths (tests point them at a temporary
@@ -239,9 +243,17 @@ func Prepare(env Env, req Request) (*Plan, error) {
 
 	switch p.Mode {
 	case Reboot:
+		planTrial(env, req, p, blCmdline, nil)
 		tim.Close()
 		return p, nil
 	case Direct:
+		planTrial(env, req, p, blCmdline, &p.Target)
+		if p.Trial.Trial {
+			if extra := trial.PanicParam(p.TargetCmdline, p.Trial.Config); extra != "" {
+				tim.Cmdline += " " + extra
+				p.TargetCmdline = tim.Cmdline
+			}
+		}
 		booted := func() handoff.Booted {
 			return handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source.String(), By: "warmswap -direct"}
 		}
@@ -253,6 +265,7 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	}
 
 	// Through the bootloader: the handoff says what to boot.
+	planTrial(env, req, p, blCmdline, nil)
 	r := handoff.Record{Reason: req.Reason, Time: env.Now().UTC(), From: strings.TrimSpace(env.Hostname + " " + env.Release)}
 	seed := make([]byte, 32)
 	if _, err := io.ReadFull(env.Rand, seed); err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
 )
 
@@ -104,8 +105,13 @@ func TestPrepareDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Image.Close()
-	if p.Mode != Direct || p.Image.Cmdline != cmdA || p.Record != nil {
+	// A trial (nothing is known good yet): panic=N from the bootloader's
+	// defaults, the trial recorded with no fallback known.
+	if p.Mode != Direct || p.Image.Cmdline != cmdA+" panic=10" || p.Record != nil {
 		t.Fatalf("plan = %+v, want a direct kexec of a", p)
+	}
+	if tr := p.Trial; tr == nil || !tr.Trial || tr.State.Trial == nil || tr.State.Trial.By != "warmswap -direct" || tr.State.Trial.DeadlineSeconds != 300 {
+		t.Fatalf("trial = %+v", p.Trial)
 	}
 	b, err := handoff.ParseBooted(segment(t, p.Image)[".warmboot/booted.json"])
 	if err != nil {
@@ -168,5 +174,37 @@ func TestPrepareNeverKexecAndWarn(t *testing.T) {
 	}
 	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "policy warn") {
 		t.Errorf("warnings = %v, want the unsigned entry noted", p.Warnings)
+	}
+}
+
+// Through the bootloader the target is the one-shot next entry, with the
+// running entry (booted.json) as its fallback; the bootloader's deadline
+// comes from its command line. Swapping to last-known-good is no trial.
+func TestPrepareTrial(t *testing.T) {
+	root := system(t, "")
+	os.MkdirAll(filepath.Join(root, "run/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "run/warmboot/booted.json"), []byte(`{"version":1,"entry":"b","by":"warmboot"}`), 0o644)
+	os.WriteFile(filepath.Join(root, "boot/warmboot/cmdline"), []byte("quiet warmboot.deadline=40\n"), 0o644)
+	p, err := Prepare(env(root), Request{Entry: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Image.Close()
+	tr := p.Trial
+	if tr == nil || !tr.Trial || tr.Config.Deadline != 40*time.Second || !tr.Fallback.Is("b") || tr.State.Next == nil || tr.State.Next.Entry.ID != "a" || !tr.State.Next.Fallback.Is("b") || tr.State.Trial != nil {
+		t.Fatalf("trial = %+v", tr)
+	}
+	r, _ := os.OpenRoot(root)
+	defer r.Close()
+	if err := state.Save(r, StateFile, state.State{LastGood: &state.Ref{ID: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err = Prepare(env(root), Request{Entry: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Image.Close()
+	if p.Trial.Trial {
+		t.Errorf("swapping to last-known-good is a trial: %+v", p.Trial)
 	}
 }

@@ -32,6 +32,8 @@ package trial
 import (
 	"fmt"
 	"maps"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
@@ -244,4 +246,39 @@ func Bless(s state.State, running state.Ref) (state.State, []string) {
 	st.LastGood = &running
 	out = append(out, fmt.Sprintf("%q is last-known-good", running.ID))
 	return st, out
+}
+
+// PanicParam is what a trial's command line gets: panic=N, so that a
+// panic resets the machine back into the bootloader; "" when cmdline
+// sets its own panic= or c.Panic is 0.
+func PanicParam(cmdline string, c Config) string {
+	if c.Panic <= 0 {
+		return ""
+	}
+	for _, f := range strings.Fields(cmdline) {
+		if k, _, _ := strings.Cut(f, "="); k == "panic" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("panic=%d", c.Panic)
+}
+
+// ConfigFrom reads warmboot.deadline= and warmboot.panic= (seconds) from
+// a command line (the bootloader image's), over Defaults.
+func ConfigFrom(cmdline string) Config {
+	c := Defaults
+	for _, f := range strings.Fields(cmdline) {
+		k, v, _ := strings.Cut(f, "=")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			continue
+		}
+		switch k {
+		case "warmboot.deadline":
+			c.Deadline = time.Duration(n) * time.Second
+		case "warmboot.panic":
+			c.Panic = n
+		}
+	}
+	return c
 }

@@ -157,3 +157,22 @@ func TestBless(t *testing.T) {
 		t.Errorf("stale trial: %+v %q", got, said)
 	}
 }
+
+func TestParams(t *testing.T) {
+	c := ConfigFrom("quiet warmboot.deadline=45 warmboot.panic=3 warmboot.wait=2")
+	if c.Deadline != 45*time.Second || c.Panic != 3 {
+		t.Errorf("ConfigFrom = %+v", c)
+	}
+	if c := ConfigFrom("warmboot.deadline=x warmboot.panic=-1"); c != Defaults {
+		t.Errorf("bad values: %+v, want the defaults", c)
+	}
+	if got := PanicParam("root=/dev/sda1 quiet", c); got != "panic=3" {
+		t.Errorf("PanicParam = %q", got)
+	}
+	if got := PanicParam("root=/dev/sda1 panic=30", c); got != "" {
+		t.Errorf("PanicParam with the entry's own panic= = %q", got)
+	}
+	if got := PanicParam("quiet", Config{}); got != "" {
+		t.Errorf("PanicParam with panic 0 = %q", got)
+	}
+}

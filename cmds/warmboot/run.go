@@ -29,7 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case len(args) > 0 && args[0] == "list":
 		return list(args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "bless":
-		return bless(args[1:], stdout, stderr)
+		return blessCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-trust DIR] [-json] | warmboot bless [-root DIR] (without a subcommand, warmboot boots)")
 	return cli.ExitUsage

@@ -90,24 +90,13 @@ func (b *booter) begin(e entry.Entry) trial.Boot {
 	return trial.Begin(t.st, e, t.requested != "" && t.requested == e.ID, "warmboot", t.cfg, t.now())
 }
 
-// trialParams is what a trial's command line gets: panic=N, so a panic
-// resets the machine back into the bootloader (unless the entry sets its
-// own).
+// trialParams is what a trial's command line gets (trial.PanicParam).
 func (b *booter) trialParams(e entry.Entry, cmdline string) string {
 	bt := b.begin(e)
-	if !bt.Arm || bt.Panic <= 0 || hasParam(cmdline, "panic") {
+	if !bt.Arm {
 		return ""
 	}
-	return fmt.Sprintf("panic=%d", bt.Panic)
-}
-
-func hasParam(cmdline, name string) bool {
-	for _, f := range strings.Fields(cmdline) {
-		if k, _, _ := strings.Cut(f, "="); k == name {
-			return true
-		}
-	}
-	return false
+	return trial.PanicParam(cmdline, b.trials.cfg)
 }
 
 // startTrial records the boot of e (when it is a trial, or the state

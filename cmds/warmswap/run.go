@@ -18,7 +18,10 @@ import (
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/shutdown"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap"
+	"github.com/warmboot/warmboot/boot/watchdog"
+	"github.com/warmboot/warmboot/cmds/internal/bless"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
@@ -26,6 +29,7 @@ type options struct {
 	req    swap.Request
 	dryRun bool
 	load   bool
+	commit bool
 	grace  time.Duration
 }
 
@@ -44,6 +48,7 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	fs.StringVar(&o.req.Bootloader, "bootloader", swap.BootloaderDir, "directory holding the warmboot image (vmlinuz, initramfs.cpio[.zst], cmdline)")
 	fs.StringVar(&o.req.Teardown, "teardown", swap.TeardownDir, "directory of executables run just before kexec")
 	fs.StringVar(&o.req.Reason, "reason", "warmswap", "why, for the bootloader's log")
+	fs.BoolVar(&o.commit, "commit", false, "keep the running system: bless it (last-known-good, the default, watchdog stopped), as \"warmboot bless\" does")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "time processes get between SIGTERM and SIGKILL")
 	if err := fs.Parse(args); err != nil {
 		return o, false
@@ -58,6 +63,8 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 		return bad("-entry and -kernel are exclusive")
 	case o.req.Kernel == "" && (len(initrds) > 0 || o.req.CmdlineSet):
 		return bad("-initrd and -cmdline go with -kernel")
+	case o.commit && len(args) > 1:
+		return bad("-commit goes alone: it blesses the running system")
 	case o.load && (o.dryRun || o.req.Direct):
 		return bad("-load loads the bootloader for a later reboot: it goes with neither -dry-run nor -direct")
 	}
@@ -114,6 +121,13 @@ func (s *swapper) run(args []string) machine.Action {
 	if !ok {
 		return machine.ExitWith(cli.ExitUsage)
 	}
+	if o.commit {
+		if err := bless.Bless(s.env.Root, func(format string, a ...any) { s.say("commit: "+format, a...) }); err != nil {
+			fmt.Fprintf(s.stderr, "warmswap: commit: %v\n", err)
+			return machine.ExitWith(cli.ExitError)
+		}
+		return machine.ExitWith(cli.ExitOK)
+	}
 	p, err := swap.Prepare(s.env, o.req)
 	if err != nil {
 		return s.refuse("%v", err)
@@ -145,6 +159,7 @@ func (s *swapper) run(args []string) machine.Action {
 			s.say("dry run: every check passed; nothing was stopped or left loaded")
 			return machine.ExitWith(cli.ExitOK)
 		}
+		s.record(p)
 		if o.load {
 			s.say("loaded: the next \"systemctl kexec\" (or a reboot by a systemd that kexecs a loaded image) re-enters warmboot")
 			return machine.ExitWith(cli.ExitOK)
@@ -152,6 +167,11 @@ func (s *swapper) run(args []string) machine.Action {
 	} else if o.dryRun || o.load {
 		s.say("every check passed; nothing was stopped or loaded")
 		return machine.ExitWith(cli.ExitOK)
+	} else {
+		s.record(p)
+	}
+	if p.Mode == swap.Direct && p.Trial != nil && p.Trial.Trial {
+		s.arm(p.Trial)
 	}
 
 	if s.systemd {
@@ -171,7 +191,75 @@ func (s *swapper) load(p *swap.Plan) (kexec.Method, error) {
 	return kexec.Loader{Sys: s.loads, Kernel: p.Kernel, Log: s.log}.Load(p.Image)
 }
 
+// record writes the plan's boot state before anything stops: the
+// one-shot next entry (or, for -direct, the trial).
+func (s *swapper) record(p *swap.Plan) {
+	t := p.Trial
+	if t == nil {
+		return
+	}
+	r, err := os.OpenRoot(s.env.Root)
+	if err == nil {
+		err = state.Save(r, swap.StateFile, t.State)
+		r.Close()
+	}
+	if err != nil {
+		clog.Warnf(s.log, "not recording the trial: %v; if %q fails, nothing brings the machine back by itself", err, t.Target.ID)
+		return
+	}
+	if p.Mode == swap.Direct {
+		s.say("recorded in /%s: the trial of %q", swap.StateFile, t.Target.ID)
+		return
+	}
+	s.say("recorded in /%s: %q boots next, once, whichever way the machine gets to the bootloader", swap.StateFile, t.Target.ID)
+}
+
+// arm arms the watchdog for a -direct trial: there is no bootloader in
+// between to do it.
+func (s *swapper) arm(t *swap.Trial) {
+	if t.Config.Deadline <= 0 {
+		return
+	}
+	a, err := watchdog.Arm(s.env.Root, t.Config.Deadline)
+	if err != nil {
+		clog.Warnf(s.log, "trial: no watchdog armed (%v): only a panic (panic=%d) brings the machine back", err, t.Config.Panic)
+		return
+	}
+	s.say("trial: watchdog armed for %s (%s)", a.Timeout, a.Kexec)
+}
+
+func (s *swapper) printTrial(p *swap.Plan) {
+	t := p.Trial
+	if t == nil {
+		return
+	}
+	if t.StateErr != nil {
+		clog.Warnf(s.log, "boot state: %v", t.StateErr)
+	}
+	if !t.Trial {
+		s.say("plan: %q is last-known-good: no trial", t.Target.ID)
+		return
+	}
+	fb := "the next entry with tries left (no entry is known to have come up)"
+	if t.Fallback != nil {
+		fb = fmt.Sprintf("%q", t.Fallback.ID)
+	}
+	s.say("plan: trial: %q must run \"warmboot bless\" (or \"warmswap -commit\") within %s of its kexec; if it panics (panic=%d) or hangs, the machine comes back to %s by itself",
+		t.Target.ID, t.Config.Deadline, t.Config.Panic, fb)
+	switch {
+	case t.Config.Deadline <= 0:
+		s.say("plan: watchdog off (warmboot.deadline=0): a hang waits for a manual reset, after which %s boots", fb)
+	case t.Watchdog == "":
+		clog.Warnf(s.log, "no watchdog on this machine (%s): a panic resets it (panic=%d), a hang waits for a manual reset, after which %s boots", watchdog.Device, t.Config.Panic, fb)
+	case p.Mode == swap.Direct:
+		s.say("plan: watchdog: %s, armed by warmswap: %s", t.Watchdog, watchdog.KexecKeeps(s.env.Root))
+	default:
+		s.say("plan: watchdog: %s, armed by the bootloader just before the kexec", t.Watchdog)
+	}
+}
+
 func (s *swapper) printPlan(p *swap.Plan) {
+	defer s.printTrial(p)
 	for _, c := range p.Checks {
 		s.say("check ok: %s: %s", c.What, c.Result)
 	}

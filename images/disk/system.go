@@ -20,7 +20,7 @@ import (
 
 // SystemModules are what the test system's initramfs loads to mount its
 // root: the virtio disk and ext4.
-var SystemModules = []string{"virtio_pci", "virtio_blk", "ext4"}
+var SystemModules = []string{"virtio_pci", "virtio_blk", "ext4", "i6300esb"}
 
 // GoBuild builds a command of this module as a static binary.
 func GoBuild(ctx context.Context, moduleRoot, pkg, out string) error {

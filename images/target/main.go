@@ -5,7 +5,8 @@
 // test can see which entry booted with which arguments, and powers off.
 // When warmboot handed it a TPM event log (/.warmboot/eventlog), it first
 // replays the log and compares it with /sys/class/tpm/tpm0/pcr-sha256/N,
-// printing WARMBOOT-TPM-OK or WARMBOOT-TPM-MISMATCH.
+// printing WARMBOOT-TPM-OK or WARMBOOT-TPM-MISMATCH. With wbtest.hang on
+// its command line it prints WARMBOOT-TARGET-HANG and hangs instead.
 package main
 
 import (
@@ -50,6 +51,12 @@ func main() {
 		} else {
 			fmt.Fprintf(out, "WARMBOOT-TARGET-BOOTED entry=%s by=%s\n", b.Entry, strings.ReplaceAll(b.By, " ", "_"))
 		}
+	}
+	if strings.Contains(string(cmdline), "wbtest.hang") {
+		// A kernel that comes up and never gets anywhere: nothing pings
+		// the watchdog, nothing blesses the boot.
+		fmt.Fprintln(out, "WARMBOOT-TARGET-HANG")
+		select {}
 	}
 	if strings.Contains(string(cmdline), "wbtest.firmware") {
 		fmt.Fprintln(out, firmware())

@@ -1,0 +1,120 @@
+package vmtest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hugelgupf/vmtest/qemu"
+)
+
+// bootTrialSystem is bootSystem on a machine that resets instead of
+// exiting (no -no-reboot) and has QEMU's i6300esb watchdog, which resets
+// the machine when it fires.
+func bootTrialSystem(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM, *console) {
+	t.Helper()
+	c := &console{}
+	vm := qemu.StartT(t, "vm", qemu.ArchAMD64,
+		qemu.WithKernel(kernel),
+		qemu.WithInitramfs(enforceImage),
+		qemu.WithAppendKernel("console=ttyS0 quiet warmboot.timeout=0 warmboot.wait=3 "+trialArgs),
+		qemu.WithVMTimeout(timeout),
+		qemu.LogSerialByLine(c.add),
+		qemu.ArbitraryArgs("-device", "i6300esb", "-action", "watchdog=reset", "-drive", "file="+dimg+",if=virtio,format=raw"),
+	)
+	expect(t, vm, "WARMBOOT-SYSTEM-UP boot=1 entry=system by=warmboot", "wbsys$ ")
+	return vm, c
+}
+
+// A warm swap is a trial: a target that panics, then one that hangs
+// without pinging the watchdog, each brings the machine back to the
+// system it was swapped from, by itself (panic=N; the i6300esb watchdog
+// the bootloader armed before the kexec). A good target then blesses
+// itself: it is last-known-good and the default, the watchdog is stopped
+// and no reset comes after the deadline.
+func TestTrialFallback(t *testing.T) {
+	swapSetup(t)
+	d, part := systemDisk(nil)
+	dimg := buildDisk(t, d)
+	vm, c := bootTrialSystem(t, dimg, 12*time.Minute)
+
+	// 1. A kernel that panics.
+	vm.Console.Send("/usr/sbin/warmswap -entry panic -grace 1s\r")
+	expect(t, vm,
+		`warmswap: plan: trial: "panic" must run "warmboot bless" (or "warmswap -commit") within 40s of its kexec; if it panics (panic=1) or hangs, the machine comes back to "system" by itself`,
+		`warmswap: recorded in /boot/warmboot/state: "panic" boots next, once`,
+		"warmswap: kexec",
+		`warmboot: booting "Panic" as the handoff asks; skipping the menu`,
+		`warmboot: trial: "Panic" recorded in vda1:/boot/warmboot/state`,
+		"warmboot: trial: watchdog armed for 40s (a kexec leaves it running (watchdog.stop_on_reboot=0))",
+		"warmboot: command line: "+cmdPanic+" panic=1",
+		"Kernel panic")
+	panicked := time.Now()
+	expect(t, vm, "warmboot: starting")
+	panicBack := time.Since(panicked)
+	expect(t, vm,
+		`warmboot: warning: the trial of "panic" (started by warmswap at`,
+		`warmboot: falling back to "System", the entry that last came up`,
+		"WARMBOOT-SYSTEM-UP boot=2 entry=system by=warmboot", "wbsys$ ")
+	sh(t, vm, "cat /boot/warmboot/state", `"last_failure":{"entry":{"id":"panic"`)
+	if !c.has(`"tries_left":{"panic":0}`) {
+		t.Errorf("the failed trial left tries: %s", lastLine(c, "last_failure"))
+	}
+
+	// 2. A kernel that hangs: only the watchdog brings the machine back.
+	vm.Console.Send("/usr/sbin/warmswap -entry hang -grace 1s\r")
+	expect(t, vm,
+		"warmswap: kexec",
+		"warmboot: trial: watchdog armed for 40s",
+		"WARMBOOT-TARGET-HANG")
+	hung := time.Now()
+	expect(t, vm, "warmboot: starting")
+	hangBack := time.Since(hung)
+	expect(t, vm,
+		`warmboot: warning: the trial of "hang" (started by warmswap at`,
+		`warmboot: falling back to "System"`,
+		"WARMBOOT-SYSTEM-UP boot=3 entry=system by=warmboot", "wbsys$ ")
+	sh(t, vm, "cat /boot/warmboot/state", `"last_failure":{"entry":{"id":"hang"`)
+
+	// 3. A good kernel blesses itself; the watchdog never fires.
+	vm.Console.Send("/usr/sbin/warmswap -entry system2 -grace 1s\r")
+	expect(t, vm, "warmboot: trial: watchdog armed for 40s", "WARMBOOT-SYSTEM-UP boot=4 entry=system2 by=warmboot", "wbsys$ ")
+	blessed := time.Now()
+	sh(t, vm, "cat /sys/class/watchdog/watchdog0/state", "content=")
+	t.Logf("watchdog state on the good target before bless: %s", lastLine(c, "content="))
+	vm.Console.Send("/usr/sbin/warmboot bless\r")
+	expect(t, vm,
+		`warmboot: bless: the trial of "system2" (started by warmswap at`,
+		`warmboot: bless: "system2" is now the default`,
+		`warmboot: bless: "system2" is last-known-good`,
+		"warmboot: bless: watchdog stopped",
+		"WBSYS-DONE exit=0", "wbsys$ ")
+	// Well past the deadline (40 s from the kexec): still up, no reset.
+	time.Sleep(time.Until(blessed.Add(60 * time.Second)))
+	sh(t, vm, "alive", "")
+	if n := c.count("warmboot: starting"); n != 4 {
+		t.Errorf("the bootloader started %d times; want 4 (the first boot and three swaps): the watchdog fired after bless", n)
+	}
+	sh(t, vm, "cat /boot/warmboot/state", `"last_good":{"id":"system2"`)
+	if s := lastLine(c, `"last_good"`); !strings.Contains(s, `"default":{"id":"system2"`) || strings.Contains(s, `"trial"`) {
+		t.Errorf("state after bless: %s", s)
+	}
+	// The blessed default boots from the firmware too, with no trial.
+	vm.Console.Send("/usr/sbin/warmswap -entry target -grace 1s\r")
+	expect(t, vm, marker(cmdTarget))
+	t.Logf("from the failure to the bootloader starting again: panic %s (panic=1), hang %s (watchdog deadline 40 s from the kexec)", panicBack.Round(time.Second), hangBack.Round(time.Second))
+	finish(t, vm, true)
+	checkClean(t, rootFS(t, dimg, d, part))
+}
+
+// lastLine is the last console line holding s.
+func lastLine(c *console, s string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.lines) - 1; i >= 0; i-- {
+		if strings.Contains(c.lines[i], s) {
+			return c.lines[i]
+		}
+	}
+	return ""
+}
