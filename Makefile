@@ -77,10 +77,10 @@ lint: $(OUT)/.deps ## gofmt, go vet, staticcheck
 	go tool staticcheck ./...
 
 unit: $(KDIR)/release ## unit tests (no root, no VM)
-	go test ./boot/... ./cmds/... ./images/...
+	go test ./boot/... ./cmds/... ./images/... ./internal/...
 
 fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
-	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' boot images cmds); do \
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' boot images cmds internal); do \
 		d=./$$(dirname $$t); \
 		for f in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$t | cut -d' ' -f2); do \
 			echo "fuzz $$d $$f"; go test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$d || exit 1; \

@@ -249,7 +249,7 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	case Direct:
 		planTrial(env, req, p, blCmdline, &p.Target)
 		if p.Trial.Trial {
-			if extra := trial.PanicParam(p.TargetCmdline, p.Trial.Config); extra != "" {
+			if extra := trial.Params(p.TargetCmdline, p.Trial.Config); extra != "" {
 				tim.Cmdline += " " + extra
 				p.TargetCmdline = tim.Cmdline
 			}

@@ -107,7 +107,7 @@ func TestPrepareDirect(t *testing.T) {
 	defer p.Image.Close()
 	// A trial (nothing is known good yet): panic=N from the bootloader's
 	// defaults, the trial recorded with no fallback known.
-	if p.Mode != Direct || p.Image.Cmdline != cmdA+" panic=10" || p.Record != nil {
+	if p.Mode != Direct || p.Image.Cmdline != cmdA+" panic=10 watchdog.open_timeout=300" || p.Record != nil {
 		t.Fatalf("plan = %+v, want a direct kexec of a", p)
 	}
 	if tr := p.Trial; tr == nil || !tr.Trial || tr.State.Trial == nil || tr.State.Trial.By != "warmswap -direct" || tr.State.Trial.DeadlineSeconds != 300 {

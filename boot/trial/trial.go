@@ -248,19 +248,30 @@ func Bless(s state.State, running state.Ref) (state.State, []string) {
 	return st, out
 }
 
-// PanicParam is what a trial's command line gets: panic=N, so that a
-// panic resets the machine back into the bootloader; "" when cmdline
-// sets its own panic= or c.Panic is 0.
-func PanicParam(cmdline string, c Config) string {
-	if c.Panic <= 0 {
-		return ""
-	}
+// Params are what a trial's command line gets, each unless the command
+// line sets it already:
+//
+//   - panic=N, so that a panic resets the machine back into the
+//     bootloader instead of halting it (none when c.Panic is 0);
+//   - watchdog.open_timeout=D (the deadline): a driver that finds the
+//     timer running (iTCO_wdt, most BMC watchdogs) hands it to the
+//     kernel's watchdog core, which pings it only until userspace opens
+//     it or D passes, instead of forever; "warmboot bless" opening it
+//     then stops it, systemd's RuntimeWatchdogSec takes it over.
+func Params(cmdline string, c Config) string {
+	has := map[string]bool{}
 	for _, f := range strings.Fields(cmdline) {
-		if k, _, _ := strings.Cut(f, "="); k == "panic" {
-			return ""
-		}
+		k, _, _ := strings.Cut(f, "=")
+		has[k] = true
 	}
-	return fmt.Sprintf("panic=%d", c.Panic)
+	var out []string
+	if c.Panic > 0 && !has["panic"] {
+		out = append(out, fmt.Sprintf("panic=%d", c.Panic))
+	}
+	if c.Deadline > 0 && !has["watchdog.open_timeout"] {
+		out = append(out, fmt.Sprintf("watchdog.open_timeout=%d", int(c.Deadline/time.Second)))
+	}
+	return strings.Join(out, " ")
 }
 
 // ConfigFrom reads warmboot.deadline= and warmboot.panic= (seconds) from

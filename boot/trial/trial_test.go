@@ -166,13 +166,13 @@ func TestParams(t *testing.T) {
 	if c := ConfigFrom("warmboot.deadline=x warmboot.panic=-1"); c != Defaults {
 		t.Errorf("bad values: %+v, want the defaults", c)
 	}
-	if got := PanicParam("root=/dev/sda1 quiet", c); got != "panic=3" {
-		t.Errorf("PanicParam = %q", got)
+	if got := Params("root=/dev/sda1 quiet", c); got != "panic=3 watchdog.open_timeout=45" {
+		t.Errorf("Params = %q", got)
 	}
-	if got := PanicParam("root=/dev/sda1 panic=30", c); got != "" {
-		t.Errorf("PanicParam with the entry's own panic= = %q", got)
+	if got := Params("root=/dev/sda1 panic=30", c); got != "watchdog.open_timeout=45" {
+		t.Errorf("Params with the entry's own panic= = %q", got)
 	}
-	if got := PanicParam("quiet", Config{}); got != "" {
-		t.Errorf("PanicParam with panic 0 = %q", got)
+	if got := Params("quiet", Config{}); got != "" {
+		t.Errorf("Params with no panic and no deadline = %q", got)
 	}
 }

@@ -249,7 +249,7 @@ func TestPassHandoff(t *testing.T) {
 	}
 	// Asked for and not known good: a trial, with panic=N and the
 	// watchdog.
-	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b panic=7"}, bt.loaded()); diff != "" {
+	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b panic=7 watchdog.open_timeout=90"}, bt.loaded()); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
 	bt.said(t, `warmboot: booting "B" as the handoff asks; skipping the menu`, `warmboot: trial: "B" recorded in /warmboot/state`, "trial: watchdog armed for 1m30s")

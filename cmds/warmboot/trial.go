@@ -90,13 +90,13 @@ func (b *booter) begin(e entry.Entry) trial.Boot {
 	return trial.Begin(t.st, e, t.requested != "" && t.requested == e.ID, "warmboot", t.cfg, t.now())
 }
 
-// trialParams is what a trial's command line gets (trial.PanicParam).
+// trialParams is what a trial's command line gets (trial.Params).
 func (b *booter) trialParams(e entry.Entry, cmdline string) string {
 	bt := b.begin(e)
 	if !bt.Arm {
 		return ""
 	}
-	return trial.PanicParam(cmdline, b.trials.cfg)
+	return trial.Params(cmdline, b.trials.cfg)
 }
 
 // startTrial records the boot of e (when it is a trial, or the state

@@ -17,7 +17,8 @@
 // TEXT" (no sync), "daemon PATH" (a background process that logs to PATH
 // and, on SIGTERM, logs that it stopped cleanly), "stubborn" (a process
 // that ignores SIGTERM), "alive" (are they still running), "set PATH
-// VALUE" (write a /proc or /sys file), "cat PATH", "rm PATH", or any program with
+// VALUE" (write a /proc or /sys file), "cat PATH", "rm PATH", "statewrite N
+// PATH" (N boot state files, last-known-good w1 … wN), or any program with
 // arguments (double quotes group words).
 // Each command ends with a line "WBSYS-DONE <status>".
 package main
@@ -37,6 +38,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/modload"
+	"github.com/warmboot/warmboot/boot/state"
 )
 
 var out io.Writer = os.Stdout
@@ -243,6 +245,25 @@ func command(f []string) string {
 			return err.Error()
 		}
 		return "content=" + strings.TrimSpace(string(data))
+	case "statewrite":
+		// statewrite N PATH: N state files, one after the other, by the
+		// bootloader's own atomic replace (the crash-point test logs the
+		// disk's writes meanwhile).
+		n, err := strconv.Atoi(f[1%len(f)])
+		if len(f) != 3 || err != nil {
+			return "usage"
+		}
+		r, err := os.OpenRoot("/")
+		if err != nil {
+			return err.Error()
+		}
+		defer r.Close()
+		for i := 1; i <= n; i++ {
+			if err := state.Save(r, f[2], state.State{LastGood: &state.Ref{ID: fmt.Sprintf("w%d", i)}}); err != nil {
+				return err.Error()
+			}
+		}
+		return "ok"
 	case "alive":
 		var s []string
 		for name, p := range children {

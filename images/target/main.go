@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/warmboot/warmboot/boot/eventlog"
 	"github.com/warmboot/warmboot/boot/handoff"
@@ -56,7 +57,9 @@ func main() {
 		// A kernel that comes up and never gets anywhere: nothing pings
 		// the watchdog, nothing blesses the boot.
 		fmt.Fprintln(out, "WARMBOOT-TARGET-HANG")
-		select {}
+		for {
+			time.Sleep(time.Hour) // not select{}: Go would call that a deadlock and exit
+		}
 	}
 	if strings.Contains(string(cmdline), "wbtest.firmware") {
 		fmt.Fprintln(out, firmware())
