@@ -31,7 +31,8 @@ func bootTrialSystem(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM
 // system it was swapped from, by itself (panic=N; the i6300esb watchdog
 // the bootloader armed before the kexec). A good target then blesses
 // itself: it is last-known-good and the default, the watchdog is stopped
-// and no reset comes after the deadline.
+// and no reset comes after the deadline. Last, a never-kexec machine's
+// firmware reboot boots the entry warmswap asked for.
 func TestTrialFallback(t *testing.T) {
 	swapSetup(t)
 	d, part := systemDisk(nil)
@@ -102,9 +103,21 @@ func TestTrialFallback(t *testing.T) {
 	if s := stateLine(t, vm, c); !strings.Contains(s, `"last_good":{"id":"system2"`) || !strings.Contains(s, `"default":{"id":"system2"`) || strings.Contains(s, `"trial"`) {
 		t.Errorf("state after bless: %s", s)
 	}
-	// The blessed default boots from the firmware too, with no trial.
+	// A machine that must never kexec reboots through the firmware, and
+	// the bootloader still boots the entry asked for, once: the one-shot
+	// entry warmswap recorded.
+	sh(t, vm, "write /etc/warmboot/never-kexec firmware reboots only", "ok")
 	vm.Console.Send("/usr/sbin/warmswap -entry target -grace 1s\r")
-	expect(t, vm, marker(cmdTarget))
+	expect(t, vm,
+		"rebooting through the firmware instead",
+		`warmswap: recorded in /boot/warmboot/state: "target" boots next, once`,
+		"warmboot: starting",
+		`warmboot: booting the one-shot next entry "Target" (asked by warmswap at`,
+		`warmboot: trial: "Target" recorded in vda1:/boot/warmboot/state`,
+		marker(cmdTarget))
+	if n := c.count("warmswap: kexec"); n != 3 {
+		t.Errorf("%d kexecs by warmswap; want 3 (the last swap went through the firmware)", n)
+	}
 	t.Logf("from the failure to the bootloader starting again: panic %s (panic=1), hang %s (watchdog deadline 40 s from the kexec)", panicBack.Round(time.Second), hangBack.Round(time.Second))
 	finish(t, vm, true)
 	checkClean(t, rootFS(t, dimg, d, part))

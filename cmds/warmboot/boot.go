@@ -105,13 +105,20 @@ func newBooter(f bootFlags, stdout io.Writer) *booter {
 		}
 		return discover.WithWritable(m, f)
 	}
+	vols := map[string]fs.FS{}
 	b.trials = trials{cfg: trial.Config{Deadline: f.deadline.d, Panic: f.panic}, now: time.Now,
 		arm: func(d time.Duration) (watchdog.Armed, error) { return watchdog.Arm("/", d) },
 		stateFS: func(device string) fs.FS {
-			if m, ok := b.mounts[device]; ok {
-				return os.DirFS(m.Dir)
+			m, ok := b.mounts[device]
+			if !ok {
+				return nil
 			}
-			return nil
+			// safefs: a FIFO or device node named like the state file
+			// on a hostile disk is refused, not opened.
+			if vols[device] == nil {
+				vols[device] = m.Volume().FS
+			}
+			return vols[device]
 		}}
 	b.say("starting")
 	b.raid.Need, b.lvm.Need = b.need, b.need

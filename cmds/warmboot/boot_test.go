@@ -26,6 +26,7 @@ import (
 	"github.com/warmboot/warmboot/boot/machine/machinetest"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trial"
@@ -80,7 +81,7 @@ func newBootTest(t *testing.T) *bootTest {
 	bt.flags.timeout = durationFlag{d: 0, set: true}
 	bt.trials = trials{cfg: trial.Config{Deadline: 90 * time.Second, Panic: 7},
 		now:     func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) },
-		stateFS: func(string) fs.FS { return os.DirFS(root) },
+		stateFS: func(string) fs.FS { return safefs.Dir(root) },
 		arm: func(d time.Duration) (watchdog.Armed, error) {
 			if bt.armErr != nil {
 				return watchdog.Armed{}, bt.armErr
@@ -333,6 +334,20 @@ func TestPassBadState(t *testing.T) {
 	if s := bt.state(t); s.Trial == nil {
 		t.Errorf("the bad file was not replaced: %+v", s)
 	}
+
+	// A FIFO where the state should be (a hostile disk) is refused, not
+	// opened: the boot does not hang.
+	bt = newBootTest(t)
+	os.MkdirAll(filepath.Join(bt.root, "warmboot"), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(bt.root, "warmboot/state"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testtool.Bounded(t, func() {
+		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+			t.Errorf("pass = %v\n%s", a, bt.out)
+		}
+	})
+	bt.said(t, "warmboot: warning: boot state: reading /warmboot/state:", "(treating the state as empty)")
 }
 
 // A counted BLS entry loses a try each time it is booted, as systemd-boot

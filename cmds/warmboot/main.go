@@ -4,8 +4,9 @@
 //
 // Synopsis:
 //
-//	warmboot [-timeout SECONDS] [-wait SECONDS] [-dry-run]
+//	warmboot [-timeout SECONDS] [-wait SECONDS] [-deadline SECONDS] [-panic SECONDS] [-dry-run]
 //	warmboot list [-root DIR] [-trust DIR] [-json]
+//	warmboot bless [-root DIR]
 //
 // Description:
 //
@@ -26,6 +27,22 @@
 // never returns: when nothing can be booted it says why for each entry and
 // starts a shell; when the shell exits it looks again.
 //
+// Every boot goes through the fallback chain of package trial, from the
+// boot state beside the configs (/boot/warmboot/state, package state): a
+// trial that never ran "warmboot bless" failed, and the entry that was
+// running before it boots instead; the one-shot next entry warmswap set
+// boots once; an entry out of tries is passed over. A trial (an entry
+// asked for, or not last-known-good) is recorded before the kexec, gets
+// panic=N and watchdog.open_timeout on its command line, and the hardware
+// watchdog (/dev/watchdog) is armed for -deadline; so a kernel that
+// panics or hangs brings the machine back through the firmware into the
+// bootloader, which sees the failed trial.
+//
+// "warmboot bless", on the booted system (warmboot-bless.service runs it
+// after boot-complete.target), records that the running entry came up:
+// last-known-good, the default if a warm swap tried it, its BLS counter
+// removed, the watchdog stopped.
+//
 // "warmboot list" prints the entries as the bootloader would rank them,
 // without loading anything, from the configs under DIR (default /boot):
 // DIR is taken as the root of the filesystem the configs live on, as the
@@ -37,9 +54,11 @@
 // negative waits for a key), -wait is how long to wait for disks to
 // appear, -dry-run reads, verifies, measures and loads the chosen entry
 // (the TPM is extended and the image stays loaded) and exits instead of
-// kexecing. The kernel
-// command line parameters warmboot.timeout= and warmboot.wait= set the
-// same, for images whose uinit has no arguments.
+// kexecing. -deadline is the watchdog deadline of a trial (default 300,
+// 0 for none), -panic the N of its panic=N (default 10, 0 for none). The
+// kernel command line parameters warmboot.timeout=, warmboot.wait=,
+// warmboot.deadline= and warmboot.panic= set the same, for images whose
+// uinit has no arguments.
 //
 // Example:
 //

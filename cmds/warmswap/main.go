@@ -7,6 +7,7 @@
 //
 //	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-dry-run | -load]
 //	         [-bootloader DIR] [-grace D] [-reason TEXT] [-teardown DIR]
+//	warmswap -commit
 //	warmswap teardown kexec
 //
 // Description:
@@ -29,6 +30,17 @@
 // to boot: the bootloader skips its menu and applies its own policy. With
 // -direct the target is kexec'd at once.
 //
+// Every swap is a trial (package trial): before stopping anything,
+// warmswap records the target in the boot state (/boot/warmboot/state) as
+// the bootloader's one-shot next entry, with the running entry (from
+// booted.json) as its fallback; with -direct it records the trial itself,
+// adds panic=N to the target's command line and arms the watchdog. If the
+// target does not run "warmboot bless" (or "warmswap -commit") within the
+// deadline (warmboot.deadline= in the bootloader's cmdline file), the
+// watchdog or panic=N resets the machine and the bootloader boots the
+// fallback. -dry-run prints the deadline, the fallback and whether this
+// machine has a watchdog.
+//
 // If /etc/warmboot/never-kexec exists, the machine reboots through its
 // firmware instead (after the same orderly shutdown), and says so.
 //
@@ -43,6 +55,7 @@
 //	-direct          kexec the target itself, not the bootloader
 //	-dry-run         check, stage and test-load, print the plan; stop nothing
 //	-load            check and load the bootloader for a later "systemctl kexec"; stop nothing
+//	-commit          keep the running system: last-known-good and the default (= warmboot bless)
 //	-bootloader DIR  the warmboot image (default /boot/warmboot)
 //	-grace D         time processes get between SIGTERM and SIGKILL (default 10s)
 //

@@ -16,6 +16,7 @@ import (
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/machine/machinetest"
 	"github.com/warmboot/warmboot/boot/shutdown/shutdowntest"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -81,8 +82,13 @@ func TestRunThroughBootloader(t *testing.T) {
 		"warmswap: check ok: verification: verified: signed by ed25519:",
 		`warmswap: plan: warmboot boots entry "a" ("A")`,
 		"warmswap: check ok: the kernel accepted the image (kexec_file_load)",
+		`warmswap: plan: trial: "a" must run "warmboot bless" (or "warmswap -commit") within 5m0s of its kexec`,
+		`warmswap: recorded in /boot/warmboot/state: "a" boots next, once`,
 		"warmswap: stopping: every process gets SIGTERM",
 		"warmswap: unmounted ")
+	if s := st.state(t); s.Next == nil || s.Next.Entry.ID != "a" || s.Next.By != "warmswap" {
+		t.Errorf("state after the swap: %+v", s)
+	}
 	if len(st.sys.Signals) == 0 || !strings.Contains(strings.Join(st.sys.Log, " "), "sync") {
 		t.Errorf("shutdown: signals %v, log %v; want processes stopped and filesystems synced", st.sys.Signals, st.sys.Log)
 	}
@@ -123,6 +129,42 @@ func TestRunDryRun(t *testing.T) {
 	}
 	if st.rec.Loaded() || len(st.sys.Signals) > 0 {
 		t.Error("a dry run left an image loaded or stopped processes")
+	}
+	// The plan names the deadline, the fallback and the missing watchdog;
+	// nothing is recorded.
+	st.said(t, `warmswap: plan: trial: "a" must run "warmboot bless"`, "warmswap: warning: no watchdog on this machine (/dev/watchdog): a panic resets it (panic=10), a hang waits for a manual reset")
+	if _, err := os.Stat(filepath.Join(st.env.Root, swap.StateFile)); err == nil {
+		t.Error("a dry run wrote the boot state")
+	}
+}
+
+func (st *swapTest) state(t *testing.T) state.State {
+	t.Helper()
+	s, err := state.Read(os.DirFS(st.env.Root), swap.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// -commit on the system a swap tried: last-known-good and the default.
+func TestRunCommit(t *testing.T) {
+	root := swaptest.System(t, "")
+	os.MkdirAll(filepath.Join(root, "run/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "run/warmboot/booted.json"), []byte(`{"version":1,"entry":"a","by":"warmboot"}`), 0o644)
+	st := newSwapTest(t, root)
+	r, _ := os.OpenRoot(root)
+	defer r.Close()
+	state.Save(r, swap.StateFile, state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "a"}, By: "warmswap"}})
+	if a := st.run([]string{"-commit"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("run -commit = %v\n%s%s", a, st.stdout, st.stderr)
+	}
+	st.said(t, `warmswap: commit: "a" is now the default`, `warmswap: commit: "a" is last-known-good`)
+	if s := st.state(t); !s.LastGood.Is("a") || !s.Default.Is("a") || s.Trial != nil {
+		t.Errorf("state after -commit: %+v", s)
+	}
+	if _, ok := parse([]string{"-commit", "-entry", "a"}, &strings.Builder{}); ok {
+		t.Error("-commit -entry accepted")
 	}
 }
 
@@ -180,6 +222,11 @@ func TestRunNeverKexec(t *testing.T) {
 		t.Errorf("machine calls %v; want nothing loaded", st.rec.Calls)
 	}
 	st.said(t, "(the NIC hangs after kexec): rebooting through the firmware instead")
+	// The firmware reboot boots the requested entry: the bootloader's
+	// one-shot entry.
+	if s := st.state(t); s.Next == nil || s.Next.Entry.ID != "a" {
+		t.Errorf("state before a never-kexec reboot: %+v", s)
+	}
 }
 
 // do is main's last step: a kexec that fails once everything is stopped

@@ -85,6 +85,24 @@ func TestLoadUnit(t *testing.T) {
 	}
 }
 
+// The bless unit runs "warmboot bless" once the boot is complete, as
+// systemd-bless-boot.service is ordered.
+func TestBlessUnit(t *testing.T) {
+	u := unit(t, "systemd/warmboot-bless.service")
+	if got := u["Service"]["ExecStart"]; len(got) != 1 || got[0] != "/usr/sbin/warmboot bless" {
+		t.Errorf("ExecStart = %q, want /usr/sbin/warmboot bless (README installs it there)", got)
+	}
+	if got := strings.Join(u["Unit"]["After"], " "); !strings.Contains(got, "boot-complete.target") {
+		t.Errorf("After = %q, want boot-complete.target", got)
+	}
+	if got := u["Unit"]["Requires"]; len(got) != 1 || got[0] != "boot-complete.target" {
+		t.Errorf("Requires = %q", got)
+	}
+	if got := u["Install"]["WantedBy"]; len(got) != 1 || got[0] != "multi-user.target" {
+		t.Errorf("WantedBy = %q", got)
+	}
+}
+
 // The system-shutdown hook runs the teardown directory on kexec only.
 func TestTeardownHook(t *testing.T) {
 	hook, _ := filepath.Abs("systemd/warmboot-teardown")
