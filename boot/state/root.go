@@ -9,14 +9,19 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
+
+	"github.com/warmboot/warmboot/boot/mountinfo"
 )
 
 // Name is where the state lives, relative to the boot directory of the
 // filesystem holding the boot configs: /boot/warmboot/state on a root
 // filesystem with a /boot directory, /warmboot/state on a separate /boot
 // (the same /boot/warmboot/state once mounted), beside the bootloader
-// image and manifests warmswap reads.
+// image and manifests warmswap reads. On an EFI system partition or
+// XBOOTLDR (ESP), which every bootloader can write, it is /warmboot/state
+// on that partition (mounted at /boot/efi, /efi or /boot).
 const Name = "warmboot/state"
 
 // Path is the state file's path on the filesystem whose boot config is
@@ -27,6 +32,61 @@ func Path(config string) string {
 		return "/boot/" + Name
 	}
 	return "/" + Name
+}
+
+// ESPMounts are where a running system mounts its ESP, in the order the
+// state prefers them.
+var ESPMounts = []string{"/boot/efi", "/efi", "/boot"}
+
+// IsESP says whether fsys, the root of a FAT filesystem, is an EFI system
+// partition (it holds /EFI) or an XBOOTLDR partition (/loader).
+func IsESP(fsys fs.FS) bool {
+	for _, d := range []string{"EFI", "loader"} {
+		if st, err := fs.Stat(fsys, d); err == nil && st.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// Choose picks the state file among candidates (most preferred first):
+// the first that exists, else the first. exists reports a candidate's
+// file.
+func Choose[C any](cands []C, exists func(C) bool) (C, bool) {
+	var zero C
+	for _, c := range cands {
+		if exists(c) {
+			return c, true
+		}
+	}
+	if len(cands) == 0 {
+		return zero, false
+	}
+	return cands[0], true
+}
+
+// HostFile is the state file of the running system under root ("/"),
+// relative to root: on a mounted ESP (ESPMounts, FAT, IsESP) if one
+// holds it or none holds it elsewhere, else /boot/warmboot/state: the
+// file the bootloader finds by the same preference (an existing file
+// first, an ESP first).
+func HostFile(root string) string {
+	var cands []string
+	if ms, err := mountinfo.Read(root); err == nil {
+		for _, mp := range ESPMounts {
+			for _, m := range ms {
+				if m.Dir == mp && m.FSType == "vfat" && IsESP(os.DirFS(filepath.Join(root, mp))) {
+					cands = append(cands, path.Join(mp, Name))
+				}
+			}
+		}
+	}
+	cands = append(cands, "/boot/"+Name)
+	f, _ := Choose(cands, func(c string) bool {
+		_, err := os.Lstat(filepath.Join(root, c))
+		return err == nil
+	})
+	return f
 }
 
 // Read reads the state file name in fsys. No file is an empty State and

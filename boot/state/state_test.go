@@ -282,3 +282,30 @@ func TestCrashPoints(t *testing.T) {
 		t.Error("the model found no torn state in a writer that rewrites in place")
 	}
 }
+
+// HostFile prefers a mounted ESP (FAT, with /EFI) unless the file exists
+// beside the configs already.
+func TestHostFile(t *testing.T) {
+	root := t.TempDir()
+	if got := HostFile(root); got != "/boot/warmboot/state" {
+		t.Errorf("no mounts: %q", got)
+	}
+	os.MkdirAll(filepath.Join(root, "proc/self"), 0o755)
+	os.MkdirAll(filepath.Join(root, "boot/efi/EFI/debian"), 0o755)
+	os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), []byte(
+		"22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"+
+			"30 22 254:15 / /boot/efi rw,relatime shared:2 - vfat /dev/vda15 rw\n"), 0o644)
+	if got := HostFile(root); got != "/boot/efi/warmboot/state" {
+		t.Errorf("with an ESP: %q", got)
+	}
+	os.MkdirAll(filepath.Join(root, "boot/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/warmboot/state"), nil, 0o644)
+	if got := HostFile(root); got != "/boot/warmboot/state" {
+		t.Errorf("with a file beside the configs: %q", got)
+	}
+	os.MkdirAll(filepath.Join(root, "boot/efi/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/efi/warmboot/state"), nil, 0o644)
+	if got := HostFile(root); got != "/boot/efi/warmboot/state" {
+		t.Errorf("with both: %q", got)
+	}
+}

@@ -196,7 +196,7 @@ func TestPrepareTrial(t *testing.T) {
 	}
 	r, _ := os.OpenRoot(root)
 	defer r.Close()
-	if err := state.Save(r, StateFile, state.State{LastGood: &state.Ref{ID: "a"}}); err != nil {
+	if err := state.Save(r, state.HostFile(root), state.State{LastGood: &state.Ref{ID: "a"}}); err != nil {
 		t.Fatal(err)
 	}
 	p, err = Prepare(env(root), Request{Entry: "A"})

@@ -11,9 +11,6 @@ import (
 	"github.com/warmboot/warmboot/boot/watchdog"
 )
 
-// StateFile is the boot state on the running system (package state).
-const StateFile = "boot/" + state.Name
-
 // Trial is what a swap records before anything is stopped, so that a
 // target that does not come up brings the machine back by itself.
 type Trial struct {
@@ -27,7 +24,9 @@ type Trial struct {
 	Trial bool
 	// Watchdog describes this machine's watchdog ("" when it has none).
 	Watchdog string
-	// State is written to StateFile before the system stops; StateErr
+	// File is the state file (state.HostFile), relative to the root.
+	File string
+	// State is written to File before the system stops; StateErr
 	// says why the file on disk could not be read (it is replaced).
 	State    state.State
 	StateErr error
@@ -41,8 +40,8 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string, direct *entry.En
 	if req.NoRecord {
 		return
 	}
-	t := &Trial{Config: trial.ConfigFrom(blCmdline)}
-	st, err := state.Read(os.DirFS(env.Root), StateFile)
+	t := &Trial{Config: trial.ConfigFrom(blCmdline), File: state.HostFile(env.Root)}
+	st, err := state.Read(os.DirFS(env.Root), t.File)
 	t.StateErr = err
 	t.Fallback = st.LastGood
 	if b, err := handoff.ReadBooted(env.Root); err == nil {

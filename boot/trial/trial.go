@@ -105,13 +105,20 @@ func Resolve(s state.State, m choose.Menu, handoff bool, now time.Time) Resolved
 			fb = s.LastGood
 		}
 		say(true, "the trial of %q (started by %s at %s) failed: %s", t.Entry.ID, t.By, t.At.UTC().Format(time.RFC3339), why)
+		i := -1
 		if fb != nil {
-			if i := m.Find(fb.ID); i >= 0 && !fb.Is(t.Entry.ID) {
-				r.Menu.Default = i
-				say(false, "falling back to %q, the entry that last came up", m.Entries[i].Label)
-				return r
-			}
+			i = m.Find(fb.ID)
+		}
+		switch {
+		case fb == nil:
+		case fb.Is(t.Entry.ID):
+			say(true, "its fallback is %q itself; passing it over", fb.ID)
+		case i < 0:
 			say(true, "its fallback %q is not on any disk; booting the default instead", fb.ID)
+		default:
+			r.Menu.Default = i
+			say(false, "falling back to %q, the entry that last came up", m.Entries[i].Label)
+			return r
 		}
 		r.Menu.Default = r.passOver(m.Default, t.Entry.ID)
 		return r
@@ -180,8 +187,11 @@ type Boot struct {
 	Trial, Arm bool
 	Deadline   time.Duration
 	Panic      int
-	// State is the state to write before the kexec when Trial is set.
-	State state.State
+	// State is the state to write before the kexec when Trial or
+	// Changed is set (Changed: the one-shot entry used up by a boot that
+	// is no trial).
+	State   state.State
+	Changed bool
 }
 
 // Begin decides whether booting e (by: "warmboot", "warmswap -direct")
@@ -195,6 +205,9 @@ func Begin(s state.State, e entry.Entry, requested bool, by string, c Config, no
 	trial := !s.LastGood.Is(e.ID) && (asked || s.LastGood != nil)
 	if !trial {
 		b.Arm = counted
+		if s.Next != nil && s.Next.Entry.Is(e.ID) {
+			b.State.Next, b.Changed = nil, true
+		}
 		return b
 	}
 	a := state.Attempt{Entry: state.Ref{ID: e.ID, Source: e.Source.String()}, At: now, By: by, Fallback: s.LastGood}

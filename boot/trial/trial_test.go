@@ -51,6 +51,7 @@ func TestResolve(t *testing.T) {
 				}
 			}},
 		{name: "failed trial without fallback boots last-known-good", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old"}, By: "warmboot"}, LastGood: ref("rescue")}, want: "rescue", changed: true},
+		{name: "failed trial whose fallback is itself", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old"}, Fallback: ref("old")}}, want: "new", changed: true, say: `its fallback is "old" itself`},
 		{name: "failed trial, nothing known good: passes over it", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old"}, By: "warmboot"}}, want: "new", changed: true, say: `passing over "OLD"`},
 		{name: "failed BLS-counted trial keeps its counter", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "counted"}, By: "warmboot"}, LastGood: ref("old")}, want: "old", changed: true,
 			check: func(t *testing.T, s state.State) {
@@ -129,8 +130,14 @@ func TestBegin(t *testing.T) {
 			}
 		})
 	}
+	// The one-shot entry is used up even when it is last-known-good (no
+	// trial then).
+	b := Begin(state.State{LastGood: ref("new"), Next: &state.Attempt{Entry: state.Ref{ID: "new"}}}, m.Entries[1], true, "warmboot", c, now)
+	if b.Trial || !b.Changed || b.State.Next != nil {
+		t.Errorf("one-shot last-known-good: %+v", b)
+	}
 	// An entry out of tries, asked for by name, gets its try back.
-	b := Begin(state.State{TriesLeft: map[string]int{"new": 0}}, m.Entries[1], true, "warmswap", c, now)
+	b = Begin(state.State{TriesLeft: map[string]int{"new": 0}}, m.Entries[1], true, "warmswap", c, now)
 	if _, ok := b.State.TriesLeft["new"]; ok || !b.Trial {
 		t.Errorf("asked for by name: %+v", b)
 	}

@@ -457,6 +457,7 @@ func (b *booter) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 		timeout = b.flags.timeout.d
 	}
 	m = b.resolveState(m)
+	b.trials.requested = ""
 	if r := b.handoff; r != nil {
 		b.handoff = nil // one shot: a later pass (after the shell) shows the menu
 		b.asked = r

@@ -433,3 +433,34 @@ menuentry 'B' --id b { linux /vmlinuz-b entry=b }
 		t.Errorf("second boot wrote grubenv again:\n%s", bt.out)
 	}
 }
+
+// The state goes on the ESP when there is one (every bootloader can
+// write FAT; RHEL's /boot is XFS), unless a state file already exists
+// beside the configs (a running system that could not see its ESP wrote
+// it there): one file, found by both sides.
+func TestPassStateOnESP(t *testing.T) {
+	bt := newBootTest(t)
+	esp := t.TempDir()
+	os.MkdirAll(filepath.Join(esp, "EFI/BOOT"), 0o755)
+	dirs := map[string]string{"": bt.root, "vda9": esp}
+	bt.mounts = map[string]discover.Mounted{"vda9": {Device: "vda9", Dir: esp, FSType: "vfat"}}
+	bt.trials.stateFS = func(d string) fs.FS { return safefs.Dir(dirs[d]) }
+	bt.writable = func(d string, f func(*os.Root) error) error { return discover.InRoot(dirs[d], f) }
+	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
+	bt.pass(bt.ctx(t))
+	bt.said(t, `trial: "B" recorded in vda9:/warmboot/state`)
+	if _, err := os.Stat(filepath.Join(esp, "warmboot/state")); err != nil {
+		t.Errorf("no state on the ESP: %v", err)
+	}
+
+	bt = newBootTest(t)
+	bt.mounts = map[string]discover.Mounted{"vda9": {Device: "vda9", Dir: esp, FSType: "vfat"}}
+	os.Remove(filepath.Join(esp, "warmboot/state"))
+	dirs[""] = bt.root
+	bt.trials.stateFS = func(d string) fs.FS { return safefs.Dir(dirs[d]) }
+	bt.writable = func(d string, f func(*os.Root) error) error { return discover.InRoot(dirs[d], f) }
+	discover.InRoot(bt.root, func(r *os.Root) error { return state.Save(r, "warmboot/state", state.State{}) })
+	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
+	bt.pass(bt.ctx(t))
+	bt.said(t, `trial: "B" recorded in /warmboot/state`)
+}

@@ -63,10 +63,17 @@ type ListState struct {
 	state.State
 }
 
+// readListState reads the state as the bootloader would find it: on this
+// machine (the default -root /boot) where warmswap and bless keep it
+// (state.HostFile, which prefers a mounted ESP); under another root,
+// beside the default entry's config.
 func readListState(root string, m choose.Menu) ListState {
 	file := "/" + state.Name
 	if len(m.Entries) > 0 {
 		file = state.Path(m.Entries[m.Default].Source.File)
+	}
+	if filepath.Clean(root) == "/boot" {
+		root, file = "/", state.HostFile("/")
 	}
 	ls := ListState{File: filepath.Join(root, file)}
 	s, err := state.Read(os.DirFS(root), file)

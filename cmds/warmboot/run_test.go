@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/warmboot/warmboot/boot/state"
-	"github.com/warmboot/warmboot/cmds/internal/bless"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
@@ -157,7 +156,7 @@ func TestBless(t *testing.T) {
 	r, _ := os.OpenRoot(root)
 	defer r.Close()
 	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	if err := state.Save(r, bless.StateFile, state.State{LastGood: &state.Ref{ID: "old"},
+	if err := state.Save(r, state.HostFile(root), state.State{LastGood: &state.Ref{ID: "old"},
 		Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, At: at, By: "warmswap", Fallback: &state.Ref{ID: "old"}, DeadlineSeconds: 60}}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +175,7 @@ func TestBless(t *testing.T) {
 			t.Errorf("bless said:\n%s\nwant %q", stdout.String(), want)
 		}
 	}
-	s, err := state.Read(r.FS(), bless.StateFile)
+	s, err := state.Read(r.FS(), state.HostFile(root))
 	if err != nil || s.Trial != nil || !s.LastGood.Is("new") || !s.Default.Is("new") || s.LastAttempt != nil {
 		t.Errorf("state after bless: %+v, %v", s, err)
 	}

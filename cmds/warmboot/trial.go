@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,24 +37,38 @@ type trials struct {
 	now     func() time.Time
 }
 
-// locate finds the state file: the first filesystem, in menu order, that
-// has one, else the one holding the configs' default entry.
+// locate finds the state file: an existing one first, an ESP or
+// XBOOTLDR partition (FAT, holding /EFI or /loader) first, then the
+// filesystems of the entries in menu order (state.Path beside their
+// configs); with none existing, the first of these. warmswap on the
+// running system picks by the same preference (state.HostFile).
 func (b *booter) locate(m choose.Menu) {
 	t := &b.trials
-	seen := map[string]bool{}
+	type cand struct{ dev, file string }
+	var cands []cand
+	seen := map[cand]bool{}
+	add := func(c cand) {
+		if !seen[c] && t.stateFS(c.dev) != nil {
+			seen[c] = true
+			cands = append(cands, c)
+		}
+	}
+	devs := slices.Sorted(maps.Keys(b.mounts))
+	for _, d := range devs {
+		if b.mounts[d].FSType == "vfat" && t.stateFS(d) != nil && state.IsESP(t.stateFS(d)) {
+			add(cand{d, "/" + state.Name})
+		}
+	}
 	for _, i := range m.Order(m.Default) {
 		src := m.Entries[i].Source
-		dev, file := src.Device, state.Path(src.File)
-		if seen[dev+file] || t.stateFS(dev) == nil {
-			continue
-		}
-		seen[dev+file] = true
-		if _, err := fs.Stat(t.stateFS(dev), strings.TrimPrefix(file, "/")); err == nil || !t.found {
-			t.dev, t.file, t.found = dev, file, true
-			if err == nil {
-				return
-			}
-		}
+		add(cand{src.Device, state.Path(src.File)})
+	}
+	c, ok := state.Choose(cands, func(c cand) bool {
+		_, err := fs.Stat(t.stateFS(c.dev), strings.TrimPrefix(c.file, "/"))
+		return err == nil
+	})
+	if ok {
+		t.dev, t.file, t.found = c.dev, c.file, true
 	}
 }
 
@@ -105,8 +121,8 @@ func (b *booter) startTrial(e entry.Entry) {
 	t := &b.trials
 	bt := b.begin(e)
 	recorded := !bt.Trial
-	if bt.Trial || t.dirty {
-		if bt.Trial {
+	if bt.Trial || bt.Changed || t.dirty {
+		if bt.Trial || bt.Changed {
 			t.st = bt.State
 		}
 		err := errors.New("no filesystem with boot configs to keep it on")

@@ -200,7 +200,7 @@ func (s *swapper) record(p *swap.Plan) {
 	}
 	r, err := os.OpenRoot(s.env.Root)
 	if err == nil {
-		err = state.Save(r, swap.StateFile, t.State)
+		err = state.Save(r, t.File, t.State)
 		r.Close()
 	}
 	if err != nil {
@@ -208,10 +208,10 @@ func (s *swapper) record(p *swap.Plan) {
 		return
 	}
 	if p.Mode == swap.Direct {
-		s.say("recorded in /%s: the trial of %q", swap.StateFile, t.Target.ID)
+		s.say("recorded in %s: the trial of %q", t.File, t.Target.ID)
 		return
 	}
-	s.say("recorded in /%s: %q boots next, once, whichever way the machine gets to the bootloader", swap.StateFile, t.Target.ID)
+	s.say("recorded in %s: %q boots next, once, whichever way the machine gets to the bootloader", t.File, t.Target.ID)
 }
 
 // arm arms the watchdog for a -direct trial: there is no bootloader in

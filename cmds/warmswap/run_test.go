@@ -133,14 +133,14 @@ func TestRunDryRun(t *testing.T) {
 	// The plan names the deadline, the fallback and the missing watchdog;
 	// nothing is recorded.
 	st.said(t, `warmswap: plan: trial: "a" must run "warmboot bless"`, "warmswap: warning: no watchdog on this machine (/dev/watchdog): a panic resets it (panic=10), a hang waits for a manual reset")
-	if _, err := os.Stat(filepath.Join(st.env.Root, swap.StateFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(st.env.Root, state.HostFile(st.env.Root))); err == nil {
 		t.Error("a dry run wrote the boot state")
 	}
 }
 
 func (st *swapTest) state(t *testing.T) state.State {
 	t.Helper()
-	s, err := state.Read(os.DirFS(st.env.Root), swap.StateFile)
+	s, err := state.Read(os.DirFS(st.env.Root), state.HostFile(st.env.Root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestRunCommit(t *testing.T) {
 	st := newSwapTest(t, root)
 	r, _ := os.OpenRoot(root)
 	defer r.Close()
-	state.Save(r, swap.StateFile, state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "a"}, By: "warmswap"}})
+	state.Save(r, state.HostFile(root), state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "a"}, By: "warmswap"}})
 	if a := st.run([]string{"-commit"}); a != machine.ExitWith(cli.ExitOK) {
 		t.Fatalf("run -commit = %v\n%s%s", a, st.stdout, st.stderr)
 	}

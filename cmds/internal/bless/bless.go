@@ -18,9 +18,6 @@ import (
 	"github.com/warmboot/warmboot/boot/watchdog"
 )
 
-// StateFile is the state on a running system (package state's Name).
-const StateFile = "boot/" + state.Name
-
 // Bless blesses the system under root ("/"), saying what it does.
 func Bless(root string, say func(format string, a ...any)) error {
 	b, err := handoff.ReadBooted(root)
@@ -32,12 +29,13 @@ func Bless(root string, say func(format string, a ...any)) error {
 		return err
 	}
 	defer r.Close()
-	st, err := state.Read(r.FS(), StateFile)
+	file := state.HostFile(root)
+	st, err := state.Read(r.FS(), file)
 	if err != nil {
 		say("%v", err)
 	}
 	st, said := trial.Bless(st, state.Ref{ID: b.Entry, Source: b.Source})
-	if err := state.Save(r, StateFile, st); err != nil {
+	if err := state.Save(r, file, st); err != nil {
 		return fmt.Errorf("%w (is /boot mounted read-write?)", err)
 	}
 	for _, s := range said {
