@@ -107,7 +107,8 @@ func newBooter(f bootFlags, stdout io.Writer) *booter {
 	}
 	vols := map[string]fs.FS{}
 	b.trials = trials{cfg: trial.Config{Deadline: f.deadline.d, Panic: f.panic}, now: time.Now,
-		arm: func(d time.Duration) (watchdog.Armed, error) { return watchdog.Arm("/", d) },
+		arm:    func(d time.Duration) (watchdog.Armed, error) { return watchdog.Arm("/", d) },
+		disarm: func() error { return watchdog.Disarm("/") },
 		stateFS: func(device string) fs.FS {
 			m, ok := b.mounts[device]
 			if !ok {

@@ -46,8 +46,9 @@ type bootTest struct {
 	loads *machinetest.Loads
 	keys  chan byte
 	// armed are the watchdog deadlines armed; armErr fails arming.
-	armed  []time.Duration
-	armErr error
+	armed    []time.Duration
+	armErr   error
+	disarmed int
 }
 
 // Two BLS entries on one filesystem: "A" (first and the default, as BLS
@@ -88,7 +89,8 @@ func newBootTest(t *testing.T) *bootTest {
 			}
 			bt.armed = append(bt.armed, d)
 			return watchdog.Armed{Timeout: d, Kexec: "a kexec leaves it running"}, nil
-		}}
+		},
+		disarm: func() error { bt.disarmed++; return nil }}
 	bt.pipe = prepare.Pipeline{Trust: trust.Trust{Policy: trust.Off}, Loader: kexec.Loader{Sys: bt.loads, Log: log}, Log: log, Timeline: bt.tl}
 	return bt
 }
@@ -254,6 +256,14 @@ func TestPassHandoff(t *testing.T) {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
 	bt.said(t, `warmboot: booting "B" as the handoff asks; skipping the menu`, `warmboot: trial: "B" recorded in /warmboot/state`, "trial: watchdog armed for 1m30s")
+	// The kexec fails (main's loop): the watchdog must not reset the
+	// shell that follows.
+	bt.kexecFailed()
+	bt.kexecFailed()
+	if bt.disarmed != 1 {
+		t.Errorf("watchdog stopped %d times after a failed kexec; want once", bt.disarmed)
+	}
+	bt.said(t, "watchdog stopped: the kexec it was armed for did not happen")
 	if bt.handoff != nil {
 		t.Error("the handoff was not used up")
 	}

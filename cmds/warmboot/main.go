@@ -95,6 +95,7 @@ func main() {
 		case machine.Kexec:
 			err := m.Kexec() // returns only on failure
 			b.say("kexec failed: %v", err)
+			b.kexecFailed()
 		}
 		b.shell()
 		b.say("shell exited; looking for boot entries again")

@@ -34,7 +34,25 @@ type trials struct {
 	// stateFS reads a mounted device; arm arms the watchdog.
 	stateFS func(device string) fs.FS
 	arm     func(time.Duration) (watchdog.Armed, error)
+	disarm  func() error
 	now     func() time.Time
+	// armed says the watchdog runs for a kexec that has not happened.
+	armed bool
+}
+
+// kexecFailed stops the watchdog armed for a kexec that failed: the
+// shell that follows must not be reset under the operator.
+func (b *booter) kexecFailed() {
+	t := &b.trials
+	if !t.armed {
+		return
+	}
+	t.armed = false
+	if err := t.disarm(); err != nil {
+		b.warn("stopping the watchdog armed for the kexec: %v; the machine resets at the deadline", err)
+		return
+	}
+	b.say("watchdog stopped: the kexec it was armed for did not happen")
 }
 
 // locate finds the state file: an existing one first, an ESP or
@@ -155,6 +173,7 @@ func (b *booter) startTrial(e entry.Entry) {
 		return
 	}
 	a, err := t.arm(bt.Deadline)
+	t.armed = err == nil
 	if err != nil {
 		b.warn("trial: no watchdog armed (%v): a panic resets the machine (panic=%d) and %s boots; a hang waits for a manual reset", err, bt.Panic, fb)
 		return
