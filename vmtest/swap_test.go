@@ -290,7 +290,9 @@ func TestSwapKernel(t *testing.T) {
 	checkClean(t, rootFS(t, dimg, d, part))
 }
 
-// -direct kexecs the target without re-entering the bootloader.
+// -direct kexecs the target without re-entering the bootloader, as a
+// trial warmswap records and arms itself (this VM has no watchdog: it
+// says so, and the target gets panic=N).
 func TestSwapDirect(t *testing.T) {
 	swapSetup(t)
 	d, part := systemDisk(nil)
@@ -301,9 +303,12 @@ func TestSwapDirect(t *testing.T) {
 	expect(t, vm,
 		"warmswap: check ok: verification: verified: signed by",
 		`warmswap: plan: kexec "Target" directly`,
+		`warmswap: plan: trial: "target" must run "warmboot bless"`,
+		`warmswap: recorded in /boot/warmboot/state: the trial of "target"`,
+		"warmswap: warning: trial: no watchdog armed (no watchdog device (/dev/watchdog): no watchdog driver is loaded): only a panic (panic=1) brings the machine back",
 		"warmswap: kexec",
 		"WARMBOOT-TARGET-BOOTED entry=target by=warmswap_-direct",
-		marker(cmdTarget))
+		marker(cmdTarget+" panic=1 watchdog.open_timeout=40"))
 	finish(t, vm, true)
 	if n := c.count("warmboot: starting"); n != 1 {
 		t.Errorf("the bootloader started %d times; want once (the first boot only)", n)
