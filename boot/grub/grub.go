@@ -394,6 +394,12 @@ func (in *interp) exec(c cmd, file entry.Source, menu *[]*item, body *bodyState,
 	case "loop":
 		return true
 	case "menuentry", "submenu":
+		if menu == nil {
+			// Inside a menuentry's body: GRUB would define it only once
+			// that entry runs, which a boot never does here.
+			in.warnings = append(in.warnings, entry.Warnf(src, "%s inside a menuentry is only defined when that entry runs; skipped", c.kind))
+			return true
+		}
 		in.menuItem(c, src, menu, depth)
 		return true
 	}

@@ -169,6 +169,22 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// A menuentry defined inside another's body (GRUB defines it only when
+// the outer entry runs) is skipped with a warning; FuzzParse found the
+// interpreter crashing on it.
+func TestNestedMenuentry(t *testing.T) {
+	cfg, err := Parse(fstest.MapFS{"grub.cfg": {Data: []byte("menuentry outer {\n linux /a\n menuentry inner { linux /b; }\n}\n")}}, "grub.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Entries) != 1 || cfg.Entries[0].Label != "outer" {
+		t.Errorf("entries = %+v, want outer only", cfg.Entries)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].String(), "grub.cfg:3: menuentry inside a menuentry is only defined when that entry runs; skipped") {
+		t.Errorf("warnings = %v", cfg.Warnings)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"testdata/debian.cfg"} {
 		data, err := os.ReadFile(name)
