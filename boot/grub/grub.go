@@ -357,6 +357,15 @@ func (in *interp) args(ws []word) []string {
 	for _, w := range ws {
 		out = in.expand(w, out)
 	}
+	// A function passing its argument on doubled ($1$1) grows it with
+	// every call: bounded here as set bounds a variable.
+	n := 0
+	for _, a := range out {
+		n += len(a)
+	}
+	if n > maxValue && in.stop == nil {
+		in.stop = fmt.Errorf("a command's arguments are longer than %d bytes: %w", maxValue, errLimit)
+	}
 	return out
 }
 

@@ -108,6 +108,9 @@ func TestLimits(t *testing.T) {
 	deep := strings.Repeat("submenu x {\n", 20000) + strings.Repeat("}\n", 20000)
 	doubling := "set a=x\n" + strings.Repeat("set a=$a$a\n", 40) + "menuentry m { linux /k $a; }\n"
 	recursion := "function f { f; }\nmenuentry before { linux /k; }\nf\n"
+	// FuzzParse found this one taking 14 GiB: 32 calls deep, each
+	// doubling its argument.
+	doublingArg := "function f { f $1$1; }\nmenuentry before { linux /k; }\nf 0\n"
 	many := strings.Repeat("menuentry m { linux /k; }\n", maxItems+10)
 	for _, tt := range []struct {
 		name, cfg, want string
@@ -116,6 +119,7 @@ func TestLimits(t *testing.T) {
 		{"deep submenus", deep, "blocks nested deeper than 32", true},
 		{"doubling variable", doubling, "longer than 65536 bytes", false},
 		{"recursion", recursion, "functions call each other deeper than 32", false},
+		{"doubling argument", doublingArg, "a command's arguments are longer than 65536 bytes", false},
 		{"too many entries", many, "more than 4096 menu entries", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
