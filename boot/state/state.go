@@ -101,6 +101,13 @@ type State struct {
 	LastFailure *Failure `json:"last_failure,omitempty"`
 }
 
+// OutOfTries says whether the entry id, which carries no BLS counter,
+// has no tries left (a trial of it failed).
+func (s State) OutOfTries(id string) bool {
+	n, ok := s.TriesLeft[id]
+	return ok && n == 0
+}
+
 // Marshal renders s as a state file.
 func Marshal(s State) ([]byte, error) {
 	body, err := json.Marshal(s)

@@ -143,20 +143,18 @@ func Resolve(s state.State, m choose.Menu, handoff bool, now time.Time) Resolved
 			say(true, "the default kept by \"warmboot bless\", %q, is not on any disk; using the configs' default", d.ID)
 		}
 	}
-	if id := r.Menu.Entries[r.Menu.Default].ID; s.TriesLeft[id] == 0 && hasKey(s.TriesLeft, id) {
+	if id := r.Menu.Entries[r.Menu.Default].ID; s.OutOfTries(id) {
 		r.Menu.Default = r.passOver(r.Menu.Default, id)
 	}
 	return r
 }
-
-func hasKey(m map[string]int, k string) bool { _, ok := m[k]; return ok }
 
 // passOver returns the entry to boot instead of def, whose trial failed:
 // last-known-good, else the first entry in menu order with tries left.
 func (r *Resolved) passOver(def int, failed string) int {
 	m := r.Menu
 	out := func(id string) bool {
-		return id == failed || hasKey(r.State.TriesLeft, id) && r.State.TriesLeft[id] == 0
+		return id == failed || r.State.OutOfTries(id)
 	}
 	pick := -1
 	if lg := r.State.LastGood; lg != nil {
@@ -201,18 +199,18 @@ func Begin(s state.State, e entry.Entry, requested bool, by string, c Config, no
 	st := clone(s)
 	b := Boot{State: st, Deadline: c.Deadline, Panic: c.Panic}
 	counted := e.TriesLeft > 0 // a BLS counter: its name counts the attempt
-	asked := requested || s.Next != nil && s.Next.Entry.Is(e.ID)
-	trial := !s.LastGood.Is(e.ID) && (asked || s.LastGood != nil)
+	next := s.Next != nil && s.Next.Entry.Is(e.ID)
+	trial := !s.LastGood.Is(e.ID) && (requested || next || s.LastGood != nil)
+	if next {
+		b.State.Next, st.Next, b.Changed = nil, nil, true // used up
+	}
 	if !trial {
 		b.Arm = counted
-		if s.Next != nil && s.Next.Entry.Is(e.ID) {
-			b.State.Next, b.Changed = nil, true
-		}
 		return b
 	}
 	a := state.Attempt{Entry: state.Ref{ID: e.ID, Source: e.Source.String()}, At: now, By: by, Fallback: s.LastGood}
 	switch {
-	case s.Next != nil && s.Next.Entry.Is(e.ID):
+	case next:
 		a.By, a.Fallback = s.Next.By, s.Next.Fallback
 		if a.Fallback == nil {
 			a.Fallback = s.LastGood
@@ -220,13 +218,10 @@ func Begin(s state.State, e entry.Entry, requested bool, by string, c Config, no
 	case s.Trial != nil && s.Trial.Entry.Is(e.ID):
 		a = *s.Trial
 	}
-	if s.Next != nil && s.Next.Entry.Is(e.ID) {
-		st.Next = nil
-	}
 	if c.Deadline > 0 {
 		a.DeadlineSeconds = int(c.Deadline / time.Second)
 	}
-	if st.TriesLeft[e.ID] == 0 && hasKey(st.TriesLeft, e.ID) {
+	if s.OutOfTries(e.ID) {
 		delete(st.TriesLeft, e.ID) // asked for by name: one more try
 	}
 	st.Trial, st.LastAttempt = &a, &a
