@@ -40,7 +40,12 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string, direct *entry.En
 	if req.NoRecord {
 		return
 	}
-	t := &Trial{Config: trial.ConfigFrom(blCmdline), File: state.HostFile(env.Root)}
+	t := &Trial{File: state.HostFile(env.Root)}
+	var ignored []string
+	t.Config, ignored = trial.ConfigFrom(blCmdline)
+	for _, w := range ignored {
+		p.Warnings = append(p.Warnings, "bootloader command line: "+w)
+	}
 	st, err := state.Read(os.DirFS(env.Root), t.File)
 	t.StateErr = err
 	t.Fallback = st.LastGood

@@ -282,22 +282,31 @@ func Params(cmdline string, c Config) string {
 	return strings.Join(out, " ")
 }
 
-// ConfigFrom reads warmboot.deadline= and warmboot.panic= (seconds) from
-// a command line (the bootloader image's), over Defaults.
-func ConfigFrom(cmdline string) Config {
+// ConfigFrom reads warmboot.deadline= (seconds, fractions allowed; 0 or
+// less arms no watchdog) and warmboot.panic= (whole seconds, 0 for none)
+// from a command line, over Defaults: the bootloader reads its own, and
+// warmswap the one in the bootloader's cmdline file, so both plan the same
+// trial. It also returns what it ignored, for the caller to say.
+func ConfigFrom(cmdline string) (Config, []string) {
 	c := Defaults
+	var ignored []string
 	for _, f := range strings.Fields(cmdline) {
 		k, v, _ := strings.Cut(f, "=")
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			continue
-		}
 		switch k {
 		case "warmboot.deadline":
-			c.Deadline = time.Duration(n) * time.Second
+			if n, err := strconv.ParseFloat(v, 64); err == nil {
+				c.Deadline = time.Duration(n * float64(time.Second))
+				continue
+			}
 		case "warmboot.panic":
-			c.Panic = n
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				c.Panic = n
+				continue
+			}
+		default:
+			continue
 		}
+		ignored = append(ignored, fmt.Sprintf("ignoring %s: not a number of seconds", f))
 	}
-	return c
+	return c, ignored
 }

@@ -166,12 +166,15 @@ func TestBless(t *testing.T) {
 }
 
 func TestParams(t *testing.T) {
-	c := ConfigFrom("quiet warmboot.deadline=45 warmboot.panic=3 warmboot.wait=2")
-	if c.Deadline != 45*time.Second || c.Panic != 3 {
-		t.Errorf("ConfigFrom = %+v", c)
+	c, ignored := ConfigFrom("quiet warmboot.deadline=45 warmboot.panic=3 warmboot.wait=2")
+	if c.Deadline != 45*time.Second || c.Panic != 3 || ignored != nil {
+		t.Errorf("ConfigFrom = %+v, %q", c, ignored)
 	}
-	if c := ConfigFrom("warmboot.deadline=x warmboot.panic=-1"); c != Defaults {
-		t.Errorf("bad values: %+v, want the defaults", c)
+	if c, ignored := ConfigFrom("warmboot.deadline=x warmboot.panic=-1"); c != Defaults || len(ignored) != 2 || ignored[0] != "ignoring warmboot.deadline=x: not a number of seconds" {
+		t.Errorf("bad values: %+v, %q; want the defaults, both named", c, ignored)
+	}
+	if c, _ := ConfigFrom("warmboot.deadline=0"); c.Deadline != 0 {
+		t.Errorf("warmboot.deadline=0: %+v, want no watchdog", c)
 	}
 	if got := Params("root=/dev/sda1 quiet", c); got != "panic=3 watchdog.open_timeout=45" {
 		t.Errorf("Params = %q", got)

@@ -48,7 +48,8 @@ type bootFlags struct {
 }
 
 // parseBoot reads the boot flags, then the warmboot.* kernel parameters
-// for what the flags left unset.
+// for what the flags left unset (warmboot.deadline= and warmboot.panic=
+// as warmswap reads them too, trial.ConfigFrom).
 func parseBoot(args []string, stderr io.Writer) (bootFlags, bool) {
 	var f bootFlags
 	fs := flag.NewFlagSet("warmboot", flag.ContinueOnError)
@@ -61,30 +62,27 @@ func parseBoot(args []string, stderr io.Writer) (bootFlags, bool) {
 	if err := fs.Parse(args); err != nil {
 		return f, false
 	}
-	if data, err := os.ReadFile("/proc/cmdline"); err == nil {
-		p := cmdlineParams(string(data))
-		for name, fl := range map[string]*durationFlag{"timeout": &f.timeout, "wait": &f.wait, "deadline": &f.deadline} {
-			if v, ok := p[name]; ok && !fl.set {
-				if err := fl.Set(v); err != nil {
-					fmt.Fprintf(stderr, "warmboot: ignoring warmboot.%s=%s: %v\n", name, v, err)
-				}
+	data, _ := os.ReadFile("/proc/cmdline")
+	p := cmdlineParams(string(data))
+	for name, fl := range map[string]*durationFlag{"timeout": &f.timeout, "wait": &f.wait} {
+		if v, ok := p[name]; ok && !fl.set {
+			if err := fl.Set(v); err != nil {
+				fmt.Fprintf(stderr, "warmboot: ignoring warmboot.%s=%s: %v\n", name, v, err)
 			}
 		}
-		if v, ok := p["panic"]; ok && f.panic < 0 {
-			if _, err := fmt.Sscan(v, &f.panic); err != nil {
-				fmt.Fprintf(stderr, "warmboot: ignoring warmboot.panic=%s: not a number of seconds\n", v)
-				f.panic = -1
-			}
-		}
+	}
+	c, ignored := trial.ConfigFrom(string(data))
+	for _, w := range ignored {
+		fmt.Fprintf(stderr, "warmboot: %s\n", w)
 	}
 	if !f.wait.set {
 		f.wait.d = 5 * time.Second
 	}
 	if !f.deadline.set {
-		f.deadline.d = trial.Defaults.Deadline
+		f.deadline.d = c.Deadline
 	}
 	if f.panic < 0 {
-		f.panic = trial.Defaults.Panic
+		f.panic = c.Panic
 	}
 	return f, true
 }
