@@ -219,5 +219,5 @@ func ReadBooted(root string) (Booted, error) {
 		}
 		return b, nil
 	}
-	return Booted{}, fmt.Errorf("this system was not booted by warmboot (no /%s): nothing to bless", strings.Join(BootedFiles, " nor /"))
+	return Booted{}, fmt.Errorf("this system was not booted by warmboot (no /%s)", strings.Join(BootedFiles, " nor /"))
 }

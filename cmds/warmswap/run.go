@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/shutdown"
@@ -198,11 +199,7 @@ func (s *swapper) record(p *swap.Plan) {
 	if t == nil {
 		return
 	}
-	r, err := os.OpenRoot(s.env.Root)
-	if err == nil {
-		err = state.Save(r, t.File, t.State)
-		r.Close()
-	}
+	err := discover.InRoot(s.env.Root, func(r *os.Root) error { return state.Save(r, t.File, t.State) })
 	if err != nil {
 		clog.Warnf(s.log, "not recording the trial: %v; if %q fails, nothing brings the machine back by itself", err, t.Target.ID)
 		return

@@ -22,7 +22,7 @@ import (
 func Bless(root string, say func(format string, a ...any)) error {
 	b, err := handoff.ReadBooted(root)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: nothing to bless", err)
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
