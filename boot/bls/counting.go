@@ -36,8 +36,12 @@ func ParseCounter(file string) (base string, c Counter, ok bool) {
 	return stem[:i], Counter{Left: l, Done: d}, true
 }
 
+// maxCount is the largest LEFT or DONE a name carries: nine digits,
+// so a count never overflows and always parses back.
+const maxCount = 999999999
+
 func digits(s string) (int, bool) {
-	if s == "" || len(s) > 9 || strings.Trim(s, "0123456789") != "" {
+	if s == "" || len(s) > len(strconv.Itoa(maxCount)) || strings.Trim(s, "0123456789") != "" {
 		return 0, false
 	}
 	n, err := strconv.Atoi(s)
@@ -57,7 +61,8 @@ func suffix(file string) string {
 }
 
 // Attempted is the name file gets when the boot loader tries it, as
-// systemd-boot renames it: LEFT one less (never below 0), DONE one more.
+// systemd-boot renames it: LEFT one less (never below 0), DONE one more
+// (never past maxCount, as systemd-boot stops at its integer's limit).
 // ok is false for a file without a counter (it is not counted).
 func Attempted(file string) (next string, ok bool) {
 	base, c, ok := ParseCounter(file)
@@ -67,7 +72,9 @@ func Attempted(file string) (next string, ok bool) {
 	if c.Left > 0 {
 		c.Left--
 	}
-	c.Done++
+	if c.Done < maxCount {
+		c.Done++
+	}
 	return c.name(base, suffix(file)), true
 }
 
