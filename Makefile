@@ -25,7 +25,10 @@ RUN      ?= .
 
 export WARMBOOT_KERNEL_DIR := $(abspath $(KDIR))
 
-.PHONY: help deps kernel image peer disk demo test lint unit fuzz vmtest bench clean
+PAYLOAD  := $(OUT)/warmboot.bzImage
+PAYLOAD_IMAGE := $(OUT)/payload.cpio
+
+.PHONY: help deps kernel image payload peer disk demo test lint unit fuzz vmtest bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -55,6 +58,16 @@ $(OUT)/trust.stamp: FORCE
 	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 .PHONY: FORCE
 FORCE:
+
+payload: $(PAYLOAD) ## build the LinuxBoot payload: out/warmboot.bzImage and out/warmboot.efi, one kernel with the image inside (TRUST_KEYS… as for image; SIGN_KEY=key SIGN_CERT=cert.pem to sign the .efi)
+$(PAYLOAD_IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
+	go run ./images/mkimage -kernel-dir $(KDIR) -o $(PAYLOAD_IMAGE) $(TRUSTARGS) -modules "" -match "" -ondemand ""
+$(PAYLOAD): $(PAYLOAD_IMAGE).zst images/payload/payload.config images/payload/main.go $(OUT)/sign.stamp
+	@dpkg-query -W -f='payload: kernel source $${Package} $${Version}\n' linux-source-6.1
+	go run ./images/payload -initramfs $(PAYLOAD_IMAGE) -o $@ -efi $(OUT)/warmboot.efi $(if $(SIGN_KEY),-sign-key $(SIGN_KEY) -sign-cert $(SIGN_CERT))
+$(OUT)/sign.stamp: FORCE
+	@mkdir -p $(OUT); { echo '$(SIGN_KEY) $(SIGN_CERT)'; cat $(SIGN_CERT) /dev/null; } > $@.new; \
+	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 peer: $(PEER).zst ## build u-root's boot command image (the benchmark's peer)
 $(PEER).zst: go.mod go.sum images/mkimage/main.go $(KDIR)/release $(OUT)/.deps
@@ -87,9 +100,10 @@ fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
 		done; \
 	done
 
-vmtest: image $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
+vmtest: image payload $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
+	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
 		go test -count=1 -timeout 40m -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
 
 bench: image peer ## boot the demo disk BENCH_N times with warmboot and u-root's boot; report medians

@@ -5,7 +5,11 @@
 # Downloads have timeouts and one retry; nothing is fetched twice.
 set -euo pipefail
 
-PACKAGES=(qemu-system-x86 zstd e2fsprogs dosfstools mtools fdisk cpio signify-openbsd swtpm swtpm-tools tpm2-tools ovmf grub-efi-amd64-bin grub-common xfsprogs btrfs-progs mdadm lvm2 util-linux xorriso)
+PACKAGES=(qemu-system-x86 zstd e2fsprogs dosfstools mtools fdisk cpio signify-openbsd swtpm swtpm-tools tpm2-tools ovmf grub-efi-amd64-bin grub-common xfsprogs btrfs-progs mdadm lvm2 util-linux xorriso
+	sbsigntool openssl
+	# The payload kernel (make payload): Debian's 6.1 source, the line of
+	# the test kernel, and what building it takes.
+	linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev)
 
 retry() { # retry SECONDS CMD...: run with a timeout, once more on failure
 	local t=$1; shift

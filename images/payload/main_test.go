@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The repository's fragment parses, sets what the bootloader needs, and
+// leaves CONFIG_INITRAMFS_SOURCE to the builder.
+func TestRepositoryFragment(t *testing.T) {
+	data, err := os.ReadFile("payload.config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := parseFragment(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CONFIG_KEXEC_FILE=y", "CONFIG_KEXEC_BZIMAGE_VERIFY_SIG=y", "CONFIG_EFI_STUB=y", "CONFIG_BLK_DEV_NVME=y", "CONFIG_SATA_AHCI=y", "CONFIG_USB_STORAGE=y", "CONFIG_USB_HID=y", "CONFIG_XFS_FS=y", "CONFIG_I6300ESB_WDT=y", "CONFIG_TCG_CRB=y", "CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT=y"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("payload.config lacks %s", want)
+		}
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "CONFIG_MODULES=") {
+			t.Errorf("payload.config sets %s: the payload has no modules", l)
+		}
+	}
+}
+
+func TestParseFragment(t *testing.T) {
+	lines, err := parseFragment([]byte("# a comment\n\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\n"))
+	if err != nil || !slices.Equal(lines, []string{"CONFIG_A=y", "# CONFIG_B is not set", `CONFIG_C="x y"`}) {
+		t.Errorf("parseFragment = %q, %v", lines, err)
+	}
+	for _, bad := range []string{"CONFIG_INITRAMFS_SOURCE=\"/x\"\n", "A=y\n", "CONFIG_A\n"} {
+		if _, err := parseFragment([]byte(bad)); err == nil {
+			t.Errorf("parseFragment(%q) accepted", bad)
+		}
+	}
+}
+
+// A line olddefconfig dropped is reported; an unset option that stays
+// unset (or absent) is not.
+func TestMissing(t *testing.T) {
+	dot := []byte("#\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_D=y\n")
+	got := missing([]string{"CONFIG_A=y", "CONFIG_X=y", "# CONFIG_B is not set", "# CONFIG_C is not set", "# CONFIG_D is not set"}, dot)
+	if !slices.Equal(got, []string{"CONFIG_X=y", "# CONFIG_D is not set"}) {
+		t.Errorf("missing = %q", got)
+	}
+}
