@@ -212,3 +212,27 @@ func zstdFrameSize(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// ReadPlain reads the uncompressed archives at the start of data, with
+// their NUL padding, up to the first byte that begins neither: the
+// initramfs a kernel carries inside itself (CONFIG_INITRAMFS_SOURCE),
+// found in the kernel's image with the kernel's own data after it.
+func ReadPlain(data []byte, keep func(name string) bool) (Files, error) {
+	files := Files{}
+	off := 0
+	for off < len(data) {
+		switch {
+		case data[off] == 0:
+			off++
+		case bytes.HasPrefix(data[off:], cpioMagic):
+			n, err := readArchive(data[off:], keep, files)
+			if err != nil {
+				return nil, fmt.Errorf("cpio archive at byte %d: %w", off, err)
+			}
+			off += n
+		default:
+			return files, nil
+		}
+	}
+	return files, nil
+}

@@ -154,7 +154,17 @@ func FuzzRead(f *testing.F) {
 		if len(img) > 1<<16 {
 			return
 		}
+		// ReadPlain walks the same archives, stopping where Read would
+		// fail or decompress: it never finds a file Read does not.
+		plain, perr := ReadPlain(img, all)
 		files, err := Read(img, all)
+		if perr == nil && err == nil {
+			for name := range plain {
+				if _, ok := files[name]; !ok {
+					t.Errorf("ReadPlain found %q, Read did not", name)
+				}
+			}
+		}
 		if err != nil {
 			return
 		}

@@ -38,6 +38,7 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/payload"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
@@ -192,10 +193,17 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	if err != nil {
 		return fail("bootloader", err)
 	}
-	if p.Trust, err = readTrust(env.path(blInitrd)); err != nil {
-		return fail("bootloader", fmt.Errorf("%s: %w", blInitrd, err))
+	if blInitrd == "" {
+		if p.Trust, err = readTrust(env.path(blKernel), true); err != nil {
+			return fail("bootloader", fmt.Errorf("%s: %w", blKernel, err))
+		}
+		check("bootloader", fmt.Sprintf("payload %s (%s)", blKernel, p.Trust))
+	} else {
+		if p.Trust, err = readTrust(env.path(blInitrd), false); err != nil {
+			return fail("bootloader", fmt.Errorf("%s: %w", blInitrd, err))
+		}
+		check("bootloader", fmt.Sprintf("%s, %s (%s)", blKernel, blInitrd, p.Trust))
 	}
-	check("bootloader", fmt.Sprintf("%s, %s (%s)", blKernel, blInitrd, p.Trust))
 
 	// The target.
 	running, _ := os.ReadFile(env.path("proc/cmdline"))
@@ -297,7 +305,10 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		p.Record = &r
 	}
 	cmdline := strings.TrimSpace(blCmdline + " " + consoles(string(running)))
-	bl := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: blKernel, Initrds: []string{blInitrd}, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
+	bl := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: blKernel, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
+	if blInitrd != "" {
+		bl.Initrds = []string{blInitrd}
+	}
 	// The bootloader is the operator's own installed image: staged and
 	// sealed with the handoff, not verified (it verifies).
 	pb, err := (&prepare.Pipeline{}).Prepare(bl, cmdline, false, files, nil)
@@ -308,12 +319,23 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	return p, nil
 }
 
-// bootloader finds the image in dir: vmlinuz, initramfs.cpio.zst or
-// initramfs.cpio, and an optional cmdline file.
+// PayloadFile is the payload's name in the bootloader's directory: the
+// kernel with the image inside (make payload), re-entered alone.
+const PayloadFile = "warmboot.bzImage"
+
+// bootloader finds the image in dir: the payload (PayloadFile), else
+// vmlinuz with initramfs.cpio.zst or initramfs.cpio; and an optional
+// cmdline file. initrd is "" for the payload.
 func bootloader(env Env, dir string) (kernel, initrd, cmdline string, err error) {
+	if b, err := os.ReadFile(env.path(path.Join(dir, "cmdline"))); err == nil {
+		cmdline = strings.TrimSpace(string(b))
+	}
+	if _, err := os.Stat(env.path(path.Join(dir, PayloadFile))); err == nil {
+		return path.Join(dir, PayloadFile), "", cmdline, nil
+	}
 	kernel = path.Join(dir, "vmlinuz")
 	if _, err := os.Stat(env.path(kernel)); err != nil {
-		return "", "", "", fmt.Errorf("%w: %s: %v; install it (README: Installing warmswap)", ErrNoBootloader, kernel, unwrapPath(err))
+		return "", "", "", fmt.Errorf("%w: neither %s nor %s: %v; install one (README: Installing warmswap)", ErrNoBootloader, path.Join(dir, PayloadFile), kernel, unwrapPath(err))
 	}
 	for _, n := range []string{"initramfs.cpio.zst", "initramfs.cpio"} {
 		if _, err := os.Stat(env.path(path.Join(dir, n))); err == nil {
@@ -323,9 +345,6 @@ func bootloader(env Env, dir string) (kernel, initrd, cmdline string, err error)
 	}
 	if initrd == "" {
 		return "", "", "", fmt.Errorf("%w: neither %s/initramfs.cpio.zst nor %s/initramfs.cpio exists; install it (README: Installing warmswap)", ErrNoBootloader, dir, dir)
-	}
-	if b, err := os.ReadFile(env.path(path.Join(dir, "cmdline"))); err == nil {
-		cmdline = strings.TrimSpace(string(b))
 	}
 	return kernel, initrd, cmdline, nil
 }
@@ -338,13 +357,20 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// readTrust reads the policy and keys baked into the bootloader image.
-func readTrust(img string) (trust.Trust, error) {
+// readTrust reads the policy and keys baked into the bootloader image:
+// the initramfs file, or the one inside the payload kernel.
+func readTrust(img string, inPayload bool) (trust.Trust, error) {
 	data, err := os.ReadFile(img)
 	if err != nil {
 		return trust.Trust{}, err
 	}
-	files, err := initramfs.Read(data, func(n string) bool { return strings.HasPrefix(n, trust.Dir+"/") })
+	keep := func(n string) bool { return strings.HasPrefix(n, trust.Dir+"/") }
+	var files initramfs.Files
+	if inPayload {
+		files, err = payload.Files(data, keep)
+	} else {
+		files, err = initramfs.Read(data, keep)
+	}
 	if err != nil {
 		return trust.Trust{}, err
 	}

@@ -1,0 +1,98 @@
+package payload
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/warmboot/warmboot/internal/testtool"
+)
+
+// archive is a newc archive of the named files.
+func archive(t testing.TB, files map[string]string) []byte {
+	var buf bytes.Buffer
+	w := cpio.Newc.Writer(&buf)
+	var recs []cpio.Record
+	for name, data := range files {
+		recs = append(recs, cpio.StaticFile(name, data, 0o644))
+	}
+	if err := cpio.WriteRecordsAndDirs(w, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// bzImage lays kernel out as the x86 boot protocol does: one setup sector
+// after the boot sector, the zstd payload (with its size) at offset 0 of
+// the protected-mode code.
+func bzImage(t testing.TB, kernel []byte) []byte {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := enc.EncodeAll(kernel, nil)
+	z = binary.LittleEndian.AppendUint32(z, uint32(len(kernel)))
+	bz := make([]byte, 2*512)
+	bz[0x1f1] = 1
+	copy(bz[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(bz[0x206:], 0x020f)
+	binary.LittleEndian.PutUint32(bz[0x248:], 0)
+	binary.LittleEndian.PutUint32(bz[0x24c:], uint32(len(z)))
+	return append(bz, z...)
+}
+
+// A payload as make payload lays it out: kernel code, the console archive,
+// the image's archives with NUL padding, and the kernel's data after them.
+func TestFiles(t *testing.T) {
+	kernel := append([]byte("\x7fELF kernel code..."), ConsoleArchive()...)
+	kernel = append(kernel, archive(t, map[string]string{"init": "#!init", "etc/warmboot/trust/policy": "first"})...)
+	kernel = append(kernel, 0, 0, 0, 0)
+	kernel = append(kernel, archive(t, map[string]string{"etc/warmboot/trust/policy": "enforce\n"})...)
+	kernel = append(kernel, []byte("\x10\x00\x00\x00 kernel data after the initramfs 070701")...)
+	files, err := Files(bzImage(t, kernel), func(n string) bool { return n != "init" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || string(files["etc/warmboot/trust/policy"]) != "enforce\n" {
+		t.Errorf("files = %q, want the last policy only", files)
+	}
+}
+
+func TestNotPayload(t *testing.T) {
+	good := bzImage(t, []byte("a kernel without a warmboot image"))
+	for name, bz := range map[string][]byte{
+		"empty":          nil,
+		"no header":      make([]byte, 4096),
+		"no image":       good,
+		"truncated":      good[:len(good)-10],
+		"wrong size":     append(good[:len(good)-4:len(good)-4], 1, 0, 0, 0),
+		"gzip":           append(append([]byte(nil), good[:1024]...), 0x1f, 0x8b, 8, 0),
+		"huge size":      append(good[:len(good)-4:len(good)-4], 0xff, 0xff, 0xff, 0xff),
+		"old protocol":   func() []byte { b := bytes.Clone(good); b[0x206] = 4; b[0x207] = 2; return b }(),
+		"offset past it": func() []byte { b := bytes.Clone(good); binary.LittleEndian.PutUint32(b[0x248:], 1<<31); return b }(),
+	} {
+		if name == "gzip" {
+			binary.LittleEndian.PutUint32(bz[0x24c:], 4)
+		}
+		_, err := Files(bz, func(string) bool { return true })
+		if !errors.Is(err, ErrNotPayload) {
+			t.Errorf("%s: err = %v, want ErrNotPayload", name, err)
+		}
+	}
+}
+
+func FuzzFiles(f *testing.F) {
+	f.Add(bzImage(f, append(ConsoleArchive(), archive(f, map[string]string{"a": "b"})...)))
+	f.Add(bzImage(f, []byte("kernel")))
+	f.Add(make([]byte, 0x300))
+	maxKernel = 16 << 20 // within testtool.Bounded's 64 MiB
+	f.Fuzz(func(t *testing.T, bz []byte) {
+		testtool.Bounded(t, func() { Files(bz, func(string) bool { return true }) })
+	})
+}
