@@ -326,6 +326,7 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		m      choose.Menu
 	)
 	deadline := time.Now().Add(b.flags.wait.d)
+	usb := &discover.USBSettle{Sys: "/sys"}
 	for {
 		final := time.Now().After(deadline)
 		end := b.tl.Begin("discover")
@@ -387,9 +388,14 @@ func (b *booter) discover() (choose.Menu, []discover.Probe) {
 		// may find a disk that appeared after it.
 		m = choose.Rank(discover.Scan(vols))
 		end()
-		// An array still missing a member may be where the configs
-		// are: wait for it (or the deadline) even with entries found.
-		if len(m.Entries) > 0 && !b.raid.Pending() || final {
+		// An array still missing a member, or a USB stick still being
+		// probed, may be where the configs are: wait for it (or the
+		// deadline) even with entries found.
+		usbWait := usb.Pending(time.Now())
+		if len(m.Entries) > 0 && !b.raid.Pending() && usbWait == "" || final {
+			if final && usbWait != "" {
+				b.say("%s after %s: not waiting longer (warmboot.wait= waits longer)", usbWait, b.flags.wait.d)
+			}
 			return m, probes
 		}
 		time.Sleep(200 * time.Millisecond)
