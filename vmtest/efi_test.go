@@ -80,17 +80,38 @@ type efiVM struct {
 	err   error
 }
 
+// firmware is an OVMF build and the variable store it starts from.
+type firmware struct {
+	code, vars string
+	// secure: Secure Boot enforced (the code needs SMM and a secure
+	// flash, and the store holds the keys).
+	secure bool
+}
+
+// ovmf is OVMF without Secure Boot. ovmfSecure enforces it with
+// Debian's snakeoil PK, KEK and db (the key ships beside it).
+var (
+	ovmf       = firmware{code: ovmfCode, vars: ovmfVars}
+	ovmfSecure = firmware{code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd", secure: true}
+)
+
 // startEFI boots the disk under OVMF. With reboot, a reset goes through
 // the firmware again (for the cold-reboot benchmark); else it ends QEMU.
 func startEFI(t testing.TB, dimg string, timeout time.Duration, reboot bool) *efiVM {
 	t.Helper()
-	for _, f := range []string{ovmfCode, ovmfVars} {
+	return startFirmware(t, ovmf, timeout, reboot, "-drive", "file="+dimg+",if=virtio,format=raw")
+}
+
+// startFirmware boots fw with the given disks and devices (QEMU args).
+func startFirmware(t testing.TB, fw firmware, timeout time.Duration, reboot bool, devices ...string) *efiVM {
+	t.Helper()
+	for _, f := range []string{fw.code, fw.vars} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("%v (make deps installs ovmf)", err)
 		}
 	}
-	vars := filepath.Join(filepath.Dir(dimg), "OVMF_VARS.fd")
-	data, err := os.ReadFile(ovmfVars)
+	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+	data, err := os.ReadFile(fw.vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +119,12 @@ func startEFI(t testing.TB, dimg string, timeout time.Duration, reboot bool) *ef
 		t.Fatal(err)
 	}
 	args := append(strings.Fields(os.Getenv("VMTEST_QEMU")), "-nographic",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-drive", "file="+dimg+",if=virtio,format=raw")
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	if fw.secure {
+		args = append(args, "-machine", "smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
+	}
+	args = append(args, devices...)
 	if !reboot {
 		args = append(args, "-no-reboot")
 	}

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	var missing []string
-	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR"} {
+	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR", "WARMBOOT_PAYLOAD", "WARMBOOT_PAYLOAD_IMAGE"} {
 		if os.Getenv(v) == "" {
 			missing = append(missing, v)
 		}
@@ -37,12 +37,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 	kernel, image = os.Getenv("VMTEST_KERNEL"), os.Getenv("WARMBOOT_IMAGE")
+	payload, payloadImage = os.Getenv("WARMBOOT_PAYLOAD"), os.Getenv("WARMBOOT_PAYLOAD_IMAGE")
 	qemuBin := strings.Fields(os.Getenv("VMTEST_QEMU"))[0]
 	if _, err := exec.LookPath(qemuBin); err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest: %s not found: make deps installs qemu-system-x86\n", qemuBin)
 		return 1
 	}
-	for _, f := range []string{kernel, image} {
+	for _, f := range []string{kernel, image, payload, payloadImage} {
 		if _, err := os.Stat(f); err != nil {
 			fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
 			return 1

@@ -31,6 +31,9 @@ var (
 	targetData        []byte
 )
 
+// imageKeys are the keys the trust images enforce.
+var imageKeys []trustimg.Key
+
 func trustImages(tmp string) error {
 	base, err := os.ReadFile(strings.TrimSuffix(image, ".zst"))
 	if err != nil {
@@ -60,7 +63,8 @@ func trustImages(tmp string) error {
 	if signifyPub, err = os.ReadFile(filepath.Join(tmp, "ops.pub")); err != nil {
 		return err
 	}
-	keys := []trustimg.Key{{Name: "vmtest.pub", Data: trust.MarshalPublic(pub, "vmtest")}, {Name: "ops.pub", Data: signifyPub}}
+	imageKeys = []trustimg.Key{{Name: "vmtest.pub", Data: trust.MarshalPublic(pub, "vmtest")}, {Name: "ops.pub", Data: signifyPub}}
+	keys := imageKeys
 	for _, v := range []struct {
 		path          *string
 		policy, edits string
