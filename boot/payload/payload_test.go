@@ -6,7 +6,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
@@ -28,24 +27,7 @@ func archive(t testing.TB, files map[string]string) []byte {
 	return buf.Bytes()
 }
 
-// bzImage lays kernel out as the x86 boot protocol does: one setup sector
-// after the boot sector, the zstd payload (with its size) at offset 0 of
-// the protected-mode code.
-func bzImage(t testing.TB, kernel []byte) []byte {
-	enc, err := zstd.NewWriter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := enc.EncodeAll(kernel, nil)
-	z = binary.LittleEndian.AppendUint32(z, uint32(len(kernel)))
-	bz := make([]byte, 2*512)
-	bz[0x1f1] = 1
-	copy(bz[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(bz[0x206:], 0x020f)
-	binary.LittleEndian.PutUint32(bz[0x248:], 0)
-	binary.LittleEndian.PutUint32(bz[0x24c:], uint32(len(z)))
-	return append(bz, z...)
-}
+func bzImage(t testing.TB, kernel []byte) []byte { return testtool.ZstdBzImage(kernel) }
 
 // A payload as make payload lays it out: kernel code, the console archive,
 // the image's archives with NUL padding, and the kernel's data after them.
@@ -70,10 +52,10 @@ func TestNotPayload(t *testing.T) {
 		"empty":          nil,
 		"no header":      make([]byte, 4096),
 		"no image":       good,
-		"truncated":      good[:len(good)-10],
-		"wrong size":     append(good[:len(good)-4:len(good)-4], 1, 0, 0, 0),
-		"gzip":           append(append([]byte(nil), good[:1024]...), 0x1f, 0x8b, 8, 0),
-		"huge size":      append(good[:len(good)-4:len(good)-4], 0xff, 0xff, 0xff, 0xff),
+		"truncated":      good[:len(good)-30],
+		"wrong size":     sized(good, 1),
+		"gzip":           append(append([]byte(nil), good[:2048]...), 0x1f, 0x8b, 8, 0),
+		"huge size":      sized(good, 0xffffffff),
 		"old protocol":   func() []byte { b := bytes.Clone(good); b[0x206] = 4; b[0x207] = 2; return b }(),
 		"offset past it": func() []byte { b := bytes.Clone(good); binary.LittleEndian.PutUint32(b[0x248:], 1<<31); return b }(),
 	} {
@@ -85,6 +67,14 @@ func TestNotPayload(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrNotPayload", name, err)
 		}
 	}
+}
+
+// sized is bz with the decompressed size after its zstd frame replaced.
+func sized(bz []byte, n uint32) []byte {
+	b := bytes.Clone(bz)
+	end := 2048 + int(binary.LittleEndian.Uint32(b[0x24c:]))
+	binary.LittleEndian.PutUint32(b[end-4:], n)
+	return b
 }
 
 func FuzzFiles(f *testing.F) {

@@ -319,23 +319,27 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	return p, nil
 }
 
-// PayloadFile is the payload's name in the bootloader's directory: the
-// kernel with the image inside (make payload), re-entered alone.
-const PayloadFile = "warmboot.bzImage"
+// PayloadFiles are the payload's names in the bootloader's directory, in
+// the order they are looked for: the kernel with the image inside (make
+// payload), re-entered alone; as an EFI program it is the same kernel
+// (signed, what a locked-down kernel under Secure Boot will load).
+var PayloadFiles = []string{"warmboot.bzImage", "warmboot.efi"}
 
-// bootloader finds the image in dir: the payload (PayloadFile), else
+// bootloader finds the image in dir: the payload (PayloadFiles), else
 // vmlinuz with initramfs.cpio.zst or initramfs.cpio; and an optional
 // cmdline file. initrd is "" for the payload.
 func bootloader(env Env, dir string) (kernel, initrd, cmdline string, err error) {
 	if b, err := os.ReadFile(env.path(path.Join(dir, "cmdline"))); err == nil {
 		cmdline = strings.TrimSpace(string(b))
 	}
-	if _, err := os.Stat(env.path(path.Join(dir, PayloadFile))); err == nil {
-		return path.Join(dir, PayloadFile), "", cmdline, nil
+	for _, n := range PayloadFiles {
+		if _, err := os.Stat(env.path(path.Join(dir, n))); err == nil {
+			return path.Join(dir, n), "", cmdline, nil
+		}
 	}
 	kernel = path.Join(dir, "vmlinuz")
 	if _, err := os.Stat(env.path(kernel)); err != nil {
-		return "", "", "", fmt.Errorf("%w: neither %s nor %s: %v; install one (README: Installing warmswap)", ErrNoBootloader, path.Join(dir, PayloadFile), kernel, unwrapPath(err))
+		return "", "", "", fmt.Errorf("%w: no payload (%s) and no %s: %v; install one (README: Installing warmswap)", ErrNoBootloader, strings.Join(PayloadFiles, ", "), kernel, unwrapPath(err))
 	}
 	for _, n := range []string{"initramfs.cpio.zst", "initramfs.cpio"} {
 		if _, err := os.Stat(env.path(path.Join(dir, n))); err == nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,11 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/payload"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 const cmdA = swaptest.CmdA
@@ -206,5 +210,45 @@ func TestPrepareTrial(t *testing.T) {
 	p.Image.Close()
 	if p.Trial.Trial {
 		t.Errorf("swapping to last-known-good is a trial: %+v", p.Trial)
+	}
+}
+
+// A payload in /boot/warmboot (no vmlinuz or initramfs beside it) is the
+// bootloader: loaded alone, the handoff its only initrd, its trust read
+// from the image inside it. warmboot.efi is found by the same rule.
+func TestPreparePayload(t *testing.T) {
+	for _, name := range PayloadFiles {
+		root := system(t, "")
+		wb := filepath.Join(root, "boot/warmboot")
+		img, err := os.ReadFile(filepath.Join(wb, "initramfs.cpio"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(wb, "initramfs.cpio"))
+		os.Remove(filepath.Join(wb, "vmlinuz"))
+		kernel := append([]byte("kernel code"), payload.ConsoleArchive()...)
+		kernel = append(kernel, img...)
+		kernel = append(kernel, "kernel data"...)
+		if err := os.WriteFile(filepath.Join(wb, name), testtool.ZstdBzImage(kernel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Prepare(env(root), Request{Entry: "a"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		segs := segment(t, p.Image)
+		p.Image.Close()
+		if p.Mode != ViaBootloader || p.Trust.Policy != trust.Enforce || segs[".warmboot/handoff.json"] == nil {
+			t.Errorf("%s: plan %+v, trust %v", name, p, p.Trust)
+		}
+		if !slices.ContainsFunc(p.Checks, func(c Check) bool { return strings.Contains(c.Result, "payload /boot/warmboot/"+name+" (policy enforce") }) {
+			t.Errorf("%s: checks %q do not name the payload", name, p.Checks)
+		}
+	}
+	// A file there that is not a payload is said, not booted blind.
+	root := system(t, "")
+	os.WriteFile(filepath.Join(root, "boot/warmboot", PayloadFiles[0]), testtool.BzImage(8192), 0o644)
+	if _, err := Prepare(env(root), Request{Entry: "a"}); err == nil || !strings.Contains(err.Error(), "not a warmboot payload") {
+		t.Errorf("a bzImage without an image: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Need returns the path of tool, or ends the test.
@@ -68,4 +70,23 @@ func BzImage(n int) []byte {
 	copy(b[0x202:], "HdrS")
 	binary.LittleEndian.PutUint16(b[0x206:], 0x020f)
 	return b
+}
+
+// ZstdBzImage lays kernel out as a bzImage built with CONFIG_KERNEL_ZSTD
+// (the payload's): three setup sectors after the boot sector, then the
+// zstd frame with the kernel's size after it at payload_offset 0, the
+// syssize covering it; it passes kexec.CheckBzImage.
+func ZstdBzImage(kernel []byte) []byte {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		panic(err)
+	}
+	z := enc.EncodeAll(kernel, nil)
+	z = binary.LittleEndian.AppendUint32(z, uint32(len(kernel)))
+	b := BzImage(4 * 512)
+	binary.LittleEndian.PutUint32(b[0x1f4:], uint32((len(z)+15)/16))
+	binary.LittleEndian.PutUint32(b[0x248:], 0)
+	binary.LittleEndian.PutUint32(b[0x24c:], uint32(len(z)))
+	b = append(b, z...)
+	return append(b, make([]byte, 16)...)
 }
