@@ -81,6 +81,9 @@ func (m *Modules) Coldplug() ([]string, []error) {
 	if err := m.readRules(); err != nil {
 		return nil, []error{fmt.Errorf("reading %s: %w", MatchFile, err)}
 	}
+	if len(m.rules) == 0 {
+		return nil, nil // an image with drivers built in (the payload): no sysfs walk
+	}
 	if m.seen == nil {
 		m.seen = map[string]bool{}
 	}
