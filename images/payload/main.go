@@ -53,6 +53,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -248,6 +249,7 @@ func (b builder) build(ctx context.Context, initramfs, out string) error {
 	if err := os.WriteFile(out, bz, 0o644); err != nil {
 		return err
 	}
+	prune(b.cache, tree, b.stdout)
 	how := "cached tree"
 	if cold {
 		how = "cold"
@@ -381,6 +383,45 @@ func lockFile(name string) (func(), error) {
 		return nil, fmt.Errorf("kernel cache lock %s: %w", name, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// keepTrees is how many kernel trees (1.7 GiB each) the cache keeps: the
+// one just used and the one used before it (a branch with another
+// config).
+const keepTrees = 2
+
+// prune removes the trees used least recently beyond keepTrees, skipping
+// any a build holds.
+func prune(cache, current string, stdout io.Writer) {
+	now := time.Now()
+	os.Chtimes(current+".lock", now, now)
+	locks, _ := filepath.Glob(filepath.Join(cache, "payload-*.lock"))
+	sort.Slice(locks, func(i, j int) bool { return mtime(locks[i]).After(mtime(locks[j])) })
+	for i, l := range locks {
+		tree := strings.TrimSuffix(l, ".lock")
+		if i < keepTrees || tree == current {
+			continue
+		}
+		f, err := os.OpenFile(l, os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if os.RemoveAll(tree) == nil {
+				os.Remove(l)
+				fmt.Fprintf(stdout, "payload: removed the kernel tree used least recently, %s\n", tree)
+			}
+		}
+		f.Close()
+	}
+}
+
+func mtime(p string) time.Time {
+	st, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
 }
 
 // writeEFI writes the payload as an EFI program: the same bytes, signed

@@ -2,9 +2,11 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The repository's fragment parses, sets what the bootloader needs, and
@@ -49,5 +51,35 @@ func TestMissing(t *testing.T) {
 	got := missing([]string{"CONFIG_A=y", "CONFIG_X=y", "# CONFIG_B is not set", "# CONFIG_C is not set", "# CONFIG_D is not set"}, dot)
 	if !slices.Equal(got, []string{"CONFIG_X=y", "# CONFIG_D is not set"}) {
 		t.Errorf("missing = %q", got)
+	}
+}
+
+// The cache keeps the tree just used and the one used before it; an older
+// tree goes, unless a build holds its lock.
+func TestPrune(t *testing.T) {
+	cache := t.TempDir()
+	mk := func(name string, age time.Duration) string {
+		tree := filepath.Join(cache, name)
+		os.MkdirAll(filepath.Join(tree, "arch"), 0o755)
+		os.WriteFile(tree+".lock", nil, 0o644)
+		when := time.Now().Add(-age)
+		os.Chtimes(tree+".lock", when, when)
+		return tree
+	}
+	cur, prev, old, held := mk("payload-c", time.Hour), mk("payload-p", 2*time.Hour), mk("payload-o", 3*time.Hour), mk("payload-h", 4*time.Hour)
+	unlock, err := lockFile(held + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	var out strings.Builder
+	prune(cache, cur, &out)
+	for tree, kept := range map[string]bool{cur: true, prev: true, old: false, held: true} {
+		if _, err := os.Stat(tree); (err == nil) != kept {
+			t.Errorf("%s: kept=%v, want %v", filepath.Base(tree), err == nil, kept)
+		}
+	}
+	if !strings.Contains(out.String(), "payload-o") {
+		t.Errorf("prune said %q", out.String())
 	}
 }
