@@ -241,7 +241,9 @@ func TestPreparePayload(t *testing.T) {
 		if p.Mode != ViaBootloader || p.Trust.Policy != trust.Enforce || segs[".warmboot/handoff.json"] == nil {
 			t.Errorf("%s: plan %+v, trust %v", name, p, p.Trust)
 		}
-		if !slices.ContainsFunc(p.Checks, func(c Check) bool { return strings.Contains(c.Result, "payload /boot/warmboot/"+name+" (policy enforce") }) {
+		if !slices.ContainsFunc(p.Checks, func(c Check) bool {
+			return strings.Contains(c.Result, "payload /boot/warmboot/"+name+" (policy enforce")
+		}) {
 			t.Errorf("%s: checks %q do not name the payload", name, p.Checks)
 		}
 	}
