@@ -127,6 +127,17 @@ func bootRunVM(t testing.TB, img, dimg string, peer bool, timeout int, extra []s
 	return r
 }
 
+// benchN is how many runs of each kind a benchmark makes: each is a VM
+// boot, so make bench counts them in WARMBOOT_BENCH_N, not b.N.
+func benchN(t testing.TB) int {
+	t.Helper()
+	n, _ := strconv.Atoi(os.Getenv("WARMBOOT_BENCH_N"))
+	if n <= 0 {
+		t.Fatal("make bench sets WARMBOOT_BENCH_N")
+	}
+	return n
+}
+
 func median(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
@@ -151,10 +162,10 @@ func fileSize(t testing.TB, p string) int64 {
 // each is a VM boot).
 func BenchmarkBoot(b *testing.B) {
 	var t testing.TB = b
-	n, _ := strconv.Atoi(os.Getenv("WARMBOOT_BENCH_N"))
+	n := benchN(t)
 	peerImg := os.Getenv("WARMBOOT_PEER")
-	if n <= 0 || peerImg == "" {
-		t.Fatal("make bench sets WARMBOOT_BENCH_N and WARMBOOT_PEER")
+	if peerImg == "" {
+		t.Fatal("make bench sets WARMBOOT_PEER")
 	}
 	dimg := filepath.Join(t.TempDir(), "demo.img")
 	if err := disk.Build(context.Background(), dimg, disk.Demo(kernel, target, release)); err != nil {

@@ -321,26 +321,47 @@ func TestPayloadTampered(t *testing.T) {
 	vm.kill()
 }
 
-// A system booted by the payload swaps through it: warmswap finds the
-// payload in /boot/warmboot (warmboot.bzImage, no vmlinuz or initramfs
-// beside it), reads the keys inside it, and re-enters it with the handoff
-// as its only initrd; the payload boots the target the handoff names.
-func TestSwapPayload(t *testing.T) {
+// payloadSystem is systemDisk (with esp) with the payload that enforces
+// the tests' keys installed as the bootloader: /boot/warmboot holds
+// warmboot.bzImage and no vmlinuz or initramfs. It returns the disk, the
+// root partition's number and the payload.
+func payloadSystem(t testing.TB, esp map[string]disk.File) (disk.Disk, int, string) {
+	t.Helper()
 	swapSetup(t)
 	bz := payloadEnforce(t)
-	d, part := systemDisk(nil)
+	d, part := systemDisk(esp)
 	root := d.Parts[part-1].Files
 	delete(root, "/boot/warmboot/vmlinuz")
 	delete(root, "/boot/warmboot/initramfs.cpio.zst")
 	root["/boot/warmboot/warmboot.bzImage"] = disk.File{Src: bz}
-	dimg := buildDisk(t, d)
+	return d, part, bz
+}
+
+// bootPayloadSystem boots the payload bz as the firmware's payload (QEMU's
+// -kernel, no initrd) on the system disk at dimg, and waits for the
+// system to come up.
+func bootPayloadSystem(t testing.TB, bz, dimg string, timeout time.Duration) (*qemu.VM, *console) {
+	t.Helper()
+	c := &console{}
 	vm := qemu.StartT(t, "vm", qemu.ArchAMD64,
 		qemu.WithKernel(bz),
 		qemu.WithAppendKernel("console=ttyS0 quiet warmboot.timeout=0 warmboot.wait=3"),
-		qemu.WithVMTimeout(4*time.Minute),
+		qemu.WithVMTimeout(timeout),
+		qemu.LogSerialByLine(c.add),
 		qemu.ArbitraryArgs("-no-reboot", "-drive", "file="+dimg+",if=virtio,format=raw"),
 	)
 	expect(t, vm, "WARMBOOT-SYSTEM-UP boot=1 entry=system by=warmboot", "wbsys$ ")
+	return vm, c
+}
+
+// A system booted by the payload swaps through it: warmswap finds the
+// payload in /boot/warmboot, reads the keys inside it, and re-enters it
+// with the handoff as its only initrd; the payload boots the target the
+// handoff names. (TestSwapSoak swaps through the payload twenty times.)
+func TestSwapPayload(t *testing.T) {
+	d, part, bz := payloadSystem(t, nil)
+	dimg := buildDisk(t, d)
+	vm, _ := bootPayloadSystem(t, bz, dimg, 4*time.Minute)
 	sh(t, vm, "write /root/unsynced.txt kept across the swap", "ok")
 	vm.Console.Send("/usr/sbin/warmswap -entry target -grace 1s\r")
 	expect(t, vm,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +20,7 @@ import (
 // target's marker, with the sizes, in out/bench-payload.md.
 func BenchmarkPayload(b *testing.B) {
 	var t testing.TB = b
-	n, _ := strconv.Atoi(os.Getenv("WARMBOOT_BENCH_N"))
-	if n <= 0 {
-		t.Fatal("make bench sets WARMBOOT_BENCH_N")
-	}
+	n := benchN(t)
 	dimg := filepath.Join(t.TempDir(), "demo.img")
 	if err := disk.Build(context.Background(), dimg, disk.Demo(kernel, target, release)); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -54,10 +53,7 @@ func signDisk(t testing.TB, d disk.Disk, key ed25519.PrivateKey) disk.Disk {
 // out/bench-verify.md.
 func BenchmarkVerifiedBoot(b *testing.B) {
 	var t testing.TB = b
-	n, _ := strconv.Atoi(os.Getenv("WARMBOOT_BENCH_N"))
-	if n <= 0 {
-		t.Fatal("make bench sets WARMBOOT_BENCH_N")
-	}
+	n := benchN(t)
 	dimg := filepath.Join(t.TempDir(), "demo.img")
 	if err := disk.Build(context.Background(), dimg, signDisk(t, disk.Demo(kernel, target, release), signKey)); err != nil {
 		t.Fatal(err)
