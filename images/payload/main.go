@@ -19,10 +19,11 @@
 // The kernel tree is kept outside the work tree, in -cache (default
 // $WARMBOOT_CACHE, else $XDG_CACHE_HOME/warmboot, else ~/.cache/warmboot),
 // in a directory named by a hash of what decides the build: the source
-// tarball's bytes, the fragment, the compiler's version and this
-// program's recipe. A fresh clone on the same machine finds it; a cold
-// build takes minutes (printed), a payload whose initramfs changed only
-// relinks (seconds). Builds of the same tree wait on one lock.
+// tarball's bytes, the fragment's settings (not its comments), the
+// compiler's version and this program's recipe. A fresh clone on the
+// same machine finds it; a cold build takes minutes (printed), a payload
+// whose initramfs changed only relinks (seconds). Builds of the same tree
+// wait on one lock; the two trees used last are kept.
 //
 // The initramfs (an image built with no modules: make payload runs
 // mkimage with empty module sets) is embedded uncompressed with
@@ -122,7 +123,8 @@ type builder struct {
 	stdout                io.Writer
 }
 
-// Options are a fragment's settings, "CONFIG_X=y" lines, in order.
+// parseFragment returns a fragment's settings ("CONFIG_X=y" and "# CONFIG_X
+// is not set" lines), in order, without its comments.
 func parseFragment(data []byte) (lines []string, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
@@ -169,8 +171,9 @@ func hasSet(dotConfig []byte, name string) bool {
 	return bytes.Contains(dotConfig, []byte("\n"+name+"="))
 }
 
-// treeKey is the cache key: what decides the kernel that is built.
-func (b builder) treeKey(ctx context.Context, fragment []byte) (string, error) {
+// treeKey is the cache key: what decides the kernel that is built. The
+// fragment counts by its settings, so editing a comment keeps the tree.
+func (b builder) treeKey(ctx context.Context, settings []string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n", recipe)
 	f, err := os.Open(b.source)
@@ -181,7 +184,9 @@ func (b builder) treeKey(ctx context.Context, fragment []byte) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("reading %s: %w", b.source, err)
 	}
-	h.Write(fragment)
+	for _, l := range settings {
+		fmt.Fprintln(h, l)
+	}
 	cc, err := exec.CommandContext(ctx, "gcc", "--version").Output()
 	if err != nil {
 		return "", fmt.Errorf("gcc --version: %w: make deps installs build-essential", err)
@@ -206,7 +211,7 @@ func (b builder) build(ctx context.Context, initramfs, out string) error {
 	if len(image) < 6 || string(image[:6]) != "070701" {
 		return fmt.Errorf("%s is not an uncompressed newc cpio archive (give the .cpio mkimage writes, not the .zst)", initramfs)
 	}
-	key, err := b.treeKey(ctx, fragment)
+	key, err := b.treeKey(ctx, lines)
 	if err != nil {
 		return err
 	}
@@ -312,7 +317,10 @@ func (b builder) configure(ctx context.Context, tree string, lines []string) err
 }
 
 func (b builder) make(ctx context.Context, tree, log string, targets ...string) error {
-	args := append([]string{"-C", tree, fmt.Sprintf("-j%d", b.jobs)}, targets...)
+	// The kernel's version string carries the build's time, user, host
+	// and count: fixed, so the same inputs give the same payload.
+	args := append([]string{"-C", tree, fmt.Sprintf("-j%d", b.jobs),
+		"KBUILD_BUILD_TIMESTAMP=1970-01-01", "KBUILD_BUILD_USER=warmboot", "KBUILD_BUILD_HOST=warmboot", "KBUILD_BUILD_VERSION=1"}, targets...)
 	if err := runLogged(ctx, "", log, "make", args...); err != nil {
 		return fmt.Errorf("make %s in %s: %w; the last lines of %s:\n%s", strings.Join(targets, " "), tree, err, log, tail(log, 20))
 	}

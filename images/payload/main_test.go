@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 // The repository's fragment parses, sets what the bootloader needs, and
@@ -81,5 +84,36 @@ func TestPrune(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "payload-o") {
 		t.Errorf("prune said %q", out.String())
+	}
+}
+
+// The cache key follows the settings, the source and the compiler, not
+// the fragment's comments.
+func TestTreeKey(t *testing.T) {
+	testtool.Need(t, "gcc")
+	src := filepath.Join(t.TempDir(), "linux.tar.xz")
+	os.WriteFile(src, []byte("source"), 0o644)
+	b := builder{source: src}
+	key := func(frag string) string {
+		lines, err := parseFragment([]byte(frag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := b.treeKey(context.Background(), lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := key("# why\nCONFIG_A=y\n")
+	if key("# a better why\n\nCONFIG_A=y\n") != base {
+		t.Error("a comment changed the key")
+	}
+	if key("CONFIG_A=n\n") == base {
+		t.Error("a setting did not change the key")
+	}
+	os.WriteFile(src, []byte("other source"), 0o644)
+	if key("CONFIG_A=y\n") == base {
+		t.Error("the source did not change the key")
 	}
 }
