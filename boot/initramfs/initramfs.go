@@ -101,22 +101,36 @@ func readAll(r io.Reader) ([]byte, error) {
 // or more archives with NUL padding (a member holding compressed data
 // again is not something the kernel unpacks).
 func readArchives(data []byte, keep func(string) bool, files map[string][]byte) error {
-	off := 0
-	for off < len(data) {
-		if data[off] == 0 {
-			off++
-			continue
-		}
-		if !bytes.HasPrefix(data[off:], cpioMagic) {
-			return fmt.Errorf("%w: no cpio archive at byte %d of the decompressed data", ErrFormat, off)
-		}
-		n, err := readArchive(data[off:], keep, files)
-		if err != nil {
-			return err
-		}
-		off += n
+	off, err := readPlain(data, keep, files)
+	if err != nil {
+		return err
+	}
+	if off < len(data) {
+		return fmt.Errorf("%w: no cpio archive at byte %d of the decompressed data", ErrFormat, off)
 	}
 	return nil
+}
+
+// readPlain reads uncompressed archives and their NUL padding from the
+// start of data into files, and returns where the first byte that begins
+// neither is (len(data) when there is none).
+func readPlain(data []byte, keep func(string) bool, files map[string][]byte) (int, error) {
+	off := 0
+	for off < len(data) {
+		switch {
+		case data[off] == 0:
+			off++
+		case bytes.HasPrefix(data[off:], cpioMagic):
+			n, err := readArchive(data[off:], keep, files)
+			if err != nil {
+				return off, err
+			}
+			off += n
+		default:
+			return off, nil
+		}
+	}
+	return off, nil
 }
 
 // readArchive reads one archive up to its trailer and returns its length.
@@ -219,20 +233,8 @@ func zstdFrameSize(b []byte) (int, error) {
 // found in the kernel's image with the kernel's own data after it.
 func ReadPlain(data []byte, keep func(name string) bool) (Files, error) {
 	files := Files{}
-	off := 0
-	for off < len(data) {
-		switch {
-		case data[off] == 0:
-			off++
-		case bytes.HasPrefix(data[off:], cpioMagic):
-			n, err := readArchive(data[off:], keep, files)
-			if err != nil {
-				return nil, fmt.Errorf("cpio archive at byte %d: %w", off, err)
-			}
-			off += n
-		default:
-			return files, nil
-		}
+	if off, err := readPlain(data, keep, files); err != nil {
+		return nil, fmt.Errorf("cpio archive at byte %d: %w", off, err)
 	}
 	return files, nil
 }
