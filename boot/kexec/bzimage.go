@@ -29,13 +29,20 @@ func CheckBzImage(hdr []byte, size int64) error {
 	if v := binary.LittleEndian.Uint16(hdr[offVersion:]); v < 0x020c {
 		return fmt.Errorf("boot protocol %d.%02d is older than 2.12, which kexec needs", v>>8, v&0xff)
 	}
-	setup := int64(hdr[offSetupSects])
-	if setup == 0 {
-		setup = 4
-	}
-	want := (setup+1)*512 + int64(binary.LittleEndian.Uint32(hdr[offSysSize:]))*16
+	want := SetupSize(hdr) + int64(binary.LittleEndian.Uint32(hdr[offSysSize:]))*16
 	if size < want {
 		return fmt.Errorf("truncated: %d bytes, but its header says the kernel is %d bytes", size, want)
 	}
 	return nil
+}
+
+// SetupSize is where a bzImage's protected-mode kernel starts: after the
+// boot sector and its setup sectors (0 of them meaning 4). hdr holds the
+// header (CheckBzImage).
+func SetupSize(hdr []byte) int64 {
+	setup := int64(hdr[offSetupSects])
+	if setup == 0 {
+		setup = 4
+	}
+	return (setup + 1) * 512
 }

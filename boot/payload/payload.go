@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/warmboot/warmboot/boot/initramfs"
+	"github.com/warmboot/warmboot/boot/kexec"
 )
 
 // maxKernel bounds what a payload's kernel may decompress to (a payload's
@@ -64,22 +65,17 @@ func Files(bz []byte, keep func(name string) bool) (initramfs.Files, error) {
 // (the x86 boot protocol's payload_offset and payload_length, from the
 // start of the protected-mode code).
 func Decompress(bz []byte) ([]byte, error) {
-	if len(bz) < 0x250 || string(bz[0x202:0x206]) != "HdrS" {
-		return nil, fmt.Errorf("%w: not a bzImage (no HdrS boot header)", ErrNotPayload)
+	// The checks kexec makes (boot protocol 2.12 or later, which has
+	// the payload fields; not truncated), then the payload's place.
+	if err := kexec.CheckBzImage(bz, int64(len(bz))); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotPayload, err)
 	}
-	if v := binary.LittleEndian.Uint16(bz[0x206:]); v < 0x208 {
-		return nil, fmt.Errorf("%w: boot protocol %d.%02d has no payload fields (2.08 and later do)", ErrNotPayload, v>>8, v&0xff)
-	}
-	setup := int(bz[0x1f1])
-	if setup == 0 {
-		setup = 4
-	}
-	start := (setup + 1) * 512
+	start := kexec.SetupSize(bz)
 	off, n := int64(binary.LittleEndian.Uint32(bz[0x248:])), int64(binary.LittleEndian.Uint32(bz[0x24c:]))
-	if int64(start)+off+n > int64(len(bz)) {
-		return nil, fmt.Errorf("%w: its compressed kernel (%d bytes at %d) runs past the end of the file (%d bytes)", ErrNotPayload, n, int64(start)+off, len(bz))
+	if start+off+n > int64(len(bz)) {
+		return nil, fmt.Errorf("%w: its compressed kernel (%d bytes at %d) runs past the end of the file (%d bytes)", ErrNotPayload, n, start+off, len(bz))
 	}
-	data := bz[int64(start)+off : int64(start)+off+n]
+	data := bz[start+off : start+off+n]
 	if !bytes.HasPrefix(data, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
 		return nil, fmt.Errorf("%w: its kernel is not compressed with zstd (payload.config sets CONFIG_KERNEL_ZSTD)", ErrNotPayload)
 	}
