@@ -193,17 +193,16 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	if err != nil {
 		return fail("bootloader", err)
 	}
+	// The image, and so its trust, is the initramfs file, or for a
+	// payload the initramfs inside the kernel.
+	image, what := blInitrd, blKernel+", "+blInitrd
 	if blInitrd == "" {
-		if p.Trust, err = readTrust(env.path(blKernel), true); err != nil {
-			return fail("bootloader", fmt.Errorf("%s: %w", blKernel, err))
-		}
-		check("bootloader", fmt.Sprintf("payload %s (%s)", blKernel, p.Trust))
-	} else {
-		if p.Trust, err = readTrust(env.path(blInitrd), false); err != nil {
-			return fail("bootloader", fmt.Errorf("%s: %w", blInitrd, err))
-		}
-		check("bootloader", fmt.Sprintf("%s, %s (%s)", blKernel, blInitrd, p.Trust))
+		image, what = blKernel, "payload "+blKernel
 	}
+	if p.Trust, err = readTrust(env.path(image), blInitrd == ""); err != nil {
+		return fail("bootloader", fmt.Errorf("%s: %w", image, err))
+	}
+	check("bootloader", fmt.Sprintf("%s (%s)", what, p.Trust))
 
 	// The target.
 	running, _ := os.ReadFile(env.path("proc/cmdline"))
