@@ -76,10 +76,8 @@ type efiVM struct {
 	mu    sync.Mutex
 	buf   strings.Builder // console output not yet consumed by expect
 	all   *console
-	// stamped are the console lines with when they arrived (host clock).
-	stamped []stampedLine
-	done    chan struct{}
-	err     error
+	done  chan struct{}
+	err   error
 }
 
 // firmware is an OVMF build and the variable store it starts from.
@@ -158,9 +156,6 @@ func startFirmware(t testing.TB, fw firmware, timeout time.Duration, reboot bool
 			if b == '\n' {
 				l := strings.TrimRight(line.String(), "\r")
 				v.all.add(l)
-				v.mu.Lock()
-				v.stamped = append(v.stamped, stampedLine{time.Now(), l})
-				v.mu.Unlock()
 				t.Logf("efi vm: %s", l)
 				line.Reset()
 			} else {
@@ -173,23 +168,6 @@ func startFirmware(t testing.TB, fw firmware, timeout time.Duration, reboot bool
 	}()
 	t.Cleanup(func() { v.kill() })
 	return v
-}
-
-type stampedLine struct {
-	at   time.Time
-	line string
-}
-
-// seenAt is when the first line containing sub arrived at or after since.
-func (v *efiVM) seenAt(sub string, since time.Time) (time.Time, bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, l := range v.stamped {
-		if !l.at.Before(since) && strings.Contains(l.line, sub) {
-			return l.at, true
-		}
-	}
-	return time.Time{}, false
 }
 
 // expect waits for each string in order in what the console printed

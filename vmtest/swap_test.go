@@ -140,9 +140,26 @@ func systemDisk(esp map[string]disk.File) (disk.Disk, int) {
 type console struct {
 	mu    sync.Mutex
 	lines []string
+	at    []time.Time // when each line arrived (host clock)
 }
 
-func (c *console) add(l string) { c.mu.Lock(); c.lines = append(c.lines, l); c.mu.Unlock() }
+func (c *console) add(l string) {
+	c.mu.Lock()
+	c.lines, c.at = append(c.lines, l), append(c.at, time.Now())
+	c.mu.Unlock()
+}
+
+// seenAt is when the first line containing sub arrived at or after since.
+func (c *console) seenAt(sub string, since time.Time) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, l := range c.lines {
+		if !c.at[i].Before(since) && strings.Contains(l, sub) {
+			return c.at[i], true
+		}
+	}
+	return time.Time{}, false
+}
 
 func (c *console) has(s string) bool { return c.count(s) > 0 }
 

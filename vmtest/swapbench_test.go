@@ -76,13 +76,13 @@ func benchSwap(t testing.TB, d disk.Disk, coldName, report string) {
 			up := time.Now()
 			times[i] = append(times[i], up.Sub(start))
 			if i < 2 {
-				kexec, ok1 := vm.seenAt("warmswap: kexec", start)
+				kexec, ok1 := vm.all.seenAt("warmswap: kexec", start)
 				var sp split
 				sp.shutdown = kexec.Sub(start)
 				sp.target = up.Sub(kexec)
 				if i == 0 {
-					started, ok2 := vm.seenAt("warmboot: starting", kexec)
-					tl, ok3 := vm.seenAt("warmboot: timeline:", started)
+					started, ok2 := vm.all.seenAt("warmboot: starting", kexec)
+					tl, ok3 := vm.all.seenAt("warmboot: timeline:", started)
 					if ok2 && ok3 {
 						sp.blKernel, sp.blWork, sp.target = started.Sub(kexec), tl.Sub(started), up.Sub(tl)
 					}
