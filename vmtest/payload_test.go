@@ -321,14 +321,19 @@ func TestPayloadTampered(t *testing.T) {
 	vm.kill()
 }
 
-// payloadSystem is systemDisk (with esp) with the payload that enforces
-// the tests' keys installed as the bootloader: /boot/warmboot holds
-// warmboot.bzImage and no vmlinuz or initramfs. It returns the disk, the
-// root partition's number and the payload.
-func payloadSystem(t testing.TB, esp map[string]disk.File) (disk.Disk, int, string) {
+// payloadSystem is systemDisk with the payload that enforces the tests'
+// keys installed as the bootloader: /boot/warmboot holds warmboot.bzImage
+// and no vmlinuz or initramfs; with onESP, an ESP holds it too, as the
+// firmware's boot program. It returns the disk, the root partition's
+// number and the payload.
+func payloadSystem(t testing.TB, onESP bool) (disk.Disk, int, string) {
 	t.Helper()
 	swapSetup(t)
 	bz := payloadEnforce(t)
+	var esp map[string]disk.File
+	if onESP {
+		esp = map[string]disk.File{"/EFI/BOOT/BOOTX64.EFI": {Src: bz}}
+	}
 	d, part := systemDisk(esp)
 	root := d.Parts[part-1].Files
 	delete(root, "/boot/warmboot/vmlinuz")
@@ -359,7 +364,7 @@ func bootPayloadSystem(t testing.TB, bz, dimg string, timeout time.Duration) (*q
 // with the handoff as its only initrd; the payload boots the target the
 // handoff names. (TestSwapSoak swaps through the payload twenty times.)
 func TestSwapPayload(t *testing.T) {
-	d, part, bz := payloadSystem(t, nil)
+	d, part, bz := payloadSystem(t, false)
 	dimg := buildDisk(t, d)
 	vm, _ := bootPayloadSystem(t, bz, dimg, 4*time.Minute)
 	sh(t, vm, "write /root/unsynced.txt kept across the swap", "ok")

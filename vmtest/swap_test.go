@@ -383,7 +383,7 @@ func TestSwapRefusals(t *testing.T) {
 // filesystem is then checked clean.
 func TestSwapSoak(t *testing.T) {
 	const n = 20
-	d, part, bz := payloadSystem(t, nil)
+	d, part, bz := payloadSystem(t, false)
 	dimg := buildDisk(t, d)
 	vm, c := bootPayloadSystem(t, bz, dimg, 20*time.Minute)
 	for i := 2; i <= n+1; i++ {

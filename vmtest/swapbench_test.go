@@ -29,13 +29,8 @@ func BenchmarkSwap(b *testing.B) {
 // ESP as the firmware's boot program (what a cold reboot starts), in
 // out/bench-swap-payload.md.
 func BenchmarkSwapPayload(b *testing.B) {
-	swapSetup(b)
-	bz := payloadEnforce(b)
-	d, part := systemDisk(map[string]disk.File{"/EFI/BOOT/BOOTX64.EFI": {Src: bz}})
+	d, part, _ := payloadSystem(b, true)
 	root := d.Parts[part-1].Files
-	delete(root, "/boot/warmboot/vmlinuz")
-	delete(root, "/boot/warmboot/initramfs.cpio.zst")
-	root["/boot/warmboot/warmboot.bzImage"] = disk.File{Src: bz}
 	// The firmware starts the payload with no arguments: the menu's
 	// timeout comes from loader.conf, as the GRUB path's
 	// warmboot.timeout=0 does for BenchmarkSwap.
