@@ -27,8 +27,6 @@ func archive(t testing.TB, files map[string]string) []byte {
 	return buf.Bytes()
 }
 
-func bzImage(t testing.TB, kernel []byte) []byte { return testtool.ZstdBzImage(kernel) }
-
 // A payload as make payload lays it out: kernel code, the console archive,
 // the image's archives with NUL padding, and the kernel's data after them.
 func TestFiles(t *testing.T) {
@@ -37,7 +35,7 @@ func TestFiles(t *testing.T) {
 	kernel = append(kernel, 0, 0, 0, 0)
 	kernel = append(kernel, archive(t, map[string]string{"etc/warmboot/trust/policy": "enforce\n"})...)
 	kernel = append(kernel, []byte("\x10\x00\x00\x00 kernel data after the initramfs 070701")...)
-	files, err := Files(bzImage(t, kernel), func(n string) bool { return n != "init" })
+	files, err := Files(testtool.ZstdBzImage(kernel), func(n string) bool { return n != "init" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +45,7 @@ func TestFiles(t *testing.T) {
 }
 
 func TestNotPayload(t *testing.T) {
-	good := bzImage(t, []byte("a kernel without a warmboot image"))
+	good := testtool.ZstdBzImage([]byte("a kernel without a warmboot image"))
 	for name, bz := range map[string][]byte{
 		"empty":          nil,
 		"no header":      make([]byte, 4096),
@@ -78,8 +76,8 @@ func sized(bz []byte, n uint32) []byte {
 }
 
 func FuzzFiles(f *testing.F) {
-	f.Add(bzImage(f, append(ConsoleArchive(), archive(f, map[string]string{"a": "b"})...)))
-	f.Add(bzImage(f, []byte("kernel")))
+	f.Add(testtool.ZstdBzImage(append(ConsoleArchive(), archive(f, map[string]string{"a": "b"})...)))
+	f.Add(testtool.ZstdBzImage([]byte("kernel")))
 	f.Add(make([]byte, 0x300))
 	maxKernel = 16 << 20 // within testtool.Bounded's 64 MiB
 	f.Fuzz(func(t *testing.T, bz []byte) {
