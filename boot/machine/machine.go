@@ -49,8 +49,11 @@ type Action struct {
 	Kind Kind
 	// Code is the exit status for Exit.
 	Code int
-	// Verb is systemctl's verb ("kexec", "reboot") for Systemctl.
-	Verb string
+	// Verb is systemctl's verb ("kexec", "reboot") for Systemctl; Force
+	// adds --force (systemd's manager does the verb at once, as
+	// systemd-kexec.service asks it).
+	Verb  string
+	Force bool
 	// RebootOnFailure: a failed Kexec goes through the firmware, because
 	// everything is already stopped and a machine left so is stranded.
 	RebootOnFailure bool
@@ -61,6 +64,9 @@ func (a Action) String() string {
 	case Exit:
 		return fmt.Sprintf("exit %d", a.Code)
 	case Systemctl:
+		if a.Force {
+			return "systemctl --force " + a.Verb
+		}
 		return "systemctl " + a.Verb
 	case Kexec:
 		if a.RebootOnFailure {

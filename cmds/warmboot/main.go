@@ -78,7 +78,7 @@ import (
 func main() {
 	ctx := context.Background()
 	args := os.Args[1:]
-	if len(args) > 0 && (args[0] == "list" || args[0] == "bless") {
+	if len(args) > 0 && (args[0] == "list" || args[0] == "bless" || args[0] == "booted") {
 		os.Exit(run(ctx, args, os.Stdout, os.Stderr))
 	}
 	f, ok := parseBoot(args, os.Stderr)

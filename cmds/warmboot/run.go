@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/state"
+	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -30,8 +32,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return list(args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "bless":
 		return blessCmd(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "booted":
+		return bootedCmd(args[1:], stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-trust DIR] [-json] | warmboot bless [-root DIR] (without a subcommand, warmboot boots)")
+	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR] (without a subcommand, warmboot boots)")
 	return cli.ExitUsage
 }
 
@@ -40,9 +44,10 @@ const ListSchema = "warmboot.list/v1"
 
 // ListOutput is the stable JSON document "warmboot list -json" prints.
 type ListOutput struct {
-	Schema         string             `json:"schema"`
-	Root           string             `json:"root"`
-	Default        *int               `json:"default"`
+	Schema  string `json:"schema"`
+	Root    string `json:"root"`
+	Default *int   `json:"default"` // the default entry's index
+
 	TimeoutSeconds *float64           `json:"timeout_seconds"`
 	Entries        []ListEntry        `json:"entries"`
 	Warnings       []entry.Warning    `json:"warnings"`
@@ -112,6 +117,8 @@ func newListTrust(dir string, t trust.Trust, err error) ListTrust {
 
 // ListEntry is one entry in ListOutput.
 type ListEntry struct {
+	// Index counts from 1, as the text form numbers the entries (and as
+	// warmsign -entry takes a number).
 	Index   int  `json:"index"`
 	Default bool `json:"default"`
 	entry.Entry
@@ -141,7 +148,7 @@ func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput
 		out.Warnings = []entry.Warning{}
 	}
 	if len(m.Entries) > 0 {
-		d := m.Default
+		d := m.Default + 1
 		out.Default = &d
 	}
 	if m.Timeout != nil {
@@ -152,7 +159,7 @@ func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput
 		if e.Initrds == nil {
 			e.Initrds = []string{}
 		}
-		out.Entries = append(out.Entries, ListEntry{Index: i, Default: i == m.Default, Entry: e, Missing: missing(e)})
+		out.Entries = append(out.Entries, ListEntry{Index: i + 1, Default: i == m.Default, Entry: e, Missing: missing(e)})
 	}
 	return out
 }
@@ -162,7 +169,8 @@ func list(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	root := fs.String("root", "/boot", "root of the filesystem holding the boot configs")
 	asJSON := fs.Bool("json", false, "print the "+ListSchema+" JSON document")
-	trustDir := fs.String("trust", "/"+trust.Dir, "directory holding the trust policy and keys/*.pub (the bootloader image's own is "+"/"+trust.Dir+")")
+	trustDir := fs.String("trust", "", "directory holding the trust policy and keys/*.pub, instead of the installed image's (inside the bootloader image: /"+trust.Dir+")")
+	blDir := fs.String("bootloader", swap.BootloaderDir, "the installed warmboot image whose trust the list reports (as warmswap reads it)")
 	if err := fs.Parse(args); err != nil {
 		return cli.ExitUsage
 	}
@@ -178,12 +186,12 @@ func list(args []string, stdout, stderr io.Writer) int {
 	end := tl.Begin("parse")
 	m := choose.Rank(discover.ScanRoot(*root))
 	end()
-	tr, terr := trust.Load(os.DirFS(*trustDir), ".")
+	tr, trustFrom, terr := listTrust(*trustDir, *blDir)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		out := newListOutput(*root, m, tl)
-		out.Trust = newListTrust(*trustDir, tr, terr)
+		out.Trust = newListTrust(trustFrom, tr, terr)
 		out.State = readListState(*root, m)
 		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "warmboot list: %v\n", err)
@@ -193,9 +201,9 @@ func list(args []string, stdout, stderr io.Writer) int {
 		printList(stdout, *root, m)
 		printState(stdout, readListState(*root, m))
 		if terr != nil {
-			fmt.Fprintf(stdout, "trust: %s: %v\n", *trustDir, terr)
+			fmt.Fprintf(stdout, "trust: %s: %v\n", trustFrom, terr)
 		} else {
-			fmt.Fprintf(stdout, "trust: %s\n", tr)
+			fmt.Fprintf(stdout, "trust: %s (from %s)\n", tr, trustFrom)
 		}
 	}
 	if len(m.Entries) == 0 {
@@ -203,6 +211,32 @@ func list(args []string, stdout, stderr io.Writer) int {
 		return cli.ExitError
 	}
 	return cli.ExitOK
+}
+
+// hostRoot is where list finds the installed image (a test's root).
+var hostRoot = "/"
+
+// listTrust reads the trust the list reports: -trust's directory when
+// given; else the installed image's in blDir (on a host, what warmswap and
+// the booted bootloader enforce); else, inside the bootloader image, its
+// own /etc/warmboot/trust.
+func listTrust(dir, blDir string) (trust.Trust, string, error) {
+	if dir != "" {
+		t, err := trust.Load(os.DirFS(dir), ".")
+		return t, dir, err
+	}
+	t, img, err := swap.InstalledTrust(hostRoot, blDir)
+	if errors.Is(err, swap.ErrNoBootloader) {
+		own := filepath.Join(hostRoot, trust.Dir)
+		if _, serr := os.Stat(own); serr == nil {
+			t, err := trust.Load(os.DirFS(own), ".")
+			return t, "/" + trust.Dir, err
+		}
+	}
+	if img == "" {
+		img = blDir
+	}
+	return t, img, err
 }
 
 func printList(w io.Writer, root string, m choose.Menu) {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/warmboot/warmboot/boot/state"
+	"github.com/warmboot/warmboot/boot/swap/swaptest"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
@@ -194,5 +195,25 @@ func TestBless(t *testing.T) {
 	stderr.Reset()
 	if code := run(context.Background(), []string{"bless", "-root", t.TempDir()}, &stdout, &stderr); code != cli.ExitError || !strings.Contains(stderr.String(), "not booted by warmboot") {
 		t.Errorf("bless elsewhere = exit %d, %q", code, stderr.String())
+	}
+}
+
+// On a host, list reports the trust of the image installed in
+// /boot/warmboot, as warmswap reads it, not the host's /etc/warmboot.
+func TestListInstalledTrust(t *testing.T) {
+	hostRoot = swaptest.System(t, "warn")
+	defer func() { hostRoot = "/" }()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"list", "-root", filepath.Join(hostRoot, "boot")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list = exit %d, stderr %q", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "trust: policy warn,") || !strings.Contains(stdout.String(), "(from /boot/warmboot/initramfs.cpio") {
+		t.Errorf("list trust line:\n%s\nwant the installed image's policy (warn) and file", stdout.String())
+	}
+	// No image installed: an error naming the directory and the fix.
+	stdout.Reset()
+	run(context.Background(), []string{"list", "-bootloader", "/nonexistent", "-root", filepath.Join(hostRoot, "boot")}, &stdout, &stderr)
+	if !strings.Contains(stdout.String(), "trust: /nonexistent: ") || !strings.Contains(stdout.String(), "install one") {
+		t.Errorf("list with no installed image:\n%s", stdout.String())
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -228,7 +230,7 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(sel.root, verify.Dirs[0])
+	dir := manifestDir(sel.root)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -243,6 +245,11 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 			data = m.Sign(priv)
 		}
 		p := filepath.Join(dir, e.name+".manifest")
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, data) {
+			// The same bytes: a signify signature beside it still holds.
+			fmt.Fprintf(stdout, "%s: %q (%s), unchanged\n", p, e.Label, e.Kernel)
+			continue
+		}
 		if err := writeAtomic(p, data); err != nil {
 			return err
 		}
@@ -259,6 +266,17 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %q (%s), %s\n", p, e.Label, e.Kernel, what)
 	}
 	return nil
+}
+
+// manifestDir is where manifests for the configs under root go, among
+// the verify.Dirs the bootloader reads: root/boot/warmboot when /boot is a
+// directory of that filesystem (Debian's one root partition), else
+// root/warmboot (a separate /boot or an ESP).
+func manifestDir(root string) string {
+	if st, err := os.Stat(filepath.Join(root, "boot")); err == nil && st.IsDir() {
+		return filepath.Join(root, "boot", "warmboot")
+	}
+	return filepath.Join(root, "warmboot")
 }
 
 // writeAtomic replaces p with data, or leaves p as it was.
@@ -291,14 +309,29 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	var sel selection
 	sel.register(flags, false)
 	keys := flags.String("keys", "", "comma-separated public key files to trust")
+	bl := flags.String("bootloader", "", "check with the keys of the warmboot image installed in this directory (/boot/warmboot), as it will")
 	if err := parse(flags, args); err != nil {
 		return err
 	}
-	if *keys == "" {
-		return usageError{errors.New("-keys A.pub[,B.pub] is required")}
+	if (*keys == "") == (*bl == "") {
+		return usageError{errors.New("one of -keys A.pub[,B.pub] and -bootloader DIR is required")}
 	}
 	t := trust.Trust{Policy: trust.Enforce, Edits: trust.EditsRefuse}
+	if *bl != "" {
+		installed, img, err := swap.InstalledTrust("/", *bl)
+		if err != nil {
+			return err
+		}
+		if len(installed.Keys) == 0 {
+			return fmt.Errorf("%s trusts no keys (policy %s): it boots unsigned entries; nothing to verify", img, installed.Policy)
+		}
+		fmt.Fprintf(stdout, "keys of %s (policy %s)\n", img, installed.Policy)
+		t.Keys = installed.Keys
+	}
 	for _, k := range strings.Split(*keys, ",") {
+		if k == "" {
+			continue
+		}
 		data, err := readSmall(k)
 		if err != nil {
 			return err

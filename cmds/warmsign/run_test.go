@@ -125,6 +125,30 @@ func TestSignifyWorkflow(t *testing.T) {
 	if out := warmsign(t, 0, "verify", "-keys", pub, "-root", root, "-entry", "a"); !strings.Contains(out, "ok      A 1") {
 		t.Errorf("verify: %s", out)
 	}
+	// The kernel hooks write manifests for every entry after each
+	// upgrade: an unchanged manifest keeps its signature.
+	if out := warmsign(t, 0, "manifest", "-root", root, "-all"); !strings.Contains(out, "bls-a.manifest: \"A 1\" (/vmlinuz-a), unchanged") {
+		t.Errorf("manifest -all over a signed manifest: %s", out)
+	}
+	if _, err := os.Stat(mf + ".sig"); err != nil {
+		t.Errorf("the signature of an unchanged manifest was removed: %v", err)
+	}
+}
+
+// When /boot is a directory of the filesystem (Debian's one root
+// partition), manifests go to /boot/warmboot, which the bootloader reads,
+// not to a new top-level /warmboot.
+func TestManifestDirBoot(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "boot/loader/entries/a.conf"), "title A\nlinux /vmlinuz-a\noptions quiet\n")
+	write(t, filepath.Join(root, "boot/vmlinuz-a"), string(testtool.BzImage(4096)))
+	warmsign(t, 0, "manifest", "-root", root, "-all")
+	if _, err := os.Stat(filepath.Join(root, "boot/warmboot/bls-a.manifest")); err != nil {
+		t.Errorf("manifest not under boot/warmboot: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "warmboot")); err == nil {
+		t.Error("a top-level warmboot/ was made")
+	}
 }
 
 // A GRUB menuentry inside a submenu, chosen by its title path.

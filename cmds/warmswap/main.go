@@ -89,10 +89,14 @@ func do(s *swapper, a machine.Action) int {
 	case machine.Exit:
 		return a.Code
 	case machine.Systemctl:
-		cmd := exec.Command("systemctl", a.Verb)
+		args := []string{a.Verb}
+		if a.Force {
+			args = []string{"--force", a.Verb}
+		}
+		cmd := exec.Command("systemctl", args...)
 		cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(s.stderr, "warmswap: systemctl %s: %v\n", a.Verb, err)
+			fmt.Fprintf(s.stderr, "warmswap: %s: %v\n", a, err)
 			return cli.ExitError
 		}
 		return cli.ExitOK

@@ -30,6 +30,7 @@ type options struct {
 	req    swap.Request
 	dryRun bool
 	load   bool
+	unload bool
 	commit bool
 	grace  time.Duration
 }
@@ -49,6 +50,7 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	fs.StringVar(&o.req.Bootloader, "bootloader", swap.BootloaderDir, "directory holding the warmboot image (vmlinuz, initramfs.cpio[.zst], cmdline)")
 	fs.StringVar(&o.req.Teardown, "teardown", swap.TeardownDir, "directory of executables run just before kexec")
 	fs.StringVar(&o.req.Reason, "reason", "warmswap", "why, for the bootloader's log")
+	fs.BoolVar(&o.unload, "unload", false, "unload what -load loaded (opting out: the next reboot goes through the firmware)")
 	fs.BoolVar(&o.commit, "commit", false, "keep the running system: bless it (last-known-good, the default, watchdog stopped), as \"warmboot bless\" does")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "time processes get between SIGTERM and SIGKILL")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +68,8 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 		return bad("-initrd and -cmdline go with -kernel")
 	case o.commit && len(args) > 1:
 		return bad("-commit goes alone: it blesses the running system")
+	case o.unload && len(args) > 1:
+		return bad("-unload goes alone: it unloads what -load loaded")
 	case o.load && (o.dryRun || o.req.Direct):
 		return bad("-load loads the bootloader for a later reboot: it goes with neither -dry-run nor -direct")
 	}
@@ -94,6 +98,11 @@ type swapper struct {
 func newSwapper(stdout, stderr io.Writer) *swapper {
 	host, _ := os.Hostname()
 	rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	// Everything said also goes to the kernel log, and so to the journal
+	// of the boot that ends: an operator on ssh loses the terminal when
+	// sshd stops.
+	kmsg := clog.OpenKmsg("warmswap")
+	stdout, stderr = io.MultiWriter(stdout, kmsg), io.MultiWriter(stderr, kmsg)
 	return &swapper{stdout: stdout, stderr: stderr, log: clog.New(stdout, "warmswap"),
 		env:   swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel))},
 		loads: kexec.Real{}, machine: machine.Real{}, sys: shutdown.Real{}, systemd: systemdIsInit(),
@@ -116,7 +125,10 @@ func (s *swapper) refuse(format string, a ...any) machine.Action {
 // and returns what main does last.
 func (s *swapper) run(args []string) machine.Action {
 	if len(args) > 0 && args[0] == "teardown" {
-		return machine.ExitWith(s.teardown(args[1:]))
+		return s.teardown(args[1:])
+	}
+	if len(args) > 0 && args[0] == "reboot" {
+		return s.reboot(args[1:])
 	}
 	o, ok := parse(args, s.stderr)
 	if !ok {
@@ -129,6 +141,9 @@ func (s *swapper) run(args []string) machine.Action {
 		}
 		return machine.ExitWith(cli.ExitOK)
 	}
+	if o.unload {
+		return machine.ExitWith(s.unloadArmed())
+	}
 	p, err := swap.Prepare(s.env, o.req)
 	if err != nil {
 		return s.refuse("%v", err)
@@ -136,6 +151,14 @@ func (s *swapper) run(args []string) machine.Action {
 	s.printPlan(p)
 
 	lateLoad := false
+	if p.Mode != swap.Reboot && o.dryRun && s.machine.Loaded() {
+		// A test load would replace what is loaded for the next reboot
+		// (warmboot-load's image): a dry run leaves the machine as it is.
+		s.say("check skipped: a kexec image is loaded for the next reboot; the kernel's own check of this image (kexec_file_load) is left to the swap, so as not to replace it")
+		s.sayNextReboot()
+		s.say("dry run: every other check passed; nothing was stopped or loaded")
+		return machine.ExitWith(cli.ExitOK)
+	}
 	if p.Mode != swap.Reboot {
 		before := s.machine.Loaded()
 		method, err := s.load(p)
@@ -157,15 +180,22 @@ func (s *swapper) run(args []string) machine.Action {
 					return machine.ExitWith(cli.ExitError)
 				}
 			}
+			s.sayNextReboot()
 			s.say("dry run: every check passed; nothing was stopped or left loaded")
 			return machine.ExitWith(cli.ExitOK)
 		}
 		s.record(p)
 		if o.load {
-			s.say("loaded: the next \"systemctl kexec\" (or a reboot by a systemd that kexecs a loaded image) re-enters warmboot")
+			s.markArmed(p, method)
+			s.sayNextReboot()
 			return machine.ExitWith(cli.ExitOK)
 		}
 	} else if o.dryRun || o.load {
+		if o.load && s.machine.Loaded() {
+			// never-kexec: what an earlier -load loaded must not stay.
+			s.unloadArmed()
+		}
+		s.sayNextReboot()
 		s.say("every check passed; nothing was stopped or loaded")
 		return machine.ExitWith(cli.ExitOK)
 	} else {
@@ -314,24 +344,93 @@ func systemdIsInit() bool {
 	return err == nil && st.IsDir()
 }
 
-// teardown runs the teardown executables: "warmswap teardown kexec" is
-// what systemd's system-shutdown hook calls (with the verb it is about to
-// do); on any other verb it does nothing.
-func (s *swapper) teardown(args []string) int {
+// teardown is the systemd system-shutdown hook ("warmswap teardown
+// VERB"): just before systemd kexecs, it runs the teardown executables;
+// if never-kexec appeared since the image was loaded, it unloads it
+// instead, and systemd then reboots through the firmware. On any other
+// verb it does nothing.
+func (s *swapper) teardown(args []string) machine.Action {
 	if len(args) != 1 {
 		fmt.Fprintln(s.stderr, "usage: warmswap teardown VERB (systemd passes halt, poweroff, reboot or kexec)")
-		return cli.ExitUsage
+		return machine.ExitWith(cli.ExitUsage)
 	}
 	if args[0] != "kexec" {
-		return cli.ExitOK
+		return machine.ExitWith(cli.ExitOK)
+	}
+	if _, err := os.Stat(filepath.Join(s.env.Root, swap.NeverKexec)); err == nil {
+		if err := s.machine.Unload(); err != nil {
+			fmt.Fprintf(s.stderr, "warmswap: %s exists, but unloading the kexec image failed: %v\n", swap.NeverKexec, err)
+			return machine.ExitWith(cli.ExitError)
+		}
+		s.say("%s exists: unloaded the kexec image; systemd reboots through the firmware", swap.NeverKexec)
+		return machine.ExitWith(cli.ExitOK)
 	}
 	exes, err := shutdown.Teardown(filepath.Join(s.env.Root, swap.TeardownDir))
 	if err != nil {
 		fmt.Fprintf(s.stderr, "warmswap: %v\n", err)
-		return cli.ExitError
+		return machine.ExitWith(cli.ExitError)
 	}
 	if errs := shutdown.RunTeardown(s.sys, shutdown.Options{Log: s.log}, exes); len(errs) > 0 {
+		return machine.ExitWith(cli.ExitError)
+	}
+	return machine.ExitWith(cli.ExitOK)
+}
+
+// reboot is systemd-reboot.service's ExecStart (the drop-in
+// swap.RebootDropIn): when warmboot is armed for the next reboot, it turns
+// this reboot into "systemctl --force kexec", as systemd 255 and later do
+// by themselves. Otherwise it does nothing and systemd reboots through the
+// firmware.
+func (s *swapper) reboot(args []string) machine.Action {
+	if len(args) > 0 {
+		fmt.Fprintln(s.stderr, "usage: warmswap reboot (run by systemd-reboot.service)")
+		return machine.ExitWith(cli.ExitUsage)
+	}
+	p := swap.NextReboot(s.rebootFacts())
+	s.say("reboot: %s", p.Why)
+	if !p.Kexec {
+		return machine.ExitWith(cli.ExitOK)
+	}
+	return machine.Action{Kind: machine.Systemctl, Verb: "kexec", Force: true}
+}
+
+// markArmed records that warmboot is loaded for the next reboot.
+func (s *swapper) markArmed(p *swap.Plan, method kexec.Method) {
+	what := fmt.Sprintf("loaded by warmswap -load at %s (%s, %s)", s.env.Now().UTC().Format(time.RFC3339), p.Image.Entry.Kernel, method)
+	f := filepath.Join(s.env.Root, swap.Armed)
+	err := os.MkdirAll(filepath.Dir(f), 0o755)
+	if err == nil {
+		err = os.WriteFile(f, []byte(what+"\n"), 0o644)
+	}
+	if err != nil {
+		clog.Warnf(s.log, "loaded, but not recorded in /%s (%v): the next reboot goes through warmboot only with systemctl kexec", swap.Armed, err)
+	}
+}
+
+// unloadArmed unloads the kexec image and forgets that it was armed.
+func (s *swapper) unloadArmed() int {
+	os.Remove(filepath.Join(s.env.Root, swap.Armed))
+	if !s.machine.Loaded() {
+		s.say("unload: no kexec image is loaded; the next reboot goes through the firmware")
+		return cli.ExitOK
+	}
+	if err := s.machine.Unload(); err != nil {
+		fmt.Fprintf(s.stderr, "warmswap: unload: %v\n", err)
 		return cli.ExitError
 	}
+	s.say("unloaded: the next reboot goes through the firmware")
 	return cli.ExitOK
+}
+
+// sayNextReboot says which way the next reboot will go.
+func (s *swapper) sayNextReboot() {
+	s.say("next reboot: %s", swap.NextReboot(s.rebootFacts()).Why)
+}
+
+// rebootFacts are swap.ReadRebootFacts with the machine's own word on
+// what is loaded.
+func (s *swapper) rebootFacts() swap.RebootFacts {
+	f := swap.ReadRebootFacts(s.env.Root, s.systemd)
+	f.Loaded = s.machine.Loaded()
+	return f
 }

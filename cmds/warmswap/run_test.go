@@ -249,3 +249,70 @@ func TestDo(t *testing.T) {
 		}
 	}
 }
+
+// -load arms the next reboot and says which way it goes; -unload disarms
+// it; the drop-in's "warmswap reboot" turns a reboot into a kexec only
+// while armed.
+func TestRunLoadUnload(t *testing.T) {
+	root := swaptest.System(t, "warn")
+	for _, f := range []string{swap.RebootDropIn, swap.ShutdownHook} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), nil, 0o755)
+	}
+	st := newSwapTest(t, root)
+	st.systemd = true
+	if a := st.run([]string{"reboot"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("reboot before -load = %v, want nothing done", a)
+	}
+	st.said(t, "warmswap: reboot: through the firmware: no kexec image is loaded")
+	if a := st.run([]string{"-load"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("-load = %v\n%s%s", a, st.stdout, st.stderr)
+	}
+	armed, err := os.ReadFile(filepath.Join(root, swap.Armed))
+	if err != nil || !strings.Contains(string(armed), "loaded by warmswap -load at 2026-11-30T09:00:00Z") {
+		t.Fatalf("armed record %q, %v", armed, err)
+	}
+	st.said(t, "warmswap: next reboot: through warmboot (kexec, no firmware): loaded by warmswap -load")
+	if a := st.run([]string{"reboot"}); a != (machine.Action{Kind: machine.Systemctl, Verb: "kexec", Force: true}) {
+		t.Fatalf("reboot while armed = %v, want systemctl --force kexec", a)
+	}
+	// A dry run must not replace what is loaded for the next reboot.
+	n := len(st.rec.Calls)
+	if a := st.run([]string{"-dry-run", "-entry", "a"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("-dry-run = %v\n%s%s", a, st.stdout, st.stderr)
+	}
+	if len(st.rec.Calls) != n {
+		t.Errorf("the dry run called %q with an image loaded for the next reboot", st.rec.Calls[n:])
+	}
+	st.said(t, "check skipped: a kexec image is loaded for the next reboot")
+	if a := st.run([]string{"-unload"}); a != machine.ExitWith(cli.ExitOK) || st.rec.Loaded() {
+		t.Fatalf("-unload = %v, loaded %v", a, st.rec.Loaded())
+	}
+	if _, err := os.Stat(filepath.Join(root, swap.Armed)); err == nil {
+		t.Error("-unload left the armed record")
+	}
+	st.said(t, "warmswap: unloaded: the next reboot goes through the firmware")
+	if a := st.run([]string{"reboot"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Errorf("reboot after -unload = %v, want nothing done", a)
+	}
+}
+
+// never-kexec created after the image was loaded: the shutdown hook
+// unloads it when systemd is about to kexec, so the reboot goes through
+// the firmware; -load then loads nothing.
+func TestTeardownNeverKexec(t *testing.T) {
+	root := swaptest.System(t, "warn")
+	st := newSwapTest(t, root)
+	st.rec.IsLoaded = true
+	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, swap.NeverKexec), nil, 0o644)
+	if a := st.run([]string{"teardown", "kexec"}); a != machine.ExitWith(cli.ExitOK) || st.rec.Loaded() {
+		t.Fatalf("teardown kexec = %v, loaded %v; want the image unloaded", a, st.rec.Loaded())
+	}
+	st.said(t, "never-kexec exists: unloaded the kexec image")
+	st.rec.IsLoaded = true
+	if a := st.run([]string{"-load"}); a != machine.ExitWith(cli.ExitOK) || st.rec.Loaded() {
+		t.Fatalf("-load with never-kexec = %v, loaded %v; want what was loaded unloaded", a, st.rec.Loaded())
+	}
+	st.said(t, "next reboot: through the firmware")
+}

@@ -1,0 +1,102 @@
+package swap
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/warmboot/warmboot/boot/trust"
+)
+
+// Files of the reboot path, relative to the root.
+const (
+	// Armed is written by "warmswap -load" once it has loaded warmboot
+	// for the next reboot, and removed by "warmswap -unload". It lives
+	// in /run, so it goes with the boot that loaded the image.
+	Armed = "run/warmboot/armed"
+	// RebootDropIn makes systemd-reboot.service run "warmswap reboot",
+	// which turns a reboot into a kexec when warmboot is armed: systemd
+	// before 255 reboots through the firmware even with an image loaded
+	// (its SuccessAction= has no kexec there either).
+	RebootDropIn = "usr/lib/systemd/system/systemd-reboot.service.d/warmboot.conf"
+	// ShutdownHook is the system-shutdown executable that runs the
+	// teardown and honours never-kexec at the last moment.
+	ShutdownHook = "usr/lib/systemd/system-shutdown/warmboot-teardown"
+)
+
+// RebootFacts are what decide the next reboot's path.
+type RebootFacts struct {
+	// Loaded: /sys/kernel/kexec_loaded is 1.
+	Loaded bool
+	// Armed: warmswap -load loaded it (Armed exists); ArmedBy is its text.
+	Armed   bool
+	ArmedBy string
+	// NeverKexec: the never-kexec file exists.
+	NeverKexec bool
+	// Systemd: systemd is PID 1; DropIn and Hook: warmboot's drop-in and
+	// shutdown hook are installed.
+	Systemd, DropIn, Hook bool
+}
+
+// ReadRebootFacts reads the facts under root.
+func ReadRebootFacts(root string, systemd bool) RebootFacts {
+	at := func(p string) string { return filepath.Join(root, p) }
+	exists := func(p string) bool { _, err := os.Stat(at(p)); return err == nil }
+	f := RebootFacts{Systemd: systemd, NeverKexec: exists(NeverKexec), DropIn: exists(RebootDropIn), Hook: exists(ShutdownHook)}
+	if b, err := os.ReadFile(at("sys/kernel/kexec_loaded")); err == nil {
+		f.Loaded = strings.TrimSpace(string(b)) == "1"
+	}
+	if b, err := os.ReadFile(at(Armed)); err == nil {
+		f.Armed, f.ArmedBy = true, strings.TrimSpace(string(b))
+	}
+	return f
+}
+
+// RebootPath is which way the next reboot goes, and why.
+type RebootPath struct {
+	// Kexec: "reboot" re-enters warmboot by kexec. KexecVerb: "systemctl
+	// kexec" does (it boots whatever is loaded).
+	Kexec, KexecVerb bool
+	Why              string
+}
+
+// NextReboot decides the path of the next reboot from f; "warmswap reboot"
+// (the drop-in), "warmswap teardown" (the hook) and "warmswap -dry-run"
+// all decide by it.
+func NextReboot(f RebootFacts) RebootPath {
+	switch {
+	case !f.Loaded:
+		return RebootPath{Why: "through the firmware: no kexec image is loaded (opt in: systemctl enable --now warmboot-load.service)"}
+	case f.NeverKexec && f.Hook:
+		return RebootPath{Why: fmt.Sprintf("through the firmware: %s exists; the shutdown hook unloads the loaded image at the last moment (warmswap -unload does it now)", NeverKexec)}
+	case f.NeverKexec:
+		return RebootPath{KexecVerb: true, Why: fmt.Sprintf("through the firmware, but %s exists while an image is loaded and the shutdown hook (/%s) is not installed: \"systemctl kexec\" would still kexec; run warmswap -unload", NeverKexec, ShutdownHook)}
+	case !f.Armed:
+		return RebootPath{KexecVerb: true, Why: "a kexec image not loaded by warmswap -load is loaded: \"systemctl kexec\" boots it; \"reboot\" leaves it to systemd (before systemd 255: through the firmware)"}
+	case f.Systemd && !f.DropIn:
+		return RebootPath{KexecVerb: true, Why: fmt.Sprintf("warmboot is loaded (%s), but /%s is not installed: \"systemctl kexec\" re-enters warmboot, \"reboot\" goes through the firmware before systemd 255", f.ArmedBy, RebootDropIn)}
+	default:
+		return RebootPath{Kexec: true, KexecVerb: true, Why: fmt.Sprintf("through warmboot (kexec, no firmware): %s", f.ArmedBy)}
+	}
+}
+
+// InstalledTrust reads the policy and keys of the warmboot image installed
+// in dir under root, as warmswap and the booted bootloader read them. It
+// also returns the image file it read.
+func InstalledTrust(root, dir string) (trust.Trust, string, error) {
+	env := Env{Root: root}
+	kernel, initrd, _, err := bootloader(env, dir)
+	if err != nil {
+		return trust.Trust{}, "", err
+	}
+	img := initrd
+	if img == "" {
+		img = kernel
+	}
+	t, err := readTrust(env.path(img), initrd == "")
+	if err != nil {
+		return trust.Trust{}, img, fmt.Errorf("%s: %w", img, err)
+	}
+	return t, img, nil
+}
