@@ -29,7 +29,10 @@ export WARMBOOT_KERNEL_DIR := $(abspath $(KDIR))
 PAYLOAD  := $(OUT)/warmboot.bzImage
 PAYLOAD_IMAGE := $(OUT)/payload.cpio
 
-.PHONY: help deps kernel image payload peer disk demo test lint unit fuzz vmtest bench clean
+.PHONY: help deps kernel image payload peer disk demo test lint unit fuzz vmtest bench clean deb debian
+
+DEB      := $(OUT)/warmboot.deb
+DEBSRC   := $(GOSRC) $(shell find images/deb cmds/warmswap/systemd -type f 2>/dev/null) README.md
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -70,6 +73,17 @@ $(OUT)/sign.stamp: FORCE
 	@mkdir -p $(OUT); { echo '$(SIGN_KEY) $(SIGN_CERT)'; cat $(SIGN_CERT) /dev/null; } > $@.new; \
 	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
+deb: $(DEB) ## build the Debian package out/warmboot.deb (dpkg-deb; lintian-clean): warmswap, warmboot, warmsign, units, initramfs and kernel hooks
+$(DEB): $(DEBSRC) $(OUT)/.deps
+	images/deb/mkdeb.sh $(OUT)/warmboot.new.deb
+	@echo "lintian --fail-on error,warning $(OUT)/warmboot.new.deb"; \
+	out=$$(lintian --fail-on error,warning $(OUT)/warmboot.new.deb 2>&1); st=$$?; \
+	grep -v '^running with root privileges' <<<"$$out" || true; exit $$st
+	mv $(OUT)/warmboot.new.deb $@
+
+debian: $(OUT)/.deps ## build (once, cached in ~/.cache/warmboot) the stock Debian 12 system TestDebian runs
+	images/debian/mkdebian.sh
+
 peer: $(PEER).zst ## build u-root's boot command image (the benchmark's peer)
 $(PEER).zst: go.mod go.sum images/mkimage/main.go $(KDIR)/release $(OUT)/.deps
 	go run ./images/mkimage -kernel-dir $(KDIR) -o $(PEER) -flavor uroot-boot
@@ -101,11 +115,13 @@ fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
 		done; \
 	done
 
-vmtest: image payload $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
+vmtest: image payload deb $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
+	debian=$$(images/debian/mkdebian.sh) && \
+	WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
-		go test -count=1 -timeout 40m -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
+		go test -count=1 -timeout 60m -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
 
 bench: image peer payload ## boot the demo disk BENCH_N times with warmboot and u-root's boot, the payload and Debian's kernel; swaps; report medians (BENCH=regexp narrows)
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \

@@ -7,6 +7,9 @@ set -euo pipefail
 
 PACKAGES=(qemu-system-x86 zstd e2fsprogs dosfstools mtools fdisk cpio signify-openbsd swtpm swtpm-tools tpm2-tools ovmf grub-efi-amd64-bin grub-common xfsprogs btrfs-progs mdadm lvm2 util-linux xorriso
 	sbsigntool openssl
+	# The Debian package (make deb) and the stock Debian system TestDebian
+	# runs (images/debian/mkdebian.sh).
+	lintian mmdebstrap qemu-utils
 	# The payload kernel (make payload): Debian's 6.1 source, the line of
 	# the test kernel, and what building it takes.
 	linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev)

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	var missing []string
-	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR", "WARMBOOT_PAYLOAD", "WARMBOOT_PAYLOAD_IMAGE"} {
+	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR", "WARMBOOT_PAYLOAD", "WARMBOOT_PAYLOAD_IMAGE", "WARMBOOT_DEB", "WARMBOOT_DEBIAN"} {
 		if os.Getenv(v) == "" {
 			missing = append(missing, v)
 		}

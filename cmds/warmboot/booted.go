@@ -56,5 +56,7 @@ func printBooted(w io.Writer, b handoff.Booted) {
 		parts = append(parts, fmt.Sprintf("%s=%.2fs", p.Name, p.Millis/1000))
 		total += p.Millis
 	}
-	say("timeline: %s (%.2fs in all)", strings.Join(parts, " "), total/1000)
+	// The record is written before the load and the kexec, so these are
+	// the phases up to them.
+	say("timeline: %s (%.2fs before the load and kexec)", strings.Join(parts, " "), total/1000)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/trust"
@@ -245,8 +246,9 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 			data = m.Sign(priv)
 		}
 		p := filepath.Join(dir, e.name+".manifest")
-		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, data) {
-			// The same bytes: a signify signature beside it still holds.
+		if old, err := os.ReadFile(p); err == nil && sameManifest(old, data, priv == nil) {
+			// The same statement: its signature (a line in it, or a
+			// signify .sig beside it) still holds.
 			fmt.Fprintf(stdout, "%s: %q (%s), unchanged\n", p, e.Label, e.Kernel)
 			continue
 		}
@@ -266,6 +268,22 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %q (%s), %s\n", p, e.Label, e.Kernel, what)
 	}
 	return nil
+}
+
+// sameManifest says whether the manifest file old already says what new
+// does: the same bytes, or, when writing unsigned manifests (unsigned),
+// the same statement signed (a signature line warmsign sign added). The
+// kernel hooks write every entry's manifest after each upgrade; a
+// signature on an unchanged one must survive that.
+func sameManifest(old, new []byte, unsigned bool) bool {
+	if bytes.Equal(old, new) {
+		return true
+	}
+	if !unsigned {
+		return false
+	}
+	_, sig, body, err := manifest.Parse(old)
+	return err == nil && sig != nil && bytes.Equal(body, new)
 }
 
 // manifestDir is where manifests for the configs under root go, among

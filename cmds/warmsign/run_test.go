@@ -41,6 +41,25 @@ func warmsign(t *testing.T, wantCode int, args ...string) string {
 	return stdout.String() + stderr.String()
 }
 
+// Unsigned manifests written over warmsign-signed ones with the same
+// statement keep the signed ones (the kernel hooks run manifest -all
+// after every upgrade); a changed entry gets a new, unsigned manifest.
+func TestManifestKeepsSigned(t *testing.T) {
+	root, keys := bootRoot(t), t.TempDir()
+	warmsign(t, 0, "keygen", "-o", filepath.Join(keys, "k"))
+	warmsign(t, 0, "sign", "-key", filepath.Join(keys, "k.sec"), "-root", root, "-all")
+	if out := warmsign(t, 0, "manifest", "-root", root, "-all"); strings.Count(out, "unchanged") != 2 {
+		t.Errorf("manifest -all over signed manifests:\n%s", out)
+	}
+	warmsign(t, 0, "verify", "-keys", filepath.Join(keys, "k.pub"), "-root", root)
+	write(t, filepath.Join(root, "initrd-a"), "initrd a, rebuilt")
+	out := warmsign(t, 0, "manifest", "-root", root, "-all")
+	if !strings.Contains(out, `bls-a.manifest: "A 1" (/vmlinuz-a), unsigned`) || !strings.Contains(out, `bls-b.manifest: "B 2" (/vmlinuz-b), unchanged`) {
+		t.Errorf("manifest -all after an initrd changed:\n%s", out)
+	}
+	warmsign(t, 1, "verify", "-keys", filepath.Join(keys, "k.pub"), "-root", root)
+}
+
 func TestKeygenSignVerify(t *testing.T) {
 	root, keys := bootRoot(t), t.TempDir()
 	k := filepath.Join(keys, "release")

@@ -83,6 +83,33 @@ func TestLoadUnit(t *testing.T) {
 	if got := one("Install", "WantedBy"); got != "multi-user.target" {
 		t.Errorf("WantedBy = %s", got)
 	}
+	// Opting out unloads; shutting down does not (no Conflicts= with
+	// shutdown.target, which DefaultDependencies= would add).
+	if o, ok := parse(strings.Fields(one("Service", "ExecStop"))[1:], os.Stderr); !ok || !o.unload {
+		t.Errorf("ExecStop = %q, want warmswap -unload", one("Service", "ExecStop"))
+	}
+	if got := one("Unit", "DefaultDependencies"); got != "no" {
+		t.Errorf("DefaultDependencies = %s, want no: a shutdown must not stop the unit and unload", got)
+	}
+}
+
+// The drop-in runs "warmswap reboot" in systemd-reboot.service, ignoring
+// its failure; "warmboot booted" logs a warm boot.
+func TestRebootDropInAndBootedUnit(t *testing.T) {
+	u := unit(t, "systemd/systemd-reboot-warmboot.conf")
+	if got := u["Service"]["ExecStart"]; len(got) != 1 || got[0] != "-/usr/sbin/warmswap reboot" {
+		t.Errorf("drop-in ExecStart = %q, want -/usr/sbin/warmswap reboot", got)
+	}
+	if !strings.HasSuffix(swap.RebootDropIn, "systemd-reboot.service.d/warmboot.conf") {
+		t.Errorf("swap.RebootDropIn = %s", swap.RebootDropIn)
+	}
+	b := unit(t, "systemd/warmboot-booted.service")
+	if got := b["Service"]["ExecStart"]; len(got) != 1 || got[0] != "/usr/sbin/warmboot booted" {
+		t.Errorf("booted ExecStart = %q", got)
+	}
+	if got := b["Unit"]["ConditionPathExists"]; len(got) != 1 || got[0] != "/run/warmboot/booted.json" {
+		t.Errorf("booted ConditionPathExists = %q", got)
+	}
 }
 
 // The bless unit runs "warmboot bless" once the boot is complete, as

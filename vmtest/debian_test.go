@@ -1,0 +1,309 @@
+package vmtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hugelgupf/vmtest/qemu"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/images/disk"
+)
+
+// TestDebian is the operator's path on a stock Debian 12 server
+// (images/debian/mkdebian.sh: Debian's own packages, systemd 252, the stock
+// initramfs-tools initrd, update-grub's grub.cfg), in one VM, step by step:
+// boot it through the "firmware" (QEMU starting Debian's kernel as GRUB
+// would), install the .deb (make deb), install the bootloader image with
+// a test key and sign with warmsign, then
+//
+//	a. warmswap -entry: a swap through warmboot to another GRUB entry;
+//	b. systemctl reboot with warmboot-load.service enabled goes through
+//	   warmboot (systemd 252 alone would go through the firmware);
+//	c. a second kernel package installed by dpkg: the hooks write its
+//	   manifest, report it unsigned, sign it once SIGN_KEY is set, and the
+//	   swap boots it;
+//	d. disable --now unloads: systemctl reboot goes through the firmware.
+//
+// After each boot: the file written without sync is there, the previous
+// boot's journal ends with a clean stop and holds warmswap's messages, no
+// unit failed, the root was not recovered, the clock is right, and after
+// the warm paths /run/warmboot/booted.json (the initramfs-tools hook) and
+// warmboot-booted's journal lines are there. At the end, after poweroff,
+// e2fsck finds the root clean.
+func TestDebian(t *testing.T) {
+	swapSetup(t)
+	sys := os.Getenv("WARMBOOT_DEBIAN")
+	deb := os.Getenv("WARMBOOT_DEB")
+	read := func(f string) string {
+		b, err := os.ReadFile(filepath.Join(sys, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	cmdline, uuid, oldRel, newRel := read("cmdline"), read("uuid"), read("old"), read("new")
+
+	// The root disk: a copy-on-write overlay of the cached system.
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(sys, "disk.img"), root).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create: %v: %s", err, out)
+	}
+	// What the operator brings: the package, the bootloader image built
+	// with the test key (enforce), the host signing key, a second kernel.
+	xfer := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "xfer", SizeMiB: 96, Files: map[string]disk.File{
+		"/warmboot.deb":       {Src: deb},
+		"/vmlinuz":            {Src: kernel},
+		"/initramfs.cpio.zst": {Src: bootloaderZst},
+		"/host.sec":           {Data: trust.MarshalSecret(signKey)},
+		"/linux-image-new.deb": {Src: filepath.Join(sys, "linux-image-new.deb")},
+	}}}})
+
+	fw := func() *debVM {
+		return bootDebian(t, root, xfer, filepath.Join(sys, "vmlinuz"), filepath.Join(sys, "initrd.img"), cmdline)
+	}
+	d := fw()
+	d.up(false)
+	d.ok("mount -o ro /dev/vdb1 /mnt")
+	out := d.ok("dpkg -i /mnt/warmboot.deb 2>&1")
+	if !strings.Contains(out, "update-initramfs: Generating /boot/initrd.img-") {
+		t.Errorf("installing the package did not rebuild the initramfs (the trigger):\n%s", out)
+	}
+	d.ok("lsinitramfs /boot/initrd.img-$(uname -r) | grep -x usr/share/initramfs-tools/scripts/init-bottom/warmboot || lsinitramfs /boot/initrd.img-$(uname -r) | grep -x scripts/init-bottom/warmboot")
+	d.ok("install -D -m644 /mnt/vmlinuz /boot/warmboot/vmlinuz && install -m644 /mnt/initramfs.cpio.zst /boot/warmboot/ && echo 'quiet warmboot.wait=3' > /boot/warmboot/cmdline")
+	d.ok("install -m600 /mnt/host.sec /root/host.sec")
+	out = d.ok("warmsign sign -key /root/host.sec -root / -all")
+	if !strings.Contains(out, "/boot/warmboot/") {
+		t.Errorf("warmsign wrote its manifests elsewhere than /boot/warmboot:\n%s", out)
+	}
+	// The host's list tells the truth: the installed image enforces.
+	out = d.ok("warmboot list")
+	if !strings.Contains(out, "trust: policy enforce") || !strings.Contains(out, "(from /boot/warmboot/initramfs.cpio.zst)") {
+		t.Errorf("warmboot list on the host does not report the installed image's trust:\n%s", out)
+	}
+	out = d.ok("warmboot list -json")
+	if !strings.Contains(out, `"index": 1,`) {
+		t.Errorf("list -json does not number entries from 1:\n%s", out)
+	}
+
+	// a. A swap to the running kernel's entry in GRUB's Advanced submenu.
+	entry := "gnulinux-" + oldRel + "-advanced-" + uuid
+	d.ok("echo written-before-a > /root/unsynced-a")
+	d.send("warmswap -entry " + entry)
+	d.expect("warmswap: check ok: bootloader: /boot/warmboot/vmlinuz, /boot/warmboot/initramfs.cpio.zst (policy enforce",
+		"warmswap: check ok: verification: verified: signed by",
+		"warmboot: starting")
+	d.up(true)
+	d.checkBoot("/root/unsynced-a", "written-before-a", entry, "warmswap")
+	d.ok("journalctl -b -1 -t warmswap | grep -q 'systemd is PID 1: handing over to systemctl kexec'")
+
+	// b. Opt in; systemctl reboot goes through warmboot.
+	d.ok("systemctl enable --now warmboot-load.service")
+	out = d.ok("warmswap -dry-run")
+	if !strings.Contains(out, "next reboot: through warmboot (kexec, no firmware)") {
+		t.Errorf("warmswap -dry-run does not say the next reboot goes through warmboot:\n%s", out)
+	}
+	if got := d.ok("cat /sys/kernel/kexec_loaded"); strings.TrimSpace(got) != "1" {
+		t.Errorf("after the dry run, kexec_loaded = %q; the dry run must leave warmboot loaded", got)
+	}
+	d.ok("echo written-before-b > /root/unsynced-b")
+	d.send("systemctl reboot")
+	d.expect("warmboot: starting")
+	d.up(true)
+	// warmboot boots its default: since the blessed swap (a), the entry
+	// a swapped to (warmboot bless keeps a warm swap's target).
+	d.checkBoot("/root/unsynced-b", "written-before-b", entry, "")
+	d.ok("journalctl -b -1 -t warmswap | grep -q 'reboot: through warmboot'")
+
+	// c. The newer kernel from dpkg: unsigned first, reported.
+	out = d.ok("dpkg -i /mnt/linux-image-new.deb 2>&1")
+	for _, want := range []string{
+		"warmboot: WARNING: the installed bootloader (/boot/warmboot) will refuse these entries:",
+		"REFUSED Debian GNU/Linux: ",
+		"warmboot: reloading warmboot for the next reboot was refused",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("installing a kernel: the hook did not say %q:\n%s", want, out)
+		}
+	}
+	// The operator lets the host sign; the hook signs and reloads.
+	d.ok("sed -i 's|^SIGN_KEY=.*|SIGN_KEY=/root/host.sec|' /etc/warmboot/warmboot.conf")
+	out = d.ok("/etc/kernel/postinst.d/zz-warmboot " + newRel + " /boot/vmlinuz-" + newRel + " 2>&1")
+	if strings.Contains(out, "WARNING") || strings.Contains(out, "refused") {
+		t.Errorf("the hook with SIGN_KEY still reports refusals:\n%s", out)
+	}
+	d.ok("echo written-before-c > /root/unsynced-c")
+	simple := "gnulinux-simple-" + uuid // GRUB's first entry: now the new kernel
+	d.send("warmswap -entry " + simple)
+	d.expect(`warmswap: check ok: target: "Debian GNU/Linux": kernel `, "/boot/vmlinuz-"+newRel, "warmboot: starting")
+	d.up(true)
+	d.checkBoot("/root/unsynced-c", "written-before-c", simple, "warmswap")
+	if got := d.ok("uname -r; cat /proc/cmdline"); !strings.Contains(got, newRel+"\n") || !strings.Contains(got, "BOOT_IMAGE=/boot/vmlinuz-"+newRel) {
+		t.Errorf("swapped to %q, want the new kernel %s", got, newRel)
+	}
+
+	// d. Opting out unloads; systemctl reboot goes through the firmware
+	// (QEMU -no-reboot ends).
+	d.ok("systemctl disable --now warmboot-load.service")
+	if got := d.ok("cat /sys/kernel/kexec_loaded"); strings.TrimSpace(got) != "0" {
+		t.Errorf("after disable --now, kexec_loaded = %q, want 0", got)
+	}
+	if out := d.ok("warmswap -dry-run"); !strings.Contains(out, "next reboot: through the firmware") {
+		t.Errorf("warmswap -dry-run after opting out:\n%s", out)
+	}
+	d.ok("echo written-before-d > /root/unsynced-d")
+	since := time.Now()
+	d.send("systemctl reboot")
+	if err := d.vm.Wait(); err != nil {
+		t.Fatalf("the VM did not end at the reboot (a firmware reboot ends QEMU -no-reboot): %v", err)
+	}
+	if _, ok := d.c.seenAt("warmboot: starting", since); ok {
+		t.Error("the reboot after opting out went through warmboot")
+	}
+	d = fw()
+	d.up(false)
+	d.checkBoot("/root/unsynced-d", "written-before-d", "", "")
+	d.send("systemctl poweroff")
+	if err := d.vm.Wait(); err != nil {
+		t.Errorf("poweroff: %v", err)
+	}
+	raw := filepath.Join(dir, "root.raw")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", root, raw).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v: %s", err, out)
+	}
+	checkClean(t, raw+"?offset=1048576")
+}
+
+// debVM is the Debian system in QEMU, driven at root's shell on the
+// serial console.
+type debVM struct {
+	t  *testing.T
+	vm *qemu.VM
+	c  *console
+	n  int
+}
+
+// bootDebian boots the Debian system as its firmware would (QEMU's
+// -kernel: Debian's kernel and initrd with GRUB's command line), with the
+// transfer disk as vdb.
+func bootDebian(t *testing.T, root, xfer, vmlinuz, initrd, cmdline string) *debVM {
+	t.Helper()
+	c := &console{}
+	vm := qemu.StartT(t, "debian", qemu.ArchAMD64,
+		qemu.WithQEMUCommand("qemu-system-x86_64 -machine q35 -cpu max -m 2G -smp 2"),
+		qemu.WithKernel(vmlinuz),
+		qemu.WithInitramfs(initrd),
+		qemu.WithAppendKernel(cmdline),
+		qemu.WithVMTimeout(25*time.Minute),
+		qemu.LogSerialByLine(c.add),
+		qemu.ArbitraryArgs("-no-reboot",
+			"-drive", "file="+root+",if=virtio,format=qcow2",
+			"-drive", "file="+xfer+",if=virtio,format=raw,readonly=on"),
+	)
+	return &debVM{t: t, vm: vm, c: c}
+}
+
+func (d *debVM) send(cmd string) {
+	d.t.Logf("debian# %s", cmd)
+	d.vm.Console.Send(cmd + "\r")
+}
+
+func (d *debVM) expect(want ...string) {
+	d.t.Helper()
+	expect(d.t, d.vm, want...)
+}
+
+// up waits for root's prompt; warm says the boot came through warmboot,
+// whose record then mounts the transfer disk again.
+func (d *debVM) up(warm bool) {
+	d.t.Helper()
+	d.expect("wbdeb# ")
+	d.ok("systemctl is-system-running --wait >/dev/null; systemctl --failed --no-legend")
+	if warm {
+		d.ok("mount -o ro /dev/vdb1 /mnt")
+	}
+}
+
+// run runs cmd in root's shell and returns its output and status.
+func (d *debVM) run(cmd string) (string, int) {
+	d.t.Helper()
+	d.n++
+	d.send(cmd + "; echo WBE-" + strconv.Itoa(d.n) + "-$?")
+	out, err := d.vm.Console.ExpectString("WBE-" + strconv.Itoa(d.n) + "-")
+	if err != nil {
+		d.t.Fatalf("%q: no end: %v", cmd, err)
+	}
+	st, err := d.vm.Console.ExpectString("\n")
+	if err != nil {
+		d.t.Fatalf("%q: no status: %v", cmd, err)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(st))
+	if err != nil {
+		d.t.Fatalf("%q: status %q", cmd, st)
+	}
+	// What was read since the last command: the prompt, the output and
+	// the end marker.
+	out = strings.TrimSuffix(out, "WBE-"+strconv.Itoa(d.n)+"-")
+	out = strings.TrimPrefix(out, "wbdeb# ")
+	return strings.ReplaceAll(out, "\r", ""), code
+}
+
+// ok runs cmd and fails the test unless it succeeds.
+func (d *debVM) ok(cmd string) string {
+	d.t.Helper()
+	out, code := d.run(cmd)
+	if code != 0 {
+		d.t.Fatalf("%q: exit %d:\n%s", cmd, code, out)
+	}
+	return out
+}
+
+// checkBoot checks the boot that just came up: file holds text (written
+// without sync before the reboot), the previous boot's journal ended with
+// a clean stop, no unit failed, the root was not recovered, the clock is
+// right. entry, when not "", is the entry warmboot says it booted, from
+// /run/warmboot/booted.json (and the journal); by, when not "", is who
+// asked for it.
+func (d *debVM) checkBoot(file, text, entry, by string) {
+	d.t.Helper()
+	if got := d.ok("cat " + file); !strings.Contains(got, text) {
+		d.t.Errorf("%s = %q after the reboot, want %q: a write without sync was lost", file, got, text)
+	}
+	if out := d.ok("journalctl -b -1 -o cat | tail -n 30"); !strings.Contains(out, "Journal stopped") {
+		d.t.Errorf("the previous boot's journal does not end with a clean stop:\n%s", out)
+	}
+	if out := d.ok("systemctl --failed --no-legend"); strings.TrimSpace(out) != "" {
+		d.t.Errorf("failed units:\n%s", out)
+	}
+	if out := d.ok("journalctl -b -k -o cat | grep -i 'EXT4-fs' || true"); strings.Contains(out, "recovery") || strings.Contains(out, "orphan") {
+		d.t.Errorf("the root was recovered at mount: it was not cleanly unmounted:\n%s", out)
+	}
+	guest, _ := strconv.ParseInt(strings.TrimSpace(d.ok("date +%s")), 10, 64)
+	if skew := time.Now().Unix() - guest; skew > 5 || skew < -5 {
+		d.t.Errorf("the clock is %d s off the host's", skew)
+	}
+	if entry == "" {
+		if _, code := d.run("test -e /run/warmboot/booted.json"); code == 0 {
+			d.t.Error("/run/warmboot/booted.json exists after a firmware boot")
+		}
+		return
+	}
+	b := d.ok("cat /run/warmboot/booted.json")
+	if !strings.Contains(b, `"entry": "`+entry+`"`) {
+		d.t.Errorf("booted.json does not name %s:\n%s", entry, b)
+	}
+	if by != "" && !strings.Contains(b, `"from": "`) {
+		d.t.Errorf("booted.json has no handoff (%s asked for the entry):\n%s", by, b)
+	}
+	if out := d.ok("journalctl -b -u warmboot-booted -o cat"); !strings.Contains(out, "warmboot: booted ") || !strings.Contains(out, "warmboot: timeline: ") {
+		d.t.Errorf("warmboot-booted did not put the boot in the journal:\n%s", out)
+	}
+	if out := d.ok("systemctl is-active warmboot-bless.service"); !strings.Contains(out, "active") {
+		d.t.Errorf("warmboot-bless: %s", out)
+	}
+}
