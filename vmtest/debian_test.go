@@ -57,10 +57,10 @@ func TestDebian(t *testing.T) {
 	// What the operator brings: the package, the bootloader image built
 	// with the test key (enforce), the host signing key, a second kernel.
 	xfer := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "xfer", SizeMiB: 96, Files: map[string]disk.File{
-		"/warmboot.deb":       {Src: deb},
-		"/vmlinuz":            {Src: kernel},
-		"/initramfs.cpio.zst": {Src: bootloaderZst},
-		"/host.sec":           {Data: trust.MarshalSecret(signKey)},
+		"/warmboot.deb":        {Src: deb},
+		"/vmlinuz":             {Src: kernel},
+		"/initramfs.cpio.zst":  {Src: bootloaderZst},
+		"/host.sec":            {Data: trust.MarshalSecret(signKey)},
 		"/linux-image-new.deb": {Src: filepath.Join(sys, "linux-image-new.deb")},
 	}}}})
 

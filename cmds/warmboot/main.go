@@ -5,8 +5,9 @@
 // Synopsis:
 //
 //	warmboot [-timeout SECONDS] [-wait SECONDS] [-deadline SECONDS] [-panic SECONDS] [-dry-run]
-//	warmboot list [-root DIR] [-trust DIR] [-json]
+//	warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json]
 //	warmboot bless [-root DIR]
+//	warmboot booted [-root DIR]
 //
 // Description:
 //
@@ -43,12 +44,19 @@
 // last-known-good, the default if a warm swap tried it, its BLS counter
 // removed, the watchdog stopped.
 //
+// "warmboot booted" prints how the running system was booted (the entry,
+// who asked for it, its verification, warmboot's timeline) from
+// /run/warmboot/booted.json; warmboot-booted.service runs it so that the
+// journal has it.
+//
 // "warmboot list" prints the entries as the bootloader would rank them,
 // without loading anything, from the configs under DIR (default /boot):
 // DIR is taken as the root of the filesystem the configs live on, as the
-// bootloader sees each disk, and the trust policy and keys under -trust
-// (default /etc/warmboot/trust). With -json the output is the stable
-// "warmboot.list/v1" document described in README.md.
+// bootloader sees each disk, numbered from 1, and the trust the bootloader
+// will apply: the policy and keys of the image installed in -bootloader
+// (default /boot/warmboot), or inside the bootloader image its own
+// /etc/warmboot/trust, or -trust DIR's. With -json the output is the
+// stable "warmboot.list/v1" document described in README.md.
 //
 // Options (boot): -timeout overrides the config's menu timeout (seconds;
 // negative waits for a key), -wait is how long to wait for disks to

@@ -8,7 +8,9 @@
 //	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-dry-run | -load]
 //	         [-bootloader DIR] [-grace D] [-reason TEXT] [-teardown DIR]
 //	warmswap -commit
-//	warmswap teardown kexec
+//	warmswap -unload
+//	warmswap reboot
+//	warmswap teardown VERB
 //
 // Description:
 //
@@ -44,8 +46,23 @@
 // If /etc/warmboot/never-kexec exists, the machine reboots through its
 // firmware instead (after the same orderly shutdown), and says so.
 //
-// "warmswap teardown kexec" runs the teardown executables: it is the
-// systemd system-shutdown hook, which systemd runs just before kexec.
+// -load (warmboot-load.service) loads warmboot for the next reboot and
+// records that it did (/run/warmboot/armed); -unload (its ExecStop) unloads
+// it. -dry-run and -load end by saying which way the next reboot will go
+// (through warmboot, or through the firmware, and why); a dry run never
+// replaces an image loaded for the next reboot.
+//
+// "warmswap reboot" is systemd-reboot.service's drop-in: on systemd before
+// 255, whose "systemctl reboot" does not kexec a loaded image, it turns a
+// reboot into "systemctl --force kexec" while warmboot is armed.
+//
+// "warmswap teardown VERB" is the systemd system-shutdown hook, which
+// systemd runs just before it halts, reboots or kexecs: on kexec it runs
+// the teardown executables, or, when never-kexec appeared after the image
+// was loaded, unloads it so that systemd reboots through the firmware.
+//
+// Everything warmswap says also goes to the kernel log, and so to the
+// journal ("journalctl -b -1 -t warmswap" after a swap).
 //
 // Options:
 //
@@ -56,6 +73,7 @@
 //	-dry-run         check, stage and test-load, print the plan; stop nothing
 //	-load            check and load the bootloader for a later "systemctl kexec"; stop nothing
 //	-commit          keep the running system: last-known-good and the default (= warmboot bless)
+//	-unload          unload what -load loaded (opting out)
 //	-bootloader DIR  the warmboot image (default /boot/warmboot)
 //	-grace D         time processes get between SIGTERM and SIGKILL (default 10s)
 //
