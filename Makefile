@@ -29,7 +29,7 @@ export WARMBOOT_KERNEL_DIR := $(abspath $(KDIR))
 PAYLOAD  := $(OUT)/warmboot.bzImage
 PAYLOAD_IMAGE := $(OUT)/payload.cpio
 
-.PHONY: help deps kernel image payload peer disk demo test lint unit fuzz vmtest bench clean deb debian
+.PHONY: help deps kernel image payload peer disk demo test lint unit fuzz vmtest bench clean deb debian soak
 
 DEB      := $(OUT)/warmboot.deb
 DEBSRC   := $(GOSRC) $(shell find images/deb cmds/warmswap/systemd -type f 2>/dev/null) README.md
@@ -117,11 +117,15 @@ fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
 
 vmtest: image payload deb $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
 	debian=$$(images/debian/mkdebian.sh) && \
-	WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) \
+	WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) WARMBOOT_SOAK_N=$(WARMBOOT_SOAK_N) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
 		go test -count=1 -timeout 60m -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
+
+SOAK_N ?= 100
+soak: image payload deb $(KDIR)/release ## the swap soak with SOAK_N swaps in one VM (default 100; make test does 10)
+	$(MAKE) vmtest RUN=TestSwapSoak WARMBOOT_SOAK_N=$(SOAK_N)
 
 bench: image peer payload ## boot the demo disk BENCH_N times with warmboot and u-root's boot, the payload and Debian's kernel; swaps; report medians (BENCH=regexp narrows)
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 -cpu max -m 1G -smp 1" \

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -374,7 +375,7 @@ func TestSwapRefusals(t *testing.T) {
 	finish(t, vm, false)
 }
 
-// Twenty swaps in a row in one VM, each from the system to itself
+// N swaps in a row in one VM (10 in make test, SOAK_N in make soak), each from the system to itself
 // through the bootloader (the payload, as a server would install it; the
 // image on Debian's kernel is swapped through by the other tests): every
 // one comes back, the boot counter (written and synced each boot) counts
@@ -382,10 +383,15 @@ func TestSwapRefusals(t *testing.T) {
 // available stay level. The last swap goes to the target, and the
 // filesystem is then checked clean.
 func TestSwapSoak(t *testing.T) {
-	const n = 20
+	// make test swaps 10 times; make soak as many as SOAK_N says.
+	n := 10
+	if v, err := strconv.Atoi(os.Getenv("WARMBOOT_SOAK_N")); err == nil && v > 0 {
+		n = v
+	}
+	t.Logf("%d swaps", n)
 	d, part, bz := payloadSystem(t, false)
 	dimg := buildDisk(t, d)
-	vm, c := bootPayloadSystem(t, bz, dimg, 20*time.Minute)
+	vm, c := bootPayloadSystem(t, bz, dimg, time.Duration(n+5)*time.Minute)
 	for i := 2; i <= n+1; i++ {
 		sh(t, vm, fmt.Sprintf("write /root/swap-%d.txt before swap %d", i, i), "ok")
 		vm.Console.Send("/usr/sbin/warmswap -entry system -grace 1s\r")
