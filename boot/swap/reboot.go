@@ -27,7 +27,7 @@ const (
 
 // RebootFacts are what decide the next reboot's path.
 type RebootFacts struct {
-	// Loaded: /sys/kernel/kexec_loaded is 1.
+	// Loaded: a kexec image is loaded (machine.Machine.Loaded).
 	Loaded bool
 	// Armed: warmswap -load loaded it (Armed exists); ArmedBy is its text.
 	Armed   bool
@@ -39,14 +39,12 @@ type RebootFacts struct {
 	Systemd, DropIn, Hook bool
 }
 
-// ReadRebootFacts reads the facts under root.
-func ReadRebootFacts(root string, systemd bool) RebootFacts {
+// ReadRebootFacts reads the facts under root; the caller knows whether
+// systemd is PID 1 and whether an image is loaded.
+func ReadRebootFacts(root string, systemd, loaded bool) RebootFacts {
 	at := func(p string) string { return filepath.Join(root, p) }
 	exists := func(p string) bool { _, err := os.Stat(at(p)); return err == nil }
-	f := RebootFacts{Systemd: systemd, NeverKexec: exists(NeverKexec), DropIn: exists(RebootDropIn), Hook: exists(ShutdownHook)}
-	if b, err := os.ReadFile(at("sys/kernel/kexec_loaded")); err == nil {
-		f.Loaded = strings.TrimSpace(string(b)) == "1"
-	}
+	f := RebootFacts{Loaded: loaded, Systemd: systemd, NeverKexec: exists(NeverKexec), DropIn: exists(RebootDropIn), Hook: exists(ShutdownHook)}
 	if b, err := os.ReadFile(at(Armed)); err == nil {
 		f.Armed, f.ArmedBy = true, strings.TrimSpace(string(b))
 	}
@@ -55,15 +53,13 @@ func ReadRebootFacts(root string, systemd bool) RebootFacts {
 
 // RebootPath is which way the next reboot goes, and why.
 type RebootPath struct {
-	// Kexec: "reboot" re-enters warmboot by kexec. KexecVerb: "systemctl
-	// kexec" does (it boots whatever is loaded).
-	Kexec, KexecVerb bool
-	Why              string
+	// Kexec: "reboot" re-enters warmboot by kexec.
+	Kexec bool
+	Why   string
 }
 
 // NextReboot decides the path of the next reboot from f; "warmswap reboot"
-// (the drop-in), "warmswap teardown" (the hook) and "warmswap -dry-run"
-// all decide by it.
+// (the drop-in) acts on it, and -dry-run, -load and -unload say it.
 func NextReboot(f RebootFacts) RebootPath {
 	switch {
 	case !f.Loaded:
@@ -71,13 +67,13 @@ func NextReboot(f RebootFacts) RebootPath {
 	case f.NeverKexec && f.Hook:
 		return RebootPath{Why: fmt.Sprintf("through the firmware: %s exists; the shutdown hook unloads the loaded image at the last moment (warmswap -unload does it now)", NeverKexec)}
 	case f.NeverKexec:
-		return RebootPath{KexecVerb: true, Why: fmt.Sprintf("through the firmware, but %s exists while an image is loaded and the shutdown hook (/%s) is not installed: \"systemctl kexec\" would still kexec; run warmswap -unload", NeverKexec, ShutdownHook)}
+		return RebootPath{Why: fmt.Sprintf("through the firmware, but %s exists while an image is loaded and the shutdown hook (/%s) is not installed: \"systemctl kexec\" would still kexec; run warmswap -unload", NeverKexec, ShutdownHook)}
 	case !f.Armed:
-		return RebootPath{KexecVerb: true, Why: "a kexec image not loaded by warmswap -load is loaded: \"systemctl kexec\" boots it; \"reboot\" leaves it to systemd (before systemd 255: through the firmware)"}
+		return RebootPath{Why: "a kexec image not loaded by warmswap -load is loaded: \"systemctl kexec\" boots it; \"reboot\" leaves it to systemd (before systemd 255: through the firmware)"}
 	case f.Systemd && !f.DropIn:
-		return RebootPath{KexecVerb: true, Why: fmt.Sprintf("warmboot is loaded (%s), but /%s is not installed: \"systemctl kexec\" re-enters warmboot, \"reboot\" goes through the firmware before systemd 255", f.ArmedBy, RebootDropIn)}
+		return RebootPath{Why: fmt.Sprintf("warmboot is loaded (%s), but /%s is not installed: \"systemctl kexec\" re-enters warmboot, \"reboot\" goes through the firmware before systemd 255", f.ArmedBy, RebootDropIn)}
 	default:
-		return RebootPath{Kexec: true, KexecVerb: true, Why: fmt.Sprintf("through warmboot (kexec, no firmware): %s", f.ArmedBy)}
+		return RebootPath{Kexec: true, Why: fmt.Sprintf("through warmboot (kexec, no firmware): %s", f.ArmedBy)}
 	}
 }
 
@@ -90,13 +86,5 @@ func InstalledTrust(root, dir string) (trust.Trust, string, error) {
 	if err != nil {
 		return trust.Trust{}, "", err
 	}
-	img := initrd
-	if img == "" {
-		img = kernel
-	}
-	t, err := readTrust(env.path(img), initrd == "")
-	if err != nil {
-		return trust.Trust{}, img, fmt.Errorf("%s: %w", img, err)
-	}
-	return t, img, nil
+	return bootloaderTrust(env, kernel, initrd)
 }

@@ -193,14 +193,12 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	if err != nil {
 		return fail("bootloader", err)
 	}
-	// The image, and so its trust, is the initramfs file, or for a
-	// payload the initramfs inside the kernel.
-	image, what := blInitrd, blKernel+", "+blInitrd
-	if blInitrd == "" {
-		image, what = blKernel, "payload "+blKernel
+	if p.Trust, _, err = bootloaderTrust(env, blKernel, blInitrd); err != nil {
+		return fail("bootloader", err)
 	}
-	if p.Trust, err = readTrust(env.path(image), blInitrd == ""); err != nil {
-		return fail("bootloader", fmt.Errorf("%s: %w", image, err))
+	what := blKernel + ", " + blInitrd
+	if blInitrd == "" {
+		what = "payload " + blKernel
 	}
 	check("bootloader", fmt.Sprintf("%s (%s)", what, p.Trust))
 
@@ -360,8 +358,24 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// readTrust reads the policy and keys baked into the bootloader image:
-// the initramfs file, or the one inside the payload kernel.
+// bootloaderTrust reads the policy and keys baked into the bootloader
+// image (bootloader's kernel and initrd): the image, and so its trust, is
+// the initramfs file, or for a payload (initrd "") the initramfs inside
+// the kernel. It returns the file it read; errors name it.
+func bootloaderTrust(env Env, kernel, initrd string) (trust.Trust, string, error) {
+	img := initrd
+	if img == "" {
+		img = kernel
+	}
+	t, err := readTrust(env.path(img), initrd == "")
+	if err != nil {
+		return trust.Trust{}, img, fmt.Errorf("%s: %w", img, err)
+	}
+	return t, img, nil
+}
+
+// readTrust reads the trust archive in the initramfs file img, or in the
+// one inside the payload kernel img.
 func readTrust(img string, inPayload bool) (trust.Trust, error) {
 	data, err := os.ReadFile(img)
 	if err != nil {

@@ -427,10 +427,8 @@ func (s *swapper) sayNextReboot() {
 	s.say("next reboot: %s", swap.NextReboot(s.rebootFacts()).Why)
 }
 
-// rebootFacts are swap.ReadRebootFacts with the machine's own word on
-// what is loaded.
+// rebootFacts are swap.ReadRebootFacts with the machine's word on what
+// is loaded.
 func (s *swapper) rebootFacts() swap.RebootFacts {
-	f := swap.ReadRebootFacts(s.env.Root, s.systemd)
-	f.Loaded = s.machine.Loaded()
-	return f
+	return swap.ReadRebootFacts(s.env.Root, s.systemd, s.machine.Loaded())
 }
