@@ -73,6 +73,7 @@ func (k *Kmsg) Write(p []byte) (int, error) {
 		k.record(string(k.part[:i]))
 		k.part = k.part[i+1:]
 	}
+	// An unfinished line is held only up to one record.
 	for len(k.part) > maxMessage {
 		k.record(string(k.part[:maxMessage]))
 		k.part = k.part[maxMessage:]
@@ -80,6 +81,8 @@ func (k *Kmsg) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// record writes line as records of at most maxMessage bytes of message,
+// each with the line's priority.
 func (k *Kmsg) record(line string) {
 	msg := strings.TrimPrefix(line, k.ident+": ")
 	if strings.TrimSpace(msg) == "" {
@@ -92,9 +95,13 @@ func (k *Kmsg) record(line string) {
 	case strings.HasPrefix(msg, "warning:"):
 		pri = priWarning
 	}
-	rec := fmt.Sprintf("<%d>%s[%d]: %s", pri, k.ident, k.pid, msg)
-	if len(rec) > maxRecord {
-		rec = rec[:maxRecord]
+	for len(msg) > 0 {
+		n := min(len(msg), maxMessage)
+		rec := fmt.Sprintf("<%d>%s[%d]: %s", pri, k.ident, k.pid, msg[:n])
+		if len(rec) > maxRecord {
+			rec = rec[:maxRecord]
+		}
+		k.w.Write([]byte(rec))
+		msg = msg[n:]
 	}
-	k.w.Write([]byte(rec))
 }

@@ -2,6 +2,7 @@ package clog
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -38,10 +39,25 @@ func TestKmsgLongLine(t *testing.T) {
 	}
 	k.Write(long)
 	k.Write([]byte("\n"))
-	if len(r) != 4 {
-		t.Fatalf("%d records, want 4 (three of %d bytes, the rest)", len(r), maxMessage)
+	// The same line written whole: split the same way, nothing cut off.
+	k.Write(append(append([]byte("error: "), long...), '\n'))
+	if len(r) != 8 {
+		t.Fatalf("%d records, want 8 (for each line, three of %d bytes and the rest)", len(r), maxMessage)
 	}
-	for _, rec := range r {
+	total := 0
+	for _, rec := range r[4:] {
+		if len(rec) > maxRecord {
+			t.Errorf("record of %d bytes: over the limit %d", len(rec), maxRecord)
+		}
+		if !strings.HasPrefix(rec, "<11>x[1]: ") {
+			t.Errorf("record %.20q: want the line's priority (err) on every part", rec)
+		}
+		total += len(rec) - len("<11>x[1]: ")
+	}
+	if want := len("error: ") + len(long); total != want {
+		t.Errorf("a whole line of %d bytes went out as %d bytes", want, total)
+	}
+	for _, rec := range r[:4] {
 		if len(rec) > maxRecord {
 			t.Errorf("record of %d bytes: over the limit %d", len(rec), maxRecord)
 		}
