@@ -44,10 +44,10 @@ const ListSchema = "warmboot.list/v1"
 
 // ListOutput is the stable JSON document "warmboot list -json" prints.
 type ListOutput struct {
-	Schema  string `json:"schema"`
-	Root    string `json:"root"`
-	Default *int   `json:"default"` // the default entry's index
-
+	Schema string `json:"schema"`
+	Root   string `json:"root"`
+	// Default is the default entry's index (from 1, as ListEntry.Index).
+	Default        *int               `json:"default"`
 	TimeoutSeconds *float64           `json:"timeout_seconds"`
 	Entries        []ListEntry        `json:"entries"`
 	Warnings       []entry.Warning    `json:"warnings"`
