@@ -50,10 +50,11 @@ mkdir -p "$r/etc/warmboot/teardown.d"
 # Manual pages: each command's own documentation (its package comment).
 for c in warmswap:8 warmboot:8 warmsign:1; do
 	name=${c%%:*} sec=${c#*:}
+	text=$(cd "$repo" && go doc "./cmds/$name")
 	{
 		printf '.TH %s %s "" "warmboot %s" "warmboot"\n.SH NAME\n%s \\- %s\n.SH DESCRIPTION\n.nf\n' \
-			"${name^^}" "$sec" "$version" "$name" "$(cd "$repo" && go doc "./cmds/$name" | sed '/^$/q' | tr '\n' ' ' | sed 's/^Command [a-z]* //; s/[.:] .*//')"
-		(cd "$repo" && go doc "./cmds/$name") | sed 's/\\/\\e/g; s/^[.'"'"']/\\\&&/'
+			"${name^^}" "$sec" "$version" "$name" "$(sed '/^$/q' <<<"$text" | tr '\n' ' ' | sed 's/^Command [a-z]* //; s/[.:] .*//')"
+		sed 's/\\/\\e/g; s/^[.'"'"']/\\\&&/' <<<"$text"
 		printf '.fi\n'
 	} | gzip -9n >"$stage/$name.$sec.gz"
 	inst 644 "$stage/$name.$sec.gz" "/usr/share/man/man$sec/$name.$sec.gz"
