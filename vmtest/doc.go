@@ -6,6 +6,9 @@
 // The environment contract (make vmtest sets all of it):
 //
 //	VMTEST_QEMU          QEMU command, e.g. "qemu-system-x86_64 -machine q35 -m 1G"
+//	WARMBOOT_QEMU_ACCEL  the -accel option of VMTEST_QEMU, for the VMs that
+//	                     build their own command (TestDebian's 2 GiB, 2 CPUs);
+//	                     optional (the Makefile explains its tb-size)
 //	VMTEST_KERNEL        the kernel the bootloader runs on, and the one it boots
 //	WARMBOOT_IMAGE       the warmboot initramfs (out/warmboot.cpio.zst)
 //	WARMBOOT_KERNEL_DIR  the extracted kernel package (for its release)
