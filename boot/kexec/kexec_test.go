@@ -2,7 +2,10 @@ package kexec
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -83,7 +86,7 @@ func TestStage(t *testing.T) {
 	write("i2", []byte("xyz"))
 	e := entry.Entry{Root: dir, Kernel: "/vmlinuz", Initrds: []string{"/i1", "/i2"}, Source: entry.Source{Device: "vda2", File: "/loader/entries/a.conf", Line: 1}}
 
-	im, err := Stage(e, "console=ttyS0", WithSHA256())
+	im, err := Stage(e, "console=ttyS0", WithHashes(crypto.SHA256, crypto.SHA1, crypto.SHA384))
 	if err != nil {
 		t.Fatalf("Stage = %v", err)
 	}
@@ -98,6 +101,19 @@ func TestStage(t *testing.T) {
 	if im.KernelSHA256 != sha256.Sum256(kernel) || len(im.InitrdSHA256s) != 2 ||
 		im.InitrdSHA256s[0] != sha256.Sum256([]byte("abcde")) || im.InitrdSHA256s[1] != sha256.Sum256([]byte("xyz")) {
 		t.Errorf("digests = %x %x, want the SHA-256 of each file as read (before padding)", im.KernelSHA256, im.InitrdSHA256s)
+	}
+	// Every bank asked for, in the same pass.
+	s1, s384 := sha1.Sum([]byte("xyz")), sha512.Sum384(kernel)
+	if len(im.InitrdSums) != 2 || !bytes.Equal(im.InitrdSums[1][crypto.SHA1], s1[:]) || !bytes.Equal(im.KernelSums[crypto.SHA384], s384[:]) || len(im.KernelSums) != 3 {
+		t.Errorf("sums = %x, %x; want SHA-1, SHA-256 and SHA-384 of each file", im.KernelSums, im.InitrdSums)
+	}
+	plain, err := Stage(e, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Close()
+	if plain.KernelSums != nil || plain.KernelSHA256 != ([32]byte{}) {
+		t.Errorf("staged without WithHashes: sums %x; want nothing hashed", plain.KernelSums)
 	}
 	if _, err := (Loader{Sys: &fakeSys{}}).Load(im); err == nil {
 		t.Error("Load of an unsealed image succeeded")

@@ -1,16 +1,20 @@
 package kexec
 
 import (
+	"crypto"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/sumcache"
 )
 
 // MaxKernel and MaxInitrd bound what is read into memory.
@@ -28,24 +32,42 @@ type Image struct {
 	// Bytes read, for the timeline.
 	KernelSize, InitrdSize int64
 	// SHA-256 of the kernel and of each initrd as read, before padding:
-	// what verification checks and measurement records (WithSHA256).
+	// what verification checks (WithHashes with crypto.SHA256).
 	KernelSHA256  [32]byte
 	InitrdSHA256s [][32]byte
+	// KernelSums and InitrdSums are every digest WithHashes asked for
+	// (the TPM's banks, which measurement records), taken in the same
+	// pass as the read.
+	KernelSums Sums
+	InitrdSums []Sums
 	// InitrdParts locate each initrd in the initramfs memfd.
 	InitrdParts []Part
 
 	sealed bool
 }
 
+// Sums are a file's digests by hash.
+type Sums map[crypto.Hash][]byte
+
 // StageOption tunes Stage.
 type StageOption func(*stageOpts)
 
-type stageOpts struct{ hash bool }
+type stageOpts struct{ hashes []crypto.Hash }
 
-// WithSHA256 hashes the kernel and each initrd while reading them, into
-// Image.KernelSHA256 and InitrdSHA256s, for verification. Without it they
-// are zero: hashing costs as much as reading on a slow machine.
-func WithSHA256() StageOption { return func(o *stageOpts) { o.hash = true } }
+// WithHashes hashes the kernel and each initrd with each of hs while
+// reading them, in that one pass, into Image.KernelSums and InitrdSums
+// (and, for crypto.SHA256, KernelSHA256 and InitrdSHA256s, for
+// verification). Without it nothing is hashed: hashing costs as much as
+// reading on a slow machine.
+func WithHashes(hs ...crypto.Hash) StageOption {
+	return func(o *stageOpts) {
+		for _, h := range hs {
+			if !slices.Contains(o.hashes, h) {
+				o.hashes = append(o.hashes, h)
+			}
+		}
+	}
+}
 
 // Part is where one file lies in a memfd.
 type Part struct{ Offset, Size int64 }
@@ -115,11 +137,12 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 		opt(&o)
 	}
 	im := &Image{Entry: e, Cmdline: cmdline}
-	k, n, sum, err := readInto("kernel", e, e.Kernel, nil, MaxKernel, o.hash)
+	k, n, sums, err := readInto("kernel", e, e.Kernel, nil, MaxKernel, o.hashes)
 	if err != nil {
 		return nil, err
 	}
-	im.Kernel, im.KernelSize, im.KernelSHA256 = k, n, sum
+	im.Kernel, im.KernelSize, im.KernelSums = k, n, sums
+	copy(im.KernelSHA256[:], sums[crypto.SHA256])
 	hdr := make([]byte, hdrEnd)
 	m, _ := k.ReadAt(hdr, 0)
 	if err := CheckBzImage(hdr[:m], n); err != nil {
@@ -128,7 +151,7 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 	}
 	if len(e.Initrds) > 0 {
 		for _, p := range e.Initrds {
-			f, n, sum, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize, o.hash)
+			f, n, sums, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize, o.hashes)
 			if err != nil {
 				im.Close()
 				return nil, err
@@ -136,7 +159,10 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 			im.Initrd = f
 			im.InitrdParts = append(im.InitrdParts, Part{Offset: im.InitrdSize, Size: n})
 			im.InitrdSize += n
+			var sum [32]byte
+			copy(sum[:], sums[crypto.SHA256])
 			im.InitrdSHA256s = append(im.InitrdSHA256s, sum)
+			im.InitrdSums = append(im.InitrdSums, sums)
 			// Pad to 4 bytes: the kernel's initramfs unpacker skips NULs
 			// between concatenated archives.
 			if pad := (4 - n%4) % 4; pad > 0 {
@@ -153,9 +179,10 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 
 // readInto appends the file at p (under e.Root) to dst, or to a new memfd
 // when dst is nil (sealed if it is the kernel), refusing more than limit
-// bytes. It returns the SHA-256 of exactly the bytes it wrote.
-func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, hash bool) (*os.File, int64, [32]byte, error) {
-	var sum [32]byte
+// bytes. It returns the digests (by each of hashes) of exactly the bytes
+// it wrote, nil when hashes is empty.
+func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, hashes []crypto.Hash) (*os.File, int64, Sums, error) {
+	var sum Sums
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
 	src, err := safefs.OpenFile(e.Root, p)
 	if err != nil {
@@ -178,11 +205,13 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, h
 			return nil, 0, sum, err
 		}
 	}
-	var w io.Writer = dst
-	h := sha256.New()
-	if hash {
-		w = io.MultiWriter(dst, h)
+	ws := []io.Writer{dst}
+	hs := make([]hash.Hash, len(hashes))
+	for i, c := range hashes {
+		hs[i] = c.New()
+		ws = append(ws, hs[i])
 	}
+	w := io.MultiWriter(ws...)
 	n, err := io.Copy(w, io.LimitReader(src, limit+1))
 	switch {
 	case err != nil:
@@ -201,8 +230,78 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, h
 		}
 		return nil, 0, sum, err
 	}
-	if hash {
-		h.Sum(sum[:0])
+	if len(hashes) > 0 {
+		sum = Sums{}
+		for i, c := range hashes {
+			sum[c] = hs[i].Sum(nil)
+		}
 	}
 	return dst, n, sum, nil
+}
+
+// Digests returns the SHA-256 of e's kernel and of each initrd as they
+// are on disk, without staging them: for a running system checking what
+// the bootloader will read again. A file whose version (sumcache) sums
+// has seen is not read; one that is read is remembered there. The files
+// are checked as Stage checks them (regular, not empty, within the
+// limits, the kernel a bzImage); errors are *FileError.
+func Digests(e entry.Entry, sums *sumcache.Cache) (kernel [32]byte, initrds [][32]byte, err error) {
+	if kernel, _, err = digest("kernel", e, e.Kernel, MaxKernel, sums); err != nil {
+		return kernel, nil, err
+	}
+	total := int64(0)
+	for _, p := range e.Initrds {
+		sum, n, err := digest("initrd", e, p, MaxInitrd-total, sums)
+		if err != nil {
+			return kernel, nil, err
+		}
+		initrds = append(initrds, sum)
+		total += n + (4-n%4)%4 // padded, as Stage pads
+	}
+	return kernel, initrds, nil
+}
+
+func digest(role string, e entry.Entry, p string, limit int64, sums *sumcache.Cache) ([32]byte, int64, error) {
+	var sum [32]byte
+	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
+	f, err := safefs.OpenFile(e.Root, p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return sum, 0, ferr(errors.New("file does not exist"))
+		}
+		return sum, 0, ferr(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return sum, 0, ferr(err)
+	case !st.Mode().IsRegular():
+		return sum, 0, ferr(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
+	case st.Size() == 0:
+		return sum, 0, ferr(errors.New("file is empty"))
+	case st.Size() > limit:
+		return sum, 0, ferr(fmt.Errorf("larger than %d MiB", limit>>20))
+	}
+	if role == "kernel" {
+		hdr := make([]byte, hdrEnd)
+		m, _ := f.ReadAt(hdr, 0)
+		if err := CheckBzImage(hdr[:m], st.Size()); err != nil {
+			return sum, 0, ferr(err)
+		}
+	}
+	if s, ok := sums.Lookup(st); ok {
+		return s, st.Size(), nil
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, limit+1))
+	switch {
+	case err != nil:
+		return sum, 0, ferr(fmt.Errorf("reading: %w", err))
+	case n > limit:
+		return sum, 0, ferr(fmt.Errorf("larger than %d MiB", limit>>20))
+	}
+	h.Sum(sum[:0])
+	sums.Remember(f, st, sum)
+	return sum, n, nil
 }

@@ -157,25 +157,29 @@ func (m *Measurer) extend(e eventlog.Event) error {
 // Image measures a staged entry by the policy above: its kernel then each
 // initrd into PCR 9, named as the entry names them on their device, then
 // its command line and trustEvent (verify.Verdict.Event) into PCR 8. The
-// SHA-256 digests staging took (kexec.WithSHA256) are reused; the other
-// banks read the memfds.
+// digests staging took while reading (kexec.WithHashes with every bank,
+// as package prepare asks) are used; a bank staging did not hash is read
+// from the memfd.
 func (m *Measurer) Image(im *kexec.Image, trustEvent string) error {
 	e := im.Entry
-	known := func(sum [32]byte) map[tpm.Alg][]byte {
-		if sum == ([32]byte{}) {
-			return nil
+	known := func(sums kexec.Sums) map[tpm.Alg][]byte {
+		out := map[tpm.Alg][]byte{}
+		for _, a := range m.log.Algs {
+			if d, ok := sums[a.Crypto()]; ok {
+				out[a] = d
+			}
 		}
-		return map[tpm.Alg][]byte{tpm.SHA256: sum[:]}
+		return out
 	}
-	if err := m.Measure(PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), e.At(e.Kernel), known(im.KernelSHA256)); err != nil {
+	if err := m.Measure(PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), e.At(e.Kernel), known(im.KernelSums)); err != nil {
 		return err
 	}
 	for i, part := range im.InitrdParts {
-		var sum [32]byte
-		if i < len(im.InitrdSHA256s) {
-			sum = im.InitrdSHA256s[i]
+		var sums kexec.Sums
+		if i < len(im.InitrdSums) {
+			sums = im.InitrdSums[i]
 		}
-		if err := m.Measure(PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), e.At(e.Initrds[i]), known(sum)); err != nil {
+		if err := m.Measure(PCRFiles, io.NewSectionReader(im.Initrd, part.Offset, part.Size), e.At(e.Initrds[i]), known(sums)); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/eventlog"
+	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/tpm"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
@@ -142,5 +144,61 @@ func TestContinue(t *testing.T) {
 	other := &eventlog.Log{Algs: []tpm.Alg{tpm.SHA256}}
 	if err := second.Continue(other.Marshal()); err == nil {
 		t.Error("Continue accepted a log with other banks")
+	}
+}
+
+// TestImageStagedSums: Image records the digests staging took in its one
+// read (every bank) and reads a file again only for a bank it lacks. The
+// memfd here holds other bytes than the sums describe, so a second read
+// would show.
+func TestImageStagedSums(t *testing.T) {
+	dev := swtpm(t)
+	m, err := New(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := []byte("the kernel as staging read it")
+	f, err := os.CreateTemp(t.TempDir(), "memfd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	decoy := []byte("other bytes")
+	if _, err := f.Write(decoy); err != nil {
+		t.Fatal(err)
+	}
+	sums := kexec.Sums{}
+	for _, a := range m.Banks() {
+		sums[a.Crypto()] = a.Sum(staged)
+	}
+	im := &kexec.Image{Entry: entry.Entry{Kernel: "/vmlinuz", Source: entry.Source{Device: "vda2"}}, Kernel: f, KernelSize: int64(len(decoy)), KernelSums: sums}
+	if err := m.Image(im, "warmboot_trust: policy=off"); err != nil {
+		t.Fatal(err)
+	}
+	// Without the staged sums, the memfd is read.
+	im.KernelSums = nil
+	if err := m.Image(im, "warmboot_trust: policy=off"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Parse(m.Log())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []eventlog.Event
+	for _, e := range l.Events {
+		if e.PCR == PCRFiles {
+			files = append(files, e)
+		}
+	}
+	if len(files) != 2 {
+		t.Fatalf("%d PCR %d events, want 2", len(files), PCRFiles)
+	}
+	for _, a := range m.Banks() {
+		if got, want := files[0].Digests[a], a.Sum(staged); !bytes.Equal(got, want) {
+			t.Errorf("%s: measured %x, want the staged digest %x (the file was read again)", a, got, want)
+		}
+		if got, want := files[1].Digests[a], a.Sum(decoy); !bytes.Equal(got, want) {
+			t.Errorf("%s without staged sums: measured %x, want the file's %x", a, got, want)
+		}
 	}
 }

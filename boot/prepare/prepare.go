@@ -1,6 +1,6 @@
 // Package prepare is the one way an entry becomes a kernel ready to kexec:
-// stage (read once into sealed memfds, hashing when there is a policy to
-// check), verify (the image's trust policy), measure (the TPM, as package
+// stage (read once into sealed memfds, taking in that same pass every
+// digest verifying and measuring need), verify (the image's trust policy), measure (the TPM, as package
 // measure documents), hand off (a cpio segment for the booted system:
 // the event log and booted.json), seal, and load.
 //
@@ -11,15 +11,18 @@
 package prepare
 
 import (
+	"crypto"
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/measure"
 	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
@@ -58,11 +61,17 @@ type Refused struct {
 func (r *Refused) Error() string { return r.Err.Error() }
 func (r *Refused) Unwrap() error { return r.Err }
 
+// Verified is an entry and the policy's verdict on it.
+type Verified struct {
+	Entry   entry.Entry
+	Verdict verify.Verdict
+}
+
 // Checked is a staged entry and the policy's verdict on it. Its image is
 // not sealed yet: Finish appends the handoff and seals it.
 type Checked struct {
-	Image   *kexec.Image
-	Verdict verify.Verdict
+	Verified
+	Image *kexec.Image
 }
 
 // Note is something to tell the operator when an entry is booted: the key
@@ -72,9 +81,9 @@ type Note struct {
 	Msg     string
 }
 
-// Notes are what the bootloader says when it boots c.
-func (c *Checked) Notes() []Note {
-	v, e := c.Verdict, c.Image.Entry
+// Notes are what the bootloader says when it boots the entry.
+func (c Verified) Notes() []Note {
+	v, e := c.Verdict, c.Entry
 	switch {
 	case v.Failed != nil:
 		return []Note{{true, fmt.Sprintf("%q is not verified: %v; booting it anyway (policy warn)", e.Label, v.Failed)}}
@@ -89,10 +98,27 @@ func (c *Checked) Notes() []Note {
 }
 
 // Verifying says whether entries are checked (or, with a broken trust
-// directory, refused) rather than booted unverified. Only then is the
-// SHA-256 taken while staging: hashing costs as much as reading on a slow
-// machine.
+// directory, refused) rather than booted unverified. Only then, or with a
+// TPM to measure into, is anything hashed while staging: hashing costs as
+// much as reading on a slow machine.
 func (p *Pipeline) Verifying() bool { return p.TrustErr != nil || p.Trust.Policy != trust.Off }
+
+// hashes are the digests staging takes, in its one read of each file:
+// SHA-256 to verify, and every bank of the TPM to measure.
+func (p *Pipeline) hashes() []crypto.Hash {
+	var hs []crypto.Hash
+	if p.Verifying() {
+		hs = append(hs, crypto.SHA256)
+	}
+	if p.Measurer != nil {
+		for _, a := range p.Measurer.Banks() {
+			if c := a.Crypto(); c != 0 && !slices.Contains(hs, c) {
+				hs = append(hs, c)
+			}
+		}
+	}
+	return hs
+}
 
 func (p *Pipeline) begin(phase string) func() {
 	if p.Timeline == nil {
@@ -106,35 +132,54 @@ func (p *Pipeline) begin(phase string) func() {
 // refusal is a *Refused; a file that cannot be read is a *kexec.FileError.
 func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, error) {
 	end := p.begin("read")
-	var opts []kexec.StageOption
-	if p.Verifying() {
-		opts = append(opts, kexec.WithSHA256())
-	}
-	im, err := kexec.Stage(e, cmdline, opts...)
+	im, err := kexec.Stage(e, cmdline, kexec.WithHashes(p.hashes()...))
 	end()
 	if err != nil {
 		return nil, err
 	}
+	v, err := p.apply(e, cmdline, edited, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s})
+	if err != nil {
+		im.Close()
+		return nil, err
+	}
+	return &Checked{Verified: v, Image: im}, nil
+}
+
+// Verify applies the policy to e's files as they are on disk, without
+// staging them (kexec.Digests, which reuses the digests in sums): for a
+// running system asking whether the bootloader, which will read and
+// check the files itself, would boot e. Errors are as Check's.
+func (p *Pipeline) Verify(e entry.Entry, cmdline string, edited bool, sums *sumcache.Cache) (Verified, error) {
+	var d verify.Digests
+	if p.Verifying() {
+		var err error
+		if d.Kernel, d.Initrds, err = kexec.Digests(e, sums); err != nil {
+			return Verified{}, err
+		}
+	}
+	return p.apply(e, cmdline, edited, d)
+}
+
+// apply is the policy's verdict on e with the digests d of its files.
+func (p *Pipeline) apply(e entry.Entry, cmdline string, edited bool, d verify.Digests) (Verified, error) {
 	if !p.Verifying() {
-		return &Checked{Image: im, Verdict: verify.Verdict{Policy: trust.Off}}, nil
+		return Verified{Entry: e, Verdict: verify.Verdict{Policy: trust.Off}}, nil
 	}
 	// Only time verification when there is some: a "verify=" phase in an
 	// unverified boot would mislead.
-	end = p.begin("verify")
+	end := p.begin("verify")
 	defer end()
 	if p.TrustErr != nil {
-		im.Close()
-		return nil, &Refused{e, fmt.Errorf("the image's trust directory is broken: %w", p.TrustErr)}
+		return Verified{}, &Refused{e, fmt.Errorf("the image's trust directory is broken: %w", p.TrustErr)}
 	}
 	checkCmdline := !(edited && p.Trust.Edits == trust.EditsUnsigned)
 	fsys := safefs.Dir(e.Root)
 	defer fsys.Close()
-	v, err := verify.Apply(fsys, p.Trust, e, cmdline, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}, checkCmdline)
+	v, err := verify.Apply(fsys, p.Trust, e, cmdline, d, checkCmdline)
 	if err != nil {
-		im.Close()
-		return nil, &Refused{e, err}
+		return Verified{}, &Refused{e, err}
 	}
-	return &Checked{Image: im, Verdict: v}, nil
+	return Verified{Entry: e, Verdict: v}, nil
 }
 
 // Finish measures c (when there is a TPM), appends the handoff segment

@@ -15,6 +15,9 @@
 // Either way the target is verified here first, against the trust read
 // out of the bootloader image (package initramfs), so that a target the
 // bootloader would refuse stops the swap before any process is stopped.
+// Through the bootloader, which reads and hashes the target itself, the
+// check reads nothing the running system has already hashed unchanged
+// (package sumcache): a swap then reads and hashes the target once.
 // The plan is data (Plan); the side effects are in the caller, which
 // loads the staged image, shuts down (package shutdown) and kexecs.
 package swap
@@ -42,6 +45,7 @@ import (
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
+	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
@@ -133,6 +137,10 @@ type Env struct {
 	Rand io.Reader
 	// Hostname and Release name the system in the record.
 	Hostname, Release string
+	// Sums are the digests this system has taken of kernels and initrds
+	// (package sumcache), for checks the bootloader repeats; nil takes
+	// them all again.
+	Sums *sumcache.Cache
 }
 
 func (e Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -215,10 +223,24 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	p.TargetCmdline = p.Target.Cmdline
 	check("target", fmt.Sprintf("%q: kernel %s, initrds %v", p.Target.Label, p.Target.At(p.Target.Kernel), p.Target.Initrds))
 
-	// Verification, on the bytes that will be booted (direct) or that
-	// the bootloader will read again (bootloader), by the bootloader's
-	// own pipeline and words.
-	tc, err := (&prepare.Pipeline{Trust: p.Trust}).Check(p.Target, p.TargetCmdline, false)
+	// Verification by the bootloader's own pipeline and words: on the
+	// bytes that will be booted, staged (direct, and -kernel, whose
+	// bytes are handed over); else on the files the bootloader will read
+	// and check again, without staging them, and with the digests this
+	// system has already taken of them (env.Sums): the swap's one read
+	// and hash is then the bootloader's.
+	pipe := &prepare.Pipeline{Trust: p.Trust}
+	var (
+		tc *prepare.Checked
+		v  prepare.Verified
+	)
+	if p.Mode == Direct || req.Kernel != "" {
+		if tc, err = pipe.Check(p.Target, p.TargetCmdline, false); err == nil {
+			v = tc.Verified
+		}
+	} else {
+		v, err = pipe.Verify(p.Target, p.TargetCmdline, false, env.Sums)
+	}
 	var refused *prepare.Refused
 	switch {
 	case errors.As(err, &refused):
@@ -226,8 +248,12 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	case err != nil:
 		return fail("target", err)
 	}
-	tim := tc.Image
-	for _, n := range tc.Notes() {
+	closeStaged := func() {
+		if tc != nil {
+			tc.Image.Close()
+		}
+	}
+	for _, n := range v.Notes() {
 		if n.Warning {
 			p.Warnings = append(p.Warnings, n.Msg)
 		} else {
@@ -239,7 +265,7 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	}
 
 	if p.Teardown, err = shutdown.Teardown(env.path(req.Teardown)); err != nil {
-		tim.Close()
+		closeStaged()
 		return fail("teardown", err)
 	}
 	if len(p.Teardown) > 0 {
@@ -249,23 +275,23 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	switch p.Mode {
 	case Reboot:
 		planTrial(env, req, p, blCmdline, nil)
-		tim.Close()
+		closeStaged()
 		return p, nil
 	case Direct:
 		planTrial(env, req, p, blCmdline, &p.Target)
 		if p.Trial.Trial {
 			if extra := trial.Params(p.TargetCmdline, p.Trial.Config); extra != "" {
-				tim.Cmdline += " " + extra
-				p.TargetCmdline = tim.Cmdline
+				tc.Image.Cmdline += " " + extra
+				p.TargetCmdline = tc.Image.Cmdline
 			}
 		}
 		booted := func() handoff.Booted {
 			return handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source.String(), By: "warmswap -direct"}
 		}
-		if _, err := (&prepare.Pipeline{Trust: p.Trust}).Finish(tc, nil, booted); err != nil {
+		if _, err := pipe.Finish(tc, nil, booted); err != nil {
 			return fail("staging", err)
 		}
-		p.Image = tim
+		p.Image = tc.Image
 		return p, nil
 	}
 
@@ -281,14 +307,14 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	case req.NoRecord:
 	case req.Kernel != "":
 		r.Kernel = &handoff.Kernel{Path: p.Target.Kernel, Initrds: p.Target.Initrds, Cmdline: p.TargetCmdline}
-		if err := handKernel(p.Target, tim, files); err != nil {
-			tim.Close()
+		if err := handKernel(p.Target, tc.Image, files); err != nil {
+			closeStaged()
 			return fail("staging", err)
 		}
 	default:
 		r.Entry = p.Target.ID
 	}
-	tim.Close()
+	closeStaged()
 	if log, err := os.ReadFile(env.path(EventLogFile)); err == nil {
 		files[handoff.EventLog] = log
 		check("event log", fmt.Sprintf("%s (%d bytes) handed back, so the bootloader's log still replays", EventLogFile, len(log)))

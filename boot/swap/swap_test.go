@@ -2,7 +2,9 @@ package swap
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,9 +15,11 @@ import (
 
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
+	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/payload"
 	"github.com/warmboot/warmboot/boot/state"
+	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/internal/testtool"
@@ -253,4 +257,64 @@ func TestPreparePayload(t *testing.T) {
 	if _, err := Prepare(env(root), Request{Entry: "a"}); err == nil || !strings.Contains(err.Error(), "not a warmboot payload") {
 		t.Errorf("a bzImage without an image: %v", err)
 	}
+}
+
+// TestPrepareSums: a swap through the bootloader checks the target with
+// the digests this system already took (env.Sums) and reads nothing
+// again: a digest remembered for the initrd that does not match its
+// manifest refuses the swap, which reading the file would not. -direct
+// hashes the bytes it loads and is not fooled. An unknown file is read
+// and remembered.
+func TestPrepareSums(t *testing.T) {
+	root := system(t, "")
+	initrd := filepath.Join(root, "boot/initrd.img")
+	st, err := os.Stat(initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, ok := sys.FileID(st)
+	if !ok {
+		t.Skip("no file ids on this system")
+	}
+	cache := filepath.Join(t.TempDir(), "sums")
+	wrong := fmt.Sprintf("%x %d %s\n", bytes.Repeat([]byte{0xee}, 32), time.Now().Add(time.Hour).UnixNano(), id)
+	if err := os.WriteFile(cache, []byte(wrong), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := env(root)
+	e.Sums = sumcache.Open(cache)
+	_, err = Prepare(e, Request{Entry: "a"})
+	if err == nil || !strings.Contains(err.Error(), "initrd vda2:/boot/initrd.img has SHA-256 eeeeeeeeeeeeeeee") {
+		t.Fatalf("through the bootloader with a remembered digest = %v; want the remembered (wrong) digest refused, the file not read again", err)
+	}
+	p, err := Prepare(e, Request{Entry: "a", Direct: true})
+	if err != nil {
+		t.Fatalf("-direct = %v; want the staged bytes hashed, not the cache used", err)
+	}
+	p.Image.Close()
+
+	// A cache that knows nothing: the files are read and remembered (the
+	// digests are usable once the files are older than sumcache.Racy:
+	// package sumcache's tests).
+	fresh := filepath.Join(t.TempDir(), "sums")
+	e.Sums = sumcache.Open(fresh)
+	if p, err = Prepare(e, Request{Entry: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	p.Image.Close()
+	if err := e.Sums.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(fresh); err != nil || !strings.Contains(string(b), fmt.Sprintf("%x", sha256.Sum256(mustRead(t, initrd)))+" ") {
+		t.Errorf("the cache after a check = %q, %v; want the initrd's digest remembered", b, err)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -11,9 +11,10 @@ package tpm
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
+	"crypto"
+	_ "crypto/sha1" // the banks' hashes, through crypto.Hash
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,17 +51,25 @@ func (a Alg) String() string {
 
 // New returns a hash for a, nil if we cannot compute it (SM3).
 func (a Alg) New() hash.Hash {
-	switch a {
-	case SHA1:
-		return sha1.New()
-	case SHA256:
-		return sha256.New()
-	case SHA384:
-		return sha512.New384()
-	case SHA512:
-		return sha512.New()
+	if c := a.Crypto(); c != 0 {
+		return c.New()
 	}
 	return nil
+}
+
+// Crypto is a's hash in package crypto, 0 if we cannot compute it (SM3).
+func (a Alg) Crypto() crypto.Hash {
+	switch a {
+	case SHA1:
+		return crypto.SHA1
+	case SHA256:
+		return crypto.SHA256
+	case SHA384:
+		return crypto.SHA384
+	case SHA512:
+		return crypto.SHA512
+	}
+	return 0
 }
 
 // Size is the digest size, 0 if unknown.

@@ -34,7 +34,7 @@ func BenchmarkVerifyVsSha256sum(b *testing.B) {
 	pub, priv, _ := trust.Generate()
 	tr := trust.Trust{Policy: trust.Enforce, Keys: []trust.Key{{Public: pub}}}
 	e := entry.Entry{Kernel: "/vmlinuz", Cmdline: "quiet", Root: dir}
-	d, err := HashFiles(e)
+	d, err := HashFiles(e, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func BenchmarkVerifyVsSha256sum(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		d, err := HashFiles(e)
+		d, err := HashFiles(e, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/trust"
 )
 
@@ -249,9 +250,10 @@ func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }
 const MaxFile = 1 << 30
 
 // HashFiles reads an entry's kernel and initrds from e.Root and hashes
-// them: for signing, and for checking a system before it reboots. The
-// bootloader does not use it: it checks the hashes of the bytes it staged.
-func HashFiles(e entry.Entry) (Digests, error) {
+// them, for signing; a file whose version sums has seen is not read, and
+// one that is read is remembered there. The bootloader does not use it:
+// it checks the hashes of the bytes it staged.
+func HashFiles(e entry.Entry, sums *sumcache.Cache) (Digests, error) {
 	var d Digests
 	sum := func(p string) ([32]byte, error) {
 		f, err := safefs.OpenFile(e.Root, p)
@@ -259,6 +261,13 @@ func HashFiles(e entry.Entry) (Digests, error) {
 			return [32]byte{}, fmt.Errorf("%s (in %s): %w", p, e.Source, err)
 		}
 		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return [32]byte{}, fmt.Errorf("%s (in %s): %w", p, e.Source, err)
+		}
+		if s, ok := sums.Lookup(st); ok {
+			return s, nil
+		}
 		h := sha256.New()
 		n, err := io.Copy(h, io.LimitReader(f, MaxFile+1))
 		if err != nil {
@@ -267,7 +276,9 @@ func HashFiles(e entry.Entry) (Digests, error) {
 		if n > MaxFile {
 			return [32]byte{}, fmt.Errorf("%s (in %s) is larger than %d MiB: not a kernel or initrd", p, e.Source, MaxFile>>20)
 		}
-		return [32]byte(h.Sum(nil)), nil
+		s := [32]byte(h.Sum(nil))
+		sums.Remember(f, st, s)
+		return s, nil
 	}
 	var err error
 	if d.Kernel, err = sum(e.Kernel); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
@@ -64,6 +65,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 type usageError struct{ error }
+
+// sumsFile is the running system's digest cache (package sumcache): sign
+// and manifest remember the files they hash, verify reuses them, and so
+// does warmswap's check before a swap. Tests point it elsewhere.
+var sumsFile = sumcache.Default
 
 func parse(flags *flag.FlagSet, args []string) error {
 	if err := flags.Parse(args); err != nil {
@@ -235,8 +241,10 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	sums := sumcache.Open(sumsFile)
+	defer sums.Save()
 	for _, e := range es {
-		d, err := verify.HashFiles(e.Entry)
+		d, err := verify.HashFiles(e.Entry, sums)
 		if err != nil {
 			return fmt.Errorf("entry %q: %w", e.Label, err)
 		}
@@ -367,19 +375,21 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The bootloader's own pipeline: stage each entry's files as it
-	// would, and apply enforce with these keys.
+	// The bootloader's own checks and policy, enforce with these keys, on
+	// the files as they are (digests remembered since they last changed
+	// are not taken again).
 	pipe := prepare.Pipeline{Trust: t}
+	sums := sumcache.Open(sumsFile)
+	defer sums.Save()
 	failed := 0
 	for _, e := range es {
-		c, err := pipe.Check(e.Entry, e.Cmdline, false)
+		v, err := pipe.Verify(e.Entry, e.Cmdline, false, sums)
 		if err != nil {
 			failed++
 			fmt.Fprintf(stdout, "REFUSED %s: %v\n", e.Label, err)
 			continue
 		}
-		c.Image.Close()
-		for _, n := range c.Notes() {
+		for _, n := range v.Notes() {
 			fmt.Fprintf(stdout, "ok      %s: %s\n", e.Label, n.Msg)
 		}
 	}

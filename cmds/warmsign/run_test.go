@@ -191,3 +191,15 @@ func TestSignGrubEntry(t *testing.T) {
 	}
 	warmsign(t, 0, "verify", "-keys", k+".pub", "-root", root)
 }
+
+func TestMain(m *testing.M) {
+	// The digest cache of the tests' own runs, not the machine's.
+	dir, err := os.MkdirTemp("", "warmsign-test")
+	if err != nil {
+		panic(err)
+	}
+	sumsFile = filepath.Join(dir, "sums")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

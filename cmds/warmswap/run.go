@@ -20,6 +20,7 @@ import (
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/state"
+	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/watchdog"
 	"github.com/warmboot/warmboot/cmds/internal/bless"
@@ -103,8 +104,9 @@ func newSwapper(stdout, stderr io.Writer) *swapper {
 	// sshd stops.
 	kmsg := clog.OpenKmsg("warmswap")
 	stdout, stderr = io.MultiWriter(stdout, kmsg), io.MultiWriter(stderr, kmsg)
-	return &swapper{stdout: stdout, stderr: stderr, log: clog.New(stdout, "warmswap"),
-		env:   swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel))},
+	env := swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel)),
+		Sums: sumcache.Open(sumcache.Default)}
+	return &swapper{stdout: stdout, stderr: stderr, log: clog.New(stdout, "warmswap"), env: env,
 		loads: kexec.Real{}, machine: machine.Real{}, sys: shutdown.Real{}, systemd: systemdIsInit(),
 		detach: func() {
 			// We outlive our session: the shell and terminal that
@@ -145,6 +147,11 @@ func (s *swapper) run(args []string) machine.Action {
 		return machine.ExitWith(s.unloadArmed())
 	}
 	p, err := swap.Prepare(s.env, o.req)
+	// Digests taken are kept for the next check whatever it decided (the
+	// cache only saves time: an error keeping it is not the operator's).
+	if err := s.env.Sums.Save(); err != nil {
+		s.log.Debug("keeping the digest cache", "err", err)
+	}
 	if err != nil {
 		return s.refuse("%v", err)
 	}

@@ -5,6 +5,7 @@ package sys
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -188,4 +189,19 @@ func WatchdogOptions(f *os.File) (uint32, error) {
 // WatchdogKeepalive pings the watchdog device f (WDIOC_KEEPALIVE).
 func WatchdogKeepalive(f *os.File) error {
 	return callErr(unix.IoctlWatchdogKeepalive(int(f.Fd())), "ioctl(%s, WDIOC_KEEPALIVE)", f.Name())
+}
+
+// FileID names the version of a file fi describes: its device, inode,
+// size, and modification and change times to the nanosecond. Writing the
+// file, or replacing it, changes it (the change time cannot be set from
+// user space), except within the same tick of the kernel's clock: changed
+// is the change time, for the caller to allow for that. ok is false if fi
+// has no stat.
+func FileID(fi fs.FileInfo) (id string, changed time.Time, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	id = fmt.Sprintf("%d:%d:%d:%d.%09d:%d.%09d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	return id, time.Unix(st.Ctim.Sec, st.Ctim.Nsec), true
 }

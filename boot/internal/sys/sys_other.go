@@ -3,6 +3,7 @@
 package sys
 
 import (
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -38,3 +39,6 @@ func DMCreateReadOnly(name, uuid string, targets []DMTarget) (string, error) {
 func WatchdogSetTimeout(f *os.File, seconds int) (int, error) { return 0, ErrUnsupported }
 func WatchdogOptions(f *os.File) (uint32, error)              { return 0, ErrUnsupported }
 func WatchdogKeepalive(f *os.File) error                      { return ErrUnsupported }
+
+// FileID is not known off Linux: nothing is remembered by it.
+func FileID(fi fs.FileInfo) (string, time.Time, bool) { return "", time.Time{}, false }
