@@ -36,48 +36,13 @@ import (
 // warmboot-booted's journal lines are there. At the end, after poweroff,
 // e2fsck finds the root clean.
 func TestDebian(t *testing.T) {
-	swapSetup(t)
-	sys := os.Getenv("WARMBOOT_DEBIAN")
-	deb := os.Getenv("WARMBOOT_DEB")
-	read := func(f string) string {
-		b, err := os.ReadFile(filepath.Join(sys, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	cmdline, uuid, oldRel, newRel := read("cmdline"), read("uuid"), read("old"), read("new")
-
-	// The root disk: a copy-on-write overlay of the cached system.
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root.qcow2")
-	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(sys, "disk.img"), root).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img create: %v: %s", err, out)
-	}
-	// What the operator brings: the package, the bootloader image built
-	// with the test key (enforce), the host signing key, a second kernel.
-	xfer := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "xfer", SizeMiB: 96, Files: map[string]disk.File{
-		"/warmboot.deb":        {Src: deb},
-		"/vmlinuz":             {Src: kernel},
-		"/initramfs.cpio.zst":  {Src: bootloaderZst},
-		"/host.sec":            {Data: trust.MarshalSecret(signKey)},
-		"/linux-image-new.deb": {Src: filepath.Join(sys, "linux-image-new.deb")},
-	}}}})
-
-	fw := func() *debVM {
-		return bootDebian(t, root, xfer, filepath.Join(sys, "vmlinuz"), filepath.Join(sys, "initrd.img"), cmdline)
-	}
-	d := fw()
-	d.up(false)
-	d.ok("mount -o ro /dev/vdb1 /mnt")
-	out := d.ok("dpkg -i /mnt/warmboot.deb 2>&1")
-	if !strings.Contains(out, "update-initramfs: Generating /boot/initrd.img-") {
-		t.Errorf("installing the package did not rebuild the initramfs (the trigger):\n%s", out)
+	sys := debianInstalled(t, false)
+	d, fw, uuid, oldRel, newRel := sys.d, sys.fw, sys.uuid, sys.oldRel, sys.newRel
+	if !strings.Contains(sys.dpkg, "update-initramfs: Generating /boot/initrd.img-") {
+		t.Errorf("installing the package did not rebuild the initramfs (the trigger):\n%s", sys.dpkg)
 	}
 	d.ok("lsinitramfs /boot/initrd.img-$(uname -r) | grep -x usr/share/initramfs-tools/scripts/init-bottom/warmboot || lsinitramfs /boot/initrd.img-$(uname -r) | grep -x scripts/init-bottom/warmboot")
-	d.ok("install -D -m644 /mnt/vmlinuz /boot/warmboot/vmlinuz && install -m644 /mnt/initramfs.cpio.zst /boot/warmboot/ && echo 'quiet warmboot.wait=3' > /boot/warmboot/cmdline")
-	d.ok("install -m600 /mnt/host.sec /root/host.sec")
-	out = d.ok("warmsign sign -key /root/host.sec -root / -all")
+	out := d.ok("warmsign sign -key /root/host.sec -root / -all")
 	if !strings.Contains(out, "/boot/warmboot/") {
 		t.Errorf("warmsign wrote its manifests elsewhere than /boot/warmboot:\n%s", out)
 	}
@@ -172,17 +137,92 @@ func TestDebian(t *testing.T) {
 	if err := d.vm.Wait(); err != nil {
 		t.Errorf("poweroff: %v", err)
 	}
-	raw := filepath.Join(dir, "root.raw")
-	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", root, raw).CombinedOutput(); err != nil {
+	raw := filepath.Join(sys.dir, "root.raw")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", sys.root, raw).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img convert: %v: %s", err, out)
 	}
 	checkClean(t, raw+"?offset=1048576")
 }
 
+// debSystem is the Debian system of TestDebian and BenchmarkDebian,
+// booted through the "firmware", with the package installed and the
+// bootloader image (test key, enforce) in /boot/warmboot, the host key
+// in /root/host.sec and the transfer disk on /mnt.
+type debSystem struct {
+	d  *debVM
+	fw func() *debVM // boots it again through the firmware
+	// dir is the test's scratch directory, root its disk (an overlay
+	// of the cached system).
+	dir, root                     string
+	cmdline, uuid, oldRel, newRel string
+	dpkg                          string // what dpkg -i of the package said
+}
+
+// debianInstalled boots the cached Debian system (images/debian) and
+// installs warmboot on it as README's install section does. stock keeps
+// Debian's stock initrd (initramfs-tools MODULES=most, 30 MB) for the
+// running kernel instead of the test's small MODULES=dep one, with the
+// package's init-bottom script added to it, and reboots in place (the
+// firmware path of a benchmark) instead of ending QEMU.
+func debianInstalled(t testing.TB, stock bool) *debSystem {
+	swapSetup(t)
+	sys := os.Getenv("WARMBOOT_DEBIAN")
+	deb := os.Getenv("WARMBOOT_DEB")
+	read := func(f string) string {
+		b, err := os.ReadFile(filepath.Join(sys, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	s := &debSystem{cmdline: read("cmdline"), uuid: read("uuid"), oldRel: read("old"), newRel: read("new"), dir: t.TempDir()}
+
+	// The root disk: a copy-on-write overlay of the cached system.
+	s.root = filepath.Join(s.dir, "root.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(sys, "disk.img"), s.root).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create: %v: %s", err, out)
+	}
+	// What the operator brings: the package, the bootloader image built
+	// with the test key (enforce), the host signing key, a second kernel.
+	files := map[string]disk.File{
+		"/warmboot.deb":        {Src: deb},
+		"/vmlinuz":             {Src: kernel},
+		"/initramfs.cpio.zst":  {Src: bootloaderZst},
+		"/host.sec":            {Data: trust.MarshalSecret(signKey)},
+		"/linux-image-new.deb": {Src: filepath.Join(sys, "linux-image-new.deb")},
+	}
+	size, initrd := 96, filepath.Join(sys, "initrd.img")
+	if stock {
+		files["/initrd.stock"] = disk.File{Src: filepath.Join(sys, "initrd.stock")}
+		size, initrd = 128, filepath.Join(sys, "initrd.stock")
+	}
+	xfer := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "xfer", SizeMiB: size, Files: files}}})
+
+	s.fw = func() *debVM {
+		return bootDebian(t, s.root, xfer, filepath.Join(sys, "vmlinuz"), initrd, s.cmdline, !stock)
+	}
+	d := s.fw()
+	s.d = d
+	d.up(false)
+	d.ok("mount -o ro /dev/vdb1 /mnt")
+	s.dpkg = d.ok("dpkg -i /mnt/warmboot.deb 2>&1")
+	if stock {
+		// The stock initrd, with the package's init-bottom script (and
+		// the list that runs it) taken from the one dpkg just built,
+		// appended as an uncompressed archive on a 4-byte boundary.
+		d.ok("rm -rf /tmp/wbi && mkdir /tmp/wbi && cd /tmp/wbi && unmkinitramfs /boot/initrd.img-$(uname -r) . && cd $(ls -d main 2>/dev/null || echo .) && " +
+			"cp /mnt/initrd.stock /boot/initrd.img-$(uname -r) && truncate -s %4 /boot/initrd.img-$(uname -r) && " +
+			"ls scripts/init-bottom/warmboot scripts/init-bottom/ORDER | cpio -o -H newc >> /boot/initrd.img-$(uname -r) && cd / && rm -rf /tmp/wbi")
+	}
+	d.ok("install -D -m644 /mnt/vmlinuz /boot/warmboot/vmlinuz && install -m644 /mnt/initramfs.cpio.zst /boot/warmboot/ && echo 'quiet warmboot.wait=3' > /boot/warmboot/cmdline")
+	d.ok("install -m600 /mnt/host.sec /root/host.sec")
+	return s
+}
+
 // debVM is the Debian system in QEMU, driven at root's shell on the
 // serial console.
 type debVM struct {
-	t  *testing.T
+	t  testing.TB
 	vm *qemu.VM
 	c  *console
 	n  int
@@ -191,19 +231,22 @@ type debVM struct {
 // bootDebian boots the Debian system as its firmware would (QEMU's
 // -kernel: Debian's kernel and initrd with GRUB's command line), with the
 // transfer disk as vdb.
-func bootDebian(t *testing.T, root, xfer, vmlinuz, initrd, cmdline string) *debVM {
+func bootDebian(t testing.TB, root, xfer, vmlinuz, initrd, cmdline string, noReboot bool) *debVM {
 	t.Helper()
 	c := &console{}
+	args := []string{"-drive", "file=" + root + ",if=virtio,format=qcow2",
+		"-drive", "file=" + xfer + ",if=virtio,format=raw,readonly=on"}
+	if noReboot {
+		args = append(args, "-no-reboot")
+	}
 	vm := qemu.StartT(t, "debian", qemu.ArchAMD64,
-		qemu.WithQEMUCommand("qemu-system-x86_64 -machine q35 -cpu max -m 2G -smp 2"),
+		qemu.WithQEMUCommand("qemu-system-x86_64 -machine q35 "+os.Getenv("WARMBOOT_QEMU_ACCEL")+" -cpu max -m 2G -smp 2"),
 		qemu.WithKernel(vmlinuz),
 		qemu.WithInitramfs(initrd),
 		qemu.WithAppendKernel(cmdline),
 		qemu.WithVMTimeout(25*time.Minute),
 		qemu.LogSerialByLine(c.add),
-		qemu.ArbitraryArgs("-no-reboot",
-			"-drive", "file="+root+",if=virtio,format=qcow2",
-			"-drive", "file="+xfer+",if=virtio,format=raw,readonly=on"),
+		qemu.ArbitraryArgs(args...),
 	)
 	return &debVM{t: t, vm: vm, c: c}
 }

@@ -152,14 +152,26 @@ func (c *console) add(l string) {
 
 // seenAt is when the first line containing sub arrived at or after since.
 func (c *console) seenAt(sub string, since time.Time) (time.Time, bool) {
+	_, at, ok := c.find(sub, since)
+	return at, ok
+}
+
+// lineAfter is the first line containing sub that arrived at or after
+// since.
+func (c *console) lineAfter(sub string, since time.Time) (string, bool) {
+	l, _, ok := c.find(sub, since)
+	return l, ok
+}
+
+func (c *console) find(sub string, since time.Time) (string, time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, l := range c.lines {
 		if !c.at[i].Before(since) && strings.Contains(l, sub) {
-			return c.at[i], true
+			return l, c.at[i], true
 		}
 	}
-	return time.Time{}, false
+	return "", time.Time{}, false
 }
 
 func (c *console) has(s string) bool { return c.count(s) > 0 }

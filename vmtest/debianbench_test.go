@@ -1,0 +1,172 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkDebian times a reboot of the stock Debian 12 system
+// (debianInstalled with Debian's stock 30 MB initrd, signed, policy
+// enforce) three ways, interleaved, WARMBOOT_BENCH_N rounds in one VM:
+// warmswap through warmboot, warmswap -direct, and through the firmware
+// (warmswap with never-kexec: the same systemd shutdown, then QEMU's
+// reset, SeaBIOS and its -kernel, which stands in for the firmware and
+// GRUB; a server's POST adds its minutes to this path alone). Phase by
+// phase, from the console (host clock), the previous boot's journal
+// (systemd's stop) and the new boot's clock (/proc/uptime,
+// systemd-analyze); medians to out/bench-debian.md.
+func BenchmarkDebian(b *testing.B) {
+	n := benchN(b)
+	s := debianInstalled(b, true)
+	d := s.d
+	d.ok("warmsign sign -key /root/host.sec -root / -all >/dev/null")
+	entry := "gnulinux-simple-" + s.uuid
+	modes := []struct{ name, cmd string }{
+		{"through warmboot", "warmswap -entry " + entry},
+		{"warmswap -direct", "warmswap -direct -entry " + entry},
+		{"firmware reboot", "warmswap -entry " + entry},
+	}
+	phases := []string{"warmswap (checks, load)", "systemd stop", "to warmboot running", "warmboot (its load)", "to the target kernel", "kernel + initrd", "userspace to login", "total"}
+	times := make([][][]time.Duration, len(modes)) // mode, phase, round
+	for i := range times {
+		times[i] = make([][]time.Duration, len(phases))
+	}
+	var loads []time.Duration
+	for r := 0; r < n; r++ {
+		for i, m := range modes {
+			if i == 2 {
+				d.ok("echo benchmark: firmware reboot > /etc/warmboot/never-kexec")
+			}
+			start := time.Now()
+			d.send(m.cmd)
+			d.expect("warmswap: systemd is PID 1: handing over to systemctl ")
+			handed, _ := d.c.seenAt("warmswap: systemd is PID 1: handing over to systemctl ", start)
+			d.expect("wbdeb# ")
+			login := time.Now()
+			d.ok("systemctl is-system-running --wait >/dev/null || true")
+			if i == 2 {
+				d.ok("rm /etc/warmboot/never-kexec")
+			}
+			var ph [8]time.Duration
+			ph[0] = handed.Sub(start)
+			ph[1] = journalStop(b, d)
+			stopped := handed.Add(ph[1])
+			// The new kernel's clock starts at zero: where it started, on
+			// the host's clock.
+			up0, upAt := d.uptime()
+			kzero := upAt.Add(-up0)
+			from := stopped
+			if i == 0 {
+				started, ok1 := d.c.seenAt("warmboot: starting", handed)
+				tl, ok2 := d.c.seenAt("warmboot: timeline:", started)
+				if !ok1 || !ok2 {
+					b.Fatalf("round %d: warmboot's lines not seen on the console", r)
+				}
+				ph[2] = started.Sub(stopped)
+				ph[3] = tl.Sub(started)
+				from = tl
+				if l, ok := d.c.lineAfter("warmboot: timeline:", started); ok {
+					if m := regexp.MustCompile(` load=([0-9.]+m?s)`).FindStringSubmatch(l); m != nil {
+						if v, err := time.ParseDuration(m[1]); err == nil {
+							loads = append(loads, v)
+						}
+					}
+				}
+			}
+			ph[4] = kzero.Sub(from)
+			kernel, initrd := d.analyze()
+			ph[5] = kernel + initrd
+			ph[6] = login.Sub(kzero) - ph[5]
+			ph[7] = login.Sub(start)
+			for p := range ph {
+				times[i][p] = append(times[i][p], ph[p])
+			}
+			b.Logf("round %d, %s: %v", r+1, m.name, ph)
+			d.ok("mount -o ro /dev/vdb1 /mnt 2>/dev/null || true")
+		}
+	}
+
+	var out strings.Builder
+	fmt.Fprintf(&out, "Reboots of the stock Debian 12 system (Debian's 6.1 kernel, 8 MB, and its stock initramfs-tools initrd, 30 MB; systemd 252; policy enforce) in QEMU (TCG, 2 vCPUs, 2 GiB, %s), medians of %d interleaved rounds, seconds:\n\n", os.Getenv("WARMBOOT_QEMU_ACCEL"), n)
+	fmt.Fprintf(&out, "| phase | %s | %s | %s |\n|---|---:|---:|---:|\n", modes[0].name, modes[1].name, modes[2].name)
+	for p, name := range phases {
+		fmt.Fprintf(&out, "| %s |", name)
+		for i := range modes {
+			v := median(times[i][p])
+			switch {
+			case (p == 2 || p == 3) && i != 0:
+				fmt.Fprint(&out, " - |")
+			case p == 3:
+				fmt.Fprintf(&out, " %.2f (%.2f) |", v.Seconds(), median(loads).Seconds())
+			default:
+				fmt.Fprintf(&out, " %.2f |", v.Seconds())
+			}
+		}
+		fmt.Fprintln(&out)
+	}
+	cold := median(times[2][7])
+	fmt.Fprintf(&out, "\nRatio to the firmware reboot: through warmboot %.2f, -direct %.2f.\n", median(times[0][7]).Seconds()/cold.Seconds(), median(times[1][7]).Seconds()/cold.Seconds())
+	b.Log("\n" + out.String())
+	if err := os.WriteFile(filepath.Join("..", "out", "bench-debian.md"), []byte(out.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	d.send("systemctl poweroff")
+	d.vm.Wait()
+}
+
+// journalStop is how long systemd took to stop the previous boot: from
+// warmswap handing over to the journal's last line, on that boot's
+// monotonic clock.
+func journalStop(t testing.TB, d *debVM) time.Duration {
+	t.Helper()
+	out := d.ok("journalctl -b -1 -o short-monotonic --no-hostname | grep -E 'handing over to systemctl|Journal stopped' | sed -n '1p;$p'")
+	var ts []float64
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if m := regexp.MustCompile(`^\[\s*([0-9.]+)\]`).FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			v, _ := strconv.ParseFloat(m[1], 64)
+			ts = append(ts, v)
+		}
+	}
+	if len(ts) != 2 || !strings.Contains(out, "Journal stopped") {
+		t.Fatalf("the previous boot's journal has no hand-over and stop:\n%s", out)
+	}
+	return time.Duration((ts[1] - ts[0]) * float64(time.Second))
+}
+
+// uptime is the guest's /proc/uptime and when (host clock) it was read.
+func (d *debVM) uptime() (time.Duration, time.Time) {
+	d.t.Helper()
+	out := d.ok("cut -d' ' -f1 /proc/uptime")
+	at := time.Now()
+	v, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+	if err != nil {
+		d.t.Fatalf("uptime %q: %v", out, err)
+	}
+	return time.Duration(v * float64(time.Second)), at
+}
+
+// analyze is the boot's kernel and initrd times from systemd-analyze.
+func (d *debVM) analyze() (kernel, initrd time.Duration) {
+	d.t.Helper()
+	out := d.ok("systemd-analyze time | head -1")
+	// "Startup finished in 2.046s (kernel) + 5.121s (initrd) + ...",
+	// a minute written "1min 2.3s".
+	parse := func(what string) time.Duration {
+		m := regexp.MustCompile(`((?:[0-9]+min )?[0-9.]+m?s) \(` + what + `\)`).FindStringSubmatch(out)
+		if m == nil {
+			d.t.Fatalf("systemd-analyze: no %s time in %q", what, out)
+		}
+		v, err := time.ParseDuration(strings.ReplaceAll(m[1], "min ", "m"))
+		if err != nil {
+			d.t.Fatalf("systemd-analyze %q: %v", m[1], err)
+		}
+		return v
+	}
+	return parse("kernel"), parse("initrd")
+}
