@@ -17,10 +17,11 @@
 // just after it was written is read again by the next check, which can
 // then remember it.
 //
-// The cache is one file, Default, in /run (a tmpfs: gone at reboot), only
-// root's. A cache that cannot be read is empty; one that cannot be
-// written is not kept; neither is an error, since the cache only saves
-// time. Its lines are "<sha256 hex> <when hashed, Unix ns> <file id>", at
+// The cache is one file, Default, only root's, kept across reboots (a
+// swap is a reboot: in /run the first check after every swap would hash
+// again); a device numbered differently after a reboot only misses. A
+// cache that cannot be read is empty; one that cannot be written is not
+// kept; neither is an error, since the cache only saves time. Its lines are "<sha256 hex> <when hashed, Unix ns> <file id>", at
 // most MaxEntries.
 package sumcache
 
@@ -41,7 +42,7 @@ import (
 )
 
 // Default is where the running system keeps the cache.
-const Default = "/run/warmboot/sums"
+const Default = "/var/cache/warmboot/sums"
 
 // MaxEntries bounds the cache; the oldest entries go first.
 const MaxEntries = 512

@@ -41,7 +41,7 @@ func lookup(t *testing.T, c *Cache, p string) ([32]byte, bool) {
 
 func TestRememberLookup(t *testing.T) {
 	dir := t.TempDir()
-	cache := filepath.Join(dir, "run/warmboot/sums")
+	cache := filepath.Join(dir, "var/cache/warmboot/sums")
 	p := filepath.Join(dir, "initrd.img")
 	if err := os.WriteFile(p, []byte("initrd one"), 0o644); err != nil {
 		t.Fatal(err)

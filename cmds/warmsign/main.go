@@ -34,6 +34,11 @@
 // verify checks the entries under DIR against the manifests there with
 // the given public keys, as the bootloader will, and exits 1 if any fails.
 //
+// On a running system, sign and manifest remember the SHA-256 of each file
+// they read in /var/cache/warmboot/sums (by device, inode, size and times), and
+// verify, and warmswap's check before a swap through warmboot, do not read
+// a file again that has not changed since (package sumcache).
+//
 // Example:
 //
 //	warmsign keygen -o release
