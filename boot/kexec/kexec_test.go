@@ -149,7 +149,17 @@ func TestStage(t *testing.T) {
 			if err == nil || !errors.As(err, &ferr) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Stage = %v, %v; want a FileError containing %q", im, err, tt.want)
 			}
+			// Digests checks the files as Stage does, in the same words.
+			_, _, err = Digests(e, nil)
+			if err == nil || !errors.As(err, &ferr) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Digests = %v; want a FileError containing %q", err, tt.want)
+			}
 		})
+	}
+	// And takes the digests staging takes.
+	k, is, err := Digests(e, nil)
+	if err != nil || k != sha256.Sum256(kernel) || len(is) != 2 || is[0] != sha256.Sum256([]byte("abcde")) || is[1] != sha256.Sum256([]byte("xyz")) {
+		t.Errorf("Digests = %x, %x, %v; want the SHA-256 of each file", k, is, err)
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package prepare is the one way an entry becomes a kernel ready to kexec:
 // stage (read once into sealed memfds, taking in that same pass every
-// digest verifying and measuring need), verify (the image's trust policy), measure (the TPM, as package
-// measure documents), hand off (a cpio segment for the booted system:
-// the event log and booted.json), seal, and load.
+// digest verifying and measuring need), verify (the image's trust
+// policy), measure (the TPM, as package measure documents), hand off (a
+// cpio segment for the booted system: the event log and booted.json),
+// seal, and load.
 //
 // The bootloader, warmswap (through the bootloader, -direct, -load) and
 // "warmsign verify" all go through a Pipeline, so what warmswap or
