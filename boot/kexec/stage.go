@@ -184,21 +184,11 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, hashes []crypto.Hash) (*os.File, int64, Sums, error) {
 	var sum Sums
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
-	src, err := safefs.OpenFile(e.Root, p)
+	src, _, err := openFile(role, e, p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, 0, sum, ferr(errors.New("file does not exist"))
-		}
-		return nil, 0, sum, ferr(err)
+		return nil, 0, sum, err
 	}
 	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		return nil, 0, sum, ferr(err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, 0, sum, ferr(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
-	}
 	fresh := dst == nil
 	if fresh {
 		if dst, err = sys.MemfdCreate(role); err != nil {
@@ -264,20 +254,12 @@ func Digests(e entry.Entry, sums *sumcache.Cache) (kernel [32]byte, initrds [][3
 func digest(role string, e entry.Entry, p string, limit int64, sums *sumcache.Cache) ([32]byte, int64, error) {
 	var sum [32]byte
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
-	f, err := safefs.OpenFile(e.Root, p)
+	f, st, err := openFile(role, e, p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return sum, 0, ferr(errors.New("file does not exist"))
-		}
-		return sum, 0, ferr(err)
+		return sum, 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
 	switch {
-	case err != nil:
-		return sum, 0, ferr(err)
-	case !st.Mode().IsRegular():
-		return sum, 0, ferr(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
 	case st.Size() == 0:
 		return sum, 0, ferr(errors.New("file is empty"))
 	case st.Size() > limit:
@@ -304,4 +286,26 @@ func digest(role string, e entry.Entry, p string, limit int64, sums *sumcache.Ca
 	h.Sum(sum[:0])
 	sums.Remember(f, st, sum)
 	return sum, n, nil
+}
+
+// openFile opens e's file p (under e.Root) as a regular file: the checks
+// staging and Digests share, their refusals *FileError.
+func openFile(role string, e entry.Entry, p string) (*os.File, fs.FileInfo, error) {
+	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
+	f, err := safefs.OpenFile(e.Root, p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, ferr(errors.New("file does not exist"))
+		}
+		return nil, nil, ferr(err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, ferr(err)
+	}
+	return f, st, nil
 }
