@@ -93,6 +93,9 @@ type swapper struct {
 	// detach makes warmswap outlive its session once it starts stopping
 	// processes (a no-op in tests).
 	detach func()
+	// sums is the digest cache file (package sumcache) the checks before
+	// a swap use; "" for none (tests).
+	sums string
 }
 
 // newSwapper is warmswap on this machine.
@@ -104,9 +107,8 @@ func newSwapper(stdout, stderr io.Writer) *swapper {
 	// sshd stops.
 	kmsg := clog.OpenKmsg("warmswap")
 	stdout, stderr = io.MultiWriter(stdout, kmsg), io.MultiWriter(stderr, kmsg)
-	env := swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel)),
-		Sums: sumcache.Open(sumcache.Default)}
-	return &swapper{stdout: stdout, stderr: stderr, log: clog.New(stdout, "warmswap"), env: env,
+	return &swapper{stdout: stdout, stderr: stderr, log: clog.New(stdout, "warmswap"), sums: sumcache.Default,
+		env:   swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel))},
 		loads: kexec.Real{}, machine: machine.Real{}, sys: shutdown.Real{}, systemd: systemdIsInit(),
 		detach: func() {
 			// We outlive our session: the shell and terminal that
@@ -145,6 +147,11 @@ func (s *swapper) run(args []string) machine.Action {
 	}
 	if o.unload {
 		return machine.ExitWith(s.unloadArmed())
+	}
+	// The digest cache is read here, not at start: "warmswap reboot" and
+	// "teardown" run late in a shutdown and need none.
+	if s.sums != "" {
+		s.env.Sums = sumcache.Open(s.sums)
 	}
 	p, err := swap.Prepare(s.env, o.req)
 	// Digests taken are kept for the next check whatever it decided (the
