@@ -73,10 +73,8 @@ func BenchmarkDebian(b *testing.B) {
 				ph[4] = tl.Sub(started)
 				from = tl
 				if l, ok := d.c.lineAfter("warmboot: timeline:", started); ok {
-					if m := regexp.MustCompile(` load=([0-9.]+m?s)`).FindStringSubmatch(l); m != nil {
-						if v, err := time.ParseDuration(m[1]); err == nil {
-							loads = append(loads, v)
-						}
+					if v, ok := parsePhases(l)["load"]; ok {
+						loads = append(loads, v)
 					}
 				}
 			}
@@ -120,6 +118,9 @@ func BenchmarkDebian(b *testing.B) {
 	d.vm.Wait()
 }
 
+// monoRE is a journal line's time with -o short-monotonic: "[  104.247276]".
+var monoRE = regexp.MustCompile(`^\[\s*([0-9.]+)\]`)
+
 // journalStop is how long systemd took to stop the previous boot: from
 // warmswap handing over to the journal's last line, on that boot's
 // monotonic clock.
@@ -128,7 +129,7 @@ func journalStop(t testing.TB, d *debVM) time.Duration {
 	out := d.ok("journalctl -b -1 -o short-monotonic --no-hostname | grep -E 'handing over to systemctl|Journal stopped' | sed -n '1p;$p'")
 	var ts []float64
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if m := regexp.MustCompile(`^\[\s*([0-9.]+)\]`).FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+		if m := monoRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
 			v, _ := strconv.ParseFloat(m[1], 64)
 			ts = append(ts, v)
 		}
