@@ -128,7 +128,7 @@ fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
 	done
 
 vmtest: image payload deb $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
-	debian=$$(images/debian/mkdebian.sh) && \
+	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
 	WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) WARMBOOT_SOAK_N=$(WARMBOOT_SOAK_N) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
@@ -140,7 +140,7 @@ soak: image payload deb $(KDIR)/release ## the swap soak with SOAK_N swaps in on
 	$(MAKE) vmtest RUN=TestSwapSoak WARMBOOT_SOAK_N=$(SOAK_N)
 
 bench: image peer payload deb $(KDIR)/release ## boot the demo disk BENCH_N times with warmboot and u-root's boot, the payload and Debian's kernel; swaps; reboots of the stock Debian system; report medians (BENCH=regexp narrows)
-	debian=$$(images/debian/mkdebian.sh) && \
+	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
 	WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst WARMBOOT_PEER=$(abspath $(PEER)).zst \

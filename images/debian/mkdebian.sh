@@ -25,6 +25,12 @@
 #               so that installing it under TCG takes seconds, for the
 #               upgrade test
 set -euo pipefail
+# The directory is this script's only standard output (the Makefile takes
+# it with $(...)): everything else, whatever tool prints it and however
+# quietly it was asked to run (mke2fs -q still says "Creating regular
+# file" on a cold build), goes to standard error.
+exec 3>&1 1>&2
+say_dir() { echo "$1" >&3; }
 
 suite=bookworm
 mirrors=("deb http://deb.debian.org/debian bookworm main" "deb http://deb.debian.org/debian-security bookworm-security main")
@@ -44,14 +50,14 @@ cache=${WARMBOOT_CACHE:-$HOME/.cache/warmboot}
 key=$({ cat "$0"; echo "$old $new"; } | sha256sum | cut -c1-16)
 dir=$cache/debian12-$key
 if [ -e "$dir/disk.img" ]; then
-	echo "$dir"
+	say_dir "$dir"
 	exit 0
 fi
 mkdir -p "$cache"
 exec 9>"$cache/debian12.lock"
 flock 9
 if [ -e "$dir/disk.img" ]; then
-	echo "$dir"
+	say_dir "$dir"
 	exit 0
 fi
 log() { echo "mkdebian: $*" >&2; }
@@ -62,7 +68,7 @@ start=$SECONDS
 log "mmdebstrap $suite ($packages; downloading linux-image-$new)"
 timeout 1800 mmdebstrap --quiet --variant=minbase --include="$packages" \
 	--customize-hook='chroot "$1" sh -c "cd /tmp && apt-get download -q linux-image-'"$new"'" && mv "$1"/tmp/linux-image-*.deb "'"$work"'/new.deb"' \
-	"$suite" "$work/root.tar" "${mirrors[@]}" >&2
+	"$suite" "$work/root.tar" "${mirrors[@]}"
 
 log "configuring the root filesystem"
 r=$work/root
@@ -155,4 +161,4 @@ mv "$dir.new" "$dir"
 # Keep the two newest.
 ls -1dt "$cache"/debian12-*/ 2>/dev/null | grep -v build | tail -n +3 | xargs -r rm -rf
 log "built in $((SECONDS - start)) s"
-echo "$dir"
+say_dir "$dir"
