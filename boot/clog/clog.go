@@ -169,3 +169,31 @@ func Infof(l *slog.Logger, format string, args ...any) { Or(l).Info(fmt.Sprintf(
 
 // Warnf logs a printf-formatted warning on l (nil discards).
 func Warnf(l *slog.Logger, format string, args ...any) { Or(l).Warn(fmt.Sprintf(format, args...)) }
+
+// Note is what a library has to say to the operator about a decision it
+// made (a key that signed an entry, a trial that failed), as a value: the
+// library decides, its caller says it (Say) or turns it into a plan.
+type Note struct {
+	Warning bool
+	Msg     string
+}
+
+// Notef is an informational Note.
+func Notef(format string, args ...any) Note { return Note{Msg: fmt.Sprintf(format, args...)} }
+
+// Warningf is a Note that warns.
+func Warningf(format string, args ...any) Note {
+	return Note{Warning: true, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Say logs each note on l (nil discards): a warning at Warn, the rest at
+// Info.
+func Say(l *slog.Logger, notes ...Note) {
+	for _, n := range notes {
+		if n.Warning {
+			Warnf(l, "%s", n.Msg)
+		} else {
+			Infof(l, "%s", n.Msg)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
@@ -75,25 +76,19 @@ type Checked struct {
 	Image *kexec.Image
 }
 
-// Note is something to tell the operator when an entry is booted: the key
+// Notes are what the bootloader says when it boots the entry: the key
 // that signed it, or that it boots unverified.
-type Note struct {
-	Warning bool
-	Msg     string
-}
-
-// Notes are what the bootloader says when it boots the entry.
-func (c Verified) Notes() []Note {
+func (c Verified) Notes() []clog.Note {
 	v, e := c.Verdict, c.Entry
 	switch {
 	case v.Failed != nil:
-		return []Note{{true, fmt.Sprintf("%q is not verified: %v; booting it anyway (policy warn)", e.Label, v.Failed)}}
+		return []clog.Note{clog.Warningf("%q is not verified: %v; booting it anyway (policy warn)", e.Label, v.Failed)}
 	case v.Result != nil:
-		var out []Note
+		var out []clog.Note
 		if !v.Result.CmdlineSigned {
-			out = append(out, Note{false, fmt.Sprintf("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", v.Result.Key.Fingerprint())})
+			out = append(out, clog.Notef("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", v.Result.Key.Fingerprint()))
 		}
-		return append(out, Note{false, fmt.Sprintf("verified: signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where)})
+		return append(out, clog.Notef("verified: signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where))
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/state"
 )
@@ -55,12 +56,6 @@ type Config struct {
 // panic resets after 10 s (time to read the oops on a console).
 var Defaults = Config{Deadline: 5 * time.Minute, Panic: 10}
 
-// Note is something the bootloader says about its choice.
-type Note struct {
-	Warning bool
-	Msg     string
-}
-
 // Resolved is the bootloader's reading of the state at start.
 type Resolved struct {
 	State state.State
@@ -69,7 +64,7 @@ type Resolved struct {
 	Changed bool
 	// Menu is the menu with its default chosen by the state.
 	Menu  choose.Menu
-	Notes []Note
+	Notes []clog.Note
 }
 
 func clone(s state.State) state.State {
@@ -83,7 +78,7 @@ func clone(s state.State) state.State {
 func Resolve(s state.State, m choose.Menu, handoff bool, now time.Time) Resolved {
 	r := Resolved{State: clone(s), Menu: m}
 	say := func(warn bool, format string, a ...any) {
-		r.Notes = append(r.Notes, Note{warn, fmt.Sprintf(format, a...)})
+		r.Notes = append(r.Notes, clog.Note{Warning: warn, Msg: fmt.Sprintf(format, a...)})
 	}
 	st := &r.State
 	if len(m.Entries) == 0 {
@@ -173,8 +168,8 @@ func (r *Resolved) passOver(def int, failed string) int {
 	if pick < 0 || pick == def {
 		return def
 	}
-	r.Notes = append(r.Notes, Note{true, fmt.Sprintf("passing over %q: its last trial failed (boot it by name, e.g. warmswap -entry %s, to try it again); booting %q",
-		m.Entries[def].Label, m.Entries[def].ID, m.Entries[pick].Label)})
+	r.Notes = append(r.Notes, clog.Warningf("passing over %q: its last trial failed (boot it by name, e.g. warmswap -entry %s, to try it again); booting %q",
+		m.Entries[def].Label, m.Entries[def].ID, m.Entries[pick].Label))
 	return pick
 }
 
@@ -232,18 +227,18 @@ func Begin(s state.State, e entry.Entry, requested bool, by string, c Config, no
 // Bless records that the running entry came up: it is last-known-good,
 // its trial (if it was one) is over, and a trial a warm swap started is
 // kept as the default. It returns what to say.
-func Bless(s state.State, running state.Ref) (state.State, []string) {
+func Bless(s state.State, running state.Ref) (state.State, []clog.Note) {
 	st := clone(s)
-	var out []string
+	var out []clog.Note
 	if t := s.Trial; t != nil {
 		if t.Entry.Is(running.ID) {
-			out = append(out, fmt.Sprintf("the trial of %q (started by %s at %s) succeeded", running.ID, t.By, t.At.UTC().Format(time.RFC3339)))
+			out = append(out, clog.Notef("the trial of %q (started by %s at %s) succeeded", running.ID, t.By, t.At.UTC().Format(time.RFC3339)))
 			if t.By != "warmboot" {
 				st.Default = &running
-				out = append(out, fmt.Sprintf("%q is now the default", running.ID))
+				out = append(out, clog.Notef("%q is now the default", running.ID))
 			}
 		} else {
-			out = append(out, fmt.Sprintf("dropping the trial of %q: this system runs %q", t.Entry.ID, running.ID))
+			out = append(out, clog.Notef("dropping the trial of %q: this system runs %q", t.Entry.ID, running.ID))
 		}
 		st.Trial = nil
 	}
@@ -252,7 +247,7 @@ func Bless(s state.State, running state.Ref) (state.State, []string) {
 		st.TriesLeft = nil
 	}
 	st.LastGood = &running
-	out = append(out, fmt.Sprintf("%q is last-known-good", running.ID))
+	out = append(out, clog.Notef("%q is last-known-good", running.ID))
 	return st, out
 }
 

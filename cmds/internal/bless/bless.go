@@ -38,8 +38,8 @@ func Bless(root string, say func(format string, a ...any)) error {
 	if err := state.Save(r, file, st); err != nil {
 		return fmt.Errorf("%w (is /boot mounted read-write?)", err)
 	}
-	for _, s := range said {
-		say("%s", s)
+	for _, n := range said {
+		say("%s", n.Msg)
 	}
 	if err := blessBLS(r, b.Source, say); err != nil {
 		say("boot counting: %v", err)
