@@ -77,35 +77,40 @@ import (
 	"context"
 	"os"
 
+	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/loader"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
-// main is the only caller of the machine: the boot loop decides, as a
-// value, what happens last (package machine), and main does it.
+// main is the only caller of the machine: the bootloader (package loader)
+// decides, as a value, what happens last (package machine), and main
+// does it.
 func main() {
 	ctx := context.Background()
 	args := os.Args[1:]
 	if len(args) > 0 && (args[0] == "list" || args[0] == "bless" || args[0] == "booted") {
 		os.Exit(run(ctx, args, os.Stdout, os.Stderr))
 	}
-	f, ok := parseBoot(args, os.Stderr)
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	cfg, ok := parseBoot(args, string(cmdline), os.Stderr)
 	if !ok {
 		os.Exit(cli.ExitUsage)
 	}
-	b := newBooter(f, os.Stdout)
+	l, cons := loader.Open(cfg, os.Stdout)
+	say := func(format string, a ...any) { clog.Infof(l.Log(), format, a...) }
 	var m machine.Machine = machine.Real{}
 	for {
-		a := b.pass(ctx)
+		a := l.Pass(ctx)
 		switch a.Kind {
 		case machine.Exit:
 			os.Exit(a.Code)
 		case machine.Kexec:
 			err := m.Kexec() // returns only on failure
-			b.say("kexec failed: %v", err)
-			b.kexecFailed()
+			say("kexec failed: %v", err)
+			l.KexecFailed()
 		}
-		b.shell()
-		b.say("shell exited; looking for boot entries again")
+		shell(cons, say)
+		say("shell exited; looking for boot entries again")
 	}
 }

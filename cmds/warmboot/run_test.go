@@ -15,6 +15,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
+	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
@@ -215,5 +216,22 @@ func TestListInstalledTrust(t *testing.T) {
 	run(context.Background(), []string{"list", "-bootloader", "/nonexistent", "-root", filepath.Join(hostRoot, "boot")}, &stdout, &stderr)
 	if !strings.Contains(stdout.String(), "trust: /nonexistent: ") || !strings.Contains(stdout.String(), "install one") {
 		t.Errorf("list with no installed image:\n%s", stdout.String())
+	}
+}
+
+// Flags win over the warmboot.* kernel parameters, which fill in what
+// the flags left unset; the rest are the defaults.
+func TestParseBoot(t *testing.T) {
+	var stderr bytes.Buffer
+	c, ok := parseBoot([]string{"-deadline", "30", "-dry-run"}, "quiet warmboot.timeout=3 warmboot.deadline=99 warmboot.panic=2 warmboot.wait=x", &stderr)
+	if !ok || c.Timeout == nil || *c.Timeout != 3*time.Second || c.Wait != 5*time.Second || c.Trial.Deadline != 30*time.Second || c.Trial.Panic != 2 || !c.DryRun {
+		t.Errorf("parseBoot = %+v, %v", c, ok)
+	}
+	if !strings.Contains(stderr.String(), `warmboot: ignoring warmboot.wait=x: "x" is not a number of seconds`) {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+	c, _ = parseBoot(nil, "", &stderr)
+	if c.Timeout != nil || c.Trial != trial.Defaults {
+		t.Errorf("parseBoot with nothing = %+v; want the configs' timeout and trial.Defaults", c)
 	}
 }

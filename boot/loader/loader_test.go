@@ -1,59 +1,74 @@
-package main
+package loader
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
-	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 
-	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/lvm"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/machine/machinetest"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
-	"github.com/warmboot/warmboot/boot/safefs"
+	"github.com/warmboot/warmboot/boot/raid"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/watchdog"
-	"github.com/warmboot/warmboot/cmds/internal/cli"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
-// bootTest is the bootloader's loop on a fake machine: configs read from
-// a directory, keys from a channel, loads and the kexec recorded.
+// bootTest is the bootloader's loop on a fake machine: disks that are
+// directories, keys from a channel, loads and the kexec recorded, a clock
+// that advances only when the loop sleeps.
 type bootTest struct {
-	*booter
+	*Loader
 	root  string
 	out   *bytes.Buffer
 	rec   *machinetest.Recorder
 	loads *machinetest.Loads
 	keys  chan byte
+	// dirs are the disks, by device; fstype their types (default ext4);
+	// writeErr fails every write to a disk.
+	dirs     map[string]string
+	fstype   map[string]string
+	writeErr error
+	now      time.Time
+	slept    int
 	// armed are the watchdog deadlines armed; armErr fails arming.
 	armed    []time.Duration
 	armErr   error
 	disarmed int
 }
 
-// Two BLS entries on one filesystem: "A" (first and the default, as BLS
-// ranks file names in reverse) and
-// "B", each with its own kernel.
+// noRAID is a machine with no md arrays.
+type noRAID struct{}
+
+func (noRAID) Assemble([]string, bool) []raid.Array { return nil }
+func (noRAID) Member(string) bool                   { return false }
+func (noRAID) Pending() bool                        { return false }
+
+// Two BLS entries on one filesystem, vda1: "A" (first and the default,
+// as BLS ranks file names in reverse) and "B", each with its own kernel.
 func newBootTest(t *testing.T) *bootTest {
 	t.Helper()
 	root := t.TempDir()
@@ -69,31 +84,59 @@ func newBootTest(t *testing.T) *bootTest {
 			t.Fatal(err)
 		}
 	}
-	bt := &bootTest{root: root, out: &bytes.Buffer{}, rec: &machinetest.Recorder{}, keys: make(chan byte, 16)}
+	bt := &bootTest{root: root, out: &bytes.Buffer{}, rec: &machinetest.Recorder{}, keys: make(chan byte, 16),
+		dirs: map[string]string{"vda1": root}, fstype: map[string]string{}, now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	bt.loads = &machinetest.Loads{Recorder: bt.rec}
 	log := clog.New(bt.out, "warmboot")
-	bt.booter = &booter{out: bt.out, log: log, tl: timeline.New(),
-		keys: func() (<-chan byte, func()) { return bt.keys, func() {} },
-		scan: func() (choose.Menu, []discover.Probe) {
-			return choose.Rank(discover.ScanRoot(root)), []discover.Probe{{Device: "vda1", Result: "ext4, mounted read-only"}}
-		},
-		unmount:  func() error { return nil },
-		writable: func(_ string, f func(*os.Root) error) error { return discover.InRoot(root, f) }}
-	bt.flags.timeout = durationFlag{d: 0, set: true}
-	bt.trials = trials{cfg: trial.Config{Deadline: 90 * time.Second, Panic: 7},
-		now:     func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) },
-		stateFS: func(string) fs.FS { return safefs.Dir(root) },
-		arm: func(d time.Duration) (watchdog.Armed, error) {
+	zero := time.Duration(0)
+	l := &Loader{cfg: Config{Timeout: &zero, Wait: 5 * time.Second, Trial: trial.Config{Deadline: 90 * time.Second, Panic: 7}},
+		out: bt.out, log: log, tl: timeline.New(), mounts: mounted{},
+		keys:   func() (<-chan byte, func()) { return bt.keys, func() {} },
+		disarm: func() error { bt.disarmed++; return nil },
+		disks:  bt.disks()}
+	l.commit = Committer{Config: l.cfg.Trial, By: "warmboot", Files: l.write, Log: log,
+		Now: func() time.Time { return bt.now },
+		Arm: func(d time.Duration) (watchdog.Armed, error) {
 			if bt.armErr != nil {
 				return watchdog.Armed{}, bt.armErr
 			}
 			bt.armed = append(bt.armed, d)
 			return watchdog.Armed{Timeout: d, Kexec: "a kexec leaves it running"}, nil
-		},
-		disarm: func() error { bt.disarmed++; return nil }}
-	bt.pipe = prepare.Pipeline{Trust: trust.Trust{Policy: trust.Off}, Loader: kexec.Loader{Sys: bt.loads, Log: log}, Log: log, Timeline: bt.tl}
+		}}
+	l.pipe = prepare.Pipeline{Trust: trust.Trust{Policy: trust.Off}, Loader: kexec.Loader{Sys: bt.loads, Log: log}, Log: log, Timeline: l.tl}
+	bt.Loader = l
 	return bt
 }
+
+// disks are bt.dirs as the discovery loop sees disks.
+func (bt *bootTest) disks() Disks {
+	return Disks{
+		Devices: func() ([]string, error) { return slices.Sorted(maps.Keys(bt.dirs)), nil },
+		RAID:    noRAID{},
+		LVM:     func([]string) []lvm.Result { return nil },
+		Mount: func(names []string) (ms []discover.Mounted, ps []discover.Probe) {
+			for _, n := range names {
+				fst := cmp.Or(bt.fstype[n], "ext4")
+				ms = append(ms, discover.Mounted{Device: n, Dir: bt.dirs[n], FSType: fst})
+				ps = append(ps, discover.Probe{Device: n, Result: fst + ", mounted read-only"})
+			}
+			return ms, ps
+		},
+		Write: func(m discover.Mounted, f func(*os.Root) error) error {
+			if bt.writeErr != nil {
+				return bt.writeErr
+			}
+			return discover.InRoot(m.Dir, f)
+		},
+		Unmount: func() error { return nil },
+		USB:     func(time.Time) string { return "" },
+		Now:     func() time.Time { return bt.now },
+		Sleep:   func(d time.Duration) { bt.slept++; bt.now = bt.now.Add(d) },
+	}
+}
+
+// timeout sets the menu's timeout, as -timeout does.
+func (bt *bootTest) timeout(d time.Duration) { bt.cfg.Timeout = &d }
 
 // loaded are the command lines loaded, in order.
 func (bt *bootTest) loaded() []string {
@@ -127,33 +170,33 @@ var kexecNow = machine.Action{Kind: machine.Kexec}
 
 func TestPassBootsDefault(t *testing.T) {
 	bt := newBootTest(t)
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
-	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=a"}, bt.loaded()); diff != "" {
+	if diff := gocmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=a"}, bt.loaded()); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
 	if len(bt.rec.Calls) != 1 {
 		t.Errorf("machine calls %q: the loop must not kexec itself", bt.rec.Calls)
 	}
-	bt.said(t, `warmboot: booting "A": kernel /vmlinuz-a (4096 bytes), initrd `, "via kexec_file_load", "warmboot: command line: root=/dev/vda2 entry=a")
+	bt.said(t, `warmboot: booting "A": kernel vda1:/vmlinuz-a (4096 bytes), initrd `, "via kexec_file_load", "warmboot: command line: root=/dev/vda2 entry=a")
 }
 
 // A number and Enter choose an entry; the background load of the default
 // is replaced by the choice.
 func TestPassMenuChoice(t *testing.T) {
 	bt := newBootTest(t)
-	bt.flags.timeout = durationFlag{d: -1, set: true}
+	bt.timeout(-1)
 	bt.keys <- '2'
 	bt.keys <- '\r'
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
 	want := []string{"kexec_file_load: root=/dev/vda2 entry=a", "kexec_file_load: root=/dev/vda2 entry=b"}
-	if diff := cmp.Diff(want, bt.loaded()); diff != "" {
+	if diff := gocmp.Diff(want, bt.loaded()); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
-	bt.said(t, `Booting "B"`, `warmboot: booting "B": kernel /vmlinuz-b`)
+	bt.said(t, `Booting "B"`, `warmboot: booting "B": kernel vda1:/vmlinuz-b`)
 }
 
 // An entry that cannot be read, or that the kernel will not load, is
@@ -162,13 +205,13 @@ func TestPassFallsThrough(t *testing.T) {
 	t.Run("missing kernel", func(t *testing.T) {
 		bt := newBootTest(t)
 		os.Remove(filepath.Join(bt.root, "vmlinuz-a"))
-		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 			t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 		}
-		if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
+		if diff := gocmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
 			t.Errorf("loads (-want +got):\n%s", diff)
 		}
-		bt.said(t, `warmboot: cannot boot "A": kernel /vmlinuz-a: file does not exist; restore the file or fix the entry in /loader/entries/2-a.conf:1; trying the next entry`)
+		bt.said(t, `warmboot: cannot boot "A": kernel vda1:/vmlinuz-a: file does not exist; restore the file or fix the entry in vda1:/loader/entries/2-a.conf:1; trying the next entry`)
 	})
 	t.Run("load refused", func(t *testing.T) {
 		bt := newBootTest(t)
@@ -178,7 +221,7 @@ func TestPassFallsThrough(t *testing.T) {
 			}
 			return nil
 		}
-		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 			t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 		}
 		bt.said(t, `warmboot: cannot boot "A": loading /vmlinuz-a: device or resource busy (another kexec image is already loaded or being loaded); trying the next entry`, `warmboot: booting "B"`)
@@ -186,11 +229,11 @@ func TestPassFallsThrough(t *testing.T) {
 	t.Run("kexec_load fallback", func(t *testing.T) {
 		bt := newBootTest(t)
 		bt.loads.FileLoadErr = func(string) error { return syscall.ENOEXEC }
-		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 			t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 		}
 		bt.said(t, `warmboot: warning: kexec_file_load refused the kernel; falling back to kexec_load kernel=/vmlinuz-a err="exec format error"`,
-			`warmboot: booting "A": kernel /vmlinuz-a (4096 bytes), initrd `, "bytes, via kexec_load")
+			`warmboot: booting "A": kernel vda1:/vmlinuz-a (4096 bytes), initrd `, "bytes, via kexec_load")
 	})
 }
 
@@ -207,14 +250,14 @@ func TestPassRefusesUnsigned(t *testing.T) {
 	os.MkdirAll(filepath.Join(bt.root, "warmboot"), 0o755)
 	os.WriteFile(filepath.Join(bt.root, "warmboot/b.manifest"), m.Sign(priv), 0o644)
 	bt.pipe.Trust = trust.Trust{Policy: trust.Enforce, Edits: trust.EditsRefuse, Keys: []trust.Key{{Public: pub}}}
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
-	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
+	if diff := gocmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b"}, bt.loaded()); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
-	bt.said(t, `warmboot: refused "A": no signed manifest names this kernel: kernel /vmlinuz-a`, "; trying the next entry",
-		"warmboot: verified: signed by "+trust.Fingerprint(pub)+" (/warmboot/b.manifest)")
+	bt.said(t, `warmboot: refused "A": no signed manifest names this kernel: kernel vda1:/vmlinuz-a`, "; trying the next entry",
+		"warmboot: verified: signed by "+trust.Fingerprint(pub)+" (vda1:/warmboot/b.manifest)")
 }
 
 // When every entry fails, each is listed with its reason and the loop
@@ -222,21 +265,21 @@ func TestPassRefusesUnsigned(t *testing.T) {
 func TestPassNothingBoots(t *testing.T) {
 	bt := newBootTest(t)
 	bt.loads.FileLoadErr = func(string) error { return syscall.EPERM }
-	if a := bt.pass(bt.ctx(t)); a != (machine.Action{Kind: machine.Shell}) {
+	if a := bt.Pass(bt.ctx(t)); a != (machine.Action{Kind: machine.Shell}) {
 		t.Fatalf("pass = %v, want the shell\n%s", a, bt.out)
 	}
 	bt.said(t, "warmboot: nothing could be booted:", "warmboot:   1) A: loading /vmlinuz-a: operation not permitted", "warmboot:   2) B: loading /vmlinuz-b")
 
 	bt = newBootTest(t)
-	bt.scan = func() (choose.Menu, []discover.Probe) { return choose.Menu{}, nil }
-	if a := bt.pass(bt.ctx(t)); a != (machine.Action{Kind: machine.Shell}) {
+	bt.dirs = map[string]string{}
+	if a := bt.Pass(bt.ctx(t)); a != (machine.Action{Kind: machine.Shell}) {
 		t.Fatalf("pass with no entries = %v, want the shell", a)
 	}
 	bt.said(t, "warmboot: no boot entries found.", "is the disk driver's module in the image?")
 
 	bt = newBootTest(t)
-	bt.flags.dryRun = true
-	if a := bt.pass(bt.ctx(t)); a != machine.ExitWith(cli.ExitOK) {
+	bt.cfg.DryRun = true
+	if a := bt.Pass(bt.ctx(t)); a != machine.ExitWith(exitLoaded) {
 		t.Fatalf("-dry-run pass = %v, want exit 0", a)
 	}
 	bt.said(t, "-dry-run: not kexecing")
@@ -245,21 +288,21 @@ func TestPassNothingBoots(t *testing.T) {
 // A handoff names the entry: it boots without the menu, once.
 func TestPassHandoff(t *testing.T) {
 	bt := newBootTest(t)
-	bt.flags.timeout = durationFlag{d: -1, set: true} // a menu would wait forever
+	bt.timeout(-1) // a menu would wait forever
 	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
 	// Asked for and not known good: a trial, with panic=N and the
 	// watchdog.
-	if diff := cmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b panic=7 watchdog.open_timeout=90"}, bt.loaded()); diff != "" {
+	if diff := gocmp.Diff([]string{"kexec_file_load: root=/dev/vda2 entry=b panic=7 watchdog.open_timeout=90"}, bt.loaded()); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
-	bt.said(t, `warmboot: booting "B" as the handoff asks; skipping the menu`, `warmboot: trial: "B" recorded in /warmboot/state`, "trial: watchdog armed for 1m30s")
+	bt.said(t, `warmboot: booting "B" as the handoff asks; skipping the menu`, `warmboot: trial: "B" recorded in vda1:/warmboot/state`, "trial: watchdog armed for 1m30s")
 	// The kexec fails (main's loop): the watchdog must not reset the
 	// shell that follows.
-	bt.kexecFailed()
-	bt.kexecFailed()
+	bt.KexecFailed()
+	bt.KexecFailed()
 	if bt.disarmed != 1 {
 		t.Errorf("watchdog stopped %d times after a failed kexec; want once", bt.disarmed)
 	}
@@ -290,7 +333,7 @@ func TestPassTrialFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A firmware reboot: the one-shot entry boots, as a trial.
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}
 	bt.said(t, `booting the one-shot next entry "B" (asked by warmswap`, "watchdog armed for 1m30s")
@@ -300,7 +343,7 @@ func TestPassTrialFallback(t *testing.T) {
 	// B never blessed itself: the next boot finds the trial.
 	bt.out.Reset()
 	bt.armed = nil
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}
 	bt.said(t, `warmboot: warning: the trial of "1-b" (started by warmswap at`, `falling back to "A"`, `booting "A"`)
@@ -314,14 +357,14 @@ func TestPassTrialFallback(t *testing.T) {
 	// B is the configs' default now: passed over.
 	os.WriteFile(filepath.Join(bt.root, "loader/loader.conf"), []byte("default 1-b\n"), 0o644)
 	bt.out.Reset()
-	bt.pass(bt.ctx(t))
+	bt.Pass(bt.ctx(t))
 	bt.said(t, `passing over "B": its last trial failed`, `booting "A"`)
 	// Blessed (as "warmboot bless" does on B), B is the default again.
 	s, _ = trial.Bless(s, state.Ref{ID: "1-b"})
 	discover.InRoot(bt.root, func(r *os.Root) error { return state.Save(r, "warmboot/state", s) })
 	bt.out.Reset()
 	bt.armed = nil
-	bt.pass(bt.ctx(t))
+	bt.Pass(bt.ctx(t))
 	bt.said(t, `booting "B"`)
 	if strings.Contains(bt.out.String(), "trial:") || len(bt.armed) != 0 {
 		t.Errorf("last-known-good booted as a trial:\n%s", bt.out)
@@ -336,7 +379,7 @@ func TestPassBadState(t *testing.T) {
 	os.WriteFile(filepath.Join(bt.root, "warmboot/state"), []byte("warmboot-state 1\n{\"last_good\":\n"), 0o644)
 	bt.armErr = watchdog.ErrNone
 	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}
 	bt.said(t, "warmboot: warning: boot state: /warmboot/state: not a warmboot state file", "treating the state as empty",
@@ -353,7 +396,7 @@ func TestPassBadState(t *testing.T) {
 		t.Fatal(err)
 	}
 	testtool.Bounded(t, func() {
-		if a := bt.pass(bt.ctx(t)); a != kexecNow {
+		if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 			t.Errorf("pass = %v\n%s", a, bt.out)
 		}
 	})
@@ -367,18 +410,18 @@ func TestPassCountsAttempts(t *testing.T) {
 	bt := newBootTest(t)
 	entries := filepath.Join(bt.root, "loader/entries")
 	os.Rename(filepath.Join(entries, "2-a.conf"), filepath.Join(entries, "2-a+3.conf"))
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
 	if _, err := os.Stat(filepath.Join(entries, "2-a+2-1.conf")); err != nil {
 		t.Errorf("after one attempt: %v", err)
 	}
-	bt.said(t, `warmboot: booting "A"`, "warmboot: boot counting: /loader/entries/2-a+3.conf is now 2-a+2-1.conf (tries left after this one: 2)")
+	bt.said(t, `warmboot: booting "A"`, "warmboot: boot counting: vda1:/loader/entries/2-a+3.conf is now 2-a+2-1.conf (tries left after this one: 2)")
 
 	bt = newBootTest(t)
 	entries = filepath.Join(bt.root, "loader/entries")
 	os.Rename(filepath.Join(entries, "2-a.conf"), filepath.Join(entries, "2-a+0-3.conf"))
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
 	bt.said(t, `warmboot: booting "B"`)
@@ -386,13 +429,11 @@ func TestPassCountsAttempts(t *testing.T) {
 	bt = newBootTest(t)
 	entries = filepath.Join(bt.root, "loader/entries")
 	os.Rename(filepath.Join(entries, "2-a.conf"), filepath.Join(entries, "2-a+3.conf"))
-	bt.writable = func(string, func(*os.Root) error) error {
-		return errors.New("vda1: not written by warmboot: its journal needs recovery")
-	}
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	bt.writeErr = errors.New("vda1: not written by warmboot: its journal needs recovery")
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
-	bt.said(t, "warmboot: warning: boot counting: not counting this attempt of /loader/entries/2-a+3.conf: vda1: not written by warmboot: its journal needs recovery", `warmboot: booting "A"`)
+	bt.said(t, "warmboot: warning: boot counting: not counting this attempt of vda1:/loader/entries/2-a+3.conf: vda1: not written by warmboot: its journal needs recovery", `warmboot: booting "A"`)
 }
 
 // grub-reboot's one-shot entry boots once: the config's own save_env
@@ -421,10 +462,10 @@ menuentry 'B' --id b { linux /vmlinuz-b entry=b }
 	env, _ = grubenv.Set(env, "next_entry", "b")
 	envFile := filepath.Join(bt.root, "grub/grubenv")
 	os.WriteFile(envFile, env, 0o644)
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v, want kexec\n%s", a, bt.out)
 	}
-	bt.said(t, `warmboot: booting "B"`, `warmboot: grubenv: saved next_entry="" in /grub/grubenv, as GRUB does`)
+	bt.said(t, `warmboot: booting "B"`, `warmboot: grubenv: saved next_entry="" in vda1:/grub/grubenv, as GRUB does`)
 	out, err := exec.Command(testtool.Need(t, "grub-editenv"), envFile, "list").CombinedOutput()
 	if err != nil || string(out) != "saved_entry=a\nnext_entry=\n" {
 		t.Errorf("grub-editenv list = %q, %v; want next_entry emptied, saved_entry kept", out, err)
@@ -435,7 +476,7 @@ menuentry 'B' --id b { linux /vmlinuz-b entry=b }
 
 	// The next boot is the saved entry again.
 	bt.out.Reset()
-	if a := bt.pass(bt.ctx(t)); a != kexecNow {
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("second pass = %v, want kexec\n%s", a, bt.out)
 	}
 	bt.said(t, `warmboot: booting "A"`)
@@ -452,25 +493,19 @@ func TestPassStateOnESP(t *testing.T) {
 	bt := newBootTest(t)
 	esp := t.TempDir()
 	os.MkdirAll(filepath.Join(esp, "EFI/BOOT"), 0o755)
-	dirs := map[string]string{"": bt.root, "vda9": esp}
-	bt.mounts = map[string]discover.Mounted{"vda9": {Device: "vda9", Dir: esp, FSType: "vfat"}}
-	bt.trials.stateFS = func(d string) fs.FS { return safefs.Dir(dirs[d]) }
-	bt.writable = func(d string, f func(*os.Root) error) error { return discover.InRoot(dirs[d], f) }
+	bt.dirs["vda9"], bt.fstype["vda9"] = esp, "vfat"
 	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
-	bt.pass(bt.ctx(t))
+	bt.Pass(bt.ctx(t))
 	bt.said(t, `trial: "B" recorded in vda9:/warmboot/state`)
 	if _, err := os.Stat(filepath.Join(esp, "warmboot/state")); err != nil {
 		t.Errorf("no state on the ESP: %v", err)
 	}
 
 	bt = newBootTest(t)
-	bt.mounts = map[string]discover.Mounted{"vda9": {Device: "vda9", Dir: esp, FSType: "vfat"}}
+	bt.dirs["vda9"], bt.fstype["vda9"] = esp, "vfat"
 	os.Remove(filepath.Join(esp, "warmboot/state"))
-	dirs[""] = bt.root
-	bt.trials.stateFS = func(d string) fs.FS { return safefs.Dir(dirs[d]) }
-	bt.writable = func(d string, f func(*os.Root) error) error { return discover.InRoot(dirs[d], f) }
 	discover.InRoot(bt.root, func(r *os.Root) error { return state.Save(r, "warmboot/state", state.State{}) })
 	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
-	bt.pass(bt.ctx(t))
-	bt.said(t, `trial: "B" recorded in /warmboot/state`)
+	bt.Pass(bt.ctx(t))
+	bt.said(t, `trial: "B" recorded in vda1:/warmboot/state`)
 }

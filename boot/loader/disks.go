@@ -1,0 +1,210 @@
+package loader
+
+import (
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/lvm"
+	"github.com/warmboot/warmboot/boot/raid"
+)
+
+// MountDir is where the bootloader mounts the disks, read-only.
+const MountDir = "/run/warmboot/mnt"
+
+// Disks are the discovery loop's inputs, each step of finding the disks
+// on its own, so that the loop itself runs under test with fakes.
+// RealDisks are the machine's.
+type Disks struct {
+	// Devices lists the block devices there are now (discover.Devices).
+	Devices func() ([]string, error)
+	// Coldplug loads the drivers of devices that appeared since the last
+	// call (the disks behind a controller just loaded, USB devices on a
+	// hub); nil for none.
+	Coldplug func()
+	// RAID assembles md arrays as their members appear.
+	RAID RAID
+	// LVM maps LVM logical volumes read-only once their PVs are there.
+	LVM func(devices []string) []lvm.Result
+	// Mount mounts devices read-only under MountDir (discover.MountAll).
+	Mount func(names []string) ([]discover.Mounted, []discover.Probe)
+	// Write runs f with a mounted filesystem writable
+	// (discover.WithWritable).
+	Write func(m discover.Mounted, f func(*os.Root) error) error
+	// Unmount releases every disk before a kexec or a shell.
+	Unmount func() error
+	// USB says which USB storage is still being probed ("" none).
+	USB func(now time.Time) string
+	// Now and Sleep are the clock the wait runs on.
+	Now   func() time.Time
+	Sleep func(time.Duration)
+}
+
+// RAID is what the loop needs of an md assembler (raid.Assembler).
+type RAID interface {
+	Assemble(devices []string, final bool) []raid.Array
+	// Member says a device is read through its array.
+	Member(device string) bool
+	// Pending says an array still misses a member.
+	Pending() bool
+}
+
+// RealDisks are this machine's disks; need loads an on-demand module
+// group (md, dm, a filesystem's driver) the first time it is needed.
+func RealDisks(log *slog.Logger, coldplug func(), need func(group string)) Disks {
+	r, l := raid.New(), lvm.New()
+	r.Need, l.Need = need, need
+	usb := &discover.USBSettle{Sys: "/sys"}
+	return Disks{
+		Devices:  discover.Devices,
+		Coldplug: coldplug,
+		RAID:     r,
+		LVM:      l.Activate,
+		Mount: func(names []string) ([]discover.Mounted, []discover.Probe) {
+			return discover.MountAll(MountDir, names, log, need)
+		},
+		Write:   discover.WithWritable,
+		Unmount: func() error { return discover.UnmountAll(MountDir) },
+		USB:     usb.Pending,
+		Now:     time.Now,
+		Sleep:   time.Sleep,
+	}
+}
+
+// mounted are the filesystems discovery mounted, by device.
+type mounted map[string]discover.Mounted
+
+// discover mounts the block devices and parses their configs, waiting up
+// to the configured wait for disks to appear: md arrays are assembled
+// first (their members are then read through the array), then LVM (whose
+// PVs may be on those arrays), then every new device is mounted and every
+// volume scanned again (a GRUB config's search may find a disk that
+// appeared after it). It returns when there are entries and no array
+// misses a member and no USB stick is still being probed, or at the
+// deadline.
+func (l *Loader) discover() (choose.Menu, []discover.Probe) {
+	var (
+		vols   []entry.Volume
+		probes []discover.Probe
+		seen   = map[string]bool{}
+		m      choose.Menu
+		d      = l.disks
+	)
+	devices := func() []string {
+		names, err := d.Devices()
+		if err != nil {
+			l.say("%v", err)
+		}
+		return names
+	}
+	deadline := d.Now().Add(l.cfg.Wait)
+	for {
+		final := d.Now().After(deadline)
+		end := l.tl.Begin("discover")
+		if d.Coldplug != nil {
+			d.Coldplug()
+		}
+		names := devices()
+		if arrays := d.RAID.Assemble(names, final); len(arrays) > 0 {
+			for _, a := range arrays {
+				if a.Name == "" {
+					l.say("not assembling %s", a)
+				} else {
+					l.say("assembled %s", a)
+				}
+				for _, m := range a.Members {
+					probes = append(probes, discover.Probe{Device: m.Device, Result: "member of " + a.String()})
+				}
+			}
+			names = devices()
+		}
+		if vols := d.LVM(names); len(vols) > 0 {
+			for _, v := range vols {
+				l.say("%s", v)
+				for _, pv := range v.PVs {
+					probes = append(probes, discover.Probe{Device: pv, Result: "LVM physical volume of " + v.VG})
+				}
+			}
+			names = devices()
+		}
+		end()
+		var fresh []string
+		for _, n := range names {
+			if d.RAID.Member(n) {
+				continue // read through its array
+			}
+			if !seen[n] {
+				seen[n] = true
+				fresh = append(fresh, n)
+			}
+		}
+		end = l.tl.Begin("mount")
+		mts, p := d.Mount(fresh)
+		end()
+		probes = append(probes, p...)
+		end = l.tl.Begin("parse")
+		for _, mt := range mts {
+			vols = append(vols, mt.Volume())
+			l.mounts[mt.Device] = mt
+		}
+		m = choose.Rank(discover.Scan(vols))
+		end()
+		// An array still missing a member, or a USB stick still being
+		// probed, may be where the configs are: wait for it (or the
+		// deadline) even with entries found.
+		usbWait := d.USB(d.Now())
+		if len(m.Entries) > 0 && !d.RAID.Pending() && usbWait == "" || final {
+			if final && usbWait != "" {
+				l.say("%s after %s: not waiting longer (warmboot.wait= waits longer)", usbWait, l.cfg.Wait)
+			}
+			return m, probes
+		}
+		d.Sleep(200 * time.Millisecond)
+	}
+}
+
+// write runs f with device's filesystem writable (Files).
+func (l *Loader) write(device string, f func(*os.Root) error) error {
+	m, ok := l.mounts[device]
+	if !ok {
+		return fmt.Errorf("%s is not mounted", device)
+	}
+	return l.disks.Write(m, f)
+}
+
+// volume reads a mounted device through safefs (a FIFO or device node
+// named like the state file on a hostile disk is refused, not opened);
+// nil when it is not mounted.
+func (l *Loader) volume(device string) fs.FS {
+	m, ok := l.mounts[device]
+	if !ok {
+		return nil
+	}
+	if l.vols == nil {
+		l.vols = map[string]fs.FS{}
+	}
+	if l.vols[device] == nil {
+		l.vols[device] = m.Volume().FS
+	}
+	return l.vols[device]
+}
+
+func (l *Loader) explainNothing(probes []discover.Probe, warnings []entry.Warning) {
+	l.say("no boot entries found.")
+	if len(probes) == 0 {
+		l.say("  no block devices appeared within %s (is the disk driver's module in the image?)", l.cfg.Wait)
+	}
+	for _, p := range probes {
+		l.say("  %s: %s", p.Device, p.Result)
+	}
+	for _, w := range warnings {
+		l.say("  %s", w)
+	}
+	l.say("looked for: %s", strings.Join(discover.Looked(), ", "))
+}

@@ -1,0 +1,330 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/machine"
+	"github.com/warmboot/warmboot/boot/menu"
+	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/state"
+	"github.com/warmboot/warmboot/boot/timeline"
+	"github.com/warmboot/warmboot/boot/trial"
+	"github.com/warmboot/warmboot/boot/trust"
+)
+
+// Exit codes of a dry run: loaded, or nothing could be booted.
+const (
+	exitLoaded  = 0
+	exitNothing = 1
+)
+
+// Config is how the bootloader boots: its flags and kernel parameters.
+type Config struct {
+	// Timeout overrides the configs' menu timeout (negative waits for a
+	// key); nil keeps theirs (10 s when they set none).
+	Timeout *time.Duration
+	// Wait is how long to wait for disks with boot configs to appear.
+	Wait time.Duration
+	// Trial is how trials are armed (deadline, panic=N).
+	Trial trial.Config
+	// DryRun loads the chosen entry and exits instead of kexecing,
+	// changing nothing on disk.
+	DryRun bool
+}
+
+// Loader is the bootloader on one machine.
+type Loader struct {
+	cfg Config
+	// out is where the menu is drawn; log is everything said.
+	out io.Writer
+	log *slog.Logger
+	// keys reads key presses from every console.
+	keys  func() (<-chan byte, func())
+	tl    *timeline.Timeline
+	disks Disks
+	// pipe stages, verifies, measures, seals and loads an entry.
+	pipe prepare.Pipeline
+	// commit commits a boot; its Files write the mounted disks.
+	commit Committer
+	// handoff is the request of the system that re-entered the
+	// bootloader, nil when there is none or it was used; asked is the
+	// request being acted on, for the booted system's record.
+	handoff, asked *handoff.Record
+	// mounts are the filesystems discovery mounted, by device; vols
+	// serve them for reading.
+	mounts mounted
+	vols   map[string]fs.FS
+	// store is the boot state found beside the configs; requested is the
+	// entry a handoff asks for (its boot is asked for).
+	store     Store
+	requested string
+	// armed: the watchdog runs for a kexec that has not happened;
+	// disarm stops it.
+	armed  bool
+	disarm func() error
+}
+
+// Log is where the bootloader says everything, on every console.
+func (l *Loader) Log() *slog.Logger { return l.log }
+
+func (l *Loader) say(format string, args ...any)  { clog.Infof(l.log, format, args...) }
+func (l *Loader) warn(format string, args ...any) { clog.Warnf(l.log, format, args...) }
+
+// Pass looks for entries once and boots one. It returns the last step,
+// for main to take: Kexec when an entry is loaded, Shell when nothing
+// could be booted, Exit for a dry run.
+func (l *Loader) Pass(ctx context.Context) machine.Action {
+	m, probes := l.discover()
+	if len(m.Entries) == 0 && (l.handoff == nil || l.handoff.Kernel == nil) {
+		l.explainNothing(probes, m.Warnings)
+	} else {
+		for _, w := range m.Warnings {
+			l.warn("%s", w)
+		}
+		if a, ok := l.bootMenu(ctx, m); ok {
+			return a
+		}
+	}
+	if err := l.disks.Unmount(); err != nil {
+		l.warn("%v", err)
+	}
+	if l.cfg.DryRun {
+		return machine.ExitWith(exitNothing)
+	}
+	return machine.Action{Kind: machine.Shell}
+}
+
+// KexecFailed stops the watchdog armed for a kexec that failed: the
+// shell that follows must not be reset under the operator.
+func (l *Loader) KexecFailed() {
+	if !l.armed {
+		return
+	}
+	l.armed = false
+	if err := l.disarm(); err != nil {
+		l.warn("stopping the watchdog armed for the kexec: %v; the machine resets at the deadline", err)
+		return
+	}
+	l.say("watchdog stopped: the kexec it was armed for did not happen")
+}
+
+// staged is an entry read, verified, measured and loaded, with its boot
+// decided, or why it could not be.
+type staged struct {
+	p    *prepare.Prepared
+	boot Boot
+	err  error
+}
+
+// stageLoad decides the boot of e and prepares it through the pipeline.
+// edited says the user changed the command line.
+func (l *Loader) stageLoad(e entry.Entry, cmdline string, edited bool, envWrites []entry.EnvWrite) staged {
+	bt := l.commit.Decide(&l.store, e, l.requested != "" && l.requested == e.ID, cmdline)
+	bt.EnvWrites = envWrites
+	c, err := l.pipe.Check(e, cmdline, edited)
+	if err != nil {
+		return staged{err: err}
+	}
+	// A trial's panic=N is the bootloader's, added after the policy
+	// checked the entry's own command line, and measured with it.
+	c.Image.Cmdline = bt.Cmdline(c.Image.Cmdline)
+	method, err := l.pipe.Finish(c, nil, func() handoff.Booted { return bt.Booted(l.asked, l.tl) })
+	if err != nil {
+		return staged{err: err}
+	}
+	p := &prepare.Prepared{Checked: c, Method: method}
+	// kexec_file_load copied the bytes: the memfds can go.
+	p.Image.Close()
+	return staged{p: p, boot: bt}
+}
+
+// bootMenu shows the menu and tries entries until one is loaded. While
+// the countdown runs, the default entry is read and loaded in the
+// background, so that when the countdown ends the kexec follows at once.
+// ok is false when nothing could be booted.
+func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action, ok bool) {
+	timeout := 10 * time.Second
+	if m.Timeout != nil {
+		timeout = *m.Timeout
+	}
+	if l.cfg.Timeout != nil {
+		timeout = *l.cfg.Timeout
+	}
+	m = l.resolveState(m)
+	l.requested = ""
+	if r := l.handoff; r != nil {
+		l.handoff = nil // one shot: a later pass (after the shell) shows the menu
+		l.asked = r
+		l.requested = r.Entry
+		if k := r.Kernel; k != nil {
+			// The kernel handed over goes first; the disks' entries
+			// follow, in menu order, if it cannot be booted.
+			e := entry.NewExplicit("handoff", "kernel handed over ("+k.Path+")", handoff.KernelRoot,
+				entry.Source{Device: "handoff", File: handoff.RecordFile}, k.Path, k.Initrds, k.Cmdline)
+			m.Entries = append([]entry.Entry{e}, m.Entries...)
+			m.Default++
+			l.requested = e.ID
+			l.say("booting %q as the handoff asks; skipping the menu", e.Label)
+			return l.tryEntries(m, menu.Choice{Index: 0, Cmdline: e.Cmdline}, nil)
+		}
+		if i := m.Find(r.Entry); i >= 0 {
+			l.requested = m.Entries[i].ID
+			l.say("booting %q as the handoff asks; skipping the menu", m.Entries[i].Label)
+			return l.tryEntries(m, menu.Choice{Index: i, Cmdline: m.Entries[i].Cmdline}, nil)
+		}
+		l.say("the handoff asks for entry %q, which no disk has; showing the menu", r.Entry)
+		l.asked, l.requested = nil, ""
+	}
+	def := m.Entries[m.Default]
+	var pre chan staged
+	if timeout != 0 {
+		pre = make(chan staged, 1)
+		go func() { pre <- l.stageLoad(def, def.Cmdline, false, m.EnvWrites) }()
+	}
+	opts := menu.Options{Timeout: timeout}
+	if t := l.pipe; t.TrustErr == nil && t.Trust.Policy == trust.Enforce && t.Trust.Edits == trust.EditsRefuse {
+		opts.NoEdit = "policy enforce: the signature covers the command line"
+	}
+	keys, stop := l.keys()
+	end := l.tl.Begin("menu")
+	choice, err := menu.Run(ctx, l.out, keys, m, opts)
+	end()
+	stop()
+	// Whatever was chosen, let the background load finish first: a later
+	// kexec_file_load replaces its image, but it must not be the other way
+	// round.
+	var preloaded *staged
+	if pre != nil {
+		s := <-pre
+		preloaded = &s
+	}
+	if err != nil {
+		l.say("menu: %v", err)
+		return machine.Action{}, false
+	}
+	return l.tryEntries(m, choice, preloaded)
+}
+
+// tryEntries loads choice, falling through to the other entries in menu
+// order, commits the boot of the first that loads and returns the kexec
+// (or, for a dry run, the exit). preloaded, if not nil, is the default
+// entry already loaded.
+func (l *Loader) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged) (machine.Action, bool) {
+	def := m.Entries[m.Default]
+	var failures []string
+	for _, i := range m.Order(choice.Index) {
+		e := m.Entries[i]
+		cmdline, edited := e.Cmdline, false
+		if i == choice.Index {
+			cmdline, edited = choice.Cmdline, choice.Edited
+		}
+		l.say("loading %q from %s", e.Label, e.Source)
+		var s staged
+		if preloaded != nil && i == m.Default && cmdline == def.Cmdline {
+			s, preloaded = *preloaded, nil
+		} else {
+			s = l.stageLoad(e, cmdline, edited, m.EnvWrites)
+		}
+		if s.err != nil {
+			verb, how := "cannot boot", ""
+			var refused *prepare.Refused
+			if errors.As(s.err, &refused) {
+				verb, how = "refused", "refused: "
+			}
+			l.say("%s %q: %v; trying the next entry", verb, e.Label, s.err)
+			failures = append(failures, fmt.Sprintf("%d) %s: %s%v", i+1, e.Label, how, s.err))
+			continue
+		}
+		clog.Say(l.log, s.p.Notes()...)
+		if !l.cfg.DryRun {
+			l.armed = l.commit.Commit(&l.store, s.boot).Armed
+		}
+		end := l.tl.Begin("kexec")
+		if err := l.disks.Unmount(); err != nil {
+			l.warn("%v", err)
+		}
+		end()
+		im := s.p.Image
+		l.say("booting %q: kernel %s (%d bytes), initrd %d bytes, via %s", e.Label, e.At(e.Kernel), im.KernelSize, im.InitrdSize, s.p.Method)
+		l.say("command line: %s", im.Cmdline)
+		l.say("timeline: %s", l.tl)
+		if l.cfg.DryRun {
+			l.say("-dry-run: not kexecing (the image stays loaded)")
+			return machine.ExitWith(exitLoaded), true
+		}
+		return machine.Action{Kind: machine.Kexec}, true
+	}
+	l.say("nothing could be booted:")
+	for _, f := range failures {
+		l.say("  %s", f)
+	}
+	return machine.Action{}, false
+}
+
+// locate finds the state file: an existing one first, an ESP or
+// XBOOTLDR partition (FAT, holding /EFI or /loader) first, then the
+// filesystems of the entries in menu order (state.Path beside their
+// configs); with none existing, the first of these. warmswap on the
+// running system picks by the same preference (state.HostFile).
+func (l *Loader) locate(m choose.Menu) (dev, file string, ok bool) {
+	type cand struct{ dev, file string }
+	var cands []cand
+	seen := map[cand]bool{}
+	add := func(c cand) {
+		if !seen[c] && l.volume(c.dev) != nil {
+			seen[c] = true
+			cands = append(cands, c)
+		}
+	}
+	for _, d := range slices.Sorted(maps.Keys(l.mounts)) {
+		if l.mounts[d].FSType == "vfat" && state.IsESP(l.volume(d)) {
+			add(cand{d, "/" + state.Name})
+		}
+	}
+	for _, i := range m.Order(m.Default) {
+		src := m.Entries[i].Source
+		add(cand{src.Device, state.Path(src.File)})
+	}
+	c, ok := state.Choose(cands, func(c cand) bool {
+		_, err := fs.Stat(l.volume(c.dev), strings.TrimPrefix(c.file, "/"))
+		return err == nil
+	})
+	return c.dev, c.file, ok
+}
+
+// resolveState reads the state and applies the fallback chain to m
+// (trial.Resolve), saying on every console what it changes.
+func (l *Loader) resolveState(m choose.Menu) choose.Menu {
+	if len(m.Entries) == 0 {
+		return m
+	}
+	dev, file, ok := l.locate(m)
+	if !ok {
+		return m
+	}
+	l.store = Store{File: file, Where: entry.Source{Device: dev, File: file}.String(),
+		Write: func(f func(*os.Root) error) error { return l.write(dev, f) }}
+	st, err := state.Read(l.volume(dev), file)
+	if err != nil {
+		l.warn("boot state: %v", err)
+		l.store.Dirty = true // replace the bad file
+	}
+	r := trial.Resolve(st, m, l.handoff != nil, l.commit.Now())
+	clog.Say(l.log, r.Notes...)
+	l.store.State, l.store.Dirty = r.State, l.store.Dirty || r.Changed
+	return r.Menu
+}
