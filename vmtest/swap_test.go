@@ -321,8 +321,8 @@ func TestSwapKernel(t *testing.T) {
 }
 
 // -direct kexecs the target without re-entering the bootloader, as a
-// trial warmswap records and arms itself (this VM has no watchdog: it
-// says so, and the target gets panic=N).
+// trial warmswap commits itself as the bootloader would (package loader;
+// this VM has no watchdog: it says so, and the target gets panic=N).
 func TestSwapDirect(t *testing.T) {
 	swapSetup(t)
 	d, part := systemDisk(nil)
@@ -334,8 +334,8 @@ func TestSwapDirect(t *testing.T) {
 		"warmswap: check ok: verification: verified: signed by",
 		`warmswap: plan: kexec "Target" directly`,
 		`warmswap: plan: trial: "target" must run "warmboot bless"`,
-		`warmswap: recorded in /boot/warmboot/state: the trial of "target"`,
-		"warmswap: warning: trial: no watchdog armed (no watchdog device (/dev/watchdog): no watchdog driver is loaded): only a panic (panic=1) brings the machine back",
+		`warmswap: trial: "Target" recorded in /boot/warmboot/state; it is last-known-good once "warmboot bless" runs on it`,
+		"warmswap: warning: trial: no watchdog armed (no watchdog device (/dev/watchdog): no watchdog driver is loaded): a panic resets the machine (panic=1) and ",
 		"warmswap: kexec",
 		"WARMBOOT-TARGET-BOOTED entry=target by=warmswap_-direct",
 		marker(cmdTarget+" panic=1 watchdog.open_timeout=40"))

@@ -12,4 +12,5 @@ var (
 	ErrKexecOff     = errors.New("kexec is disabled on this kernel: kernel.kexec_load_disabled=1, which stays set until reboot; use a normal reboot")
 	ErrNoBootloader = errors.New("no warmboot image")
 	ErrNoEntry      = choose.ErrNoEntry
+	errNotMounted   = errors.New("not mounted on this system")
 )

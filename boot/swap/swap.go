@@ -46,9 +46,9 @@ import (
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/sumcache"
-	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
+	"github.com/warmboot/warmboot/boot/watchdog"
 )
 
 // Defaults for Request's paths.
@@ -141,6 +141,9 @@ type Env struct {
 	// (package sumcache), for checks the bootloader repeats; nil takes
 	// them all again.
 	Sums *sumcache.Cache
+	// Arm arms the watchdog for -direct's trial; nil arms the one under
+	// Root (package watchdog).
+	Arm func(time.Duration) (watchdog.Armed, error)
 }
 
 func (e Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -168,6 +171,9 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	}
 	p := &Plan{Mode: ViaBootloader}
 	if req.Direct {
+		if req.NoRecord {
+			return nil, &Error{Check: "request", Err: errors.New("NoRecord loads the bootloader for a later reboot; -direct has no bootloader")}
+		}
 		p.Mode = Direct
 	}
 	check := func(what, result string) { p.Checks = append(p.Checks, Check{what, result}) }
@@ -272,22 +278,18 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		check("teardown", strings.Join(p.Teardown, " "))
 	}
 
+	planTrial(env, req, p, blCmdline)
 	switch p.Mode {
 	case Reboot:
-		planTrial(env, req, p, blCmdline, nil)
 		closeStaged()
 		return p, nil
 	case Direct:
-		planTrial(env, req, p, blCmdline, &p.Target)
-		if p.Trial.Trial {
-			if extra := trial.Params(p.TargetCmdline, p.Trial.Config); extra != "" {
-				tc.Image.Cmdline += " " + extra
-				p.TargetCmdline = tc.Image.Cmdline
-			}
-		}
-		booted := func() handoff.Booted {
-			return handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source.String(), By: "warmswap -direct"}
-		}
+		// The boot is decided by the bootloader's rules: its command
+		// line, and the record the target is handed.
+		d := p.Trial.direct
+		tc.Image.Cmdline = d.boot.Cmdline(tc.Image.Cmdline)
+		p.TargetCmdline = tc.Image.Cmdline
+		booted := func() handoff.Booted { return d.boot.Booted(nil, nil) }
 		if _, err := pipe.Finish(tc, nil, booted); err != nil {
 			return fail("staging", err)
 		}
@@ -296,7 +298,6 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	}
 
 	// Through the bootloader: the handoff says what to boot.
-	planTrial(env, req, p, blCmdline, nil)
 	r := handoff.Record{Reason: req.Reason, Time: env.Now().UTC(), From: strings.TrimSpace(env.Hostname + " " + env.Release)}
 	seed := make([]byte, 32)
 	if _, err := io.ReadFull(env.Rand, seed); err == nil {

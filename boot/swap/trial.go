@@ -1,11 +1,16 @@
 package swap
 
 import (
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
-	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/loader"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/watchdog"
@@ -26,19 +31,31 @@ type Trial struct {
 	Watchdog string
 	// File is the state file (state.HostFile), relative to the root.
 	File string
-	// State is written to File before the system stops; StateErr
-	// says why the file on disk could not be read (it is replaced).
+	// State is what Commit writes to File; StateErr says why the file on
+	// disk could not be read (it is replaced).
 	State    state.State
 	StateErr error
+
+	store loader.Store
+	// direct is -direct's boot, decided and committed by the
+	// bootloader's own rules (package loader); nil through the
+	// bootloader, which commits the boot itself.
+	direct *directBoot
+}
+
+type directBoot struct {
+	c    loader.Committer
+	boot loader.Boot
 }
 
 // planTrial fills in p.Trial: through the bootloader (or a firmware
 // reboot) the target becomes the bootloader's one-shot next entry, which
-// the bootloader boots as a trial; -direct records the trial itself, and
-// the target's command line gets panic=N.
-func planTrial(env Env, req Request, p *Plan, blCmdline string, direct *entry.Entry) {
+// the bootloader boots as a trial; -direct decides the boot as the
+// bootloader decides one (loader.Committer.Decide), and the target's
+// command line gets its panic=N.
+func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	if req.NoRecord {
-		return
+		return // -load of the bootloader alone: it boots as from the firmware
 	}
 	t := &Trial{File: state.HostFile(env.Root)}
 	var ignored []string
@@ -52,25 +69,72 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string, direct *entry.En
 	if b, err := handoff.ReadBooted(env.Root); err == nil {
 		t.Fallback = &state.Ref{ID: b.Entry, Source: b.Source}
 	}
+	t.store = loader.Store{State: st, Dirty: err != nil, File: t.File, Where: t.File,
+		Write: func(f func(*os.Root) error) error { return discover.InRoot(env.Root, f) }}
 	id := p.Target.ID
 	if req.Kernel != "" && p.Mode != Direct {
 		id = "handoff" // the bootloader's name for a kernel handed over
 	}
 	t.Target = state.Ref{ID: id, Source: p.Target.Source.String()}
-	if direct != nil {
-		b := trial.Begin(st, *direct, true, "warmswap -direct", t.Config, env.Now())
-		if b.Trial {
-			b.State.Trial.Fallback = t.Fallback
-		}
-		t.Trial, t.State = b.Trial, b.State
+	if p.Mode == Direct {
+		d := &directBoot{c: loader.Committer{Config: t.Config, By: "warmswap -direct", Fallback: t.Fallback, Now: env.Now,
+			Files: hostFiles(env), Arm: env.arm}}
+		d.boot = d.c.Decide(&t.store, p.Target, true, p.TargetCmdline)
+		t.Trial, t.State, t.direct = d.boot.Trial(), d.boot.State(), d
 	} else {
 		t.Trial = !st.LastGood.Is(id)
 		st.Next = &state.Attempt{Entry: t.Target, At: env.Now().UTC(), By: "warmswap", Fallback: t.Fallback}
-		t.State = st
+		t.State, t.store.State = st, st
 	}
 	if _, err := os.Stat(env.path(watchdog.Device)); err == nil {
 		id, _ := os.ReadFile(env.path("sys/class/watchdog/watchdog0/identity"))
 		t.Watchdog = strings.TrimSpace(watchdog.Device + " " + strings.TrimSpace(string(id)))
 	}
 	p.Trial = t
+}
+
+// Commit leaves on disk what the swap must before anything stops,
+// saying what it does on log: through the bootloader, the target as the
+// one-shot next entry (the bootloader commits its boot); with -direct,
+// the boot itself, committed exactly as the bootloader commits one (the
+// trial recorded, a BLS counter counted, the watchdog armed last and only
+// for what was recorded). It reports whether a watchdog was armed.
+func (t *Trial) Commit(log *slog.Logger) (armed bool) {
+	if d := t.direct; d != nil {
+		d.c.Log = log
+		return d.c.Commit(&t.store, d.boot).Armed
+	}
+	err := t.store.Write(func(r *os.Root) error { return state.Save(r, t.File, t.State) })
+	if err != nil {
+		clog.Warnf(log, "not recording the trial: %v; if %q fails, nothing brings the machine back by itself", err, t.Target.ID)
+		return false
+	}
+	clog.Infof(log, "recorded in %s: %q boots next, once, whichever way the machine gets to the bootloader", t.File, t.Target.ID)
+	return false
+}
+
+// hostFiles writes a device's filesystem where the running system
+// mounted it (its shortest mount point), as the bootloader writes the
+// disk it mounted: BLS counters are renamed on it.
+func hostFiles(env Env) loader.Files {
+	return func(device string, f func(*os.Root) error) error {
+		ms, err := discover.BlockMounts(env.Root)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Device == device {
+				return discover.InRoot(filepath.Join(env.Root, m.Dir), f)
+			}
+		}
+		return &os.PathError{Op: "write", Path: "/dev/" + device, Err: errNotMounted}
+	}
+}
+
+// arm arms the running system's watchdog (Env.Arm, else the machine's).
+func (e Env) arm(d time.Duration) (watchdog.Armed, error) {
+	if e.Arm != nil {
+		return e.Arm(d)
+	}
+	return watchdog.Arm(e.Root, d)
 }

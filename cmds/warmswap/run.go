@@ -15,11 +15,9 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/clog"
-	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/shutdown"
-	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/watchdog"
@@ -198,7 +196,7 @@ func (s *swapper) run(args []string) machine.Action {
 			s.say("dry run: every check passed; nothing was stopped or left loaded")
 			return machine.ExitWith(cli.ExitOK)
 		}
-		s.record(p)
+		s.commit(p)
 		if o.load {
 			s.markArmed(p, method)
 			s.sayNextReboot()
@@ -213,10 +211,7 @@ func (s *swapper) run(args []string) machine.Action {
 		s.say("every check passed; nothing was stopped or loaded")
 		return machine.ExitWith(cli.ExitOK)
 	} else {
-		s.record(p)
-	}
-	if p.Mode == swap.Direct && p.Trial != nil && p.Trial.Trial {
-		s.arm(p.Trial)
+		s.commit(p)
 	}
 
 	if s.systemd {
@@ -236,37 +231,13 @@ func (s *swapper) load(p *swap.Plan) (kexec.Method, error) {
 	return kexec.Loader{Sys: s.loads, Kernel: p.Kernel, Log: s.log}.Load(p.Image)
 }
 
-// record writes the plan's boot state before anything stops: the
-// one-shot next entry (or, for -direct, the trial).
-func (s *swapper) record(p *swap.Plan) {
-	t := p.Trial
-	if t == nil {
-		return
+// commit leaves on disk what the swap needs before anything stops
+// (swap.Trial.Commit): the one-shot next entry for the bootloader, or
+// -direct's boot committed as the bootloader commits one.
+func (s *swapper) commit(p *swap.Plan) {
+	if p.Trial != nil {
+		p.Trial.Commit(s.log)
 	}
-	err := discover.InRoot(s.env.Root, func(r *os.Root) error { return state.Save(r, t.File, t.State) })
-	if err != nil {
-		clog.Warnf(s.log, "not recording the trial: %v; if %q fails, nothing brings the machine back by itself", err, t.Target.ID)
-		return
-	}
-	if p.Mode == swap.Direct {
-		s.say("recorded in %s: the trial of %q", t.File, t.Target.ID)
-		return
-	}
-	s.say("recorded in %s: %q boots next, once, whichever way the machine gets to the bootloader", t.File, t.Target.ID)
-}
-
-// arm arms the watchdog for a -direct trial: there is no bootloader in
-// between to do it.
-func (s *swapper) arm(t *swap.Trial) {
-	if t.Config.Deadline <= 0 {
-		return
-	}
-	a, err := watchdog.Arm(s.env.Root, t.Config.Deadline)
-	if err != nil {
-		clog.Warnf(s.log, "trial: no watchdog armed (%v): only a panic (panic=%d) brings the machine back", err, t.Config.Panic)
-		return
-	}
-	s.say("trial: watchdog armed for %s (%s)", a.Timeout, a.Kexec)
 }
 
 func (s *swapper) printTrial(p *swap.Plan) {

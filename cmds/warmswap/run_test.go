@@ -19,6 +19,7 @@ import (
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
+	"github.com/warmboot/warmboot/boot/watchdog"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
@@ -315,4 +316,45 @@ func TestTeardownNeverKexec(t *testing.T) {
 		t.Fatalf("-load with never-kexec = %v, loaded %v; want what was loaded unloaded", a, st.rec.Loaded())
 	}
 	st.said(t, "next reboot: through the firmware")
+}
+
+// -direct commits the boot as the bootloader does (package loader): a
+// counted BLS entry is counted by its file name, the trial recorded, the
+// target's command line gets panic=N, and the watchdog is armed last;
+// the messages are the bootloader's.
+func TestRunDirectCounted(t *testing.T) {
+	root := swaptest.System(t, "")
+	entries := filepath.Join(root, "boot/loader/entries")
+	if err := os.Rename(filepath.Join(entries, "a.conf"), filepath.Join(entries, "a+3.conf")); err != nil {
+		t.Fatal(err)
+	}
+	st := newSwapTest(t, root)
+	var armed []time.Duration
+	st.env.Arm = func(d time.Duration) (watchdog.Armed, error) {
+		armed = append(armed, d)
+		return watchdog.Armed{Timeout: d, Kexec: "a kexec leaves it running"}, nil
+	}
+	if a := st.run([]string{"-direct", "-entry", "a", "-grace", "0"}); a != (machine.Action{Kind: machine.Kexec, RebootOnFailure: true}) {
+		t.Fatalf("run = %v, want kexec\n%s%s", a, st.stdout, st.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(entries, "a+2-1.conf")); err != nil {
+		t.Errorf("the attempt was not counted: %v", err)
+	}
+	if diff := cmp.Diff([]time.Duration{5 * time.Minute}, armed); diff != "" {
+		t.Errorf("armed (-want +got):\n%s", diff)
+	}
+	if len(st.rec.Calls) == 0 || !strings.HasSuffix(st.rec.Calls[0], swaptest.CmdA+" panic=10 watchdog.open_timeout=300") {
+		t.Errorf("loaded %q; want the target with the trial's parameters", st.rec.Calls)
+	}
+	if s := st.state(t); s.Trial == nil || s.Trial.Entry.ID != "a" || s.Trial.By != "warmswap -direct" {
+		t.Errorf("state = %+v; want the trial of a by warmswap -direct", s)
+	}
+	st.said(t,
+		`warmswap: trial: "A" recorded in /boot/warmboot/state; it is last-known-good once "warmboot bless" runs on it`,
+		"warmswap: boot counting: vda2:/boot/loader/entries/a+3.conf is now a+2-1.conf (tries left after this one: 2)",
+		`warmswap: trial: watchdog armed for 5m0s (a kexec leaves it running): unless "warmboot bless" stops it, the machine resets and the next entry with tries left boots`)
+	out := st.stdout.String()
+	if strings.Index(out, "recorded in") > strings.Index(out, "boot counting") || strings.Index(out, "boot counting") > strings.Index(out, "watchdog armed") {
+		t.Errorf("committed out of order (record, count, arm):\n%s", out)
+	}
 }
