@@ -18,6 +18,7 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/sumcache"
@@ -244,8 +245,10 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 	sums := sumcache.Open(sumsFile)
 	defer sums.Save()
 	for _, e := range es {
-		d, err := verify.HashFiles(e.Entry, sums)
-		if err != nil {
+		// The checks and limits staging applies (kexec.Digests): what
+		// the bootloader would refuse is not signed.
+		var d verify.Digests
+		if d.Kernel, d.Initrds, err = kexec.Digests(e.Entry, sums); err != nil {
 			return fmt.Errorf("entry %q: %w", e.Label, err)
 		}
 		m := verify.ManifestFor(e.Entry, e.Cmdline, d)
