@@ -32,7 +32,7 @@ var (
 )
 
 // imageKeys are the keys the trust images enforce.
-var imageKeys []trustimg.Key
+var imageKeys []trust.KeyFile
 
 func trustImages(tmp string) error {
 	base, err := os.ReadFile(strings.TrimSuffix(image, ".zst"))
@@ -63,7 +63,7 @@ func trustImages(tmp string) error {
 	if signifyPub, err = os.ReadFile(filepath.Join(tmp, "ops.pub")); err != nil {
 		return err
 	}
-	imageKeys = []trustimg.Key{{Name: "vmtest.pub", Data: trust.MarshalPublic(pub, "vmtest")}, {Name: "ops.pub", Data: signifyPub}}
+	imageKeys = []trust.KeyFile{{Name: "vmtest.pub", Data: trust.MarshalPublic(pub, "vmtest")}, {Name: "ops.pub", Data: signifyPub}}
 	keys := imageKeys
 	for _, v := range []struct {
 		path          *string

@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/warmboot/warmboot/boot/trust"
 )
 
 // Files of the reboot path, relative to the root.
@@ -75,16 +73,4 @@ func NextReboot(f RebootFacts) RebootPath {
 	default:
 		return RebootPath{Kexec: true, Why: fmt.Sprintf("through warmboot (kexec, no firmware): %s", f.ArmedBy)}
 	}
-}
-
-// InstalledTrust reads the policy and keys of the warmboot image installed
-// in dir under root, as warmswap and the booted bootloader read them. It
-// also returns the image file it read.
-func InstalledTrust(root, dir string) (trust.Trust, string, error) {
-	env := Env{Root: root}
-	kernel, initrd, _, err := bootloader(env, dir)
-	if err != nil {
-		return trust.Trust{}, "", err
-	}
-	return bootloaderTrust(env, kernel, initrd)
 }

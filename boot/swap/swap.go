@@ -5,15 +5,16 @@
 // Two ways to swap:
 //
 //   - through the bootloader (the default): the warmboot image installed
-//     in Request.Bootloader (vmlinuz, initramfs, optional cmdline) is
-//     loaded with a handoff segment appended to its initramfs saying what
-//     to boot (package handoff). The re-entered bootloader applies its own
-//     policy, so a running system cannot get around it.
+//     in Request.Bootloader (package installed: a payload, or vmlinuz and
+//     an initramfs; an optional cmdline) is loaded with a handoff segment
+//     appended to its initramfs saying what to boot (package handoff).
+//     The re-entered bootloader applies its own policy, so a running
+//     system cannot get around it.
 //   - direct: the target is kexec'd at once, verified by warmswap against
 //     the keys baked into that same bootloader image.
 //
 // Either way the target is verified here first, against the trust read
-// out of the bootloader image (package initramfs), so that a target the
+// out of the bootloader image (package installed), so that a target the
 // bootloader would refuse stops the swap before any process is stopped.
 // Through the bootloader, which reads and hashes the target itself, the
 // check reads nothing the running system has already hashed unchanged
@@ -39,9 +40,8 @@ import (
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
-	"github.com/warmboot/warmboot/boot/initramfs"
+	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/kexec"
-	"github.com/warmboot/warmboot/boot/payload"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
@@ -53,8 +53,7 @@ import (
 
 // Defaults for Request's paths.
 const (
-	BootloaderDir = "/boot/warmboot"
-	TeardownDir   = "/etc/warmboot/teardown.d"
+	TeardownDir = "/etc/warmboot/teardown.d"
 	// NeverKexec, when it exists, makes every swap a firmware reboot; its
 	// content is the reason, printed.
 	NeverKexec = "/etc/warmboot/never-kexec"
@@ -81,7 +80,8 @@ type Request struct {
 	// For "warmswap -load", which prepares the next reboot long before it
 	// happens, when the default may have changed.
 	NoRecord bool
-	// Bootloader is the directory holding the warmboot image.
+	// Bootloader is the directory holding the warmboot image
+	// (installed.Dir when "").
 	Bootloader string
 	Teardown   string
 	NeverKexec string
@@ -161,7 +161,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // the machine: the caller loads Plan.Image and shuts down.
 func Prepare(env Env, req Request) (*Plan, error) {
 	if req.Bootloader == "" {
-		req.Bootloader = BootloaderDir
+		req.Bootloader = installed.Dir
 	}
 	if req.Teardown == "" {
 		req.Teardown = TeardownDir
@@ -203,18 +203,14 @@ func Prepare(env Env, req Request) (*Plan, error) {
 	}
 
 	// The bootloader image: needed for its trust even with -direct.
-	blKernel, blInitrd, blCmdline, err := bootloader(env, req.Bootloader)
+	bl, err := installed.Find(env.Root, req.Bootloader)
 	if err != nil {
 		return fail("bootloader", err)
 	}
-	if p.Trust, _, err = bootloaderTrust(env, blKernel, blInitrd); err != nil {
+	if p.Trust, _, err = bl.Trust(env.Root); err != nil {
 		return fail("bootloader", err)
 	}
-	what := blKernel + ", " + blInitrd
-	if blInitrd == "" {
-		what = "payload " + blKernel
-	}
-	check("bootloader", fmt.Sprintf("%s (%s)", what, p.Trust))
+	check("bootloader", fmt.Sprintf("%s (%s)", bl, p.Trust))
 
 	// The target.
 	running, _ := os.ReadFile(env.path("proc/cmdline"))
@@ -278,7 +274,7 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		check("teardown", strings.Join(p.Teardown, " "))
 	}
 
-	planTrial(env, req, p, blCmdline)
+	planTrial(env, req, p, bl.Cmdline)
 	switch p.Mode {
 	case Reboot:
 		closeStaged()
@@ -328,97 +324,19 @@ func Prepare(env Env, req Request) (*Plan, error) {
 		files[handoff.RecordFile] = data
 		p.Record = &r
 	}
-	cmdline := strings.TrimSpace(blCmdline + " " + consoles(string(running)))
-	bl := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: blKernel, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
-	if blInitrd != "" {
-		bl.Initrds = []string{blInitrd}
+	cmdline := strings.TrimSpace(bl.Cmdline + " " + consoles(string(running)))
+	ble := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: bl.Kernel, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
+	if bl.Initrd != "" {
+		ble.Initrds = []string{bl.Initrd}
 	}
 	// The bootloader is the operator's own installed image: staged and
 	// sealed with the handoff, not verified (it verifies).
-	pb, err := (&prepare.Pipeline{}).Prepare(bl, cmdline, false, files, nil)
+	pb, err := (&prepare.Pipeline{}).Prepare(ble, cmdline, false, files, nil)
 	if err != nil {
 		return fail("bootloader", err)
 	}
 	p.Image = pb.Image
 	return p, nil
-}
-
-// PayloadFiles are the payload's names in the bootloader's directory, in
-// the order they are looked for: the kernel with the image inside (make
-// payload), re-entered alone; as an EFI program it is the same kernel
-// (signed, what a locked-down kernel under Secure Boot will load).
-var PayloadFiles = []string{"warmboot.bzImage", "warmboot.efi"}
-
-// bootloader finds the image in dir: the payload (PayloadFiles), else
-// vmlinuz with initramfs.cpio.zst or initramfs.cpio; and an optional
-// cmdline file. initrd is "" for the payload.
-func bootloader(env Env, dir string) (kernel, initrd, cmdline string, err error) {
-	if b, err := os.ReadFile(env.path(path.Join(dir, "cmdline"))); err == nil {
-		cmdline = strings.TrimSpace(string(b))
-	}
-	for _, n := range PayloadFiles {
-		if _, err := os.Stat(env.path(path.Join(dir, n))); err == nil {
-			return path.Join(dir, n), "", cmdline, nil
-		}
-	}
-	kernel = path.Join(dir, "vmlinuz")
-	if _, err := os.Stat(env.path(kernel)); err != nil {
-		return "", "", "", fmt.Errorf("%w: no payload (%s) and no %s: %v; install one (README: Installing warmswap)", ErrNoBootloader, strings.Join(PayloadFiles, ", "), kernel, unwrapPath(err))
-	}
-	for _, n := range []string{"initramfs.cpio.zst", "initramfs.cpio"} {
-		if _, err := os.Stat(env.path(path.Join(dir, n))); err == nil {
-			initrd = path.Join(dir, n)
-			break
-		}
-	}
-	if initrd == "" {
-		return "", "", "", fmt.Errorf("%w: neither %s/initramfs.cpio.zst nor %s/initramfs.cpio exists; install it (README: Installing warmswap)", ErrNoBootloader, dir, dir)
-	}
-	return kernel, initrd, cmdline, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// bootloaderTrust reads the policy and keys baked into the bootloader
-// image (bootloader's kernel and initrd): the image, and so its trust, is
-// the initramfs file, or for a payload (initrd "") the initramfs inside
-// the kernel. It returns the file it read; errors name it.
-func bootloaderTrust(env Env, kernel, initrd string) (trust.Trust, string, error) {
-	img := initrd
-	if img == "" {
-		img = kernel
-	}
-	t, err := readTrust(env.path(img), initrd == "")
-	if err != nil {
-		return trust.Trust{}, img, fmt.Errorf("%s: %w", img, err)
-	}
-	return t, img, nil
-}
-
-// readTrust reads the trust archive in the initramfs file img, or in the
-// one inside the payload kernel img.
-func readTrust(img string, inPayload bool) (trust.Trust, error) {
-	data, err := os.ReadFile(img)
-	if err != nil {
-		return trust.Trust{}, err
-	}
-	keep := func(n string) bool { return strings.HasPrefix(n, trust.Dir+"/") }
-	var files initramfs.Files
-	if inPayload {
-		files, err = payload.Files(data, keep)
-	} else {
-		files, err = initramfs.Read(data, keep)
-	}
-	if err != nil {
-		return trust.Trust{}, err
-	}
-	return trust.Load(files, trust.Dir)
 }
 
 // consoles returns the console= parameters of a command line: the

@@ -12,8 +12,10 @@
 // manifest).
 //
 // The image's trust lives in Dir inside the initramfs: Dir/policy and
-// Dir/keys/*.pub, written at image build time (images/mkimage). Nothing the
-// booted system or the bootloader's kernel command line says can change it.
+// Dir/keys/*.pub, written at image build time as an Archive appended to
+// the image (images/mkimage, through images/trustimg) and read by Load.
+// Nothing the booted system or the bootloader's kernel command line says
+// can change it.
 package trust
 
 import (
@@ -28,8 +30,11 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/warmboot/warmboot/boot/handoff"
 )
 
 // Dir is where an image keeps its trust, inside the initramfs.
@@ -264,6 +269,43 @@ func Load(fsys fs.FS, dir string) (Trust, error) {
 		return Trust{}, fmt.Errorf("%s: policy %s but no keys in %s/*.pub: rebuild the image with TRUST_KEYS", pf, t.Policy, kd)
 	}
 	return t, nil
+}
+
+// KeyFile is a public key file, as an image holds it (Archive).
+type KeyFile struct {
+	Name string // the file's name: for messages, and its name in Dir/keys
+	Data []byte
+}
+
+// Archive writes an image's trust as the newc cpio archive Load reads
+// under Dir: Dir/policy (MarshalPolicy of p and e) and each key file as
+// Dir/keys/NN-NAME.pub, NN its place in keys, so Load reads them in that
+// order, byte for byte as given. The archive is a multiple of 4 bytes
+// (handoff.Segment): appended to an initramfs whose length is one too,
+// the kernel unpacks it after the image's own files. It also returns the
+// trust the archive holds. A key that does not parse is an error naming
+// it, and so is a policy that checks signatures with no keys, which Load
+// would refuse.
+func Archive(p Policy, e Edits, keys []KeyFile) ([]byte, Trust, error) {
+	t := Trust{Policy: p, Edits: e}
+	if t.Policy != Off && len(keys) == 0 {
+		return nil, Trust{}, fmt.Errorf("policy %s needs keys", t.Policy)
+	}
+	files := map[string][]byte{"/" + path.Join(Dir, "policy"): t.MarshalPolicy()}
+	for i, k := range keys {
+		pk, err := ParseKey(k.Data)
+		if err != nil {
+			return nil, Trust{}, fmt.Errorf("key %s: %w", k.Name, err)
+		}
+		name := strings.TrimSuffix(filepath.Base(k.Name), ".pub")
+		files["/"+path.Join(Dir, "keys", fmt.Sprintf("%02d-%s.pub", i, name))] = k.Data
+		t.Keys = append(t.Keys, pk)
+	}
+	seg, err := handoff.Segment(files)
+	if err != nil {
+		return nil, Trust{}, err
+	}
+	return seg, t, nil
 }
 
 func (t *Trust) parsePolicy(data []byte) error {

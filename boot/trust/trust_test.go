@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/initramfs"
 )
 
 func TestKeyRoundTrip(t *testing.T) {
@@ -103,6 +107,66 @@ func TestPolicyRoundTrip(t *testing.T) {
 	var got Trust
 	if err := got.parsePolicy(in.MarshalPolicy()); err != nil || got.Policy != Warn || got.Edits != EditsUnsigned {
 		t.Errorf("parsePolicy(MarshalPolicy) = %+v, %v", got, err)
+	}
+}
+
+// What Archive writes, Load reads back from the initramfs it is appended
+// to: the policy, and the key files byte for byte, in order (a signify
+// key keeps its key number).
+func TestArchive(t *testing.T) {
+	pub, _, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []KeyFile{{Name: "/etc/keys/release.pub", Data: MarshalPublic(pub, "release")}, {Name: "ops.pub", Data: []byte(signifyPub)}}
+	base, err := handoff.Segment(map[string][]byte{"/init": []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, want, err := Archive(Warn, EditsUnsigned, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(archive)%4 != 0 {
+		t.Errorf("Archive is %d bytes long, not a multiple of 4", len(archive))
+	}
+	files, err := initramfs.Read(append(base, archive...), func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{Dir + "/keys/00-release.pub", Dir + "/keys/01-ops.pub"} {
+		if _, ok := files[n]; !ok {
+			t.Errorf("the archive has no %s", n)
+		}
+	}
+	if string(files[Dir+"/keys/01-ops.pub"]) != signifyPub {
+		t.Errorf("the signify key file = %q, want it as given", files[Dir+"/keys/01-ops.pub"])
+	}
+	got, err := Load(files, Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load(Archive) differs from the trust Archive returned (-want +got):\n%s", diff)
+	}
+	if got.Policy != Warn || got.Edits != EditsUnsigned || len(got.Keys) != 2 || got.Keys[1].SignifyNum == [8]byte{} {
+		t.Errorf("Load(Archive) = %+v", got)
+	}
+
+	for _, tc := range []struct {
+		p    Policy
+		keys []KeyFile
+		want string
+	}{
+		{Enforce, nil, "policy enforce needs keys"},
+		{Warn, []KeyFile{{Name: "bad.pub", Data: []byte("junk")}}, "key bad.pub: not a public key"},
+	} {
+		if _, _, err := Archive(tc.p, EditsRefuse, tc.keys); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Archive(%s, %v) = %v, want an error containing %q", tc.p, tc.keys, err, tc.want)
+		}
+	}
+	if archive, got, err := Archive(Off, EditsRefuse, nil); err != nil || len(archive) == 0 || got.Policy != Off {
+		t.Errorf("Archive(off, no keys) = %d bytes, %+v, %v; want the policy file alone", len(archive), got, err)
 	}
 }
 

@@ -15,7 +15,6 @@ package verify
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -26,8 +25,6 @@ import (
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/manifest"
-	"github.com/warmboot/warmboot/boot/safefs"
-	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/trust"
 )
 
@@ -244,55 +241,6 @@ func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline
 }
 
 func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }
-
-// MaxFile bounds a kernel or initrd HashFiles reads, as the bootloader
-// bounds what it stages.
-const MaxFile = 1 << 30
-
-// HashFiles reads an entry's kernel and initrds from e.Root and hashes
-// them, for signing; a file whose version sums has seen is not read, and
-// one that is read is remembered there. The bootloader does not use it:
-// it checks the hashes of the bytes it staged.
-func HashFiles(e entry.Entry, sums *sumcache.Cache) (Digests, error) {
-	var d Digests
-	sum := func(p string) ([32]byte, error) {
-		f, err := safefs.OpenFile(e.Root, p)
-		if err != nil {
-			return [32]byte{}, fmt.Errorf("%s (in %s): %w", p, e.Source, err)
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return [32]byte{}, fmt.Errorf("%s (in %s): %w", p, e.Source, err)
-		}
-		if s, ok := sums.Lookup(st); ok {
-			return s, nil
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, io.LimitReader(f, MaxFile+1))
-		if err != nil {
-			return [32]byte{}, fmt.Errorf("reading %s: %w", p, err)
-		}
-		if n > MaxFile {
-			return [32]byte{}, fmt.Errorf("%s (in %s) is larger than %d MiB: not a kernel or initrd", p, e.Source, MaxFile>>20)
-		}
-		s := [32]byte(h.Sum(nil))
-		sums.Remember(f, st, s)
-		return s, nil
-	}
-	var err error
-	if d.Kernel, err = sum(e.Kernel); err != nil {
-		return Digests{}, err
-	}
-	for _, p := range e.Initrds {
-		s, err := sum(p)
-		if err != nil {
-			return Digests{}, err
-		}
-		d.Initrds = append(d.Initrds, s)
-	}
-	return d, nil
-}
 
 // ManifestFor is the manifest that signs e with cmdline and digests d.
 func ManifestFor(e entry.Entry, cmdline string, d Digests) manifest.Manifest {

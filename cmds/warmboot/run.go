@@ -16,9 +16,9 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/state"
-	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -170,7 +170,7 @@ func list(args []string, stdout, stderr io.Writer) int {
 	root := fs.String("root", "/boot", "root of the filesystem holding the boot configs")
 	asJSON := fs.Bool("json", false, "print the "+ListSchema+" JSON document")
 	trustDir := fs.String("trust", "", "directory holding the trust policy and keys/*.pub, instead of the installed image's (inside the bootloader image: /"+trust.Dir+")")
-	blDir := fs.String("bootloader", swap.BootloaderDir, "the installed warmboot image whose trust the list reports (as warmswap reads it)")
+	blDir := fs.String("bootloader", installed.Dir, "the installed warmboot image whose trust the list reports (as warmswap reads it)")
 	if err := fs.Parse(args); err != nil {
 		return cli.ExitUsage
 	}
@@ -225,8 +225,8 @@ func listTrust(dir, blDir string) (trust.Trust, string, error) {
 		t, err := trust.Load(os.DirFS(dir), ".")
 		return t, dir, err
 	}
-	t, img, err := swap.InstalledTrust(hostRoot, blDir)
-	if errors.Is(err, swap.ErrNoBootloader) {
+	t, img, err := installed.Trust(hostRoot, blDir)
+	if errors.Is(err, installed.ErrNoImage) {
 		own := filepath.Join(hostRoot, trust.Dir)
 		if _, serr := os.Stat(own); serr == nil {
 			t, err := trust.Load(os.DirFS(own), ".")

@@ -18,10 +18,11 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/installed"
+	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/sumcache"
-	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -244,8 +245,10 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 	sums := sumcache.Open(sumsFile)
 	defer sums.Save()
 	for _, e := range es {
-		d, err := verify.HashFiles(e.Entry, sums)
-		if err != nil {
+		// The checks and limits staging applies (kexec.Digests): what
+		// the bootloader would refuse is not signed.
+		var d verify.Digests
+		if d.Kernel, d.Initrds, err = kexec.Digests(e.Entry, sums); err != nil {
 			return fmt.Errorf("entry %q: %w", e.Label, err)
 		}
 		m := verify.ManifestFor(e.Entry, e.Cmdline, d)
@@ -344,15 +347,15 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	t := trust.Trust{Policy: trust.Enforce, Edits: trust.EditsRefuse}
 	if *bl != "" {
-		installed, img, err := swap.InstalledTrust("/", *bl)
+		it, img, err := installed.Trust("/", *bl)
 		if err != nil {
 			return err
 		}
-		if len(installed.Keys) == 0 {
-			return fmt.Errorf("%s trusts no keys (policy %s): it boots unsigned entries; nothing to verify", img, installed.Policy)
+		if len(it.Keys) == 0 {
+			return fmt.Errorf("%s trusts no keys (policy %s): it boots unsigned entries; nothing to verify", img, it.Policy)
 		}
-		fmt.Fprintf(stdout, "keys of %s (policy %s)\n", img, installed.Policy)
-		t.Keys = installed.Keys
+		fmt.Fprintf(stdout, "keys of %s (policy %s)\n", img, it.Policy)
+		t.Keys = it.Keys
 	}
 	for _, k := range strings.Split(*keys, ",") {
 		if k == "" {

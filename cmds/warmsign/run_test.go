@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
@@ -119,6 +120,44 @@ func TestExplicitAndErrors(t *testing.T) {
 	} {
 		if out := warmsign(t, tc.code, tc.args...); !strings.Contains(out, tc.want) {
 			t.Errorf("warmsign %q: output lacks %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
+// Sign and manifest refuse what staging refuses, with kexec.Digests'
+// checks and words: an entry the bootloader would not boot is not signed,
+// and no manifest is written for it.
+func TestSignRefusesWhatStagingRefuses(t *testing.T) {
+	keys := t.TempDir()
+	k := filepath.Join(keys, "k")
+	warmsign(t, 0, "keygen", "-o", k)
+	for _, tc := range []struct {
+		name   string
+		kernel func(p string) // writes the kernel at p
+		want   string
+	}{
+		{"empty", func(p string) { write(t, p, "") }, "kernel /vmlinuz-x: file is empty"},
+		{"not a bzImage", func(p string) { write(t, p, strings.Repeat("\x7fELF", 1024)) }, "kernel /vmlinuz-x: not an x86 bzImage"},
+		{"over the limit", func(p string) {
+			write(t, p, "")
+			// Sparse: the size is refused before a byte is read.
+			if err := os.Truncate(p, kexec.MaxKernel+1); err != nil {
+				t.Fatal(err)
+			}
+		}, "kernel /vmlinuz-x: larger than 256 MiB"},
+	} {
+		for _, cmd := range [][]string{{"sign", "-key", k + ".sec"}, {"manifest"}} {
+			t.Run(tc.name+"/"+cmd[0], func(t *testing.T) {
+				root := t.TempDir()
+				tc.kernel(filepath.Join(root, "vmlinuz-x"))
+				args := append(cmd, "-root", root, "-kernel", "vmlinuz-x", "-cmdline", "quiet")
+				if out := warmsign(t, 1, args...); !strings.Contains(out, tc.want) {
+					t.Errorf("warmsign %q: output lacks %q:\n%s", args, tc.want, out)
+				}
+				if _, err := os.Stat(filepath.Join(root, "warmboot", "vmlinuz-x.manifest")); err == nil {
+					t.Errorf("warmsign %q wrote a manifest for a kernel staging refuses", args)
+				}
+			})
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/shutdown"
@@ -46,7 +47,7 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	fs.BoolVar(&o.req.Direct, "direct", false, "kexec the target itself, not the bootloader")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check, stage and test-load; print the plan; stop nothing")
 	fs.BoolVar(&o.load, "load", false, "check and load the bootloader for the next reboot (systemctl kexec), then exit; without -entry or -kernel it boots as from the firmware")
-	fs.StringVar(&o.req.Bootloader, "bootloader", swap.BootloaderDir, "directory holding the warmboot image (vmlinuz, initramfs.cpio[.zst], cmdline)")
+	fs.StringVar(&o.req.Bootloader, "bootloader", installed.Dir, "directory holding the warmboot image (vmlinuz, initramfs.cpio[.zst], cmdline)")
 	fs.StringVar(&o.req.Teardown, "teardown", swap.TeardownDir, "directory of executables run just before kexec")
 	fs.StringVar(&o.req.Reason, "reason", "warmswap", "why, for the bootloader's log")
 	fs.BoolVar(&o.unload, "unload", false, "unload what -load loaded (opting out: the next reboot goes through the firmware)")

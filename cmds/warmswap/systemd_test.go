@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/swap"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -77,8 +78,8 @@ func TestLoadUnit(t *testing.T) {
 	if got := one("Unit", "ConditionPathExists"); got != "!"+swap.NeverKexec {
 		t.Errorf("ConditionPathExists = %s, want !%s", got, swap.NeverKexec)
 	}
-	if got := one("Unit", "RequiresMountsFor"); got != swap.BootloaderDir {
-		t.Errorf("RequiresMountsFor = %s, want %s", got, swap.BootloaderDir)
+	if got := one("Unit", "RequiresMountsFor"); got != installed.Dir {
+		t.Errorf("RequiresMountsFor = %s, want %s", got, installed.Dir)
 	}
 	if got := one("Install", "WantedBy"); got != "multi-user.target" {
 		t.Errorf("WantedBy = %s", got)

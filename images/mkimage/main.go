@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/modload"
+	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/images/kmod"
 	"github.com/warmboot/warmboot/images/trustimg"
 )
@@ -90,14 +91,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var keys []trustimg.Key
+	var keys []trust.KeyFile
 	for _, k := range strings.FieldsFunc(*trustKeys, func(r rune) bool { return r == ',' || r == ' ' }) {
 		data, err := os.ReadFile(k)
 		if err != nil {
 			fmt.Fprintf(stderr, "mkimage: trust key: %v\n", err)
 			return 1
 		}
-		keys = append(keys, trustimg.Key{Name: k, Data: data})
+		keys = append(keys, trust.KeyFile{Name: k, Data: data})
 	}
 	if *flavor != "warmboot" && (len(keys) > 0 || *policy != "") {
 		fmt.Fprintln(stderr, "mkimage: -trust-keys and -policy apply to the warmboot flavor only")
@@ -320,7 +321,7 @@ func inGroups(want sets, name string) bool {
 
 // addTrust appends the trust archive to the image at out and says what
 // the image trusts.
-func addTrust(out string, keys []trustimg.Key, policy, edits string, stdout io.Writer) error {
+func addTrust(out string, keys []trust.KeyFile, policy, edits string, stdout io.Writer) error {
 	base, err := os.ReadFile(out)
 	if err != nil {
 		return err

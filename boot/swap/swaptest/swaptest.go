@@ -12,7 +12,6 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/trust"
-	"github.com/warmboot/warmboot/images/trustimg"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
@@ -40,10 +39,17 @@ func System(t *testing.T, policy string) (root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, _, err := trustimg.Append(base, []trustimg.Key{{Name: "k.pub", Data: trust.MarshalPublic(pub, "test")}}, policy, "")
+	p := trust.Enforce
+	if policy != "" {
+		if p, err = trust.ParsePolicy(policy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archive, _, err := trust.Archive(p, trust.EditsRefuse, []trust.KeyFile{{Name: "k.pub", Data: trust.MarshalPublic(pub, "test")}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	img := append(base, archive...) // base is a segment: a multiple of 4 bytes
 	m := manifest.Manifest{Kernel: manifest.File{Path: "/boot/vmlinuz", SHA256: sha256.Sum256(kernel)},
 		Initrds: []manifest.File{{Path: "/boot/initrd.img", SHA256: sha256.Sum256(initrd)}}, Cmdline: CmdA}
 	files := map[string][]byte{
