@@ -157,9 +157,10 @@ type Error struct {
 func (e *Error) Error() string { return e.Check + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Prepare runs every check and stages the image. It changes nothing on
-// the machine: the caller loads Plan.Image and shuts down.
-func Prepare(env Env, req Request) (*Plan, error) {
+// Preflight runs every check and stages the image, before anything is
+// stopped. It changes nothing on the machine: the caller loads
+// Plan.Image, commits the trial (Trial.Commit) and shuts down.
+func Preflight(env Env, req Request) (*Plan, error) {
 	if req.Bootloader == "" {
 		req.Bootloader = installed.Dir
 	}

@@ -49,9 +49,9 @@ func segment(t *testing.T, im *kexec.Image) map[string][]byte {
 	return files
 }
 
-func TestPrepareEntry(t *testing.T) {
+func TestPreflightEntry(t *testing.T) {
 	root := system(t, "")
-	p, err := Prepare(env(root), Request{Entry: "a", Reason: "test"})
+	p, err := Preflight(env(root), Request{Entry: "a", Reason: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +78,11 @@ func TestPrepareEntry(t *testing.T) {
 	}
 }
 
-func TestPrepareKernel(t *testing.T) {
+func TestPreflightKernel(t *testing.T) {
 	root := system(t, "")
 	req := Request{Kernel: "/boot/vmlinuz", Initrds: []string{"/boot/initrd.img"}, Cmdline: cmdA, CmdlineSet: true}
 	e := env(root)
-	p, err := Prepare(e, req)
+	p, err := Preflight(e, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestPrepareKernel(t *testing.T) {
 	// Without -cmdline the running kernel's is reused, minus what a boot
 	// loader adds; that one is not signed, so enforce refuses it.
 	req.CmdlineSet, req.Cmdline = false, ""
-	if _, err := Prepare(e, req); err == nil || !strings.Contains(err.Error(), "would be refused by the bootloader") {
+	if _, err := Preflight(e, req); err == nil || !strings.Contains(err.Error(), "would be refused by the bootloader") {
 		t.Errorf("unsigned cmdline: %v", err)
 	}
 	if got := reuse("BOOT_IMAGE=/boot/vmlinuz initrd=x console=ttyS0 warmboot.timeout=5 quiet"); got != "console=ttyS0 quiet" {
@@ -107,9 +107,9 @@ func TestPrepareKernel(t *testing.T) {
 	}
 }
 
-func TestPrepareDirect(t *testing.T) {
+func TestPreflightDirect(t *testing.T) {
 	root := system(t, "")
-	p, err := Prepare(env(root), Request{Entry: "A", Direct: true})
+	p, err := Preflight(env(root), Request{Entry: "A", Direct: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestPrepareDirect(t *testing.T) {
 	if p.Mode != Direct || p.Image.Cmdline != cmdA+" panic=10 watchdog.open_timeout=300" || p.Record != nil {
 		t.Fatalf("plan = %+v, want a direct kexec of a", p)
 	}
-	if tr := p.Trial; tr == nil || !tr.Trial || tr.State.Trial == nil || tr.State.Trial.By != "warmswap -direct" || tr.State.Trial.DeadlineSeconds != 300 {
+	if tr := p.Trial; tr == nil || !tr.Guarded || tr.State.Trial == nil || tr.State.Trial.By != "warmswap -direct" || tr.State.Trial.DeadlineSeconds != 300 {
 		t.Fatalf("trial = %+v", p.Trial)
 	}
 	b, err := handoff.ParseBooted(segment(t, p.Image)[".warmboot/booted.json"])
@@ -131,7 +131,7 @@ func TestPrepareDirect(t *testing.T) {
 	}
 }
 
-func TestPrepareRefusals(t *testing.T) {
+func TestPreflightRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		setup func(root string, e *Env, r *Request)
@@ -161,20 +161,20 @@ func TestPrepareRefusals(t *testing.T) {
 			root := system(t, "")
 			e, r := env(root), Request{}
 			tc.setup(root, &e, &r)
-			p, err := Prepare(e, r)
+			p, err := Preflight(e, r)
 			var se *Error
 			if err == nil || !errors.As(err, &se) || (tc.is != nil && !errors.Is(err, tc.is)) || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("Prepare = %+v, %v; want an error containing %q", p, err, tc.msg)
+				t.Fatalf("Preflight = %+v, %v; want an error containing %q", p, err, tc.msg)
 			}
 		})
 	}
 }
 
-func TestPrepareNeverKexecAndWarn(t *testing.T) {
+func TestPreflightNeverKexecAndWarn(t *testing.T) {
 	root := system(t, "warn")
 	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/warmboot/never-kexec"), []byte("the NIC hangs after kexec\n"), 0o644)
-	p, err := Prepare(env(root), Request{Entry: "b"})
+	p, err := Preflight(env(root), Request{Entry: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,18 +189,18 @@ func TestPrepareNeverKexecAndWarn(t *testing.T) {
 // Through the bootloader the target is the one-shot next entry, with the
 // running entry (booted.json) as its fallback; the bootloader's deadline
 // comes from its command line. Swapping to last-known-good is no trial.
-func TestPrepareTrial(t *testing.T) {
+func TestPreflightTrial(t *testing.T) {
 	root := system(t, "")
 	os.MkdirAll(filepath.Join(root, "run/warmboot"), 0o755)
 	os.WriteFile(filepath.Join(root, "run/warmboot/booted.json"), []byte(`{"version":1,"entry":"b","by":"warmboot"}`), 0o644)
 	os.WriteFile(filepath.Join(root, "boot/warmboot/cmdline"), []byte("quiet warmboot.deadline=40\n"), 0o644)
-	p, err := Prepare(env(root), Request{Entry: "A"})
+	p, err := Preflight(env(root), Request{Entry: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Image.Close()
 	tr := p.Trial
-	if tr == nil || !tr.Trial || tr.Config.Deadline != 40*time.Second || !tr.Fallback.Is("b") || tr.State.Next == nil || tr.State.Next.Entry.ID != "a" || !tr.State.Next.Fallback.Is("b") || tr.State.Trial != nil {
+	if tr == nil || !tr.Guarded || tr.Config.Deadline != 40*time.Second || !tr.Fallback.Is("b") || tr.State.Next == nil || tr.State.Next.Entry.ID != "a" || !tr.State.Next.Fallback.Is("b") || tr.State.Trial != nil {
 		t.Fatalf("trial = %+v", tr)
 	}
 	r, _ := os.OpenRoot(root)
@@ -208,12 +208,12 @@ func TestPrepareTrial(t *testing.T) {
 	if err := state.Save(r, state.HostFile(root), state.State{LastGood: &state.Ref{ID: "a"}}); err != nil {
 		t.Fatal(err)
 	}
-	p, err = Prepare(env(root), Request{Entry: "A"})
+	p, err = Preflight(env(root), Request{Entry: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Image.Close()
-	if p.Trial.Trial {
+	if p.Trial.Guarded {
 		t.Errorf("swapping to last-known-good is a trial: %+v", p.Trial)
 	}
 }
@@ -222,7 +222,7 @@ func TestPrepareTrial(t *testing.T) {
 // bootloader: loaded alone, the handoff its only initrd, its trust read
 // from the image inside it. warmboot.efi is found by the same rule
 // (package installed's tests: which file is the image, and its trust).
-func TestPreparePayload(t *testing.T) {
+func TestPreflightPayload(t *testing.T) {
 	for _, name := range installed.PayloadFiles {
 		root := system(t, "")
 		wb := filepath.Join(root, "boot/warmboot")
@@ -238,7 +238,7 @@ func TestPreparePayload(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(wb, name), testtool.ZstdBzImage(kernel), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		p, err := Prepare(env(root), Request{Entry: "a"})
+		p, err := Preflight(env(root), Request{Entry: "a"})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -255,13 +255,13 @@ func TestPreparePayload(t *testing.T) {
 	}
 }
 
-// TestPrepareSums: a swap through the bootloader checks the target with
+// TestPreflightSums: a swap through the bootloader checks the target with
 // the digests this system already took (env.Sums) and reads nothing
 // again: a digest remembered for the initrd that does not match its
 // manifest refuses the swap, which reading the file would not. -direct
 // hashes the bytes it loads and is not fooled. An unknown file is read
 // and remembered.
-func TestPrepareSums(t *testing.T) {
+func TestPreflightSums(t *testing.T) {
 	root := system(t, "")
 	initrd := filepath.Join(root, "boot/initrd.img")
 	st, err := os.Stat(initrd)
@@ -279,11 +279,11 @@ func TestPrepareSums(t *testing.T) {
 	}
 	e := env(root)
 	e.Sums = sumcache.Open(cache)
-	_, err = Prepare(e, Request{Entry: "a"})
+	_, err = Preflight(e, Request{Entry: "a"})
 	if err == nil || !strings.Contains(err.Error(), "initrd vda2:/boot/initrd.img has SHA-256 eeeeeeeeeeeeeeee") {
 		t.Fatalf("through the bootloader with a remembered digest = %v; want the remembered (wrong) digest refused, the file not read again", err)
 	}
-	p, err := Prepare(e, Request{Entry: "a", Direct: true})
+	p, err := Preflight(e, Request{Entry: "a", Direct: true})
 	if err != nil {
 		t.Fatalf("-direct = %v; want the staged bytes hashed, not the cache used", err)
 	}
@@ -294,7 +294,7 @@ func TestPrepareSums(t *testing.T) {
 	// package sumcache's tests).
 	fresh := filepath.Join(t.TempDir(), "sums")
 	e.Sums = sumcache.Open(fresh)
-	if p, err = Prepare(e, Request{Entry: "a"}); err != nil {
+	if p, err = Preflight(e, Request{Entry: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	p.Image.Close()

@@ -24,9 +24,10 @@ type Trial struct {
 	// Fallback boots if the target fails: the running entry (from
 	// booted.json), else last-known-good; nil when neither is known.
 	Fallback *state.Ref
-	// Trial says the target is tried (it is not last-known-good): the
-	// watchdog and panic=N guard it until "warmboot bless".
-	Trial bool
+	// Guarded says the target's boot is a trial (it is not
+	// last-known-good): the watchdog and panic=N guard it until
+	// "warmboot bless".
+	Guarded bool
 	// Watchdog describes this machine's watchdog ("" when it has none).
 	Watchdog string
 	// File is the state file (state.HostFile), relative to the root.
@@ -80,9 +81,9 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 		d := &directBoot{c: loader.Committer{Config: t.Config, By: "warmswap -direct", Fallback: t.Fallback, Now: env.Now,
 			Files: hostFiles(env), Arm: env.arm}}
 		d.boot = d.c.Decide(&t.store, p.Target, true, p.TargetCmdline)
-		t.Trial, t.State, t.direct = d.boot.Trial(), d.boot.State(), d
+		t.Guarded, t.State, t.direct = d.boot.Trial(), d.boot.State(), d
 	} else {
-		t.Trial = !st.LastGood.Is(id)
+		t.Guarded = !st.LastGood.Is(id)
 		st.Next = &state.Attempt{Entry: t.Target, At: env.Now().UTC(), By: "warmswap", Fallback: t.Fallback}
 		t.State, t.store.State = st, st
 	}

@@ -152,7 +152,7 @@ func (s *swapper) run(args []string) machine.Action {
 	if s.sums != "" {
 		s.env.Sums = sumcache.Open(s.sums)
 	}
-	p, err := swap.Prepare(s.env, o.req)
+	p, err := swap.Preflight(s.env, o.req)
 	// Digests taken are kept for the next check whatever it decided (the
 	// cache only saves time: an error keeping it is not the operator's).
 	if err := s.env.Sums.Save(); err != nil {
@@ -249,7 +249,7 @@ func (s *swapper) printTrial(p *swap.Plan) {
 	if t.StateErr != nil {
 		clog.Warnf(s.log, "boot state: %v", t.StateErr)
 	}
-	if !t.Trial {
+	if !t.Guarded {
 		s.say("plan: %q is last-known-good: no trial", t.Target.ID)
 		return
 	}
