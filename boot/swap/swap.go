@@ -286,7 +286,7 @@ func Prepare(env Env, req Request) (*Plan, error) {
 			}
 		}
 		booted := func() handoff.Booted {
-			return handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source.String(), By: "warmswap -direct"}
+			return handoff.Booted{Entry: p.Target.ID, Label: p.Target.Label, Source: p.Target.Source, By: "warmswap -direct"}
 		}
 		if _, err := pipe.Finish(tc, nil, booted); err != nil {
 			return fail("staging", err)

@@ -56,7 +56,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string, direct *entry.En
 	if req.Kernel != "" && p.Mode != Direct {
 		id = "handoff" // the bootloader's name for a kernel handed over
 	}
-	t.Target = state.Ref{ID: id, Source: p.Target.Source.String()}
+	t.Target = state.Ref{ID: id, Source: p.Target.Source}
 	if direct != nil {
 		b := trial.Begin(st, *direct, true, "warmswap -direct", t.Config, env.Now())
 		if b.Trial {

@@ -428,7 +428,7 @@ type staged struct {
 func (b *booter) stageLoad(e entry.Entry, cmdline string, edited bool) staged {
 	rec := func() handoff.Booted {
 		tl, _ := json.Marshal(b.tl) // a Timeline always marshals
-		return handoff.Booted{Entry: e.ID, Label: e.Label, Source: e.Source.String(), By: "warmboot", Handoff: b.asked, Timeline: tl}
+		return handoff.Booted{Entry: e.ID, Label: e.Label, Source: e.Source, By: "warmboot", Handoff: b.asked, Timeline: tl}
 	}
 	c, err := b.pipe.Check(e, cmdline, edited)
 	if err != nil {

@@ -41,7 +41,7 @@ func Bless(root string, say func(format string, a ...any)) error {
 	for _, s := range said {
 		say("%s", s)
 	}
-	if err := blessBLS(r, b.Source, say); err != nil {
+	if err := blessBLS(r, b.Source.String(), say); err != nil {
 		say("boot counting: %v", err)
 	}
 	switch err := watchdog.Disarm(root); {
