@@ -151,7 +151,10 @@ func TestBless(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("run/warmboot/booted.json", `{"version":1,"entry":"new","source":"vda1:/boot/loader/entries/new+2-1.conf:1","by":"warmboot"}`)
+	// A root filesystem with /boot a directory: the entry's file is
+	// /boot/loader/entries on vda1, which is mounted at /.
+	write("run/warmboot/booted.json", `{"version":2,"entry":"new","source":{"device":"vda1","file":"/boot/loader/entries/new+2-1.conf","line":1},"by":"warmboot"}`)
+	write("proc/self/mountinfo", "22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n")
 	write("boot/loader/entries/new+2-1.conf", "title New\nlinux /vmlinuz\n")
 	write("boot/loader/entries/old.conf", "title Old\nlinux /vmlinuz\n")
 	r, _ := os.OpenRoot(root)
@@ -189,6 +192,21 @@ func TestBless(t *testing.T) {
 	}
 	if want := "last-known-good: new; default kept by bless: new"; !strings.Contains(stdout.String(), want) {
 		t.Errorf("list:\n%s\nwant %q", stdout.String(), want)
+	}
+
+	// An entry on a device the system did not mount: said, and its
+	// counter left, not looked for under /boot.
+	write("run/warmboot/booted.json", `{"version":2,"entry":"esp","source":{"device":"vda15","file":"/loader/entries/esp+1.conf","line":1},"by":"warmboot"}`)
+	write("boot/loader/entries/esp+1.conf", "title ESP\nlinux /vmlinuz\n")
+	stdout.Reset()
+	if code := run(context.Background(), []string{"bless", "-root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("bless = exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	if want := "warmboot: bless: boot counting: vda15, which holds /loader/entries/esp+1.conf, is not mounted: its counter is left as it is"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("bless said:\n%s\nwant %q", stdout.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/esp+1.conf")); err != nil {
+		t.Errorf("the counter of an entry on an unmounted device changed: %v", err)
 	}
 
 	// Not booted by warmboot: said, nothing written.
