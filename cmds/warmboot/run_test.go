@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -192,6 +193,23 @@ func TestBless(t *testing.T) {
 	}
 	if want := "last-known-good: new; default kept by bless: new"; !strings.Contains(stdout.String(), want) {
 		t.Errorf("list:\n%s\nwant %q", stdout.String(), want)
+	}
+	// list -json has the state's sources as values, as its entries'.
+	stdout.Reset()
+	if code := run(context.Background(), []string{"list", "-json", "-root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list -json = exit %d: %s", code, stderr.String())
+	}
+	var lo struct {
+		State struct {
+			LastGood struct {
+				ID     string       `json:"id"`
+				Source entry.Source `json:"source"`
+			} `json:"last_good"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &lo); err != nil || lo.State.LastGood.ID != "new" ||
+		lo.State.LastGood.Source != (entry.Source{Device: "vda1", File: "/boot/loader/entries/new+2-1.conf", Line: 1}) {
+		t.Errorf("list -json state.last_good = %+v, %v; want new from vda1:/boot/loader/entries/new+2-1.conf:1\n%s", lo.State.LastGood, err, stdout.String())
 	}
 
 	// An entry on a device the system did not mount: said, and its
