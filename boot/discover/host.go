@@ -43,6 +43,34 @@ func BlockMounts(root string) ([]BlockMount, error) {
 	return out, nil
 }
 
+// MountOf is where the running system under root mounted device, a
+// kernel name as the bootloader sees it ("vda1", "dm-0", "md127"): its
+// shortest mount point, and false when it is not mounted. A mount source
+// that is a link is matched by the name it resolves to, as the running
+// system names device-mapper and md devices (/dev/mapper/vg-boot →
+// ../dm-0, /dev/md/boot → ../md127). root prefixes /proc and /dev.
+func MountOf(root, device string) (string, bool, error) {
+	mounts, err := BlockMounts(root)
+	if err != nil {
+		return "", false, err
+	}
+	dir, found := "", false
+	for _, m := range mounts {
+		name := m.Device
+		if name != device {
+			p, err := filepath.EvalSymlinks(filepath.Join(root, "dev", m.Device))
+			if err != nil {
+				continue
+			}
+			name = filepath.Base(p)
+		}
+		if name == device && (!found || len(m.Dir) < len(dir)) {
+			dir, found = m.Dir, true
+		}
+	}
+	return dir, found, nil
+}
+
 // HostVolumes returns the block-device filesystems mounted on a running
 // system at or beneath dir ("/" for all of them), each once (at its
 // shortest mount point), with the UUID and label read from its device, so

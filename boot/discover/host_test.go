@@ -71,3 +71,42 @@ func TestHostVolumes(t *testing.T) {
 		t.Errorf("default = %s (%s) %q root %s; want GRUB's saved entry with its BOOT_IMAGE, on /boot", d.ID, d.Format, d.Cmdline, d.Root)
 	}
 }
+
+// MountOf finds a device the bootloader names as the kernel does, under
+// the name the running system mounted it by.
+func TestMountOf(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "proc/self"), 0o755)
+	os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), []byte(
+		"22 1 253:0 / / rw,relatime - ext4 /dev/mapper/vg-root rw\n"+
+			"23 22 9:127 / /boot rw,relatime - ext4 /dev/md/boot rw\n"+
+			"24 23 259:1 / /boot/efi rw,relatime - vfat /dev/nvme0n1p1 rw\n"+
+			"25 22 259:1 / /srv/chroot/boot/efi rw,relatime - vfat /dev/nvme0n1p1 rw\n"+
+			"26 22 0:5 / /proc rw - proc proc rw\n"), 0o644)
+	for link, target := range map[string]string{"mapper/vg-root": "../dm-0", "md/boot": "../md127"} {
+		os.MkdirAll(filepath.Join(root, "dev", filepath.Dir(link)), 0o755)
+		os.WriteFile(filepath.Join(root, "dev", filepath.Base(target)), nil, 0o644)
+		if err := os.Symlink(target, filepath.Join(root, "dev", link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		device, dir string
+		ok          bool
+	}{
+		{"dm-0", "/", true},
+		{"md127", "/boot", true},
+		{"nvme0n1p1", "/boot/efi", true}, // its shortest mount point
+		{"mapper/vg-root", "/", true},    // the running system's own name
+		{"vda1", "", false},
+		{"proc", "", false},
+	} {
+		dir, ok, err := MountOf(root, tc.device)
+		if err != nil || dir != tc.dir || ok != tc.ok {
+			t.Errorf("MountOf(%q) = %q, %v, %v; want %q, %v", tc.device, dir, ok, err, tc.dir, tc.ok)
+		}
+	}
+	if _, _, err := MountOf(t.TempDir(), "vda1"); err == nil {
+		t.Error("MountOf without a mount table: no error")
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,6 +48,39 @@ func (s Source) String() string {
 		return s.Device + ":" + loc
 	}
 	return loc
+}
+
+// ParseSource reads a Source back from its String form, for records
+// written before they kept sources as values (version 1 of booted.json
+// and of the state file): "vda1:/loader/entries/x+3.conf:1" is device
+// vda1, file /loader/entries/x+3.conf, line 1; "/grub/grub.cfg" (read
+// from a directory, no line) has neither device nor line. Nothing else
+// should parse a source: new records carry the value.
+//
+// A string names a device when it has a colon and does not start with
+// "/" (a directory's files are absolute); a final ":N", N a line number
+// as String writes it (positive, no leading zero), is the line. The
+// empty string is the zero Source. String(ParseSource(s)) is s whenever
+// ParseSource succeeds, and ParseSource(src.String()) is src for every
+// source warmboot makes: a device name without a colon, and a file that
+// does not end in ":N" and, without a device, is absolute or has no
+// colon ("(warmswap -kernel)").
+func ParseSource(s string) (Source, error) {
+	var src Source
+	rest := s
+	if i := strings.IndexByte(rest, ':'); i >= 0 && !strings.HasPrefix(rest, "/") {
+		if i == 0 {
+			return Source{}, fmt.Errorf("source %q: no device before the colon", s)
+		}
+		src.Device, rest = rest[:i], rest[i+1:]
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		if n, err := strconv.Atoi(rest[i+1:]); err == nil && n > 0 && strconv.Itoa(n) == rest[i+1:] {
+			src.Line, rest = n, rest[:i]
+		}
+	}
+	src.File = rest
+	return src, nil
 }
 
 // At names path p (absolute, on the same filesystem as the config) for

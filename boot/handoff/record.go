@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/warmboot/warmboot/boot/entry"
 )
 
 // RecordFile is where a handoff record is read from, in the initramfs of
@@ -153,49 +155,84 @@ func ReadRecord(fsys fs.FS) (Record, error) {
 // initramfs warmboot (or warmswap -direct) appended to.
 const BootedFile = Dir + "/booted.json"
 
+// BootedVersion is the Booted version this code writes. It reads it and
+// version 1, whose source was a string ("vda2:/loader/entries/x.conf:1",
+// entry.Source's String form).
+const BootedVersion = 2
+
 // Booted tells the booted system how it was booted, for its logs and for
-// boot counting. JSON form (version 1):
+// boot counting. JSON form (version 2):
 //
 //	{
-//	  "version": 1,
+//	  "version": 2,
 //	  "entry": "debian-6.1.0-57-amd64",   // id of the entry booted
 //	  "label": "Debian GNU/Linux 6.1.0-57",
-//	  "source": "vda2:/loader/entries/debian-6.1.0-57-amd64.conf",
+//	  "source": {"device": "vda2", "file": "/loader/entries/debian-6.1.0-57-amd64.conf", "line": 1},
 //	  "by": "warmboot",                   // or "warmswap -direct"
 //	  "trust": "warmboot_trust: policy=enforce key=ed25519:... manifest=... cmdline=signed",
-//	  "handoff": { ... },                 // the Record that asked for it, if one did
+//	  "handoff": { ... },                 // the Record that asked for it, if one did (its own version)
 //	  "timeline": {"phases": [{"name": "modules", "ms": 351.2}, ...]}
 //	}
+//
+// The source's device is omitted for a directory, its line when unknown,
+// and the source itself when there is none.
 type Booted struct {
 	Version  int             `json:"version"`
 	Entry    string          `json:"entry"`
 	Label    string          `json:"label,omitempty"`
-	Source   string          `json:"source,omitempty"`
+	Source   entry.Source    `json:"source,omitzero"`
 	By       string          `json:"by"`
 	Trust    string          `json:"trust,omitempty"`
 	Handoff  *Record         `json:"handoff,omitempty"`
 	Timeline json.RawMessage `json:"timeline,omitempty"`
 }
 
-// Marshal writes b as JSON.
+// bootedV1 is a Booted as version 1 wrote it: the source as a string,
+// shadowing Booted's.
+type bootedV1 struct {
+	Booted
+	Source string `json:"source,omitempty"`
+}
+
+// Marshal writes b as JSON, as version BootedVersion.
 func (b Booted) Marshal() ([]byte, error) {
-	b.Version = Version
+	b.Version = BootedVersion
 	return json.MarshalIndent(b, "", "  ")
 }
 
-// ParseBooted reads a Booted record.
+// ParseBooted reads a Booted record of version BootedVersion or 1 (its
+// source parsed back into an entry.Source); Version says which it was.
 func ParseBooted(data []byte) (Booted, error) {
-	var b Booted
 	if len(data) > MaxRecord {
-		return b, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxRecord)
+		return Booted{}, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxRecord)
 	}
-	if err := json.Unmarshal(data, &b); err != nil {
+	var v struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
 		return Booted{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if b.Version != Version {
-		return Booted{}, fmt.Errorf("%w %d (this reads version %d)", ErrVersion, b.Version, Version)
+	switch v.Version {
+	case BootedVersion:
+		var b Booted
+		if err := json.Unmarshal(data, &b); err != nil {
+			return Booted{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return b, nil
+	case 1:
+		var old bootedV1
+		if err := json.Unmarshal(data, &old); err != nil {
+			return Booted{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		src, err := entry.ParseSource(old.Source)
+		if err != nil {
+			return Booted{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		b := old.Booted
+		b.Source = src
+		return b, nil
 	}
-	return b, nil
+	return Booted{}, fmt.Errorf("%w %d (this reads versions 1 and %d)", ErrVersion, v.Version, BootedVersion)
 }
 
 // BootedFiles are where a booted system finds what warmboot handed it:

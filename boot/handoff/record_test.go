@@ -3,12 +3,14 @@ package handoff
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/warmboot/warmboot/boot/entry"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -78,16 +80,24 @@ func TestKernelRecord(t *testing.T) {
 }
 
 func TestBooted(t *testing.T) {
-	in := Booted{Entry: "e", Label: "E", By: "warmboot", Handoff: &Record{Version: 1, Entry: "e"}, Timeline: []byte(`{"phases":[]}`)}
+	in := Booted{Entry: "e", Label: "E", Source: entry.Source{Device: "vda1", File: "/loader/entries/e+3.conf", Line: 1},
+		By: "warmboot", Handoff: &Record{Version: 1, Entry: "e"}, Timeline: []byte(`{"phases":[]}`)}
 	data, err := in.Marshal()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := `"source": {
+    "device": "vda1",
+    "file": "/loader/entries/e+3.conf",
+    "line": 1
+  }`; !strings.Contains(string(data), want) || !strings.Contains(string(data), `"version": 2`) {
+		t.Errorf("Marshal = %s\nwant version 2 and %s", data, want)
 	}
 	got, err := ParseBooted(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.Version = Version
+	in.Version = BootedVersion
 	if !strings.Contains(string(got.Timeline), `"phases"`) {
 		t.Errorf("timeline = %s", got.Timeline)
 	}
@@ -95,17 +105,85 @@ func TestBooted(t *testing.T) {
 	if diff := cmp.Diff(in, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	if _, err := ParseBooted([]byte(`{"version":7}`)); !errors.Is(err, ErrVersion) {
-		t.Errorf("ParseBooted(version 7) = %v, want ErrVersion", err)
+	// No source: none written, none read.
+	data, _ = Booted{Entry: "e", By: "warmboot"}.Marshal()
+	if got, err := ParseBooted(data); err != nil || strings.Contains(string(data), "source") || got.Source != (entry.Source{}) {
+		t.Errorf("ParseBooted(%s) = %+v, %v; want no source", data, got, err)
+	}
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{`{"version":7}`, ErrVersion},
+		{`{"entry":"e"}`, ErrVersion},
+		{`{"version":"2"}`, ErrMalformed},
+		{`{"version":2,"source":"vda1:/x.conf:1"}`, ErrMalformed},  // version 2's source is a value
+		{`{"version":1,"source":{"device":"vda1"}}`, ErrMalformed}, // version 1's is a string
+		{`{"version":1,"source":":/x.conf"}`, ErrMalformed},
+	} {
+		if _, err := ParseBooted([]byte(tc.in)); !errors.Is(err, tc.want) {
+			t.Errorf("ParseBooted(%s) = %v, want %v", tc.in, err, tc.want)
+		}
+	}
+}
+
+// A booted.json as the bootloader wrote it before sources were values
+// (testdata/booted-v1.json, made by that version's Booted.Marshal) reads
+// with its source as one.
+func TestBootedVersion1(t *testing.T) {
+	data, err := os.ReadFile("testdata/booted-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseBooted(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Booted{
+		Version: 1, Entry: "debian-6.1.0-57-amd64", Label: "Debian GNU/Linux 6.1.0-57",
+		Source: entry.Source{Device: "vda1", File: "/loader/entries/debian-6.1.0-57-amd64+2-1.conf", Line: 1},
+		By:     "warmboot", Trust: "warmboot_trust: policy=enforce key=ed25519:139e3940e64b5491 manifest=/warmboot/manifest cmdline=signed",
+		Handoff: &Record{Version: 1, Entry: "debian-6.1.0-57-amd64", Reason: "warmswap", Time: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), From: "host1 6.1.0-56-amd64"},
+	}
+	if !strings.Contains(string(got.Timeline), `"modules"`) {
+		t.Errorf("timeline = %s", got.Timeline)
+	}
+	got.Timeline = nil
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ParseBooted(testdata/booted-v1.json) (-want +got):\n%s", diff)
+	}
+	// Written again, it is version 2 with the same source.
+	out, err := got.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ParseBooted(out)
+	if err != nil || again.Version != BootedVersion || again.Source != want.Source {
+		t.Errorf("ParseBooted(Marshal()) = version %d, source %+v, %v; want version %d, %+v", again.Version, again.Source, err, BootedVersion, want.Source)
 	}
 }
 
 func FuzzParseBooted(f *testing.F) {
-	f.Add([]byte(`{"version":1,"entry":"e","by":"warmboot","timeline":{"phases":[]}}`))
+	f.Add([]byte(`{"version":2,"entry":"e","source":{"device":"vda1","file":"/loader/entries/e.conf","line":1},"by":"warmboot","timeline":{"phases":[]}}`))
+	f.Add([]byte(`{"version":1,"entry":"e","source":"vda1:/loader/entries/e.conf:1","by":"warmboot","timeline":{"phases":[]}}`))
+	if data, err := os.ReadFile("testdata/booted-v1.json"); err == nil {
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := ParseBooted(data)
-		if err == nil && b.Version != Version {
+		if err != nil {
+			return
+		}
+		if b.Version != 1 && b.Version != BootedVersion {
 			t.Fatalf("ParseBooted accepted version %d", b.Version)
+		}
+		out, err := b.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b2, err := ParseBooted(out)
+		if err != nil || b2.Entry != b.Entry || b2.Source != b.Source || b2.By != b.By {
+			t.Fatalf("round trip: %+v → %+v, %v", b, b2, err)
 		}
 	})
 }

@@ -113,7 +113,7 @@ func (c *Committer) Decide(s *Store, e entry.Entry, asked bool, cmdline string) 
 // Booted is the record the booted system gets (handoff.BootedFile):
 // the entry, who booted it, the request that asked for it, the timeline.
 func (b Boot) Booted(asked *handoff.Record, tl *timeline.Timeline) handoff.Booted {
-	r := handoff.Booted{Entry: b.Entry.ID, Label: b.Entry.Label, Source: b.Entry.Source.String(), By: b.by, Handoff: asked}
+	r := handoff.Booted{Entry: b.Entry.ID, Label: b.Entry.Label, Source: b.Entry.Source, By: b.by, Handoff: asked}
 	if tl != nil {
 		r.Timeline, _ = json.Marshal(tl) // a Timeline always marshals
 	}

@@ -8,13 +8,16 @@
 //
 // The file is text, versioned and checksummed:
 //
-//	warmboot-state 1
-//	{"last_good":{"id":"debian-6.1","source":"vda1:/loader/entries/debian-6.1.conf"},...}
+//	warmboot-state 2
+//	{"last_good":{"id":"debian-6.1","source":{"device":"vda1","file":"/loader/entries/debian-6.1.conf","line":1}},...}
 //	sha256 3f1c...
 //
 // The checksum covers the first two lines. A file that is not exactly
 // this (truncated, corrupted, another version) is an error the caller
 // reports and treats as empty state: a bad state file never stops a boot.
+// Version 1, the same but for each source written as a string
+// ("vda1:/loader/entries/debian-6.1.conf:1"), is read too; what is
+// written is version 2.
 // Files are replaced atomically (Write): a power cut leaves the old or
 // the new file, never a mix.
 package state
@@ -27,12 +30,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/warmboot/warmboot/boot/entry"
 )
 
-// Magic and Version head the file.
+// Magic and Version head the file Marshal writes; Parse reads Version
+// and version 1.
 const (
 	Magic   = "warmboot-state"
-	Version = 1
+	Version = 2
 	// MaxSize bounds what Parse reads.
 	MaxSize = 64 << 10
 )
@@ -46,10 +52,11 @@ var (
 
 // Ref names an entry across boots. Entries are matched by ID (a BLS
 // entry's id does not change when its counter does); Source says where
-// it was found, for people.
+// it was found, for people and for bless (which finds a BLS entry's file
+// from it); it is omitted when unknown.
 type Ref struct {
-	ID     string `json:"id"`
-	Source string `json:"source,omitempty"`
+	ID     string       `json:"id"`
+	Source entry.Source `json:"source,omitzero"`
 }
 
 // Is says whether r names the entry with id.
@@ -141,14 +148,66 @@ func Parse(data []byte) (State, error) {
 	if got := sha256.Sum256(data[:len(lines[0])+len(lines[1])]); !bytes.Equal(got[:], want) {
 		return State{}, ErrChecksum
 	}
-	if version != Version {
-		return State{}, fmt.Errorf("%w %d (this warmboot reads %d)", ErrVersion, version, Version)
+	body := lines[1]
+	switch version {
+	case Version:
+	case 1:
+		if body, err = sourcesAsValues(body); err != nil {
+			return State{}, fmt.Errorf("%w: version 1: %v", ErrFormat, err)
+		}
+	default:
+		return State{}, fmt.Errorf("%w %d (this warmboot reads 1 and %d)", ErrVersion, version, Version)
 	}
 	var s State
-	dec := json.NewDecoder(bytes.NewReader(lines[1]))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return State{}, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	return s, nil
+}
+
+// sourcesAsValues turns a version 1 body into version 2's: the source
+// of every Ref, a string there ("vda1:/loader/entries/a.conf:1"), becomes
+// the entry.Source it names. The Refs are where version 1 had them (it
+// does not change): last_good, default, and the entry and fallback of
+// next, trial, last_attempt and last_failure. Anything else is left for
+// the strict decode of version 2 to accept or refuse.
+func sourcesAsValues(body []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // counts and deadlines pass through as written
+	var top map[string]any
+	if err := dec.Decode(&top); err != nil {
+		return nil, err
+	}
+	ref := func(v any) error {
+		r, ok := v.(map[string]any)
+		if !ok || r["source"] == nil {
+			return nil
+		}
+		s, ok := r["source"].(string)
+		if !ok {
+			return fmt.Errorf("source %v is not a string", r["source"])
+		}
+		src, err := entry.ParseSource(s)
+		if err != nil {
+			return err
+		}
+		r["source"] = src
+		return nil
+	}
+	for _, k := range []string{"last_good", "default"} {
+		if err := ref(top[k]); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	for _, k := range []string{"next", "trial", "last_attempt", "last_failure"} {
+		a, _ := top[k].(map[string]any)
+		for _, r := range []string{"entry", "fallback"} {
+			if err := ref(a[r]); err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", k, r, err)
+			}
+		}
+	}
+	return json.Marshal(top)
 }

@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 func sample(i int) State {
 	return State{
-		LastGood:  &Ref{ID: fmt.Sprintf("debian-6.1.%d", i), Source: "vda1:/loader/entries/debian.conf"},
-		Next:      &Attempt{Entry: Ref{ID: "rescue", Source: "vda1:/grub/grub.cfg:40"}, By: "warmswap", Fallback: &Ref{ID: "debian-6.1"}},
-		Trial:     &Attempt{Entry: Ref{ID: "new", Source: "vda1:/loader/entries/new.conf"}, At: time.Date(2026, 11, 30, 9, 0, i, 0, time.UTC), By: "warmswap", DeadlineSeconds: 120},
+		LastGood:  &Ref{ID: fmt.Sprintf("debian-6.1.%d", i), Source: entry.Source{Device: "vda1", File: "/loader/entries/debian.conf", Line: 1}},
+		Next:      &Attempt{Entry: Ref{ID: "rescue", Source: entry.Source{Device: "vda1", File: "/grub/grub.cfg", Line: 40}}, By: "warmswap", Fallback: &Ref{ID: "debian-6.1"}},
+		Trial:     &Attempt{Entry: Ref{ID: "new", Source: entry.Source{File: "/boot/loader/entries/new.conf", Line: 1}}, At: time.Date(2026, 11, 30, 9, 0, i, 0, time.UTC), By: "warmswap", DeadlineSeconds: 120},
 		TriesLeft: map[string]int{"vda1:/grub/grub.cfg:12 gnulinux": 3 - i%4},
 	}
 }
@@ -45,7 +46,7 @@ func TestParseErrors(t *testing.T) {
 	good, _ := Marshal(sample(1))
 	flipped := []byte(string(good))
 	flipped[30] ^= 1
-	v2 := []byte(strings.Replace(string(good), "warmboot-state 1", "warmboot-state 2", 1))
+	v1 := []byte(strings.Replace(string(good), "warmboot-state 2", "warmboot-state 1", 1))
 	for name, tt := range map[string]struct {
 		data []byte
 		want error
@@ -53,18 +54,86 @@ func TestParseErrors(t *testing.T) {
 		"empty":        {nil, ErrFormat},
 		"truncated":    {good[:len(good)-20], ErrFormat},
 		"bit flipped":  {flipped, ErrChecksum},
-		"line changed": {v2, ErrChecksum},
+		"line changed": {v1, ErrChecksum},
 		"garbage":      {[]byte("hello\nworld\nsha256 00\n"), ErrFormat},
 	} {
 		if _, err := Parse(tt.data); !errors.Is(err, tt.want) {
 			t.Errorf("%s: Parse = %v, want %v", name, err, tt.want)
 		}
 	}
-	// A version we do not know, correctly checksummed.
-	body := []byte("warmboot-state 2\n{}\n")
-	sum := sha256.Sum256(body)
-	if _, err := Parse(append(body, "sha256 "+hex.EncodeToString(sum[:])+"\n"...)); !errors.Is(err, ErrVersion) {
-		t.Errorf("version 2 = %v, want ErrVersion", err)
+	// Correctly checksummed: a version we do not know, and bodies
+	// neither version has.
+	for _, tc := range []struct {
+		version int
+		body    string
+		want    error
+	}{
+		{3, `{}`, ErrVersion},
+		{0, `{}`, ErrVersion},
+		{2, `{"last_good":{"id":"a","source":"vda1:/a.conf:1"}}`, ErrFormat},                             // version 2's source is a value
+		{1, `{"last_good":{"id":"a","source":{"file":"/a.conf"}}}`, ErrFormat},                           // version 1's is a string
+		{1, `{"trial":{"entry":{"id":"a","source":":/a.conf"},"at":"2026-11-30T09:00:00Z"}}`, ErrFormat}, // and one ParseSource reads
+		{1, `{"last_good":{"id":"a","source":"vda1:/a.conf","more":1}}`, ErrFormat},                      // no unknown fields in either
+		{1, `[]`, ErrFormat},
+	} {
+		if _, err := Parse(checksummed(tc.version, tc.body)); !errors.Is(err, tc.want) {
+			t.Errorf("version %d %s: Parse = %v, want %v", tc.version, tc.body, err, tc.want)
+		}
+	}
+}
+
+// checksummed is a state file of version with body.
+func checksummed(version int, body string) []byte {
+	b := fmt.Appendf(nil, "%s %d\n%s\n", Magic, version, body)
+	sum := sha256.Sum256(b)
+	return fmt.Appendf(b, "sha256 %s\n", hex.EncodeToString(sum[:]))
+}
+
+// A state file as warmboot wrote it before sources were values
+// (testdata/state-v1, made by that version's Marshal) reads with every
+// source as one, and is written again as version 2.
+func TestVersion1(t *testing.T) {
+	data, err := os.ReadFile("testdata/state-v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	old := &Ref{ID: "debian-6.1.0-56-amd64", Source: entry.Source{Device: "vda1", File: "/loader/entries/debian-6.1.0-56-amd64.conf", Line: 1}}
+	newer := Ref{ID: "debian-6.1.0-57-amd64", Source: entry.Source{Device: "vda1", File: "/loader/entries/debian-6.1.0-57-amd64+2-1.conf", Line: 1}}
+	want := State{
+		LastGood:    old,
+		Default:     old,
+		Next:        &Attempt{Entry: Ref{ID: "rescue", Source: entry.Source{Device: "vda1", File: "/grub/grub.cfg", Line: 40}}, At: at, By: "warmswap", Fallback: old},
+		Trial:       &Attempt{Entry: newer, At: at, By: "warmswap -direct", DeadlineSeconds: 120, Fallback: old},
+		LastAttempt: &Attempt{Entry: newer, At: at, By: "warmswap -direct", DeadlineSeconds: 120, Fallback: old},
+		TriesLeft:   map[string]int{"panic": 0},
+		LastFailure: &Failure{
+			Attempt: Attempt{Entry: Ref{ID: "panic", Source: entry.Source{Device: "handoff", File: "/.warmboot/handoff.json"}}, At: at.Add(-time.Hour), By: "warmswap", DeadlineSeconds: 40,
+				Fallback: &Ref{ID: "system", Source: entry.Source{File: "/boot/loader/entries/system.conf", Line: 1}}},
+			Seen: at.Add(-50 * time.Minute),
+			Why:  `it did not run "warmboot bless" before the machine came back to the bootloader: it panicked, hung past its watchdog deadline, or was reset`,
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Parse(testdata/state-v1) (-want +got):\n%s", diff)
+	}
+	out, err := Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "warmboot-state 2\n") || !strings.Contains(string(out), `"last_good":{"id":"debian-6.1.0-56-amd64","source":{"device":"vda1","file":"/loader/entries/debian-6.1.0-56-amd64.conf","line":1}}`) {
+		t.Errorf("Marshal = %s, want version 2 with sources as values", out)
+	}
+	if again, err := Parse(out); err != nil || !cmp.Equal(want, again) {
+		t.Errorf("Parse(Marshal) = %+v, %v", again, err)
+	}
+	// An entry whose id is "source" is only an id.
+	if s, err := Parse(checksummed(1, `{"tries_left":{"source":0}}`)); err != nil || !s.OutOfTries("source") {
+		t.Errorf(`version 1 with tries_left {"source":0}: %+v, %v`, s, err)
 	}
 }
 
@@ -72,6 +141,10 @@ func FuzzParse(f *testing.F) {
 	good, _ := Marshal(sample(2))
 	f.Add(good)
 	f.Add([]byte("warmboot-state 1\n{}\nsha256 00\n"))
+	if v1, err := os.ReadFile("testdata/state-v1"); err == nil {
+		f.Add(v1)
+	}
+	f.Add(checksummed(1, `{"last_good":{"id":"a","source":"vda1:/a.conf:1"},"tries_left":{"source":1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s State
 		var err error

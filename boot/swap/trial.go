@@ -76,7 +76,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	if req.Kernel != "" && p.Mode != Direct {
 		id = "handoff" // the bootloader's name for a kernel handed over
 	}
-	t.Target = state.Ref{ID: id, Source: p.Target.Source.String()}
+	t.Target = state.Ref{ID: id, Source: p.Target.Source}
 	if p.Mode == Direct {
 		d := &directBoot{c: loader.Committer{Config: t.Config, By: "warmswap -direct", Fallback: t.Fallback, Now: env.Now,
 			Files: hostFiles(env), Arm: env.arm}}

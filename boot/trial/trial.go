@@ -203,7 +203,7 @@ func Begin(s state.State, e entry.Entry, requested bool, by string, c Config, no
 		b.Arm = counted
 		return b
 	}
-	a := state.Attempt{Entry: state.Ref{ID: e.ID, Source: e.Source.String()}, At: now, By: by, Fallback: s.LastGood}
+	a := state.Attempt{Entry: state.Ref{ID: e.ID, Source: e.Source}, At: now, By: by, Fallback: s.LastGood}
 	switch {
 	case next:
 		a.By, a.Fallback = s.Next.By, s.Next.Fallback

@@ -56,7 +56,7 @@
 // will apply: the policy and keys of the image installed in -bootloader
 // (default /boot/warmboot), or inside the bootloader image its own
 // /etc/warmboot/trust, or -trust DIR's. With -json the output is the
-// stable "warmboot.list/v1" document described in README.md.
+// stable "warmboot.list/v2" document described in README.md.
 //
 // Options (boot): -timeout overrides the config's menu timeout (seconds;
 // negative waits for a key), -wait is how long to wait for disks to

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // ListSchema names the JSON form of "warmboot list -json".
-const ListSchema = "warmboot.list/v1"
+const ListSchema = "warmboot.list/v2"
 
 // ListOutput is the stable JSON document "warmboot list -json" prints.
 type ListOutput struct {

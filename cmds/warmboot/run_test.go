@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
 	"github.com/warmboot/warmboot/boot/trial"
@@ -152,7 +153,10 @@ func TestBless(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("run/warmboot/booted.json", `{"version":1,"entry":"new","source":"vda1:/boot/loader/entries/new+2-1.conf:1","by":"warmboot"}`)
+	// A root filesystem with /boot a directory: the entry's file is
+	// /boot/loader/entries on vda1, which is mounted at /.
+	write("run/warmboot/booted.json", `{"version":2,"entry":"new","source":{"device":"vda1","file":"/boot/loader/entries/new+2-1.conf","line":1},"by":"warmboot"}`)
+	write("proc/self/mountinfo", "22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n")
 	write("boot/loader/entries/new+2-1.conf", "title New\nlinux /vmlinuz\n")
 	write("boot/loader/entries/old.conf", "title Old\nlinux /vmlinuz\n")
 	r, _ := os.OpenRoot(root)
@@ -190,6 +194,38 @@ func TestBless(t *testing.T) {
 	}
 	if want := "last-known-good: new; default kept by bless: new"; !strings.Contains(stdout.String(), want) {
 		t.Errorf("list:\n%s\nwant %q", stdout.String(), want)
+	}
+	// list -json has the state's sources as values, as its entries'.
+	stdout.Reset()
+	if code := run(context.Background(), []string{"list", "-json", "-root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list -json = exit %d: %s", code, stderr.String())
+	}
+	var lo struct {
+		State struct {
+			LastGood struct {
+				ID     string       `json:"id"`
+				Source entry.Source `json:"source"`
+			} `json:"last_good"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &lo); err != nil || lo.State.LastGood.ID != "new" ||
+		lo.State.LastGood.Source != (entry.Source{Device: "vda1", File: "/boot/loader/entries/new+2-1.conf", Line: 1}) {
+		t.Errorf("list -json state.last_good = %+v, %v; want new from vda1:/boot/loader/entries/new+2-1.conf:1\n%s", lo.State.LastGood, err, stdout.String())
+	}
+
+	// An entry on a device the system did not mount: said, and its
+	// counter left, not looked for under /boot.
+	write("run/warmboot/booted.json", `{"version":2,"entry":"esp","source":{"device":"vda15","file":"/loader/entries/esp+1.conf","line":1},"by":"warmboot"}`)
+	write("boot/loader/entries/esp+1.conf", "title ESP\nlinux /vmlinuz\n")
+	stdout.Reset()
+	if code := run(context.Background(), []string{"bless", "-root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("bless = exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	if want := "warmboot: bless: boot counting: vda15, which holds /loader/entries/esp+1.conf, is not mounted: its counter is left as it is"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("bless said:\n%s\nwant %q", stdout.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/esp+1.conf")); err != nil {
+		t.Errorf("the counter of an entry on an unmounted device changed: %v", err)
 	}
 
 	// Not booted by warmboot: said, nothing written.

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/bls"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/trial"
@@ -41,7 +43,7 @@ func Bless(root string, say func(format string, a ...any)) error {
 	for _, n := range said {
 		say("%s", n.Msg)
 	}
-	if err := blessBLS(r, b.Source, say); err != nil {
+	if err := blessBLS(root, r, b.Source, say); err != nil {
 		say("boot counting: %v", err)
 	}
 	switch err := watchdog.Disarm(root); {
@@ -59,29 +61,33 @@ func Bless(root string, say func(format string, a ...any)) error {
 
 // blessBLS renames the running entry's BLS file, if it carries a boot
 // counter, as systemd-bless-boot marks a good boot: the counter removed.
-// source is booted.json's ("vda1:/loader/entries/x+3.conf:1"); the
+// src is booted.json's: the file on the device the bootloader read it
+// from, which the running system under root mounts where it chooses (a
+// separate /boot, an ESP at /boot/efi or /efi, or / with /boot a
+// directory, where the file starts with /boot); the mount table says
+// where. A device that is not mounted is said, and its counter left. The
 // bootloader renamed the file when it booted it, so the file is found by
 // its base name.
-func blessBLS(r *os.Root, source string, say func(string, ...any)) error {
-	file := source
-	if i := strings.Index(file, ":/"); i >= 0 {
-		file = file[i+1:]
-	}
-	if i := strings.LastIndexByte(file, ':'); i >= 0 {
-		file = file[:i]
-	}
-	if !strings.HasSuffix(file, ".conf") {
+func blessBLS(root string, r *os.Root, src entry.Source, say func(string, ...any)) error {
+	if !strings.HasSuffix(src.File, ".conf") {
 		return nil
 	}
-	base, _, ok := bls.ParseCounter(path.Base(file))
+	base, _, ok := bls.ParseCounter(path.Base(src.File))
 	if !ok {
 		return nil
 	}
-	if !strings.HasPrefix(file, "/boot/") {
-		file = "/boot" + file
+	if src.Device == "" {
+		return fmt.Errorf("%s names no device, so this system cannot tell where it is: its counter is left as it is", src)
 	}
-	dir := strings.TrimPrefix(path.Dir(file), "/")
-	d, err := r.Open(dir)
+	mp, ok, err := discover.MountOf(root, src.Device)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s, which holds %s, is not mounted: its counter is left as it is (mount %s and run bless again)", src.Device, src.File, src.Device)
+	}
+	dir := path.Join(mp, path.Dir(src.File))
+	d, err := r.Open(rootRel(dir))
 	if err != nil {
 		return err
 	}
@@ -93,11 +99,20 @@ func blessBLS(r *os.Root, source string, say func(string, ...any)) error {
 	for _, n := range names {
 		if b, _, ok := bls.ParseCounter(n); ok && b == base && strings.HasSuffix(n, ".conf") {
 			good := bls.Blessed(n)
-			if err := r.Rename(path.Join(dir, n), path.Join(dir, good)); err != nil {
+			if err := r.Rename(rootRel(path.Join(dir, n)), rootRel(path.Join(dir, good))); err != nil {
 				return err
 			}
-			say("boot counting: /%s/%s is now %s, as systemd-bless-boot marks a good boot", dir, n, good)
+			say("boot counting: %s is now %s, as systemd-bless-boot marks a good boot", path.Join(dir, n), good)
 		}
 	}
 	return nil
+}
+
+// rootRel is the absolute path p relative to the root, as os.Root takes
+// it.
+func rootRel(p string) string {
+	if p = strings.TrimPrefix(p, "/"); p == "" {
+		return "."
+	}
+	return p
 }

@@ -1,0 +1,143 @@
+package bless
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/state"
+)
+
+// Bless finds the booted BLS entry's file where the running system
+// mounted the device the bootloader read it from, whatever the layout,
+// and leaves the counter of a device that is not mounted instead of
+// guessing. Every layout also has a decoy at /boot/loader/entries, where
+// "/boot" + the file would have looked.
+func TestBlessBLS(t *testing.T) {
+	const entries = "/loader/entries/new+2-1.conf"
+	for _, tc := range []struct {
+		name      string
+		mounts    string            // mountinfo lines: mount point and source
+		links     map[string]string // under /dev: link → target
+		booted    string            // booted.json; %s is the source
+		src       entry.Source
+		file      string // where the entry is on the host
+		want      string // what bless says about it
+		untouched []string
+	}{{
+		name:   "separate /boot",
+		mounts: "/ /dev/vda2\n/boot /dev/vda1\n",
+		src:    entry.Source{Device: "vda1", File: entries, Line: 1},
+		file:   "/boot/loader/entries/new+2-1.conf",
+		want:   "boot counting: /boot/loader/entries/new+2-1.conf is now new.conf",
+	}, {
+		name:      "root filesystem with a /boot directory",
+		mounts:    "/ /dev/vda1\n/home /dev/vdb1\n",
+		src:       entry.Source{Device: "vda1", File: "/boot" + entries, Line: 1},
+		file:      "/boot/loader/entries/new+2-1.conf",
+		want:      "boot counting: /boot/loader/entries/new+2-1.conf is now new.conf",
+		untouched: []string{"/home/loader/entries/new+2-1.conf"},
+	}, {
+		name:      "ESP at /boot/efi",
+		mounts:    "/ /dev/nvme0n1p2\n/boot/efi /dev/nvme0n1p1 vfat\n",
+		src:       entry.Source{Device: "nvme0n1p1", File: entries, Line: 1},
+		file:      "/boot/efi/loader/entries/new+2-1.conf",
+		want:      "boot counting: /boot/efi/loader/entries/new+2-1.conf is now new.conf",
+		untouched: []string{"/boot/loader/entries/new+2-1.conf"},
+	}, {
+		name:      "XBOOTLDR at /efi, from a version 1 booted.json",
+		mounts:    "/ /dev/sda3\n/efi /dev/sda2 vfat\n",
+		booted:    `{"version":1,"entry":"new","source":"%s","by":"warmboot"}`,
+		src:       entry.Source{Device: "sda2", File: entries, Line: 1},
+		file:      "/efi/loader/entries/new+2-1.conf",
+		want:      "boot counting: /efi/loader/entries/new+2-1.conf is now new.conf",
+		untouched: []string{"/boot/loader/entries/new+2-1.conf"},
+	}, {
+		name:      "LVM: the bootloader's dm-0 is the host's /dev/mapper/vg-boot",
+		mounts:    "/ /dev/vda2\n/boot /dev/mapper/vg-boot\n",
+		links:     map[string]string{"mapper/vg-boot": "../dm-0"},
+		src:       entry.Source{Device: "dm-0", File: entries, Line: 1},
+		file:      "/boot/loader/entries/new+2-1.conf",
+		want:      "boot counting: /boot/loader/entries/new+2-1.conf is now new.conf",
+		untouched: []string{"/loader/entries/new+2-1.conf"},
+	}, {
+		name:      "device not mounted",
+		mounts:    "/ /dev/vda2\n",
+		src:       entry.Source{Device: "vda1", File: entries, Line: 1},
+		want:      "boot counting: vda1, which holds /loader/entries/new+2-1.conf, is not mounted: its counter is left as it is (mount vda1 and run bless again)",
+		untouched: []string{"/boot/loader/entries/new+2-1.conf", "/loader/entries/new+2-1.conf"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			write := func(name, data string) {
+				t.Helper()
+				p := filepath.Join(root, name)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var mi strings.Builder
+			for i, l := range strings.Split(strings.TrimSpace(tc.mounts), "\n") {
+				f := append(strings.Fields(l), "ext4")
+				fmt.Fprintf(&mi, "%d 1 8:%d / %s rw,relatime - %s %s rw\n", 22+i, i, f[0], f[2], f[1])
+			}
+			fmt.Fprintf(&mi, "90 22 0:5 / /proc rw - proc proc rw\n")
+			write("proc/self/mountinfo", mi.String())
+			for link, target := range tc.links {
+				os.MkdirAll(filepath.Join(root, "dev", filepath.Dir(link)), 0o755)
+				write(filepath.Join("dev", filepath.Dir(link), target), "")
+				if err := os.Symlink(target, filepath.Join(root, "dev", link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.booted != "" {
+				write("run/warmboot/booted.json", fmt.Sprintf(tc.booted, tc.src))
+			} else {
+				data, err := handoff.Booted{Entry: "new", Source: tc.src, By: "warmboot"}.Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				write("run/warmboot/booted.json", string(data))
+			}
+			conf := "title New\nlinux /vmlinuz\n"
+			if tc.file != "" {
+				write(tc.file, conf)
+			}
+			for _, f := range tc.untouched {
+				write(f, conf)
+			}
+
+			var said []string
+			say := func(format string, a ...any) { said = append(said, fmt.Sprintf(format, a...)) }
+			if err := Bless(root, say); err != nil {
+				t.Fatalf("Bless = %v; said %q", err, said)
+			}
+			if !strings.Contains(strings.Join(said, "\n"), tc.want) {
+				t.Errorf("Bless said:\n%s\nwant %q", strings.Join(said, "\n"), tc.want)
+			}
+			if tc.file != "" {
+				blessed := filepath.Join(filepath.Dir(tc.file), "new.conf")
+				if _, err := os.Stat(filepath.Join(root, blessed)); err != nil {
+					t.Errorf("the entry is not blessed: %v", err)
+				}
+			}
+			for _, f := range tc.untouched {
+				if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+					t.Errorf("%s was renamed: %v", f, err)
+				}
+			}
+			// The entry is last-known-good, with its source as booted.
+			r, _ := os.OpenRoot(root)
+			defer r.Close()
+			st, err := state.Read(r.FS(), state.HostFile(root))
+			if err != nil || !st.LastGood.Is("new") || st.LastGood.Source != tc.src {
+				t.Errorf("state after Bless: last good %+v, %v; want new from %v", st.LastGood, err, tc.src)
+			}
+		})
+	}
+}
