@@ -360,7 +360,7 @@ func TestPassTrialFallback(t *testing.T) {
 	bt.Pass(bt.ctx(t))
 	bt.said(t, `passing over "B": its last trial failed`, `booting "A"`)
 	// Blessed (as "warmboot bless" does on B), B is the default again.
-	s, _ = trial.Bless(s, state.Ref{ID: "1-b"})
+	s, _ = trial.MarkGood(s, state.Ref{ID: "1-b"})
 	discover.InRoot(bt.root, func(r *os.Root) error { return state.Save(r, "warmboot/state", s) })
 	bt.out.Reset()
 	bt.armed = nil

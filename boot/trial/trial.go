@@ -224,10 +224,10 @@ func Begin(s state.State, e entry.Entry, requested bool, by string, c Config, no
 	return b
 }
 
-// Bless records that the running entry came up: it is last-known-good,
+// MarkGood records that the running entry came up ("warmboot bless"): it is last-known-good,
 // its trial (if it was one) is over, and a trial a warm swap started is
 // kept as the default. It returns what to say.
-func Bless(s state.State, running state.Ref) (state.State, []clog.Note) {
+func MarkGood(s state.State, running state.Ref) (state.State, []clog.Note) {
 	st := clone(s)
 	var out []clog.Note
 	if t := s.Trial; t != nil {

@@ -143,9 +143,9 @@ func TestBegin(t *testing.T) {
 	}
 }
 
-func TestBless(t *testing.T) {
+func TestMarkGood(t *testing.T) {
 	s := state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap"}, LastGood: ref("old"), TriesLeft: map[string]int{"new": 0, "x": 0}}
-	got, said := Bless(s, state.Ref{ID: "new"})
+	got, said := MarkGood(s, state.Ref{ID: "new"})
 	if got.Trial != nil || !got.LastGood.Is("new") || !got.Default.Is("new") || len(got.TriesLeft) != 1 {
 		t.Errorf("blessed a warm swap's trial: %+v", got)
 	}
@@ -154,12 +154,12 @@ func TestBless(t *testing.T) {
 	}
 	// The bootloader's own trial (a new default from the configs) is
 	// not pinned as the default: the configs stay in charge.
-	got, _ = Bless(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmboot"}}, state.Ref{ID: "new"})
+	got, _ = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmboot"}}, state.Ref{ID: "new"})
 	if got.Default != nil || !got.LastGood.Is("new") {
 		t.Errorf("blessed the bootloader's trial: %+v", got)
 	}
 	// A trial of another entry than the one running is stale.
-	got, said = Bless(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap"}}, state.Ref{ID: "old"})
+	got, said = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap"}}, state.Ref{ID: "old"})
 	if got.Trial != nil || got.Default != nil || len(said) == 0 || !strings.Contains(said[0].Msg, "dropping") {
 		t.Errorf("stale trial: %+v %+v", got, said)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/cmds/internal/bless"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
@@ -17,8 +18,7 @@ func blessCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return cli.ExitUsage
 	}
-	say := func(format string, a ...any) { fmt.Fprintf(stdout, "warmboot: bless: "+format+"\n", a...) }
-	if err := bless.Bless(*root, say); err != nil {
+	if err := bless.Bless(*root, clog.New(stdout, "warmboot: bless")); err != nil {
 		fmt.Fprintf(stderr, "warmboot: bless: %v\n", err)
 		return cli.ExitError
 	}

@@ -221,7 +221,7 @@ func TestBless(t *testing.T) {
 	if code := run(context.Background(), []string{"bless", "-root", root}, &stdout, &stderr); code != 0 {
 		t.Fatalf("bless = exit %d: %s%s", code, stdout.String(), stderr.String())
 	}
-	if want := "warmboot: bless: boot counting: vda15, which holds /loader/entries/esp+1.conf, is not mounted: its counter is left as it is"; !strings.Contains(stdout.String(), want) {
+	if want := "warmboot: bless: warning: boot counting: vda15, which holds /loader/entries/esp+1.conf, is not mounted: its counter is left as it is"; !strings.Contains(stdout.String(), want) {
 		t.Errorf("bless said:\n%s\nwant %q", stdout.String(), want)
 	}
 	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/esp+1.conf")); err != nil {

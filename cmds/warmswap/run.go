@@ -138,7 +138,7 @@ func (s *swapper) run(args []string) machine.Action {
 		return machine.ExitWith(cli.ExitUsage)
 	}
 	if o.commit {
-		if err := bless.Bless(s.env.Root, func(format string, a ...any) { s.say("commit: "+format, a...) }); err != nil {
+		if err := bless.Bless(s.env.Root, clog.New(s.stdout, "warmswap: commit")); err != nil {
 			fmt.Fprintf(s.stderr, "warmswap: commit: %v\n", err)
 			return machine.ExitWith(cli.ExitError)
 		}

@@ -7,11 +7,13 @@ package bless
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/bls"
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
@@ -20,8 +22,9 @@ import (
 	"github.com/warmboot/warmboot/boot/watchdog"
 )
 
-// Bless blesses the system under root ("/"), saying what it does.
-func Bless(root string, say func(format string, a ...any)) error {
+// Bless blesses the system under root ("/"), saying what it does on log.
+func Bless(root string, log *slog.Logger) error {
+	say := func(format string, a ...any) { clog.Infof(log, format, a...) }
 	b, err := handoff.ReadBooted(root)
 	if err != nil {
 		return fmt.Errorf("%w: nothing to bless", err)
@@ -34,17 +37,17 @@ func Bless(root string, say func(format string, a ...any)) error {
 	file := state.HostFile(root)
 	st, err := state.Read(r.FS(), file)
 	if err != nil {
-		say("%v", err)
+		clog.Warnf(log, "%v", err)
 	}
-	st, said := trial.Bless(st, state.Ref{ID: b.Entry, Source: b.Source})
+	st, notes := trial.MarkGood(st, state.Ref{ID: b.Entry, Source: b.Source})
 	if err := state.Save(r, file, st); err != nil {
 		return fmt.Errorf("%w (is /boot mounted read-write?)", err)
 	}
-	for _, n := range said {
-		say("%s", n.Msg)
-	}
-	if err := blessBLS(root, r, b.Source, say); err != nil {
-		say("boot counting: %v", err)
+	clog.Say(log, notes...)
+	done, err := uncount(root, r, b.Source)
+	clog.Say(log, done...)
+	if err != nil {
+		clog.Warnf(log, "boot counting: %v", err)
 	}
 	switch err := watchdog.Disarm(root); {
 	case err == nil:
@@ -59,8 +62,9 @@ func Bless(root string, say func(format string, a ...any)) error {
 	return nil
 }
 
-// blessBLS renames the running entry's BLS file, if it carries a boot
+// uncount renames the running entry's BLS file, if it carries a boot
 // counter, as systemd-bless-boot marks a good boot: the counter removed.
+// It returns what it did, also when it fails part way.
 // src is booted.json's: the file on the device the bootloader read it
 // from, which the running system under root mounts where it chooses (a
 // separate /boot, an ESP at /boot/efi or /efi, or / with /boot a
@@ -68,44 +72,45 @@ func Bless(root string, say func(format string, a ...any)) error {
 // where. A device that is not mounted is said, and its counter left. The
 // bootloader renamed the file when it booted it, so the file is found by
 // its base name.
-func blessBLS(root string, r *os.Root, src entry.Source, say func(string, ...any)) error {
+func uncount(root string, r *os.Root, src entry.Source) ([]clog.Note, error) {
 	if !strings.HasSuffix(src.File, ".conf") {
-		return nil
+		return nil, nil
 	}
 	base, _, ok := bls.ParseCounter(path.Base(src.File))
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	if src.Device == "" {
-		return fmt.Errorf("%s names no device, so this system cannot tell where it is: its counter is left as it is", src)
+		return nil, fmt.Errorf("%s names no device, so this system cannot tell where it is: its counter is left as it is", src)
 	}
 	mp, ok, err := discover.MountOf(root, src.Device)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
-		return fmt.Errorf("%s, which holds %s, is not mounted: its counter is left as it is (mount %s and run bless again)", src.Device, src.File, src.Device)
+		return nil, fmt.Errorf("%s, which holds %s, is not mounted: its counter is left as it is (mount %s and run bless again)", src.Device, src.File, src.Device)
 	}
 	dir := path.Join(mp, path.Dir(src.File))
 	d, err := r.Open(rootRel(dir))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var done []clog.Note
 	for _, n := range names {
 		if b, _, ok := bls.ParseCounter(n); ok && b == base && strings.HasSuffix(n, ".conf") {
 			good := bls.Blessed(n)
 			if err := r.Rename(rootRel(path.Join(dir, n)), rootRel(path.Join(dir, good))); err != nil {
-				return err
+				return done, err
 			}
-			say("boot counting: %s is now %s, as systemd-bless-boot marks a good boot", path.Join(dir, n), good)
+			done = append(done, clog.Notef("boot counting: %s is now %s, as systemd-bless-boot marks a good boot", path.Join(dir, n), good))
 		}
 	}
-	return nil
+	return done, nil
 }
 
 // rootRel is the absolute path p relative to the root, as os.Root takes

@@ -1,12 +1,14 @@
 package bless
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/state"
@@ -112,13 +114,12 @@ func TestBlessBLS(t *testing.T) {
 				write(f, conf)
 			}
 
-			var said []string
-			say := func(format string, a ...any) { said = append(said, fmt.Sprintf(format, a...)) }
-			if err := Bless(root, say); err != nil {
-				t.Fatalf("Bless = %v; said %q", err, said)
+			var said bytes.Buffer
+			if err := Bless(root, clog.New(&said, "bless")); err != nil {
+				t.Fatalf("Bless = %v; said %q", err, said.String())
 			}
-			if !strings.Contains(strings.Join(said, "\n"), tc.want) {
-				t.Errorf("Bless said:\n%s\nwant %q", strings.Join(said, "\n"), tc.want)
+			if !strings.Contains(said.String(), tc.want) {
+				t.Errorf("Bless said:\n%s\nwant %q", said.String(), tc.want)
 			}
 			if tc.file != "" {
 				blessed := filepath.Join(filepath.Dir(tc.file), "new.conf")
