@@ -87,25 +87,40 @@ func (im Image) String() string {
 // initramfs file, or for a payload the initramfs inside the kernel. It
 // returns the file it read (as the host names it); errors name it.
 func (im Image) Trust(root string) (trust.Trust, string, error) {
+	c, img, err := im.Read(root)
+	return c.Trust, img, err
+}
+
+// Contents are what the tools on a host need to know of an installed
+// image: the trust it enforces and the records it reads.
+type Contents struct {
+	Trust   trust.Trust
+	Records Records
+}
+
+// Read reads the image's trust and records (RecordsFile) in one read of
+// the file, as Trust does; an image without a records file reads
+// Records{} (it was built before images said).
+func (im Image) Read(root string) (Contents, string, error) {
 	img := im.Initrd
 	if img == "" {
 		img = im.Kernel
 	}
-	t, err := readTrust(filepath.Join(root, img), im.Initrd == "")
+	c, err := read(filepath.Join(root, img), im.Initrd == "")
 	if err != nil {
-		return trust.Trust{}, img, fmt.Errorf("%s: %w", img, err)
+		return Contents{}, img, fmt.Errorf("%s: %w", img, err)
 	}
-	return t, img, nil
+	return c, img, nil
 }
 
-// readTrust reads the trust archive in the initramfs file img, or in the
-// one inside the payload kernel img.
-func readTrust(img string, inPayload bool) (trust.Trust, error) {
+// read reads the trust archive and the records file in the initramfs
+// file img, or in the one inside the payload kernel img.
+func read(img string, inPayload bool) (Contents, error) {
 	data, err := os.ReadFile(img)
 	if err != nil {
-		return trust.Trust{}, err
+		return Contents{}, err
 	}
-	keep := func(n string) bool { return strings.HasPrefix(n, trust.Dir+"/") }
+	keep := func(n string) bool { return strings.HasPrefix(n, trust.Dir+"/") || n == RecordsFile }
 	var files initramfs.Files
 	if inPayload {
 		files, err = payload.Files(data, keep)
@@ -113,9 +128,18 @@ func readTrust(img string, inPayload bool) (trust.Trust, error) {
 		files, err = initramfs.Read(data, keep)
 	}
 	if err != nil {
-		return trust.Trust{}, err
+		return Contents{}, err
 	}
-	return trust.Load(files, trust.Dir)
+	var c Contents
+	if c.Trust, err = trust.Load(files, trust.Dir); err != nil {
+		return Contents{}, err
+	}
+	if b, err := fs.ReadFile(files, RecordsFile); err == nil {
+		if c.Records, err = ParseRecords(b); err != nil {
+			return Contents{}, fmt.Errorf("/%s: %w", RecordsFile, err)
+		}
+	}
+	return c, nil
 }
 
 // Trust reads the policy and keys of the image installed in dir under

@@ -208,8 +208,17 @@ func Preflight(env Env, req Request) (*Plan, error) {
 	if err != nil {
 		return fail("bootloader", err)
 	}
-	if p.Trust, _, err = bl.Trust(env.Root); err != nil {
+	contents, img, err := bl.Read(env.Root)
+	if err != nil {
 		return fail("bootloader", err)
+	}
+	p.Trust = contents.Trust
+	// Re-entered, the image reads the state and the handoff this swap
+	// writes, and writes the booted.json bless reads.
+	if p.Mode == ViaBootloader {
+		if err := contents.Records.Check(img); err != nil {
+			return fail("bootloader", err)
+		}
 	}
 	check("bootloader", fmt.Sprintf("%s (%s)", bl, p.Trust))
 

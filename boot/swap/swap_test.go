@@ -151,6 +151,15 @@ func TestPreflightRefusals(t *testing.T) {
 			f.Close()
 			r.Entry = "a"
 		}, nil, "kernel"},
+		{"an image that reads state version 1", func(root string, _ *Env, r *Request) {
+			// An image built before this release: its records file
+			// (here replacing the current one) says version 1.
+			old, _ := handoff.Segment(map[string][]byte{"/" + installed.RecordsFile: []byte("state 1\nbooted 1\nhandoff 1\n")})
+			img := filepath.Join(root, "boot/warmboot/initramfs.cpio")
+			b, _ := os.ReadFile(img)
+			os.WriteFile(img, append(b, old...), 0o644)
+			r.Entry = "a"
+		}, nil, "bootloader: /boot/warmboot/initramfs.cpio reads boot state version 1 and this warmswap writes version 2"},
 		{"teardown not executable", func(root string, _ *Env, r *Request) {
 			os.MkdirAll(filepath.Join(root, "etc/warmboot/teardown.d"), 0o755)
 			os.WriteFile(filepath.Join(root, "etc/warmboot/teardown.d/10-x"), nil, 0o644)

@@ -45,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/modload"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/images/kmod"
@@ -261,6 +262,9 @@ func build(ctx context.Context, kdir, out, flavor string, want sets, stdout, std
 			return err
 		}
 		if err := put(strings.TrimPrefix(modload.OptionsFile, "/"), []byte(ModuleOptions)); err != nil {
+			return err
+		}
+		if err := put(installed.RecordsFile, installed.Current.Marshal()); err != nil {
 			return err
 		}
 		for _, g := range groupNames {

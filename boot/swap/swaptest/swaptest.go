@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/internal/testtool"
@@ -35,7 +36,8 @@ func System(t *testing.T, policy string) (root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := handoff.Segment(map[string][]byte{"/init": []byte("warmboot")})
+	// The image's records file, as images/mkimage writes it.
+	base, err := handoff.Segment(map[string][]byte{"/init": []byte("warmboot"), "/" + installed.RecordsFile: installed.Current.Marshal()})
 	if err != nil {
 		t.Fatal(err)
 	}
