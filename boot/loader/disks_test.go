@@ -40,25 +40,13 @@ func TestDiscoverWaits(t *testing.T) {
 		bt := newBootTest(t)
 		root := bt.dirs["vda1"]
 		bt.dirs = map[string]string{}
-		var mountedNames []string
-		mount := bt.disks().Mount
-		bt.Loader.disks.Mount = func(names []string) ([]discover.Mounted, []discover.Probe) {
-			mountedNames = append(mountedNames, names...)
-			return mount(names)
-		}
-		bt.Loader.disks.Sleep = func(d time.Duration) {
-			bt.slept++
-			bt.now = bt.now.Add(d)
-			if bt.slept == 3 {
-				bt.dirs["vda1"] = root
-			}
-		}
+		bt.then = map[int]func(){3: func() { bt.dirs["vda1"] = root }}
 		m, _ := bt.discover()
 		if len(m.Entries) != 2 || bt.slept != 3 {
 			t.Fatalf("discover = %d entries after %d sleeps; want 2 after 3", len(m.Entries), bt.slept)
 		}
-		if !slices.Equal(mountedNames, []string{"vda1"}) {
-			t.Errorf("mounted %v; want vda1 once", mountedNames)
+		if !slices.Equal(bt.mounted, []string{"vda1"}) {
+			t.Errorf("mounted %v; want vda1 once", bt.mounted)
 		}
 	})
 	t.Run("an md array missing a member", func(t *testing.T) {
@@ -67,27 +55,15 @@ func TestDiscoverWaits(t *testing.T) {
 		bt.dirs["vdb"] = other
 		r := &fakeRAID{bt: bt}
 		bt.Loader.disks.RAID = r
-		var mountedNames []string
-		mount := bt.disks().Mount
-		bt.Loader.disks.Mount = func(names []string) ([]discover.Mounted, []discover.Probe) {
-			mountedNames = append(mountedNames, names...)
-			return mount(names)
-		}
-		bt.Loader.disks.Sleep = func(d time.Duration) {
-			bt.slept++
-			bt.now = bt.now.Add(d)
-			if bt.slept == 2 {
-				bt.dirs["vdc"] = other
-			}
-		}
+		bt.then = map[int]func(){2: func() { bt.dirs["vdc"] = other }}
 		m, probes := bt.discover()
 		// vda1's entries were there at once; the loop still waited for
 		// the array, then mounted it and not its members.
 		if len(m.Entries) != 2 || bt.slept != 2 || !r.assembled {
 			t.Fatalf("discover = %d entries after %d sleeps (assembled %v); want 2 after 2, assembled", len(m.Entries), bt.slept, r.assembled)
 		}
-		if !slices.Equal(mountedNames, []string{"vda1", "md0"}) {
-			t.Errorf("mounted %v; want vda1, then md0 (never its members)", mountedNames)
+		if !slices.Equal(bt.mounted, []string{"vda1", "md0"}) {
+			t.Errorf("mounted %v; want vda1, then md0 (never its members)", bt.mounted)
 		}
 		if !slices.ContainsFunc(probes, func(p discover.Probe) bool { return p.Device == "vdb" && strings.HasPrefix(p.Result, "member of md0") }) {
 			t.Errorf("probes %+v lack vdb as a member of md0", probes)

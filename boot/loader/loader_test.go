@@ -54,6 +54,10 @@ type bootTest struct {
 	writeErr error
 	now      time.Time
 	slept    int
+	// mounted are the devices the loop mounted, in order; then runs
+	// after the loop's Nth sleep (a disk appearing late).
+	mounted []string
+	then    map[int]func()
 	// armed are the watchdog deadlines armed; armErr fails arming.
 	armed    []time.Duration
 	armErr   error
@@ -115,6 +119,7 @@ func (bt *bootTest) disks() Disks {
 		RAID:    noRAID{},
 		LVM:     func([]string) []lvm.Result { return nil },
 		Mount: func(names []string) (ms []discover.Mounted, ps []discover.Probe) {
+			bt.mounted = append(bt.mounted, names...)
 			for _, n := range names {
 				fst := cmp.Or(bt.fstype[n], "ext4")
 				ms = append(ms, discover.Mounted{Device: n, Dir: bt.dirs[n], FSType: fst})
@@ -131,7 +136,13 @@ func (bt *bootTest) disks() Disks {
 		Unmount: func() error { return nil },
 		USB:     func(time.Time) string { return "" },
 		Now:     func() time.Time { return bt.now },
-		Sleep:   func(d time.Duration) { bt.slept++; bt.now = bt.now.Add(d) },
+		Sleep: func(d time.Duration) {
+			bt.slept++
+			bt.now = bt.now.Add(d)
+			if f := bt.then[bt.slept]; f != nil {
+				f()
+			}
+		},
 	}
 }
 
