@@ -8,8 +8,7 @@ import (
 
 // Sentinels.
 var (
-	ErrNotRoot    = errors.New("warmswap must run as root (it needs CAP_SYS_BOOT to kexec)")
-	ErrKexecOff   = errors.New("kexec is disabled on this kernel: kernel.kexec_load_disabled=1, which stays set until reboot; use a normal reboot")
-	ErrNoEntry    = choose.ErrNoEntry
-	errNotMounted = errors.New("not mounted on this system")
+	ErrNotRoot  = errors.New("warmswap must run as root (it needs CAP_SYS_BOOT to kexec)")
+	ErrKexecOff = errors.New("kexec is disabled on this kernel: kernel.kexec_load_disabled=1, which stays set until reboot; use a normal reboot")
+	ErrNoEntry  = choose.ErrNoEntry
 )

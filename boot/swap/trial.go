@@ -1,6 +1,7 @@
 package swap
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -115,20 +116,18 @@ func (t *Trial) Commit(log *slog.Logger) (armed bool) {
 }
 
 // hostFiles writes a device's filesystem where the running system
-// mounted it (its shortest mount point), as the bootloader writes the
-// disk it mounted: BLS counters are renamed on it.
+// mounted it (discover.MountOf), as the bootloader writes the disk it
+// mounted: BLS counters are renamed on it.
 func hostFiles(env Env) loader.Files {
 	return func(device string, f func(*os.Root) error) error {
-		ms, err := discover.BlockMounts(env.Root)
-		if err != nil {
+		dir, ok, err := discover.MountOf(env.Root, device)
+		switch {
+		case err != nil:
 			return err
+		case !ok:
+			return fmt.Errorf("/dev/%s is not mounted on this system: mount it to count the boot", device)
 		}
-		for _, m := range ms {
-			if m.Device == device {
-				return discover.InRoot(filepath.Join(env.Root, m.Dir), f)
-			}
-		}
-		return &os.PathError{Op: "write", Path: "/dev/" + device, Err: errNotMounted}
+		return discover.InRoot(filepath.Join(env.Root, dir), f)
 	}
 }
 
