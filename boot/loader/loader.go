@@ -165,7 +165,7 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 		timeout = *l.cfg.Timeout
 	}
 	m = l.resolveState(m)
-	l.requested = ""
+	l.requested, l.asked = "", nil
 	if r := l.handoff; r != nil {
 		l.handoff = nil // one shot: a later pass (after the shell) shows the menu
 		l.asked = r
@@ -309,6 +309,7 @@ func (l *Loader) locate(m choose.Menu) (dev, file string, ok bool) {
 // resolveState reads the state and applies the fallback chain to m
 // (trial.Resolve), saying on every console what it changes.
 func (l *Loader) resolveState(m choose.Menu) choose.Menu {
+	l.store = Store{} // a pass after the shell reads it again
 	if len(m.Entries) == 0 {
 		return m
 	}

@@ -520,3 +520,25 @@ func TestPassStateOnESP(t *testing.T) {
 	bt.Pass(bt.ctx(t))
 	bt.said(t, `trial: "B" recorded in vda1:/warmboot/state`)
 }
+
+// A handoff is used once: when nothing it could boot loaded and the
+// shell ran, the next pass boots as from the firmware, and the record
+// it hands on names no request.
+func TestPassHandoffOnce(t *testing.T) {
+	bt := newBootTest(t)
+	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
+	bt.loads.FileLoadErr = func(string) error { return syscall.EPERM }
+	if a := bt.Pass(bt.ctx(t)); a != (machine.Action{Kind: machine.Shell}) {
+		t.Fatalf("first pass = %v, want the shell\n%s", a, bt.out)
+	}
+	bt.loads.FileLoadErr = nil
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("second pass = %v, want kexec\n%s", a, bt.out)
+	}
+	if bt.asked != nil || bt.requested != "" {
+		t.Errorf("after a pass with no handoff: asked %+v, requested %q; want neither", bt.asked, bt.requested)
+	}
+	if got := bt.loaded(); len(got) == 0 || got[len(got)-1] != "kexec_file_load: root=/dev/vda2 entry=a" {
+		t.Errorf("loads %q; want the default, as from the firmware, last", got)
+	}
+}
