@@ -20,7 +20,10 @@
 // check reads nothing the running system has already hashed unchanged
 // (package sumcache): a swap then reads and hashes the target once.
 // The plan is data (Plan); the side effects are in the caller, which
-// loads the staged image, shuts down (package shutdown) and kexecs.
+// loads the staged image, commits the plan's trial (Trial.Commit: the
+// one-shot next entry for the bootloader, or -direct's boot committed by
+// the bootloader's own commit step, package loader), shuts down (package
+// shutdown) and kexecs.
 package swap
 
 import (
