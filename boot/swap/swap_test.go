@@ -323,3 +323,52 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// oldImage makes the installed image one built before this release: its
+// records file says it reads boot state version 1 (an image without the
+// file reads the same).
+func oldImage(t *testing.T, root string) {
+	t.Helper()
+	old, err := handoff.Segment(map[string][]byte{"/" + installed.RecordsFile: []byte("state 1\nbooted 1\nhandoff 1\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(root, "boot/warmboot/initramfs.cpio")
+	if err := os.WriteFile(img, append(mustRead(t, img), old...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The state a -direct swap records (its trial) and the one-shot entry a
+// firmware reboot leaves (never-kexec) are read by the installed image,
+// not by warmswap: after the target panics or hangs, the watchdog resets
+// the machine through the firmware into that image, and after a firmware
+// reboot it is the image that boots next. An image that reads only state
+// version 1 takes this release's version 2 for a corrupt file: the trial
+// is not seen as failed (no fallback), last-known-good and the kept
+// default are gone, and the file is replaced with an empty state. The
+// guard that refuses this through the bootloader must hold on every path
+// that writes a state the image reads.
+func TestPreflightRecordsEveryPath(t *testing.T) {
+	t.Run("direct", func(t *testing.T) {
+		root := system(t, "")
+		oldImage(t, root)
+		p, err := Preflight(env(root), Request{Entry: "a", Direct: true})
+		if p != nil && p.Image != nil {
+			p.Image.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "reads boot state version 1") {
+			t.Errorf("Preflight(-direct) with an image that reads state version 1 = %v; want it refused (the trial it records is read by that image after a reset)", err)
+		}
+	})
+	t.Run("never-kexec", func(t *testing.T) {
+		root := system(t, "")
+		oldImage(t, root)
+		os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
+		os.WriteFile(filepath.Join(root, "etc/warmboot/never-kexec"), []byte("the NIC hangs after kexec\n"), 0o644)
+		_, err := Preflight(env(root), Request{Entry: "a"})
+		if err == nil || !strings.Contains(err.Error(), "reads boot state version 1") {
+			t.Errorf("Preflight(firmware reboot) with an image that reads state version 1 = %v; want it refused (the one-shot entry it records is read by that image next)", err)
+		}
+	})
+}
