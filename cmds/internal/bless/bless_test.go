@@ -142,3 +142,43 @@ func TestBlessBLS(t *testing.T) {
 		})
 	}
 }
+
+// A root filesystem the kernel mounted itself (root=/dev/vda1, no
+// initramfs) is "/dev/root" in the mount table, a name that exists
+// nowhere under /dev; its device number (254:1) and /sys/dev/block say it
+// is vda1, the name the bootloader recorded. The counted entry under
+// /boot on it must be blessed, as it was before bless went through the
+// mount table (it then looked under /boot); left counted, every reboot
+// takes a try off the good kernel until it ranks last and an older one
+// boots.
+func TestBlessBLSKernelMountedRoot(t *testing.T) {
+	root := t.TempDir()
+	write := func(name, data string) {
+		t.Helper()
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("proc/self/mountinfo", "22 1 254:1 / / rw,relatime - ext4 /dev/root rw\n90 22 0:5 / /proc rw - proc proc rw\n")
+	write("sys/devices/pci0000:00/0000:00:04.0/virtio1/block/vda/vda1/dev", "254:1\n")
+	os.MkdirAll(filepath.Join(root, "sys/dev/block"), 0o755)
+	if err := os.Symlink("../../devices/pci0000:00/0000:00:04.0/virtio1/block/vda/vda1", filepath.Join(root, "sys/dev/block/254:1")); err != nil {
+		t.Fatal(err)
+	}
+	src := entry.Source{Device: "vda1", File: "/boot/loader/entries/new+2-1.conf", Line: 1}
+	data, err := handoff.Booted{Entry: "new", Source: src, By: "warmboot"}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("run/warmboot/booted.json", string(data))
+	write("boot/loader/entries/new+2-1.conf", "title New\nlinux /vmlinuz\n")
+	var said bytes.Buffer
+	if err := Bless(root, clog.New(&said, "bless")); err != nil {
+		t.Fatalf("Bless = %v; said %q", err, said.String())
+	}
+	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/new.conf")); err != nil {
+		t.Errorf("Bless on a root mounted as /dev/root left the counter: %v; said:\n%s", err, said.String())
+	}
+}
