@@ -358,3 +358,32 @@ func TestRunDirectCounted(t *testing.T) {
 		t.Errorf("committed out of order (record, count, arm):\n%s", out)
 	}
 }
+
+// A -direct trial that cannot be recorded has no safety net: nothing is
+// armed (the rule: arm only what was recorded), and a target that hangs
+// waits for a manual reset, after which the bootloader, knowing of no
+// trial, boots the configs' default, which may be the very target. The
+// bootloader has to boot something; warmswap runs on a healthy system
+// and has stopped nothing yet: it must refuse, saying which file and
+// what to do, and leave the running system up.
+func TestRunDirectUnrecordedRefused(t *testing.T) {
+	root := swaptest.System(t, "")
+	// The state file cannot be replaced (here a directory stands where
+	// it goes; on a machine: /boot mounted read-only, a full disk).
+	if err := os.MkdirAll(filepath.Join(root, "boot/warmboot/state/x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := newSwapTest(t, root)
+	var armed []time.Duration
+	st.env.Arm = func(d time.Duration) (watchdog.Armed, error) {
+		armed = append(armed, d)
+		return watchdog.Armed{Timeout: d}, nil
+	}
+	a := st.run([]string{"-direct", "-entry", "a", "-grace", "0"})
+	if a != machine.ExitWith(cli.ExitError) {
+		t.Errorf("run = %v with the trial not recorded; want the swap refused (exit %d), nothing stopped\n%s%s", a, cli.ExitError, st.stdout, st.stderr)
+	}
+	if len(st.sys.Log) != 0 {
+		t.Errorf("stopped the system for an unguarded trial: %q", st.sys.Log)
+	}
+}
