@@ -542,3 +542,27 @@ func TestPassHandoffOnce(t *testing.T) {
 		t.Errorf("loads %q; want the default, as from the firmware, last", got)
 	}
 }
+
+// A kexec that fails (main's loop calls KexecFailed, then the shell, then
+// Pass again) did not boot the entry: its trial never ran. The record
+// Commit wrote for it must not be read back, on the next pass, as a
+// trial that failed: that gives the entry 0 tries, passes it over on
+// every later boot and blames the kernel for the bootloader's kexec.
+func TestPassKexecFailedIsNoFailedTrial(t *testing.T) {
+	bt := newBootTest(t)
+	bt.handoff = &handoff.Record{Entry: "1-b", Reason: "test"}
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	bt.KexecFailed() // the kexec returned: B never ran
+	bt.out.Reset()
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("second pass = %v\n%s", a, bt.out)
+	}
+	if strings.Contains(bt.out.String(), `the trial of "1-b"`) {
+		t.Errorf("the second pass took the kexec that failed for a failed trial:\n%s", bt.out)
+	}
+	if s := bt.state(t); s.LastFailure != nil || s.OutOfTries("1-b") {
+		t.Errorf("state after a failed kexec and a second pass: last failure %+v, tries %v; want no failure recorded for B", s.LastFailure, s.TriesLeft)
+	}
+}
