@@ -216,12 +216,11 @@ func Preflight(env Env, req Request) (*Plan, error) {
 		return fail("bootloader", err)
 	}
 	p.Trust = contents.Trust
-	// Re-entered, the image reads the state and the handoff this swap
-	// writes, and writes the booted.json bless reads.
-	if p.Mode == ViaBootloader {
-		if err := contents.Records.Check(img); err != nil {
-			return fail("bootloader", err)
-		}
+	// The image reads the state every swap writes (re-entered, or after a
+	// firmware reboot or a reset: -direct's trial, the one-shot entry) and
+	// the handoff, and writes the booted.json bless reads.
+	if err := contents.Records.Check(img); err != nil {
+		return fail("bootloader", err)
 	}
 	check("bootloader", fmt.Sprintf("%s (%s)", bl, p.Trust))
 

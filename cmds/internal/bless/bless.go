@@ -29,6 +29,9 @@ func Bless(root string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%w: nothing to bless", err)
 	}
+	if b.Version < handoff.BootedVersion {
+		clog.Warnf(log, "this system was booted by a warmboot image older than this bless (its booted.json is version %d): that image reads boot state version 1 and takes the version %d written now for a corrupt file (losing last-known-good and the kept default); rebuild the image from this release and install it", b.Version, state.Version)
+	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return err

@@ -121,6 +121,11 @@ func TestBlessBLS(t *testing.T) {
 			if !strings.Contains(said.String(), tc.want) {
 				t.Errorf("Bless said:\n%s\nwant %q", said.String(), tc.want)
 			}
+			// An image old enough to write booted.json version 1 reads
+			// only state version 1: said, with the fix.
+			if old := strings.Contains(said.String(), "booted by a warmboot image older than this bless"); old != (tc.booted != "") {
+				t.Errorf("Bless said:\n%s\nwant the older image named: %v", said.String(), tc.booted != "")
+			}
 			if tc.file != "" {
 				blessed := filepath.Join(filepath.Dir(tc.file), "new.conf")
 				if _, err := os.Stat(filepath.Join(root, blessed)); err != nil {
