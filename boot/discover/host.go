@@ -14,7 +14,8 @@ import (
 // shortest mount point.
 type BlockMount struct {
 	Dir    string // "/boot", as the running system sees it
-	Device string // "nvme0n1p2"
+	Device string // "nvme0n1p2", as the mount table names it
+	Dev    string // its device number, "259:2"
 }
 
 // BlockMounts lists the block-device filesystems mounted on a running
@@ -25,19 +26,19 @@ func BlockMounts(root string) ([]BlockMount, error) {
 	if err != nil {
 		return nil, err
 	}
-	best := map[string]string{}
+	best := map[string]mountinfo.Mount{}
 	for _, m := range ms {
 		if !strings.HasPrefix(m.Source, "/dev/") || mountinfo.Virtual(m.FSType) {
 			continue
 		}
 		dev := strings.TrimPrefix(m.Source, "/dev/")
-		if d, ok := best[dev]; !ok || len(m.Dir) < len(d) {
-			best[dev] = m.Dir
+		if b, ok := best[dev]; !ok || len(m.Dir) < len(b.Dir) {
+			best[dev] = m
 		}
 	}
 	out := make([]BlockMount, 0, len(best))
-	for dev, d := range best {
-		out = append(out, BlockMount{Dir: d, Device: dev})
+	for dev, m := range best {
+		out = append(out, BlockMount{Dir: m.Dir, Device: dev, Dev: m.Dev})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
 	return out, nil
@@ -45,10 +46,13 @@ func BlockMounts(root string) ([]BlockMount, error) {
 
 // MountOf is where the running system under root mounted device, a
 // kernel name as the bootloader sees it ("vda1", "dm-0", "md127"): its
-// shortest mount point, and false when it is not mounted. A mount source
-// that is a link is matched by the name it resolves to, as the running
-// system names device-mapper and md devices (/dev/mapper/vg-boot →
-// ../dm-0, /dev/md/boot → ../md127). root prefixes /proc and /dev.
+// shortest mount point, and false when it is not mounted. A mount is
+// matched by the kernel name of its device number (/sys/dev/block/MAJ:MIN),
+// whatever its source is called: "/dev/root" for a root the kernel
+// mounted itself, /dev/mapper/vg-boot for dm-0, /dev/md/boot for md127;
+// else by the name its source's link resolves to; or by the source's own
+// name, as the running system calls it ("mapper/vg-boot"). root prefixes
+// /proc, /sys and /dev.
 func MountOf(root, device string) (string, bool, error) {
 	mounts, err := BlockMounts(root)
 	if err != nil {
@@ -56,19 +60,25 @@ func MountOf(root, device string) (string, bool, error) {
 	}
 	dir, found := "", false
 	for _, m := range mounts {
-		name := m.Device
-		if name != device {
-			p, err := filepath.EvalSymlinks(filepath.Join(root, "dev", m.Device))
-			if err != nil {
-				continue
-			}
-			name = filepath.Base(p)
-		}
-		if name == device && (!found || len(m.Dir) < len(dir)) {
+		if (m.Device == device || kernelName(root, m) == device) && (!found || len(m.Dir) < len(dir)) {
 			dir, found = m.Dir, true
 		}
 	}
 	return dir, found, nil
+}
+
+// kernelName is the kernel's name for a mounted device: by its device
+// number, else its source's link resolved, else its source's name.
+func kernelName(root string, m BlockMount) string {
+	if m.Dev != "" {
+		if p, err := filepath.EvalSymlinks(filepath.Join(root, "sys/dev/block", m.Dev)); err == nil {
+			return filepath.Base(p)
+		}
+	}
+	if p, err := filepath.EvalSymlinks(filepath.Join(root, "dev", m.Device)); err == nil {
+		return filepath.Base(p)
+	}
+	return m.Device
 }
 
 // HostVolumes returns the block-device filesystems mounted on a running

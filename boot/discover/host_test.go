@@ -82,7 +82,15 @@ func TestMountOf(t *testing.T) {
 			"23 22 9:127 / /boot rw,relatime - ext4 /dev/md/boot rw\n"+
 			"24 23 259:1 / /boot/efi rw,relatime - vfat /dev/nvme0n1p1 rw\n"+
 			"25 22 259:1 / /srv/chroot/boot/efi rw,relatime - vfat /dev/nvme0n1p1 rw\n"+
-			"26 22 0:5 / /proc rw - proc proc rw\n"), 0o644)
+			"26 22 0:5 / /proc rw - proc proc rw\n"+
+			"27 22 254:3 / /data rw - xfs /dev/root rw\n"), 0o644)
+	// A filesystem the kernel mounted itself is "/dev/root": its device
+	// number says which it is.
+	os.MkdirAll(filepath.Join(root, "sys/devices/virtual/block/vda3"), 0o755)
+	os.MkdirAll(filepath.Join(root, "sys/dev/block"), 0o755)
+	if err := os.Symlink("../../devices/virtual/block/vda3", filepath.Join(root, "sys/dev/block/254:3")); err != nil {
+		t.Fatal(err)
+	}
 	for link, target := range map[string]string{"mapper/vg-root": "../dm-0", "md/boot": "../md127"} {
 		os.MkdirAll(filepath.Join(root, "dev", filepath.Dir(link)), 0o755)
 		os.WriteFile(filepath.Join(root, "dev", filepath.Base(target)), nil, 0o644)
@@ -98,6 +106,7 @@ func TestMountOf(t *testing.T) {
 		{"md127", "/boot", true},
 		{"nvme0n1p1", "/boot/efi", true}, // its shortest mount point
 		{"mapper/vg-root", "/", true},    // the running system's own name
+		{"vda3", "/data", true},
 		{"vda1", "", false},
 		{"proc", "", false},
 	} {

@@ -16,10 +16,14 @@ import (
 // Mount is one line of /proc/self/mountinfo.
 type Mount struct {
 	ID, Parent int
-	Dir        string // mount point
-	FSType     string
-	Source     string
-	ReadOnly   bool // the mount's own "ro" option
+	// Dev is the filesystem's device number, "major:minor" ("254:1"),
+	// whatever name its source has ("/dev/root" for a root the kernel
+	// mounted itself).
+	Dev      string
+	Dir      string // mount point
+	FSType   string
+	Source   string
+	ReadOnly bool // the mount's own "ro" option
 }
 
 // Parse parses /proc/self/mountinfo (proc(5)). Mount points are
@@ -46,7 +50,7 @@ func Parse(data []byte) ([]Mount, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("mountinfo line %d: bad mount ids: %q", n+1, line)
 		}
-		m := Mount{ID: id, Parent: parent, Dir: unescape(f[4]), FSType: f[sep+1], Source: unescape(f[sep+2])}
+		m := Mount{ID: id, Parent: parent, Dev: f[2], Dir: unescape(f[4]), FSType: f[sep+1], Source: unescape(f[sep+2])}
 		for _, o := range strings.Split(f[5], ",") {
 			if o == "ro" {
 				m.ReadOnly = true

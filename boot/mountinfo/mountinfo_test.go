@@ -16,9 +16,9 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Mount{
-		{ID: 22, Parent: 1, Dir: "/", FSType: "ext4", Source: "/dev/vda2"},
-		{ID: 23, Parent: 22, Dir: "/proc", FSType: "proc", Source: "proc"},
-		{ID: 30, Parent: 22, Dir: "/mnt/my disk", FSType: "vfat", Source: "/dev/vda1", ReadOnly: true},
+		{ID: 22, Parent: 1, Dev: "254:2", Dir: "/", FSType: "ext4", Source: "/dev/vda2"},
+		{ID: 23, Parent: 22, Dev: "0:21", Dir: "/proc", FSType: "proc", Source: "proc"},
+		{ID: 30, Parent: 22, Dev: "254:1", Dir: "/mnt/my disk", FSType: "vfat", Source: "/dev/vda1", ReadOnly: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Parse (-want +got):\n%s", diff)
