@@ -60,7 +60,12 @@ type Committer struct {
 	Files Files
 	// Arm arms the hardware watchdog for a deadline.
 	Arm func(time.Duration) (watchdog.Armed, error)
-	Log *slog.Logger
+	// MustRecord: a trial that cannot be recorded is not committed at
+	// all (nothing counted, saved or armed), so that the caller can
+	// refuse the boot: warmswap -direct, which has stopped nothing yet.
+	// The bootloader has to boot something, and boots it unguarded.
+	MustRecord bool
+	Log        *slog.Logger
 }
 
 // Boot is the decided boot of one entry: what its command line gets,
@@ -140,6 +145,9 @@ type Committed struct {
 func (c *Committer) Commit(s *Store, b Boot) Committed {
 	var done Committed
 	done.Recorded = c.record(s, b)
+	if c.MustRecord && b.trial.Trial && !done.Recorded {
+		return done
+	}
 	done.Counted = c.count(b.Entry)
 	c.saveEnv(b.EnvWrites)
 	if !b.trial.Arm {
@@ -187,6 +195,9 @@ func (c *Committer) record(s *Store, b Boot) bool {
 		err = s.Write(func(r *os.Root) error { return state.Save(r, s.File, s.State) })
 	}
 	switch {
+	case err != nil && bt.Trial && c.MustRecord:
+		clog.Warnf(c.Log, "trial: cannot record the trial of %q in %s: %v", b.Entry.Label, s.Where, err)
+		return false
 	case err != nil && bt.Trial:
 		clog.Warnf(c.Log, "trial: cannot record the trial of %q in %s: %v; booting it without the watchdog: if it fails, nothing brings the machine back to %s", b.Entry.Label, s.Where, err, fallbackName(bt.State.Trial))
 		return false

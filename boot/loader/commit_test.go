@@ -173,3 +173,23 @@ func TestCommitFallback(t *testing.T) {
 		t.Errorf("state = %+v; want the trial falling back to the running entry", s.Trial)
 	}
 }
+
+// With MustRecord (warmswap -direct, which can still refuse), a trial
+// that cannot be recorded is not committed at all: nothing counted,
+// saved or armed.
+func TestCommitMustRecord(t *testing.T) {
+	ct, e := newCommitTest(t, true)
+	ct.c.MustRecord = true
+	ct.stateErr = errors.New("read-only file system")
+	b := ct.c.Decide(&ct.store, e, true, "")
+	b.EnvWrites = envWrite
+	if done := ct.c.Commit(&ct.store, b); done != (Committed{}) {
+		t.Errorf("Commit = %+v; want nothing done", done)
+	}
+	if diff := gocmp.Diff([]string{"state"}, ct.steps); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(ct.dir, "loader/entries/a+3.conf")); err != nil {
+		t.Errorf("the counter moved: %v", err)
+	}
+}

@@ -76,6 +76,16 @@ type Loader struct {
 	// disarm stops it.
 	armed  bool
 	disarm func() error
+	// committed is the boot committed last, with the state as it was
+	// before: a kexec that fails takes it back (KexecFailed).
+	committed *committed
+}
+
+// committed is a committed boot: the trial it recorded, and the state
+// before it.
+type committed struct {
+	trial  *state.Attempt
+	before state.State
 }
 
 // Log is where the bootloader says everything, on every console.
@@ -111,6 +121,13 @@ func (l *Loader) Pass(ctx context.Context) machine.Action {
 // KexecFailed stops the watchdog armed for a kexec that failed: the
 // shell that follows must not be reset under the operator.
 func (l *Loader) KexecFailed() {
+	if c := l.committed; c != nil && c.trial != nil {
+		// The disks are unmounted by now: the next pass takes the
+		// trial back when it reads the state (resolveState).
+		l.say("trial: %q did not boot (the kexec failed): its trial is taken back on the next pass", c.trial.Entry.ID)
+	} else {
+		l.committed = nil
+	}
 	if !l.armed {
 		return
 	}
@@ -251,7 +268,12 @@ func (l *Loader) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 		}
 		clog.Say(l.log, s.p.Notes()...)
 		if !l.cfg.DryRun {
-			l.armed = l.commit.Commit(&l.store, s.boot).Armed
+			before := l.store.State
+			done := l.commit.Commit(&l.store, s.boot)
+			l.armed, l.committed = done.Armed, &committed{before: before}
+			if s.boot.Trial() && done.Recorded {
+				l.committed.trial = l.store.State.Trial
+			}
 		}
 		end := l.tl.Begin("kexec")
 		if err := l.disks.Unmount(); err != nil {
@@ -324,6 +346,14 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		l.warn("boot state: %v", err)
 		l.store.Dirty = true // replace the bad file
 	}
+	if c := l.committed; c != nil && c.trial != nil && st.Trial != nil && *st.Trial == *c.trial {
+		// The trial this bootloader recorded for a kexec that failed:
+		// the entry never ran, so it did not fail. The state is as it
+		// was before (a one-shot entry still pending), and rewritten.
+		l.say("boot state: %q never ran (the kexec into it failed): its trial is taken back", c.trial.Entry.ID)
+		st, l.store.Dirty = c.before, true
+	}
+	l.committed = nil
 	r := trial.Resolve(st, m, l.handoff != nil, l.commit.Now())
 	clog.Say(l.log, r.Notes...)
 	l.store.State, l.store.Dirty = r.State, l.store.Dirty || r.Changed

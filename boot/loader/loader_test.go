@@ -559,6 +559,7 @@ func TestPassKexecFailedIsNoFailedTrial(t *testing.T) {
 	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("second pass = %v\n%s", a, bt.out)
 	}
+	bt.said(t, `warmboot: boot state: "1-b" never ran (the kexec into it failed): its trial is taken back`)
 	if strings.Contains(bt.out.String(), `the trial of "1-b"`) {
 		t.Errorf("the second pass took the kexec that failed for a failed trial:\n%s", bt.out)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type Trial struct {
 	StateErr error
 
 	store loader.Store
+	// reboot: the swap is a firmware reboot, whose only way to the
+	// target is the one-shot entry.
+	reboot bool
 	// direct is -direct's boot, decided and committed by the
 	// bootloader's own rules (package loader); nil through the
 	// bootloader, which commits the boot itself.
@@ -80,13 +84,14 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	t.Target = state.Ref{ID: id, Source: p.Target.Source}
 	if p.Mode == Direct {
 		d := &directBoot{c: loader.Committer{Config: t.Config, By: "warmswap -direct", Fallback: t.Fallback, Now: env.Now,
-			Files: hostFiles(env), Arm: env.arm}}
+			Files: hostFiles(env), Arm: env.arm, MustRecord: true}}
 		d.boot = d.c.Decide(&t.store, p.Target, true, p.TargetCmdline)
 		t.Guarded, t.State, t.direct = d.boot.Trial(), d.boot.State(), d
 	} else {
 		t.Guarded = !st.LastGood.Is(id)
 		st.Next = &state.Attempt{Entry: t.Target, At: env.Now().UTC(), By: "warmswap", Fallback: t.Fallback}
 		t.State, t.store.State = st, st
+		t.reboot = p.Mode == Reboot
 	}
 	if _, err := os.Stat(env.path(watchdog.Device)); err == nil {
 		id, _ := os.ReadFile(env.path("sys/class/watchdog/watchdog0/identity"))
@@ -100,19 +105,32 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 // one-shot next entry (the bootloader commits its boot); with -direct,
 // the boot itself, committed exactly as the bootloader commits one (the
 // trial recorded, a BLS counter counted, the watchdog armed last and only
-// for what was recorded). It reports whether a watchdog was armed.
-func (t *Trial) Commit(log *slog.Logger) (armed bool) {
+// for what was recorded).
+//
+// It fails, having changed nothing, when the swap cannot go without the
+// record: a -direct trial (nothing else would guard it: no watchdog, and
+// after a reset nothing says it failed) and a firmware reboot's one-shot
+// entry (the firmware would boot the default instead). Through the
+// bootloader a failed write is said and the swap goes on: the handoff
+// asks for the target, and the bootloader records the trial itself.
+func (t *Trial) Commit(log *slog.Logger) error {
 	if d := t.direct; d != nil {
 		d.c.Log = log
-		return d.c.Commit(&t.store, d.boot).Armed
+		if done := d.c.Commit(&t.store, d.boot); d.boot.Trial() && !done.Recorded {
+			return fmt.Errorf("trial: the trial of %q cannot be recorded in %s, and nothing would bring the machine back if it failed: make %s writable (is /boot mounted read-only, or full?) and swap again", t.Target.ID, t.File, path.Dir(t.File))
+		}
+		return nil
 	}
 	err := t.store.Write(func(r *os.Root) error { return state.Save(r, t.File, t.State) })
-	if err != nil {
-		clog.Warnf(log, "not recording the trial: %v; if %q fails, nothing brings the machine back by itself", err, t.Target.ID)
-		return false
+	switch {
+	case err != nil && t.reboot:
+		return fmt.Errorf("trial: %v: the firmware reboot would boot the default, not %q: make %s writable and swap again", err, t.Target.ID, path.Dir(t.File))
+	case err != nil:
+		clog.Warnf(log, "not recording the one-shot entry: %v; the bootloader records the trial of %q when it boots it, but a firmware reboot before then boots the default", err, t.Target.ID)
+		return nil
 	}
 	clog.Infof(log, "recorded in %s: %q boots next, once, whichever way the machine gets to the bootloader", t.File, t.Target.ID)
-	return false
+	return nil
 }
 
 // hostFiles writes a device's filesystem where the running system

@@ -197,7 +197,14 @@ func (s *swapper) run(args []string) machine.Action {
 			s.say("dry run: every check passed; nothing was stopped or left loaded")
 			return machine.ExitWith(cli.ExitOK)
 		}
-		s.commit(p)
+		if err := s.commit(p); err != nil {
+			if !lateLoad {
+				if uerr := s.machine.Unload(); uerr != nil {
+					clog.Warnf(s.log, "unloading the image: %v", uerr)
+				}
+			}
+			return s.refuse("%v", err)
+		}
 		if o.load {
 			s.markArmed(p, method)
 			s.sayNextReboot()
@@ -211,8 +218,8 @@ func (s *swapper) run(args []string) machine.Action {
 		s.sayNextReboot()
 		s.say("every check passed; nothing was stopped or loaded")
 		return machine.ExitWith(cli.ExitOK)
-	} else {
-		s.commit(p)
+	} else if err := s.commit(p); err != nil {
+		return s.refuse("%v", err)
 	}
 
 	if s.systemd {
@@ -234,11 +241,13 @@ func (s *swapper) load(p *swap.Plan) (kexec.Method, error) {
 
 // commit leaves on disk what the swap needs before anything stops
 // (swap.Trial.Commit): the one-shot next entry for the bootloader, or
-// -direct's boot committed as the bootloader commits one.
-func (s *swapper) commit(p *swap.Plan) {
-	if p.Trial != nil {
-		p.Trial.Commit(s.log)
+// -direct's boot committed as the bootloader commits one. An error is a
+// record the swap cannot go without: the caller refuses the swap.
+func (s *swapper) commit(p *swap.Plan) error {
+	if p.Trial == nil {
+		return nil
 	}
+	return p.Trial.Commit(s.log)
 }
 
 func (s *swapper) printTrial(p *swap.Plan) {

@@ -386,4 +386,31 @@ func TestRunDirectUnrecordedRefused(t *testing.T) {
 	if len(st.sys.Log) != 0 {
 		t.Errorf("stopped the system for an unguarded trial: %q", st.sys.Log)
 	}
+	if st.rec.Loaded() || len(armed) != 0 {
+		t.Errorf("refused, but left an image loaded (%v) or armed the watchdog (%v)", st.rec.Loaded(), armed)
+	}
+	st.said(t, `warmswap: refused: trial: the trial of "a" cannot be recorded in /boot/warmboot/state`, "make /boot/warmboot writable")
+	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/a.conf")); err != nil {
+		t.Errorf("the entry was touched: %v", err)
+	}
+}
+
+// A firmware reboot (never-kexec) reaches the target only through the
+// one-shot entry: when it cannot be recorded, the swap is refused before
+// anything stops, rather than rebooting into the default.
+func TestRunRebootUnrecordedRefused(t *testing.T) {
+	root := swaptest.System(t, "")
+	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/warmboot/never-kexec"), []byte("BMC\n"), 0o644)
+	if err := os.MkdirAll(filepath.Join(root, "boot/warmboot/state/x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := newSwapTest(t, root)
+	if a := st.run([]string{"-entry", "a", "-grace", "0"}); a != machine.ExitWith(cli.ExitError) {
+		t.Fatalf("run = %v; want the swap refused\n%s%s", a, st.stdout, st.stderr)
+	}
+	st.said(t, `the firmware reboot would boot the default, not "a": make /boot/warmboot writable and swap again`, "warmswap: nothing was stopped")
+	if len(st.sys.Log) != 0 {
+		t.Errorf("stopped the system: %q", st.sys.Log)
+	}
 }
