@@ -118,15 +118,14 @@ func (l *Loader) Pass(ctx context.Context) machine.Action {
 	return machine.Action{Kind: machine.Shell}
 }
 
-// KexecFailed stops the watchdog armed for a kexec that failed: the
-// shell that follows must not be reset under the operator.
+// KexecFailed is main's word that the kexec Pass returned failed. The
+// watchdog armed for it is stopped (the shell that follows must not be
+// reset under the operator), and the trial recorded for it is taken back
+// by the next pass, when it reads the state again (the disks are
+// unmounted by now): the entry never ran, so it did not fail.
 func (l *Loader) KexecFailed() {
 	if c := l.committed; c != nil && c.trial != nil {
-		// The disks are unmounted by now: the next pass takes the
-		// trial back when it reads the state (resolveState).
 		l.say("trial: %q did not boot (the kexec failed): its trial is taken back on the next pass", c.trial.Entry.ID)
-	} else {
-		l.committed = nil
 	}
 	if !l.armed {
 		return
