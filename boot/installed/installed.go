@@ -54,7 +54,7 @@ func Find(root, dir string) (Image, error) {
 	}
 	kernel := path.Join(dir, "vmlinuz")
 	if _, err := os.Stat(at(kernel)); err != nil {
-		return Image{}, fmt.Errorf("%w: no payload (%s) and no %s: %v; install one (README: Installing warmswap)", ErrNoImage, strings.Join(PayloadFiles, ", "), kernel, unwrapPath(err))
+		return Image{}, fmt.Errorf("%w: no payload (%s) and no %s: %v; install one (README: Installing on a Debian/systemd host)", ErrNoImage, strings.Join(PayloadFiles, ", "), kernel, unwrapPath(err))
 	}
 	for _, n := range []string{"initramfs.cpio.zst", "initramfs.cpio"} {
 		if _, err := os.Stat(at(path.Join(dir, n))); err == nil {
@@ -62,7 +62,7 @@ func Find(root, dir string) (Image, error) {
 			return im, nil
 		}
 	}
-	return Image{}, fmt.Errorf("%w: neither %s/initramfs.cpio.zst nor %s/initramfs.cpio exists; install it (README: Installing warmswap)", ErrNoImage, dir, dir)
+	return Image{}, fmt.Errorf("%w: neither %s/initramfs.cpio.zst nor %s/initramfs.cpio exists; install it (README: Installing on a Debian/systemd host)", ErrNoImage, dir, dir)
 }
 
 func unwrapPath(err error) error {

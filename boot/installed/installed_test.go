@@ -46,9 +46,9 @@ func TestFind(t *testing.T) {
 		{"efi payload", map[string][]byte{"warmboot.efi": x}, Image{Kernel: Dir + "/warmboot.efi"}, ""},
 		{"bzImage before efi", map[string][]byte{"warmboot.efi": x, "warmboot.bzImage": x}, Image{Kernel: Dir + "/warmboot.bzImage"}, ""},
 		{"nothing", map[string][]byte{"cmdline": []byte("quiet")}, Image{},
-			"no warmboot image: no payload (warmboot.bzImage, warmboot.efi) and no /boot/warmboot/vmlinuz: no such file or directory; install one (README: Installing warmswap)"},
+			"no warmboot image: no payload (warmboot.bzImage, warmboot.efi) and no /boot/warmboot/vmlinuz: no such file or directory; install one (README: Installing on a Debian/systemd host)"},
 		{"no initramfs", map[string][]byte{"vmlinuz": x}, Image{},
-			"no warmboot image: neither /boot/warmboot/initramfs.cpio.zst nor /boot/warmboot/initramfs.cpio exists; install it (README: Installing warmswap)"},
+			"no warmboot image: neither /boot/warmboot/initramfs.cpio.zst nor /boot/warmboot/initramfs.cpio exists; install it (README: Installing on a Debian/systemd host)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Find(host(t, tc.files), Dir)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/console"
 	"github.com/warmboot/warmboot/boot/loader"
+	"github.com/warmboot/warmboot/boot/mountinfo"
 	"github.com/warmboot/warmboot/boot/trial"
 )
 
@@ -25,6 +26,11 @@ func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, 
 	)
 	fs := flag.NewFlagSet("warmboot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: warmboot [-timeout S] [-wait S] [-deadline S] [-panic N] [-dry-run]   (boots: only as its image's uinit, in the initramfs)")
+		fmt.Fprintln(stderr, "       warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR]")
+		fs.PrintDefaults()
+	}
 	fs.Var(&timeout, "timeout", "menu timeout in seconds, overriding the configs (negative: wait for a key)")
 	fs.Var(&wait, "wait", "seconds to wait for disks with boot configs to appear (default 5)")
 	fs.Var(&deadline, "deadline", "seconds a trial boot has to run \"warmboot bless\" before the watchdog resets the machine (0: no watchdog; default 300)")
@@ -60,6 +66,29 @@ func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, 
 		c.Trial.Panic = panicN
 	}
 	return c, true
+}
+
+// initramfsRoot says whether the root filesystem under root is an
+// initramfs (rootfs, or a tmpfs or ramfs), where the bootloader runs,
+// and what it is: booting mounts every disk and kexecs without stopping
+// anything, which on a running system would lose what it has not
+// written. A mount table that cannot be read does not stop a boot: the
+// bootloader must boot wherever it runs.
+func initramfsRoot(root string) (fstype string, ok bool) {
+	ms, err := mountinfo.Read(root)
+	if err != nil {
+		return "unknown", true
+	}
+	for _, m := range ms {
+		if m.Dir == "/" {
+			fstype = m.FSType // the last mount at / is the one seen
+		}
+	}
+	switch fstype {
+	case "rootfs", "tmpfs", "ramfs", "":
+		return fstype, true
+	}
+	return fstype, false
 }
 
 // shell is the rescue shell on the primary console, when nothing could

@@ -11,7 +11,9 @@
 //
 // Description:
 //
-// Without a subcommand, warmboot boots. It loads the kernel modules the
+// Without a subcommand, warmboot boots, and only in its initramfs (as the
+// image's uinit): on a running system's root filesystem it refuses, since
+// booting mounts every disk and kexecs without stopping anything. It loads the kernel modules the
 // image carries, mounts every block device read-only under
 // /run/warmboot/mnt, reads GRUB (grub.cfg, grubenv), Boot Loader
 // Specification (loader/entries/*.conf, loader/loader.conf) and
@@ -75,7 +77,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/loader"
@@ -89,8 +93,12 @@ import (
 func main() {
 	ctx := context.Background()
 	args := os.Args[1:]
-	if len(args) > 0 && (args[0] == "list" || args[0] == "bless" || args[0] == "booted") {
-		os.Exit(run(ctx, args, os.Stdout, os.Stderr))
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		os.Exit(run(ctx, args, os.Stdout, os.Stderr)) // a subcommand, or usage
+	}
+	if fstype, ok := initramfsRoot("/"); !ok {
+		fmt.Fprintf(os.Stderr, "warmboot: not booting: / is %s, not the bootloader's initramfs; warmboot boots only as its image's uinit (on a running system: warmboot list, warmswap -dry-run, warmswap)\n", fstype)
+		os.Exit(cli.ExitUsage)
 	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	cfg, ok := parseBoot(args, string(cmdline), os.Stderr)

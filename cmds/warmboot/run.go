@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case len(args) > 0 && args[0] == "booted":
 		return bootedCmd(args[1:], stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR] (without a subcommand, warmboot boots)")
+	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR] (without one, warmboot boots: only as its image's uinit, in the initramfs)")
 	return cli.ExitUsage
 }
 

@@ -271,3 +271,32 @@ func TestParseBoot(t *testing.T) {
 		t.Errorf("parseBoot with nothing = %+v; want the configs' timeout and trial.Defaults", c)
 	}
 }
+
+// warmboot boots only in its initramfs: on a running system's root it
+// would mount every disk and kexec without stopping anything.
+func TestInitramfsRoot(t *testing.T) {
+	for _, tc := range []struct {
+		mountinfo, fstype string
+		ok                bool
+	}{
+		{"1 1 0:2 / / rw - rootfs rootfs rw\n", "rootfs", true},
+		{"1 1 0:2 / / rw - rootfs rootfs rw\n2 1 0:20 / / rw - tmpfs tmpfs rw\n", "tmpfs", true},
+		{"22 1 254:2 / / rw,relatime - ext4 /dev/vda2 rw\n23 22 0:5 / /proc rw - proc proc rw\n", "ext4", false},
+		{"22 1 8:2 / / rw - xfs /dev/sda2 rw\n", "xfs", false},
+		{"", "unknown", true}, // no mount table: the bootloader boots
+	} {
+		root := t.TempDir()
+		if tc.mountinfo != "" {
+			os.MkdirAll(filepath.Join(root, "proc/self"), 0o755)
+			os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), []byte(tc.mountinfo), 0o644)
+		}
+		if fstype, ok := initramfsRoot(root); fstype != tc.fstype || ok != tc.ok {
+			t.Errorf("initramfsRoot with %q = %q, %v; want %q, %v", tc.mountinfo, fstype, ok, tc.fstype, tc.ok)
+		}
+	}
+	// A word that is no subcommand is a usage error, never a boot.
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"help"}, &bytes.Buffer{}, &stderr); code != cli.ExitUsage || !strings.Contains(stderr.String(), "usage: warmboot list") {
+		t.Errorf("warmboot help = %d, %q; want usage", code, stderr.String())
+	}
+}
