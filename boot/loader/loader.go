@@ -345,7 +345,7 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		l.warn("boot state: %v", err)
 		l.store.Dirty = true // replace the bad file
 	}
-	if c := l.committed; c != nil && c.trial != nil && st.Trial != nil && *st.Trial == *c.trial {
+	if c := l.committed; c != nil && c.trial != nil && st.Trial != nil && sameAttempt(*st.Trial, *c.trial) {
 		// The trial this bootloader recorded for a kexec that failed:
 		// the entry never ran, so it did not fail. The state is as it
 		// was before (a one-shot entry still pending), and rewritten.
@@ -357,4 +357,12 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 	clog.Say(l.log, r.Notes...)
 	l.store.State, l.store.Dirty = r.State, l.store.Dirty || r.Changed
 	return r.Menu
+}
+
+// sameAttempt says a and b are one attempt: the same entry, started by
+// the same at the same moment. Not ==: a time read back from the state
+// file has no monotonic reading, and a fallback read back is another
+// pointer.
+func sameAttempt(a, b state.Attempt) bool {
+	return a.Entry.ID == b.Entry.ID && a.By == b.By && a.At.Equal(b.At)
 }
