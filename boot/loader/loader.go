@@ -86,6 +86,8 @@ type Loader struct {
 type committed struct {
 	trial  *state.Attempt
 	before state.State
+	// kexecFailed: main said the kexec into it failed (KexecFailed).
+	kexecFailed bool
 }
 
 // Log is where the bootloader says everything, on every console.
@@ -125,6 +127,7 @@ func (l *Loader) Pass(ctx context.Context) machine.Action {
 // unmounted by now): the entry never ran, so it did not fail.
 func (l *Loader) KexecFailed() {
 	if c := l.committed; c != nil && c.trial != nil {
+		c.kexecFailed = true
 		l.say("trial: %q did not boot (the kexec failed): its trial is taken back on the next pass", c.trial.Entry.ID)
 	}
 	if !l.armed {
@@ -345,7 +348,7 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		l.warn("boot state: %v", err)
 		l.store.Dirty = true // replace the bad file
 	}
-	if c := l.committed; c != nil && c.trial != nil && st.Trial != nil && sameAttempt(*st.Trial, *c.trial) {
+	if c := l.committed; c != nil && c.kexecFailed && st.Trial != nil && sameAttempt(*st.Trial, *c.trial) {
 		// The trial this bootloader recorded for a kexec that failed:
 		// the entry never ran, so it did not fail. The state is as it
 		// was before (a one-shot entry still pending), and rewritten.
