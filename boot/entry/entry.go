@@ -138,6 +138,12 @@ type Entry struct {
 	// separate /boot); empty when they share the config's device.
 	Device string `json:"device,omitempty"`
 
+	// MenuPath is a GRUB entry's place in GRUB's menu as its "default"
+	// and "next_entry" take it: the ids (else titles) of its submenus and
+	// its own, joined by ">" ("gnulinux-advanced-UUID>gnulinux-6.1.0-10-
+	// amd64-advanced-UUID"); empty for other formats.
+	MenuPath string `json:"menu_path,omitempty"`
+
 	// BLS ordering fields; empty for other formats.
 	Version   string `json:"version,omitempty"`
 	SortKey   string `json:"sort_key,omitempty"`

@@ -159,12 +159,17 @@ func ParseVolumes(vols []entry.Volume, self int, name string) (*entry.Config, er
 	}
 	cfg := &entry.Config{Format: entry.GRUB, Source: src, Consumed: in.consumed, EnvWrites: in.envWrite}
 	flat := map[*item]int{}
-	var walk func(items []*item, titles []string)
-	walk = func(items []*item, titles []string) {
+	var walk func(items []*item, titles, steps []string)
+	walk = func(items []*item, titles, steps []string) {
 		for _, it := range items {
 			t := append(append([]string(nil), titles...), it.title)
+			step := it.id
+			if step == "" {
+				step = it.title
+			}
+			p := append(append([]string(nil), steps...), step)
 			if it.isSub {
-				walk(it.sub, t)
+				walk(it.sub, t, p)
 				continue
 			}
 			if it.entry == nil {
@@ -177,11 +182,12 @@ func ParseVolumes(vols []entry.Volume, self int, name string) (*entry.Config, er
 			if e.ID == "" {
 				e.ID = strings.Join(t, ">")
 			}
+			e.MenuPath = strings.Join(p, ">")
 			flat[it] = len(cfg.Entries)
 			cfg.Entries = append(cfg.Entries, e)
 		}
 	}
-	walk(menu, nil)
+	walk(menu, nil, nil)
 	if len(cfg.Entries) == 0 {
 		cfg.Warnings = in.warnings
 		return cfg, nil

@@ -177,10 +177,18 @@ const BootedVersion = 2
 // The source's device is omitted for a directory, its line when unknown,
 // and the source itself when there is none.
 type Booted struct {
-	Version  int             `json:"version"`
-	Entry    string          `json:"entry"`
-	Label    string          `json:"label,omitempty"`
-	Source   entry.Source    `json:"source,omitzero"`
+	Version int          `json:"version"`
+	Entry   string       `json:"entry"`
+	Label   string       `json:"label,omitempty"`
+	Source  entry.Source `json:"source,omitzero"`
+	// Boots is what the entry booted (state.Boots: the digest of its
+	// kernel, initrds and command line), "" from images before it.
+	Boots string `json:"boots,omitempty"`
+	// Firmware is what the firmware starts on a cold boot of this
+	// machine, as far as the chain of boots knows (package coldpath):
+	// "warmboot" when warmboot itself was started without a handoff; else
+	// what the handoff that asked for this boot said.
+	Firmware string          `json:"firmware,omitempty"`
 	By       string          `json:"by"`
 	Trust    string          `json:"trust,omitempty"`
 	Handoff  *Record         `json:"handoff,omitempty"`

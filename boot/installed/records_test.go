@@ -41,7 +41,7 @@ func TestRecordsCheck(t *testing.T) {
 		r    Records
 		want string
 	}{
-		{Records{}, "img reads boot state version 1 and this warmswap writes version 2"},
+		{Records{}, "img reads boot state version 1 and this warmswap writes version 3"},
 		{Records{State: Current.State, Handoff: Current.Handoff + 1, Booted: Current.Booted}, "img reads handoff records of version"},
 		{Records{State: Current.State, Handoff: Current.Handoff, Booted: Current.Booted + 1}, "img writes booted.json version 3, newer than this warmboot bless reads (2)"},
 	} {

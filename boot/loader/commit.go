@@ -36,6 +36,22 @@ type Store struct {
 	// Write runs f on the root of the filesystem holding File, writable;
 	// nil when there is no filesystem to keep the state on.
 	Write func(f func(*os.Root) error) error
+	// Unwritable, when not nil, is why Write would fail (the bootloader
+	// does not write XFS, btrfs, RAID or LVM volumes, or a journal that
+	// needs recovery): known before anything is decided, so that nothing
+	// is decided that only a record would undo.
+	Unwritable error
+}
+
+// unrecorded is why nothing can be recorded in s, or nil.
+func (s *Store) unrecorded() error {
+	switch {
+	case s.Write == nil:
+		return errors.New("no filesystem with boot configs to keep the boot state on")
+	case s.Unwritable != nil:
+		return fmt.Errorf("the boot state %s cannot be written: %w", s.Where, s.Unwritable)
+	}
+	return nil
 }
 
 // Files writes the filesystem of a device: the bootloader remounts one
@@ -58,6 +74,19 @@ type Committer struct {
 	// Files writes an entry's config filesystem (boot counting) and
 	// grubenv's.
 	Files Files
+	// Writable says why Files cannot write a device, or nil; nil when
+	// every device it is given is writable (a running system).
+	Writable func(device string) error
+	// Firmware is the one-shot entry warmswap set for the loader the
+	// firmware starts (coldpath), recorded with the trial for bless.
+	Firmware *state.OneShot
+	// Chain is what the firmware starts, for the booted system's record
+	// (handoff.Booted.Firmware).
+	Chain string
+	// Over is the configs' default (before the state chose another),
+	// recorded with a trial: a default kept after it gives way once the
+	// configs' default is no longer this (state.Kept.Over).
+	Over *state.Ref
 	// Arm arms the hardware watchdog for a deadline.
 	Arm func(time.Duration) (watchdog.Armed, error)
 	// MustRecord: a trial that cannot be recorded is not committed at
@@ -82,6 +111,8 @@ type Boot struct {
 	EnvWrites []entry.EnvWrite
 	by        string
 	trial     trial.Boot
+	boots     string
+	chain     string
 }
 
 // Trial says the boot is a trial: recorded, guarded by panic=N and the
@@ -100,14 +131,32 @@ func (b Boot) Cmdline(cmdline string) string {
 	return strings.TrimSpace(cmdline + " " + b.Params)
 }
 
-// Decide decides the boot of e from the state in s (trial.Begin): asked
-// says the entry was asked for (a handoff, a warmswap target), which
-// makes it a trial unless it is last-known-good.
-func (c *Committer) Decide(s *Store, e entry.Entry, asked bool, cmdline string) Boot {
-	b := Boot{Entry: e, by: c.By}
-	b.trial = trial.Begin(s.State, e, asked, c.By, c.Config, c.Now())
+// Decide decides the boot of e with cmdline from the state in s
+// (trial.Begin): boots is what it boots (state.Boots of its files and
+// cmdline), asked says it was asked for (a handoff, a warmswap target),
+// which makes it a trial unless it is last-known-good. A boot that
+// nothing can record, neither the state nor a BLS counter, gets neither
+// panic=N nor the watchdog: after a reset nothing would say it failed,
+// and it would boot again and again.
+func (c *Committer) Decide(s *Store, e entry.Entry, boots string, asked bool, cmdline string) Boot {
+	b := Boot{Entry: e, by: c.By, boots: boots, chain: c.Chain}
+	start := trial.Start{Entry: state.Ref{ID: e.ID, Source: e.Source, Boots: boots}, Requested: asked, By: c.By, Over: c.Over,
+		Counted: e.Format == entry.BLS && e.TriesLeft > 0, Uncounted: e.TriesLeft < 0, Unrecorded: s.unrecorded()}
+	if start.Counted && c.Writable != nil {
+		if err := c.Writable(e.Source.Device); err != nil {
+			start.Counted = false
+			clog.Warnf(c.Log, "boot counting: %s cannot be counted (%v): it boots without panic=N or the watchdog, which would boot it again and again with its tries untouched", e.Source, err)
+		}
+	}
+	b.trial = trial.Begin(s.State, start, c.Config, c.Now())
+	if b.trial.Unguarded != "" {
+		clog.Warnf(c.Log, "trial: %q is not guarded: %s", e.Label, b.trial.Unguarded)
+	}
 	if b.trial.Trial && c.Fallback != nil {
 		b.trial.State.Trial.Fallback = c.Fallback
+	}
+	if b.trial.Trial && c.Firmware != nil {
+		b.trial.State.Trial.Firmware = c.Firmware
 	}
 	if b.trial.Arm {
 		b.Params = trial.Params(cmdline, c.Config)
@@ -118,7 +167,7 @@ func (c *Committer) Decide(s *Store, e entry.Entry, asked bool, cmdline string) 
 // Booted is the record the booted system gets (handoff.BootedFile):
 // the entry, who booted it, the request that asked for it, the timeline.
 func (b Boot) Booted(asked *handoff.Record, tl *timeline.Timeline) handoff.Booted {
-	r := handoff.Booted{Entry: b.Entry.ID, Label: b.Entry.Label, Source: b.Entry.Source, By: b.by, Handoff: asked}
+	r := handoff.Booted{Entry: b.Entry.ID, Label: b.Entry.Label, Source: b.Entry.Source, Boots: b.boots, Firmware: b.chain, By: b.by, Handoff: asked}
 	if tl != nil {
 		r.Timeline, _ = json.Marshal(tl) // a Timeline always marshals
 	}

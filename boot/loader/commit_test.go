@@ -87,7 +87,7 @@ var envWrite = []entry.EnvWrite{{File: entry.Source{Device: "vda1", File: "/grub
 // grubenv, and arms last.
 func TestCommitOrder(t *testing.T) {
 	ct, e := newCommitTest(t, true)
-	b := ct.c.Decide(&ct.store, e, true, "root=/dev/vda2")
+	b := ct.c.Decide(&ct.store, e, "", true, "root=/dev/vda2")
 	if len(ct.steps) != 0 {
 		t.Fatalf("Decide took steps %q; want none", ct.steps)
 	}
@@ -119,7 +119,7 @@ func TestCommitOrder(t *testing.T) {
 func TestCommitNothingArmedUnrecorded(t *testing.T) {
 	ct, e := newCommitTest(t, false)
 	ct.stateErr = errors.New("vda1: not written by warmboot: it is xfs")
-	done := ct.c.Commit(&ct.store, ct.c.Decide(&ct.store, e, true, ""))
+	done := ct.c.Commit(&ct.store, ct.c.Decide(&ct.store, e, "", true, ""))
 	if done.Armed || done.Recorded {
 		t.Errorf("Commit = %+v; want nothing recorded or armed", done)
 	}
@@ -135,7 +135,7 @@ func TestCommitNothingArmedUnrecorded(t *testing.T) {
 	// nothing is armed either.
 	ct, e = newCommitTest(t, true)
 	ct.filesErr = errors.New("md0: not written by warmboot")
-	b := ct.c.Decide(&ct.store, e, false, "")
+	b := ct.c.Decide(&ct.store, e, "", false, "")
 	if b.Trial() || b.Params == "" {
 		t.Fatalf("a counted entry not asked for: trial %v, params %q; want no trial, armed params", b.Trial(), b.Params)
 	}
@@ -153,7 +153,7 @@ func TestCommitNothingArmedUnrecorded(t *testing.T) {
 func TestCommitNoTrial(t *testing.T) {
 	ct, e := newCommitTest(t, false)
 	ct.store.State = state.State{LastGood: &state.Ref{ID: "a"}}
-	b := ct.c.Decide(&ct.store, e, true, "quiet")
+	b := ct.c.Decide(&ct.store, e, "", true, "quiet")
 	if b.Trial() || b.Params != "" {
 		t.Fatalf("Decide = trial %v, params %q; want neither", b.Trial(), b.Params)
 	}
@@ -168,8 +168,8 @@ func TestCommitFallback(t *testing.T) {
 	ct, e := newCommitTest(t, false)
 	ct.store.State = state.State{LastGood: &state.Ref{ID: "old"}}
 	ct.c.By, ct.c.Fallback = "warmswap -direct", &state.Ref{ID: "running"}
-	ct.c.Commit(&ct.store, ct.c.Decide(&ct.store, e, true, ""))
-	if s := ct.state(t); s.Trial == nil || !s.Trial.Fallback.Is("running") || s.Trial.By != "warmswap -direct" {
+	ct.c.Commit(&ct.store, ct.c.Decide(&ct.store, e, "", true, ""))
+	if s := ct.state(t); s.Trial == nil || s.Trial.Fallback.ID != "running" || s.Trial.By != "warmswap -direct" {
 		t.Errorf("state = %+v; want the trial falling back to the running entry", s.Trial)
 	}
 }
@@ -181,7 +181,7 @@ func TestCommitMustRecord(t *testing.T) {
 	ct, e := newCommitTest(t, true)
 	ct.c.MustRecord = true
 	ct.stateErr = errors.New("read-only file system")
-	b := ct.c.Decide(&ct.store, e, true, "")
+	b := ct.c.Decide(&ct.store, e, "", true, "")
 	b.EnvWrites = envWrite
 	if done := ct.c.Commit(&ct.store, b); done != (Committed{}) {
 		t.Errorf("Commit = %+v; want nothing done", done)

@@ -178,6 +178,16 @@ func (l *Loader) write(device string, f func(*os.Root) error) error {
 	return l.disks.Write(m, f)
 }
 
+// writable says why the bootloader cannot write device (discover.Writable),
+// or nil.
+func (l *Loader) writable(device string) error {
+	m, ok := l.mounts[device]
+	if !ok {
+		return fmt.Errorf("%s is not mounted", device)
+	}
+	return discover.Writable(m)
+}
+
 // volume reads a mounted device through safefs (a FIFO or device node
 // named like the state file on a hostile disk is refused, not opened);
 // nil when it is not mounted.

@@ -17,6 +17,7 @@ import (
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/menu"
 	"github.com/warmboot/warmboot/boot/prepare"
@@ -41,6 +42,11 @@ type Config struct {
 	Wait time.Duration
 	// Trial is how trials are armed (deadline, panic=N).
 	Trial trial.Config
+	// Firmware is what a cold boot of the machine starts, for the booted
+	// system's record (handoff.Booted.Firmware): "warmboot" when the
+	// bootloader was started without warmswap saying otherwise
+	// (warmboot.firmware=).
+	Firmware string
 	// DryRun loads the chosen entry and exits instead of kexecing,
 	// changing nothing on disk.
 	DryRun bool
@@ -152,12 +158,14 @@ type staged struct {
 // stageLoad decides the boot of e and prepares it through the pipeline.
 // edited says the user changed the command line.
 func (l *Loader) stageLoad(e entry.Entry, cmdline string, edited bool, envWrites []entry.EnvWrite) staged {
-	bt := l.commit.Decide(&l.store, e, l.requested != "" && l.requested == e.ID, cmdline)
-	bt.EnvWrites = envWrites
 	c, err := l.pipe.Check(e, cmdline, edited)
 	if err != nil {
 		return staged{err: err}
 	}
+	// What the entry boots is known from the one read of its files.
+	boots := state.Boots(c.Image.KernelSHA256, c.Image.InitrdSHA256s, cmdline)
+	bt := l.commit.Decide(&l.store, e, boots, l.requested != "" && l.requested == e.ID, cmdline)
+	bt.EnvWrites = envWrites
 	// A trial's panic=N is the bootloader's, added after the policy
 	// checked the entry's own command line, and measured with it.
 	c.Image.Cmdline = bt.Cmdline(c.Image.Cmdline)
@@ -342,7 +350,8 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		return m
 	}
 	l.store = Store{File: file, Where: entry.Source{Device: dev, File: file}.String(),
-		Write: func(f func(*os.Root) error) error { return l.write(dev, f) }}
+		Write:      func(f func(*os.Root) error) error { return l.write(dev, f) },
+		Unwritable: l.writable(dev)}
 	st, err := state.Read(l.volume(dev), file)
 	if err != nil {
 		l.warn("boot state: %v", err)
@@ -356,7 +365,29 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		st, l.store.Dirty = c.before, true
 	}
 	l.committed = nil
-	r := trial.Resolve(st, m, l.handoff != nil, l.commit.Now())
+	boots := map[int]string{}
+	bootsOf := func(i int) string {
+		if b, ok := boots[i]; ok {
+			return b
+		}
+		e := m.Entries[i]
+		k, ins, err := kexec.Digests(e, nil)
+		if err == nil {
+			boots[i] = state.Boots(k, ins, e.Cmdline)
+		} else {
+			boots[i] = ""
+		}
+		return boots[i]
+	}
+	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded()})
+	if l.handoff != nil || st.Next != nil {
+		// A trial records the configs' default it replaces, for the
+		// default bless keeps after it.
+		d := m.Entries[m.Default]
+		l.commit.Over = &state.Ref{ID: d.ID, Source: d.Source, Boots: bootsOf(m.Default)}
+	} else {
+		l.commit.Over = nil
+	}
 	clog.Say(l.log, r.Notes...)
 	l.store.State, l.store.Dirty = r.State, l.store.Dirty || r.Changed
 	return r.Menu

@@ -348,7 +348,7 @@ func TestPassTrialFallback(t *testing.T) {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}
 	bt.said(t, `booting the one-shot next entry "B" (asked by warmswap`, "watchdog armed for 1m30s")
-	if s := bt.state(t); s.Next != nil || s.Trial == nil || s.Trial.Entry.ID != "1-b" || !s.Trial.Fallback.Is("2-a") {
+	if s := bt.state(t); s.Next != nil || s.Trial == nil || s.Trial.Entry.ID != "1-b" || s.Trial.Fallback.ID != "2-a" {
 		t.Fatalf("state after the one-shot boot: %+v", s)
 	}
 	// B never blessed itself: the next boot finds the trial.
@@ -371,7 +371,7 @@ func TestPassTrialFallback(t *testing.T) {
 	bt.Pass(bt.ctx(t))
 	bt.said(t, `passing over "B": its last trial failed`, `booting "A"`)
 	// Blessed (as "warmboot bless" does on B), B is the default again.
-	s, _ = trial.MarkGood(s, state.Ref{ID: "1-b"})
+	s, _ = trial.MarkGood(s, trial.Good{Running: state.Ref{ID: "1-b"}})
 	discover.InRoot(bt.root, func(r *os.Root) error { return state.Save(r, "warmboot/state", s) })
 	bt.out.Reset()
 	bt.armed = nil
@@ -572,7 +572,7 @@ func TestPassKexecFailedIsNoFailedTrial(t *testing.T) {
 	if strings.Contains(bt.out.String(), `the trial of "1-b"`) {
 		t.Errorf("the second pass took the kexec that failed for a failed trial:\n%s", bt.out)
 	}
-	if s := bt.state(t); s.LastFailure != nil || s.OutOfTries("1-b") {
+	if s := bt.state(t); s.LastFailure != nil || s.OutOfTries("1-b", "") {
 		t.Errorf("state after a failed kexec and a second pass: last failure %+v, tries %v; want no failure recorded for B", s.LastFailure, s.TriesLeft)
 	}
 }

@@ -29,7 +29,7 @@ func Open(cfg Config, stdout io.Writer) (*Loader, *console.Set) {
 	l.say("starting")
 	mods := l.loadModules()
 	l.disks = RealDisks(log, mods.coldplug, mods.need)
-	l.commit = Committer{Config: cfg.Trial, By: "warmboot", Now: time.Now, Files: l.write, Log: log,
+	l.commit = Committer{Config: cfg.Trial, By: "warmboot", Now: time.Now, Files: l.write, Writable: l.writable, Chain: cfg.Firmware, Log: log,
 		Arm: func(d time.Duration) (watchdog.Armed, error) { return watchdog.Arm("/", d) }}
 	l.disarm = func() error { return watchdog.Disarm("/") }
 	l.setupTrust()

@@ -100,12 +100,10 @@ func (c Verified) Notes() []clog.Note {
 func (p *Pipeline) Verifying() bool { return p.TrustErr != nil || p.Trust.Policy != trust.Off }
 
 // hashes are the digests staging takes, in its one read of each file:
-// SHA-256 to verify, and every bank of the TPM to measure.
+// SHA-256 (to verify, and to know an entry by what it boots across boots:
+// state.Boots), and every bank of the TPM to measure.
 func (p *Pipeline) hashes() []crypto.Hash {
-	var hs []crypto.Hash
-	if p.Verifying() {
-		hs = append(hs, crypto.SHA256)
-	}
+	hs := []crypto.Hash{crypto.SHA256}
 	if p.Measurer != nil {
 		for _, a := range p.Measurer.Banks() {
 			if c := a.Crypto(); c != 0 && !slices.Contains(hs, c) {

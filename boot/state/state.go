@@ -8,16 +8,19 @@
 //
 // The file is text, versioned and checksummed:
 //
-//	warmboot-state 2
-//	{"last_good":{"id":"debian-6.1","source":{"device":"vda1","file":"/loader/entries/debian-6.1.conf","line":1}},...}
+//	warmboot-state 3
+//	{"last_good":{"id":"debian-6.1","source":{"device":"vda1","file":"/loader/entries/debian-6.1.conf","line":1},"boots":"9c0e…"},...}
 //	sha256 3f1c...
 //
 // The checksum covers the first two lines. A file that is not exactly
 // this (truncated, corrupted, another version) is an error the caller
 // reports and treats as empty state: a bad state file never stops a boot.
 // Version 1, the same but for each source written as a string
-// ("vda1:/loader/entries/debian-6.1.conf:1"), is read too; what is
-// written is version 2.
+// ("vda1:/loader/entries/debian-6.1.conf:1"), and version 2, without
+// what entries boot (Ref.Boots), the configs' default a kept default
+// gives way to and the contents a failed trial spent, are read too; what
+// is written is version 3. (Version 2 readers refuse unknown fields: an
+// older image reading this file says so and boots with empty state.)
 // Files are replaced atomically (Write): a power cut leaves the old or
 // the new file, never a mix.
 package state
@@ -38,7 +41,7 @@ import (
 // and version 1.
 const (
 	Magic   = "warmboot-state"
-	Version = 2
+	Version = 3
 	// MaxSize bounds what Parse reads.
 	MaxSize = 64 << 10
 )
@@ -50,17 +53,69 @@ var (
 	ErrVersion  = errors.New("unknown state file version")
 )
 
-// Ref names an entry across boots. Entries are matched by ID (a BLS
-// entry's id does not change when its counter does); Source says where
-// it was found, for people and for bless (which finds a BLS entry's file
-// from it); it is omitted when unknown.
+// Ref names an entry across boots, by its id (a BLS entry's id does not
+// change when its counter does) and by what it boots: Boots, the digest
+// of its kernel, initrds and command line (package state's Boots). An id
+// alone is not enough: Debian's "gnulinux-simple-UUID" boots the newest
+// kernel, whichever that is, and every kernel warmswap hands over is
+// "handoff". Source says where it was found, for people and for bless
+// (which finds a BLS entry's file from it); it is omitted when unknown.
 type Ref struct {
 	ID     string       `json:"id"`
 	Source entry.Source `json:"source,omitzero"`
+	// Boots is "" when what the entry booted is not known (a record of
+	// version 2 or older; a running system whose files could not be read).
+	Boots string `json:"boots,omitempty"`
 }
 
-// Is says whether r names the entry with id.
-func (r *Ref) Is(id string) bool { return r != nil && r.ID == id }
+// Is says whether r names the entry with id that boots boots: the same
+// id, and the same contents whenever r knows its own. An entry whose
+// contents are not known (boots "") is not the entry r knew.
+func (r *Ref) Is(id, boots string) bool {
+	return r != nil && r.ID == id && (r.Boots == "" || r.Boots == boots)
+}
+
+// Same says whether r and o name the same entry, as far as both know:
+// the same id, and the same contents where both know theirs.
+func (r *Ref) Same(o *Ref) bool {
+	return r != nil && o != nil && r.ID == o.ID && (r.Boots == "" || o.Boots == "" || r.Boots == o.Boots)
+}
+
+// String names r for messages: its id, and the start of its digest.
+func (r *Ref) String() string {
+	if r == nil {
+		return "none"
+	}
+	if len(r.Boots) >= 12 {
+		return fmt.Sprintf("%q (boots %s…)", r.ID, r.Boots[:12])
+	}
+	return fmt.Sprintf("%q", r.ID)
+}
+
+// Boots is the digest an entry is known by across boots: SHA-256 over
+// the SHA-256 of its kernel, of each initrd in order, and its command
+// line (as configured or edited, without what a trial adds), in hex.
+func Boots(kernel [32]byte, initrds [][32]byte, cmdline string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "kernel %x\n", kernel)
+	for _, i := range initrds {
+		fmt.Fprintf(h, "initrd %x\n", i)
+	}
+	fmt.Fprintf(h, "cmdline %q\n", cmdline)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Kept is the default "warmboot bless" kept after a warm swap: the entry
+// swapped to, the bootloader's default in place of the configs' own until
+// the configs' default changes (a kernel upgrade, grubby --set-default,
+// bootctl set-default), or for good when Pinned (warmswap -commit -pin).
+type Kept struct {
+	Ref
+	// Over is the configs' default when it was kept; nil in records of
+	// version 2, whose kept default gives way at once.
+	Over   *Ref `json:"over,omitempty"`
+	Pinned bool `json:"pinned,omitempty"`
+}
 
 // Attempt is a boot started and not yet blessed.
 type Attempt struct {
@@ -73,6 +128,34 @@ type Attempt struct {
 	// Fallback is what boots if it fails: the entry that was running
 	// (warmswap) or last-known-good.
 	Fallback *Ref `json:"fallback,omitempty"`
+	// Over is the configs' default when it started, which a default kept
+	// after it (Kept.Over) gives way to once it changes.
+	Over *Ref `json:"over,omitempty"`
+	// Firmware is how warmswap made the loader the firmware starts boot
+	// the fallback once (package coldpath), for bless to take back; nil
+	// when warmboot is on that path itself (its state is the fallback).
+	Firmware *OneShot `json:"firmware,omitempty"`
+}
+
+// OneShot is a one-shot entry set for a loader other than warmboot: GRUB's
+// next_entry in its environment block, systemd-boot's LoaderEntryOneShot.
+type OneShot struct {
+	// Loader is "grub" or "systemd-boot".
+	Loader string `json:"loader"`
+	// File is the environment block on the running system
+	// ("/boot/grub/grubenv"); "" for an EFI variable.
+	File string `json:"file,omitempty"`
+	// Var and Value are what was set: "next_entry" and the fallback's
+	// menu path.
+	Var   string `json:"var"`
+	Value string `json:"value"`
+}
+
+func (o *OneShot) String() string {
+	if o.File != "" {
+		return fmt.Sprintf("%s %s=%q in %s", o.Loader, o.Var, o.Value, o.File)
+	}
+	return fmt.Sprintf("%s %s=%q", o.Loader, o.Var, o.Value)
 }
 
 // Failure is a trial given up.
@@ -90,7 +173,7 @@ type State struct {
 	// Default, when set, is the bootloader's default in place of the
 	// configs' own: the entry a warm swap tried and "warmboot bless"
 	// (or "warmswap -commit") kept.
-	Default *Ref `json:"default,omitempty"`
+	Default *Kept `json:"default,omitempty"`
 	// Next is the one-shot next entry, booted once (then it is the
 	// Trial), whichever way the machine gets to the bootloader.
 	Next *Attempt `json:"next,omitempty"`
@@ -104,15 +187,20 @@ type State struct {
 	// counter, by entry id: a failed trial leaves 0, and the bootloader
 	// then boots that entry only when asked for it by name.
 	TriesLeft map[string]int `json:"tries_left,omitempty"`
+	// Spent says what an entry with 0 tries left booted when its trial
+	// failed, by entry id: once it boots something else (a new kernel
+	// under the same id), it has its tries again.
+	Spent map[string]string `json:"spent,omitempty"`
 	// LastFailure is the last trial given up, and why.
 	LastFailure *Failure `json:"last_failure,omitempty"`
 }
 
-// OutOfTries says whether the entry id, which carries no BLS counter,
-// has no tries left (a trial of it failed).
-func (s State) OutOfTries(id string) bool {
+// OutOfTries says whether the entry id booting boots, which carries no
+// BLS counter, has no tries left: a trial of it, booting the same, failed.
+func (s State) OutOfTries(id, boots string) bool {
 	n, ok := s.TriesLeft[id]
-	return ok && n == 0
+	spent := s.Spent[id]
+	return ok && n == 0 && (spent == "" || spent == boots)
 }
 
 // Marshal renders s as a state file.
@@ -150,13 +238,13 @@ func Parse(data []byte) (State, error) {
 	}
 	body := lines[1]
 	switch version {
-	case Version:
+	case Version, 2:
 	case 1:
 		if body, err = sourcesAsValues(body); err != nil {
 			return State{}, fmt.Errorf("%w: version 1: %v", ErrFormat, err)
 		}
 	default:
-		return State{}, fmt.Errorf("%w %d (this warmboot reads 1 and %d)", ErrVersion, version, Version)
+		return State{}, fmt.Errorf("%w %d (this warmboot reads 1 to %d)", ErrVersion, version, Version)
 	}
 	var s State
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -46,7 +46,7 @@ func TestParseErrors(t *testing.T) {
 	good, _ := Marshal(sample(1))
 	flipped := []byte(string(good))
 	flipped[30] ^= 1
-	v1 := []byte(strings.Replace(string(good), "warmboot-state 2", "warmboot-state 1", 1))
+	v1 := []byte(strings.Replace(string(good), "warmboot-state 3", "warmboot-state 1", 1))
 	for name, tt := range map[string]struct {
 		data []byte
 		want error
@@ -68,7 +68,7 @@ func TestParseErrors(t *testing.T) {
 		body    string
 		want    error
 	}{
-		{3, `{}`, ErrVersion},
+		{4, `{}`, ErrVersion},
 		{0, `{}`, ErrVersion},
 		{2, `{"last_good":{"id":"a","source":"vda1:/a.conf:1"}}`, ErrFormat},                             // version 2's source is a value
 		{1, `{"last_good":{"id":"a","source":{"file":"/a.conf"}}}`, ErrFormat},                           // version 1's is a string
@@ -91,7 +91,7 @@ func checksummed(version int, body string) []byte {
 
 // A state file as warmboot wrote it before sources were values
 // (testdata/state-v1, made by that version's Marshal) reads with every
-// source as one, and is written again as version 2.
+// source as one, and is written again as version 3.
 func TestVersion1(t *testing.T) {
 	data, err := os.ReadFile("testdata/state-v1")
 	if err != nil {
@@ -106,7 +106,7 @@ func TestVersion1(t *testing.T) {
 	newer := Ref{ID: "debian-6.1.0-57-amd64", Source: entry.Source{Device: "vda1", File: "/loader/entries/debian-6.1.0-57-amd64+2-1.conf", Line: 1}}
 	want := State{
 		LastGood:    old,
-		Default:     old,
+		Default:     &Kept{Ref: *old},
 		Next:        &Attempt{Entry: Ref{ID: "rescue", Source: entry.Source{Device: "vda1", File: "/grub/grub.cfg", Line: 40}}, At: at, By: "warmswap", Fallback: old},
 		Trial:       &Attempt{Entry: newer, At: at, By: "warmswap -direct", DeadlineSeconds: 120, Fallback: old},
 		LastAttempt: &Attempt{Entry: newer, At: at, By: "warmswap -direct", DeadlineSeconds: 120, Fallback: old},
@@ -125,14 +125,14 @@ func TestVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(out), "warmboot-state 2\n") || !strings.Contains(string(out), `"last_good":{"id":"debian-6.1.0-56-amd64","source":{"device":"vda1","file":"/loader/entries/debian-6.1.0-56-amd64.conf","line":1}}`) {
-		t.Errorf("Marshal = %s, want version 2 with sources as values", out)
+	if !strings.HasPrefix(string(out), "warmboot-state 3\n") || !strings.Contains(string(out), `"last_good":{"id":"debian-6.1.0-56-amd64","source":{"device":"vda1","file":"/loader/entries/debian-6.1.0-56-amd64.conf","line":1}}`) {
+		t.Errorf("Marshal = %s, want version 3 with sources as values", out)
 	}
 	if again, err := Parse(out); err != nil || !cmp.Equal(want, again) {
 		t.Errorf("Parse(Marshal) = %+v, %v", again, err)
 	}
 	// An entry whose id is "source" is only an id.
-	if s, err := Parse(checksummed(1, `{"tries_left":{"source":0}}`)); err != nil || !s.OutOfTries("source") {
+	if s, err := Parse(checksummed(1, `{"tries_left":{"source":0}}`)); err != nil || !s.OutOfTries("source", "") {
 		t.Errorf(`version 1 with tries_left {"source":0}: %+v, %v`, s, err)
 	}
 }

@@ -40,12 +40,14 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/sumcache"
@@ -89,6 +91,10 @@ type Request struct {
 	Teardown   string
 	NeverKexec string
 	Reason     string
+	// Unprotected lets a trial go when nothing would bring the machine
+	// back if it failed (the firmware's loader cannot be made to boot the
+	// fallback): warmswap -unprotected.
+	Unprotected bool
 }
 
 // Mode is how the machine will be restarted.
@@ -127,6 +133,12 @@ type Plan struct {
 	// Trial is what the swap records so that a target that fails brings
 	// the machine back; nil for -load without a target.
 	Trial *Trial
+	// Firmware is what a cold boot of this machine starts (a reset goes
+	// there).
+	Firmware coldpath.Path
+	// Menu is the running system's boot entries, as the bootloader
+	// would rank them.
+	Menu choose.Menu
 }
 
 // Env is the running system, as paths (tests point them at a temporary
@@ -225,11 +237,14 @@ func Preflight(env Env, req Request) (*Plan, error) {
 	check("bootloader", fmt.Sprintf("%s (%s)", bl, p.Trust))
 
 	// The target.
-	running, _ := os.ReadFile(env.path("proc/cmdline"))
-	if req.Kernel != "" {
-		p.Target, err = handedKernel(env, req, string(running))
-	} else {
-		p.Target, err = findEntry(env, req.Entry)
+	runCmdline, _ := os.ReadFile(env.path("proc/cmdline"))
+	p.Menu, err = running.HostMenu(env.Root)
+	if err == nil {
+		if req.Kernel != "" {
+			p.Target, err = handedKernel(env, req, string(runCmdline))
+		} else {
+			p.Target, err = findEntry(p.Menu, req.Entry)
+		}
 	}
 	if err != nil {
 		return fail("target", err)
@@ -286,7 +301,20 @@ func Preflight(env Env, req Request) (*Plan, error) {
 		check("teardown", strings.Join(p.Teardown, " "))
 	}
 
+	booted, err := handoff.ReadBooted(env.Root)
+	if err != nil {
+		booted = handoff.Booted{}
+	}
+	p.Firmware = coldpath.Detect(env.Root, &booted)
+	check("firmware", "a cold boot (a reset, a power cycle) starts "+p.Firmware.String())
 	planTrial(env, req, p, bl.Cmdline)
+	if t := p.Trial; t != nil && t.Guarded && t.Unprotected != nil {
+		if !req.Unprotected {
+			closeStaged()
+			return fail("protection", fmt.Errorf("%w: if %q fails, the reset it takes goes through %s, and nothing there brings the machine back to %s: %v (warmswap -unprotected swaps anyway)", ErrUnprotected, t.Target.ID, p.Firmware, fallbackName(t.Fallback), t.Unprotected))
+		}
+		p.Warnings = append(p.Warnings, fmt.Sprintf("-unprotected: if %q fails, nothing brings the machine back to %s by itself: %v", t.Target.ID, fallbackName(t.Fallback), t.Unprotected))
+	}
 	switch p.Mode {
 	case Reboot:
 		closeStaged()
@@ -336,7 +364,14 @@ func Preflight(env Env, req Request) (*Plan, error) {
 		files[handoff.RecordFile] = data
 		p.Record = &r
 	}
-	cmdline := strings.TrimSpace(bl.Cmdline + " " + consoles(string(running)))
+	// The bootloader is told what the firmware starts, for the booted
+	// system's record: started without it, it takes itself for the
+	// firmware's choice.
+	chain := string(p.Firmware.Loader)
+	if chain == "" {
+		chain = "unknown"
+	}
+	cmdline := strings.TrimSpace(bl.Cmdline + " " + consoles(string(runCmdline)) + " " + FirmwareParam + "=" + chain)
 	ble := entry.Entry{ID: "warmboot", Label: "warmboot", Kernel: bl.Kernel, Root: env.Root, Source: entry.Source{File: req.Bootloader}}
 	if bl.Initrd != "" {
 		ble.Initrds = []string{bl.Initrd}
@@ -374,19 +409,19 @@ func filesystems(env Env) ([]discover.BlockMount, error) {
 	return out, nil
 }
 
-// findEntry scans the running system's filesystems as the bootloader
-// scans the disks, and finds an entry by id or label ("" the default).
-func findEntry(env Env, id string) (entry.Entry, error) {
-	vols, err := discover.HostVolumes(env.Root, "/")
-	if err != nil {
-		return entry.Entry{}, err
-	}
-	m := choose.Rank(discover.Scan(vols))
+// FirmwareParam is the bootloader command line parameter that says what
+// the firmware starts (coldpath.Loader), for the record of the system it
+// boots (handoff.Booted.Firmware).
+const FirmwareParam = "warmboot.firmware"
+
+// findEntry finds an entry of m by id or label ("" the default).
+func findEntry(m choose.Menu, id string) (entry.Entry, error) {
 	if len(m.Entries) == 0 {
 		return entry.Entry{}, fmt.Errorf("%w: no boot entries on the mounted filesystems (looked for %s)", ErrNoEntry, strings.Join(discover.Looked(), ", "))
 	}
 	i := m.Default
 	if id != "" {
+		var err error
 		if i, err = m.Select(id); err != nil {
 			return entry.Entry{}, err
 		}

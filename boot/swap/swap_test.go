@@ -3,9 +3,11 @@ package swap
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/coldpath"
+	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/initramfs"
 	"github.com/warmboot/warmboot/boot/installed"
@@ -59,7 +63,7 @@ func TestPreflightEntry(t *testing.T) {
 	if p.Mode != ViaBootloader || p.Record == nil || p.Record.Entry != "a" {
 		t.Fatalf("plan = %+v, want the bootloader with a handoff for a", p)
 	}
-	if want := "warmboot.wait=3 console=tty0 console=ttyS0,115200"; p.Image.Cmdline != want {
+	if want := "warmboot.wait=3 console=tty0 console=ttyS0,115200 warmboot.firmware=warmboot"; p.Image.Cmdline != want {
 		t.Errorf("bootloader cmdline = %q, want %q", p.Image.Cmdline, want)
 	}
 	r, err := handoff.ParseRecord(segment(t, p.Image)[".warmboot/handoff.json"])
@@ -159,7 +163,7 @@ func TestPreflightRefusals(t *testing.T) {
 			b, _ := os.ReadFile(img)
 			os.WriteFile(img, append(b, old...), 0o644)
 			r.Entry = "a"
-		}, nil, "bootloader: /boot/warmboot/initramfs.cpio reads boot state version 1 and this warmswap writes version 2"},
+		}, nil, "bootloader: /boot/warmboot/initramfs.cpio reads boot state version 1 and this warmswap writes version 3"},
 		{"teardown not executable", func(root string, _ *Env, r *Request) {
 			os.MkdirAll(filepath.Join(root, "etc/warmboot/teardown.d"), 0o755)
 			os.WriteFile(filepath.Join(root, "etc/warmboot/teardown.d/10-x"), nil, 0o644)
@@ -203,13 +207,22 @@ func TestPreflightTrial(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "run/warmboot"), 0o755)
 	os.WriteFile(filepath.Join(root, "run/warmboot/booted.json"), []byte(`{"version":1,"entry":"b","by":"warmboot"}`), 0o644)
 	os.WriteFile(filepath.Join(root, "boot/warmboot/cmdline"), []byte("quiet warmboot.deadline=40\n"), 0o644)
-	p, err := Preflight(env(root), Request{Entry: "A"})
+	// An older image's booted.json does not say what the firmware
+	// starts, and this root has no GRUB: nothing would bring the machine
+	// back from a reset, and the swap is refused unless -unprotected.
+	if _, err := Preflight(env(root), Request{Entry: "A"}); !errors.Is(err, ErrUnprotected) || !strings.Contains(err.Error(), "-unprotected") {
+		t.Fatalf("Preflight with an unknown cold path = %v, want %v", err, ErrUnprotected)
+	}
+	p, err := Preflight(env(root), Request{Entry: "A", Unprotected: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(strings.Join(p.Warnings, "\n"), "-unprotected: if \"a\" fails, nothing brings the machine back to \"b\"") {
+		t.Errorf("warnings = %q", p.Warnings)
+	}
 	p.Image.Close()
 	tr := p.Trial
-	if tr == nil || !tr.Guarded || tr.Config.Deadline != 40*time.Second || !tr.Fallback.Is("b") || tr.State.Next == nil || tr.State.Next.Entry.ID != "a" || !tr.State.Next.Fallback.Is("b") || tr.State.Trial != nil {
+	if tr == nil || !tr.Guarded || tr.Config.Deadline != 40*time.Second || tr.Fallback.ID != "b" || tr.State.Next == nil || tr.State.Next.Entry.ID != "a" || tr.State.Next.Fallback.ID != "b" || tr.State.Trial != nil {
 		t.Fatalf("trial = %+v", tr)
 	}
 	r, _ := os.OpenRoot(root)
@@ -371,4 +384,50 @@ func TestPreflightRecordsEveryPath(t *testing.T) {
 			t.Errorf("Preflight(firmware reboot) with an image that reads state version 1 = %v; want it refused (the one-shot entry it records is read by that image next)", err)
 		}
 	})
+}
+
+// On a machine whose firmware starts GRUB (no booted.json: GRUB booted
+// the running system), the swap makes GRUB boot the running entry once,
+// by its menu path, before anything stops; the state records it for bless.
+func TestPreflightGRUBColdPath(t *testing.T) {
+	root := system(t, "off")
+	os.Remove(filepath.Join(root, "run/warmboot/booted.json"))
+	os.MkdirAll(filepath.Join(root, "boot/grub"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/grub/grub.cfg"), []byte(`if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+fi
+submenu 'Advanced' --id adv {
+menuentry 'B' --id gb {
+  linux /boot/vmlinuz
+  initrd /boot/initrd.img
+}
+}
+`), 0o644)
+	os.WriteFile(filepath.Join(root, "proc/version"), []byte("Linux version 6.1.0-10-amd64 (x) (gcc) #1 SMP Debian 6.1.38-1\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "proc/cmdline"), []byte("BOOT_IMAGE=/boot/vmlinuz\n"), 0o644)
+	k, _ := os.ReadFile(filepath.Join(root, "boot/vmlinuz"))
+	binary.LittleEndian.PutUint16(k[0x20e:], 0x300)
+	copy(k[0x500:], "6.1.0-10-amd64 (x) #1 SMP Debian 6.1.38-1\x00")
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz"), k, 0o644)
+	p, err := Preflight(env(root), Request{Entry: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Image.Close()
+	tr := p.Trial
+	if p.Firmware.Loader != coldpath.GRUB || tr == nil || tr.OneShot == nil || tr.OneShot.Value != "adv>gb" || tr.Fallback == nil || tr.Fallback.ID != "gb" || tr.State.Next.Firmware == nil {
+		t.Fatalf("firmware %+v, trial %+v", p.Firmware, tr)
+	}
+	if !strings.Contains(p.Image.Cmdline, "warmboot.firmware=grub") {
+		t.Errorf("bootloader cmdline %q does not say what the firmware starts", p.Image.Cmdline)
+	}
+	if err := tr.Commit(slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := os.ReadFile(filepath.Join(root, "boot/grub/grubenv"))
+	if vars, err := grubenv.Map(blk); err != nil || vars["next_entry"] != "adv>gb" {
+		t.Errorf("grubenv after Commit: %v, %v", vars, err)
+	}
 }

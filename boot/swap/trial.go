@@ -1,6 +1,7 @@
 package swap
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
-	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/loader"
+	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/watchdog"
@@ -32,6 +36,14 @@ type Trial struct {
 	Guarded bool
 	// Watchdog describes this machine's watchdog ("" when it has none).
 	Watchdog string
+	// Running says how the running entry (the fallback) was known.
+	Running string
+	// OneShot is what makes the loader the firmware starts boot the
+	// fallback once, set by Commit; nil when warmboot is that loader.
+	OneShot *state.OneShot
+	// Unprotected, when not nil, is why nothing on the firmware's path
+	// would bring the machine back if the trial failed.
+	Unprotected error
 	// File is the state file (state.HostFile), relative to the root.
 	File string
 	// State is what Commit writes to File; StateErr says why the file on
@@ -40,6 +52,7 @@ type Trial struct {
 	StateErr error
 
 	store loader.Store
+	root  string
 	// reboot: the swap is a firmware reboot, whose only way to the
 	// target is the one-shot entry.
 	reboot bool
@@ -58,12 +71,17 @@ type directBoot struct {
 // reboot) the target becomes the bootloader's one-shot next entry, which
 // the bootloader boots as a trial; -direct decides the boot as the
 // bootloader decides one (loader.Committer.Decide), and the target's
-// command line gets its panic=N.
+// command line gets its panic=N. Entries are known by what they boot: the
+// running entry (the fallback) by booted.json or by its kernel and
+// command line (package running), the target by its files' digests.
+// Where the firmware starts another loader than warmboot, that loader is
+// made to boot the fallback once (package coldpath; Trial.OneShot), or
+// the trial is Unprotected.
 func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	if req.NoRecord {
 		return // -load of the bootloader alone: it boots as from the firmware
 	}
-	t := &Trial{File: state.HostFile(env.Root)}
+	t := &Trial{File: state.HostFile(env.Root), root: env.Root}
 	var ignored []string
 	t.Config, ignored = trial.ConfigFrom(blCmdline)
 	for _, w := range ignored {
@@ -71,9 +89,13 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	}
 	st, err := state.Read(os.DirFS(env.Root), t.File)
 	t.StateErr = err
+	boots := menuBoots(env, p.Menu)
 	t.Fallback = st.LastGood
-	if b, err := handoff.ReadBooted(env.Root); err == nil {
-		t.Fallback = &state.Ref{ID: b.Entry, Source: b.Source}
+	if r, how, err := running.Identify(env.Root, p.Menu, env.Sums); err == nil {
+		t.Fallback = &r
+		t.Running = how
+	} else {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the running system: %v; its fallback is last-known-good, %s", err, fallbackName(st.LastGood)))
 	}
 	t.store = loader.Store{State: st, Dirty: err != nil, File: t.File, Where: t.File,
 		Write: func(f func(*os.Root) error) error { return discover.InRoot(env.Root, f) }}
@@ -81,15 +103,28 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	if req.Kernel != "" && p.Mode != Direct {
 		id = "handoff" // the bootloader's name for a kernel handed over
 	}
-	t.Target = state.Ref{ID: id, Source: p.Target.Source}
+	var over *state.Ref
+	if len(p.Menu.Entries) > 0 {
+		d := p.Menu.Entries[p.Menu.Default]
+		over = &state.Ref{ID: d.ID, Source: d.Source, Boots: boots(p.Menu.Default)}
+	}
+	tb := ""
+	if k, ins, err := kexec.Digests(p.Target, env.Sums); err == nil {
+		tb = state.Boots(k, ins, p.TargetCmdline)
+	}
+	t.Target = state.Ref{ID: id, Source: p.Target.Source, Boots: tb}
+	t.Guarded = !st.LastGood.Is(id, tb)
+	if t.Guarded {
+		t.OneShot, t.Unprotected = protect(env, p, t.Fallback, boots)
+	}
 	if p.Mode == Direct {
+		chain := string(p.Firmware.Loader)
 		d := &directBoot{c: loader.Committer{Config: t.Config, By: "warmswap -direct", Fallback: t.Fallback, Now: env.Now,
-			Files: hostFiles(env), Arm: env.arm, MustRecord: true}}
-		d.boot = d.c.Decide(&t.store, p.Target, true, p.TargetCmdline)
+			Files: hostFiles(env), Arm: env.arm, MustRecord: true, Over: over, Firmware: t.OneShot, Chain: chain}}
+		d.boot = d.c.Decide(&t.store, p.Target, tb, true, p.TargetCmdline)
 		t.Guarded, t.State, t.direct = d.boot.Trial(), d.boot.State(), d
 	} else {
-		t.Guarded = !st.LastGood.Is(id)
-		st.Next = &state.Attempt{Entry: t.Target, At: env.Now().UTC(), By: "warmswap", Fallback: t.Fallback}
+		st.Next = &state.Attempt{Entry: t.Target, At: env.Now().UTC(), By: "warmswap", Fallback: t.Fallback, Over: over, Firmware: t.OneShot}
 		t.State, t.store.State = st, st
 		t.reboot = p.Mode == Reboot
 	}
@@ -98,6 +133,50 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 		t.Watchdog = strings.TrimSpace(watchdog.Device + " " + strings.TrimSpace(string(id)))
 	}
 	p.Trial = t
+}
+
+// protect says how a reset during the trial comes back to fallback:
+// warmboot on the firmware's path needs nothing more (its state holds the
+// trial); another loader gets a one-shot entry (planned here, set by
+// Commit). A firmware reboot (never-kexec) goes to that loader with
+// warmboot's one-shot entry, which only warmboot reads.
+func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*state.OneShot, error) {
+	fw := p.Firmware
+	switch {
+	case fw.Loader == coldpath.Warmboot:
+		return nil, nil
+	case p.Mode == Reboot:
+		return nil, fmt.Errorf("a firmware reboot starts %s, which does not read warmboot's one-shot entry", fw)
+	case fallback == nil:
+		return nil, errors.New("the running system is not known (no booted.json, no entry whose kernel is the running one) and nothing is last-known-good")
+	}
+	return coldpath.Plan(env.Root, fw, p.Menu, *fallback, boots)
+}
+
+// menuBoots says what entry i of m boots (state.Boots), taking each
+// entry's digests at most once (and from env.Sums when it has them).
+func menuBoots(env Env, m choose.Menu) func(i int) string {
+	memo := map[int]string{}
+	return func(i int) string {
+		if b, ok := memo[i]; ok {
+			return b
+		}
+		e := m.Entries[i]
+		k, ins, err := kexec.Digests(e, env.Sums)
+		if err == nil {
+			memo[i] = state.Boots(k, ins, e.Cmdline)
+		} else {
+			memo[i] = ""
+		}
+		return memo[i]
+	}
+}
+
+func fallbackName(r *state.Ref) string {
+	if r == nil {
+		return "the next entry with tries left"
+	}
+	return fmt.Sprintf("%q", r.ID)
 }
 
 // Commit leaves on disk what the swap must before anything stops,
@@ -114,6 +193,12 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 // bootloader a failed write is said and the swap goes on: the handoff
 // asks for the target, and the bootloader records the trial itself.
 func (t *Trial) Commit(log *slog.Logger) error {
+	if o := t.OneShot; o != nil {
+		if err := coldpath.Set(t.root, o); err != nil {
+			return fmt.Errorf("trial: %w: nothing would bring the machine back if %q failed: fix it, or swap with -unprotected", err, t.Target.ID)
+		}
+		clog.Infof(log, "firmware path: set %s: a reset during the trial boots %s once; \"warmboot bless\" clears it", o, fallbackName(t.Fallback))
+	}
 	if d := t.direct; d != nil {
 		d.c.Log = log
 		if done := d.c.Commit(&t.store, d.boot); d.boot.Trial() && !done.Recorded {

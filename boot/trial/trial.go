@@ -32,13 +32,14 @@ package trial
 import (
 	"fmt"
 	"maps"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
-	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/state"
 )
 
@@ -67,93 +68,174 @@ type Resolved struct {
 	Notes []clog.Note
 }
 
+// Context is what Resolve knows besides the state and the menu.
+type Context struct {
+	// Handoff says a running system re-entered the bootloader asking for
+	// an entry: a trial pending then is that system's own (it was up),
+	// not a failure, and the one-shot entry is not for this boot.
+	Handoff bool
+	Now     time.Time
+	// Boots is what entry i of the menu boots (state.Boots), "" when its
+	// files cannot be read; called only where the state names an entry
+	// by what it boots, and at most once per entry (Resolve remembers).
+	Boots func(i int) string
+	// Unrecorded, when not nil, is why nothing this boot decides can be
+	// recorded (the state sits on a filesystem the bootloader does not
+	// write): a one-shot entry that cannot be used up is then ignored, or
+	// it would boot every time.
+	Unrecorded error
+}
+
 func clone(s state.State) state.State {
 	s.TriesLeft = maps.Clone(s.TriesLeft)
+	s.Spent = maps.Clone(s.Spent)
 	return s
 }
 
-// Resolve applies the chain to m. handoff says a running system
-// re-entered the bootloader asking for an entry: a trial pending then is
-// that system's own (it was up), not a failure.
-func Resolve(s state.State, m choose.Menu, handoff bool, now time.Time) Resolved {
-	r := Resolved{State: clone(s), Menu: m}
-	say := func(warn bool, format string, a ...any) {
-		r.Notes = append(r.Notes, clog.Note{Warning: warn, Msg: fmt.Sprintf(format, a...)})
+// resolver is one Resolve: the digests of the menu's entries, taken once.
+type resolver struct {
+	Resolved
+	c     Context
+	boots map[int]string
+}
+
+func (r *resolver) say(warn bool, format string, a ...any) {
+	r.Notes = append(r.Notes, clog.Note{Warning: warn, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (r *resolver) bootsOf(i int) string {
+	if b, ok := r.boots[i]; ok {
+		return b
 	}
+	b := ""
+	if r.c.Boots != nil {
+		b = r.c.Boots(i)
+	}
+	r.boots[i] = b
+	return b
+}
+
+// find is the entry ref names, by id and, when the ref knows it, by what
+// it boots: the entry with its id booting the same, else any entry
+// booting the same (a floating id such as Debian's gnulinux-simple now
+// boots another kernel, and the one ref booted is under another id). It
+// returns -1 when none does; moved says an entry with ref's id is there
+// but boots something else.
+func (r *resolver) find(ref *state.Ref) (i int, moved bool) {
+	m := r.Menu
+	i = m.Find(ref.ID)
+	if ref.Boots == "" || i >= 0 && r.bootsOf(i) == ref.Boots {
+		return i, false
+	}
+	for j := range m.Entries {
+		if r.bootsOf(j) == ref.Boots {
+			return j, false
+		}
+	}
+	return -1, i >= 0
+}
+
+// Resolve applies the chain to m.
+func Resolve(s state.State, m choose.Menu, c Context) Resolved {
+	r := &resolver{Resolved: Resolved{State: clone(s), Menu: m}, c: c, boots: map[int]string{}}
 	st := &r.State
 	if len(m.Entries) == 0 {
-		return r
+		return r.Resolved
 	}
-	if t := s.Trial; t != nil && !handoff {
+	if t := s.Trial; t != nil && !c.Handoff {
 		why := "it did not run \"warmboot bless\" before the machine came back to the bootloader: it panicked, hung past its watchdog deadline, or was reset"
-		st.LastFailure = &state.Failure{Attempt: *t, Seen: now, Why: why}
-		st.Trial = nil
+		Fail(st, *t, c.Now, why, m.Find(t.Entry.ID) >= 0 && m.Entries[m.Find(t.Entry.ID)].TriesLeft < 0)
 		r.Changed = true
-		if i := m.Find(t.Entry.ID); i >= 0 && m.Entries[i].TriesLeft < 0 {
-			if st.TriesLeft == nil {
-				st.TriesLeft = map[string]int{}
-			}
-			st.TriesLeft[t.Entry.ID] = 0
-		}
 		fb := t.Fallback
 		if fb == nil {
 			fb = s.LastGood
 		}
-		say(true, "the trial of %q (started by %s at %s) failed: %s", t.Entry.ID, t.By, t.At.UTC().Format(time.RFC3339), why)
-		i := -1
+		r.say(true, "the trial of %q (started by %s at %s) failed: %s", t.Entry.ID, t.By, t.At.UTC().Format(time.RFC3339), why)
+		i, moved := -1, false
 		if fb != nil {
-			i = m.Find(fb.ID)
+			i, moved = r.find(fb)
 		}
 		switch {
 		case fb == nil:
-		case fb.Is(t.Entry.ID):
-			say(true, "its fallback is %q itself; passing it over", fb.ID)
+		case i >= 0 && m.Entries[i].ID == t.Entry.ID && (t.Entry.Boots == "" || r.bootsOf(i) == t.Entry.Boots):
+			r.say(true, "its fallback %s is the entry that failed; passing it over", fb)
+		case moved:
+			r.say(true, "its fallback %s now boots something else (a kernel upgrade since?) and nothing boots what it booted; booting the default instead", fb)
 		case i < 0:
-			say(true, "its fallback %q is not on any disk; booting the default instead", fb.ID)
+			r.say(true, "its fallback %s is not on any disk; booting the default instead", fb)
 		default:
 			r.Menu.Default = i
-			say(false, "falling back to %q, the entry that last came up", m.Entries[i].Label)
-			return r
+			r.say(false, "falling back to %q, the entry that last came up", m.Entries[i].Label)
+			return r.Resolved
 		}
 		r.Menu.Default = r.passOver(m.Default, t.Entry.ID)
-		return r
+		return r.Resolved
 	}
-	if n := s.Next; n != nil && !handoff {
-		if i := m.Find(n.Entry.ID); i >= 0 {
+	if n := s.Next; n != nil && !c.Handoff {
+		i := m.Find(n.Entry.ID)
+		switch {
+		case i < 0:
+			st.Next = nil
+			r.Changed = true
+			r.say(true, "the one-shot next entry %q is not on any disk; dropping it", n.Entry.ID)
+		case c.Unrecorded != nil:
+			r.say(true, "ignoring the one-shot next entry %q (asked by %s at %s): it cannot be used up (%v), so it would boot every time", m.Entries[i].Label, n.By, n.At.UTC().Format(time.RFC3339), c.Unrecorded)
+		default:
 			r.Menu.Default = i
-			say(false, "booting the one-shot next entry %q (asked by %s at %s)", m.Entries[i].Label, n.By, n.At.UTC().Format(time.RFC3339))
-			return r
+			r.say(false, "booting the one-shot next entry %q (asked by %s at %s)", m.Entries[i].Label, n.By, n.At.UTC().Format(time.RFC3339))
+			return r.Resolved
 		}
-		st.Next = nil
-		r.Changed = true
-		say(true, "the one-shot next entry %q is not on any disk; dropping it", n.Entry.ID)
 	}
 	if d := s.Default; d != nil {
-		if i := m.Find(d.ID); i >= 0 {
-			if i != m.Default {
-				say(false, "default: %q, kept by \"warmboot bless\" after a warm swap (the configs' default is %q)", m.Entries[i].Label, m.Entries[m.Default].Label)
+		r.kept(d)
+	}
+	if i := r.Menu.Default; s.OutOfTries(m.Entries[i].ID, r.bootsOf(i)) {
+		r.Menu.Default = r.passOver(i, m.Entries[i].ID)
+	}
+	return r.Resolved
+}
+
+// kept applies the default "warmboot bless" kept, d: while the configs'
+// default is still the one it was kept over (or it is pinned), d is the
+// default; once the configs' default changed (an upgrade, grubby
+// --set-default, bootctl set-default), d gives way and is dropped.
+func (r *resolver) kept(d *state.Kept) {
+	m, st := r.Menu, &r.State
+	i := m.Find(d.ID)
+	cfg := m.Default
+	switch {
+	case i < 0:
+		r.say(true, "the default kept by \"warmboot bless\", %q, is not on any disk; using the configs' default", d.ID)
+		return
+	case !d.Pinned && d.Over == nil:
+		r.say(true, "the default kept by \"warmboot bless\", %q, was kept by an older warmboot that did not record the configs' default it replaced; dropping it for the configs' default %q (warmswap -commit -pin keeps a default for good)", d.ID, m.Entries[cfg].Label)
+	case !d.Pinned && !d.Over.Is(m.Entries[cfg].ID, r.bootsOf(cfg)):
+		r.say(false, "the configs' default changed since %q was kept as the default (it was %s; now %q): booting the configs' default (warmswap -commit -pin keeps a default for good)", d.ID, d.Over, m.Entries[cfg].Label)
+	default:
+		if i != cfg {
+			how := "kept by \"warmboot bless\" after a warm swap"
+			if d.Pinned {
+				how = "pinned by warmswap -commit -pin"
 			}
-			r.Menu.Default = i
-		} else {
-			say(true, "the default kept by \"warmboot bless\", %q, is not on any disk; using the configs' default", d.ID)
+			r.say(false, "default: %q, %s (the configs' default is %q)", m.Entries[i].Label, how, m.Entries[cfg].Label)
 		}
+		r.Menu.Default = i
+		return
 	}
-	if id := r.Menu.Entries[r.Menu.Default].ID; s.OutOfTries(id) {
-		r.Menu.Default = r.passOver(r.Menu.Default, id)
-	}
-	return r
+	st.Default = nil
+	r.Changed = true
 }
 
 // passOver returns the entry to boot instead of def, whose trial failed:
 // last-known-good, else the first entry in menu order with tries left.
-func (r *Resolved) passOver(def int, failed string) int {
+func (r *resolver) passOver(def int, failed string) int {
 	m := r.Menu
-	out := func(id string) bool {
-		return id == failed || r.State.OutOfTries(id)
+	out := func(i int) bool {
+		return m.Entries[i].ID == failed || r.State.OutOfTries(m.Entries[i].ID, r.bootsOf(i))
 	}
 	pick := -1
 	if lg := r.State.LastGood; lg != nil {
-		if i := m.Find(lg.ID); i >= 0 && !out(m.Entries[i].ID) {
+		if i, _ := r.find(lg); i >= 0 && !out(i) {
 			pick = i
 		}
 	}
@@ -161,7 +243,7 @@ func (r *Resolved) passOver(def int, failed string) int {
 		if pick >= 0 {
 			break
 		}
-		if !out(m.Entries[i].ID) && m.Entries[i].TriesLeft != 0 {
+		if !out(i) && m.Entries[i].TriesLeft != 0 {
 			pick = i
 		}
 	}
@@ -171,6 +253,27 @@ func (r *Resolved) passOver(def int, failed string) int {
 	r.Notes = append(r.Notes, clog.Warningf("passing over %q: its last trial failed (boot it by name, e.g. warmswap -entry %s, to try it again); booting %q",
 		m.Entries[def].Label, m.Entries[def].ID, m.Entries[pick].Label))
 	return pick
+}
+
+// Fail records in s that the trial t failed (seen at now, for why):
+// the last failure, the trial over, and, for an entry that carries no BLS
+// counter (uncounted), no tries left for what it booted.
+func Fail(s *state.State, t state.Attempt, now time.Time, why string, uncounted bool) {
+	s.LastFailure = &state.Failure{Attempt: t, Seen: now, Why: why}
+	s.Trial = nil
+	if !uncounted {
+		return
+	}
+	if s.TriesLeft == nil {
+		s.TriesLeft = map[string]int{}
+	}
+	s.TriesLeft[t.Entry.ID] = 0
+	if t.Entry.Boots != "" {
+		if s.Spent == nil {
+			s.Spent = map[string]string{}
+		}
+		s.Spent[t.Entry.ID] = t.Entry.Boots
+	}
 }
 
 // Boot is what booting an entry means for the state.
@@ -185,66 +288,141 @@ type Boot struct {
 	// is no trial).
 	State   state.State
 	Changed bool
+	// Unguarded, when not "", is why a boot that would be a trial is
+	// not: nothing could record it.
+	Unguarded string
 }
 
-// Begin decides whether booting e (by: "warmboot", "warmswap -direct")
-// is a trial and records it: requested says the entry was asked for (the
-// handoff, the one-shot next entry, a warmswap target).
-func Begin(s state.State, e entry.Entry, requested bool, by string, c Config, now time.Time) Boot {
+// Start is one boot Begin decides.
+type Start struct {
+	// Entry is what boots: its id, source and what it boots (Boots).
+	Entry state.Ref
+	// Counted says the entry carries a BLS counter that this boot counts
+	// (its file renamed): the counter guards it, not the state.
+	Counted bool
+	// Uncounted says the entry carries no BLS counter (tries are kept in
+	// the state).
+	Uncounted bool
+	// Requested says the entry was asked for (the handoff, a warmswap
+	// target), which makes it a trial unless it is last-known-good.
+	Requested bool
+	// By names who boots: "warmboot", "warmswap -direct".
+	By string
+	// Over is the configs' default, recorded with a trial for the
+	// default bless keeps after it (state.Kept.Over).
+	Over *state.Ref
+	// Unrecorded, when not nil, is why nothing can be recorded: the boot
+	// is then no trial (no panic=, no watchdog), as nothing on disk
+	// would say, after a reset, that it failed: it would boot again and
+	// again.
+	Unrecorded error
+}
+
+// Begin decides whether the boot b is a trial and records it.
+func Begin(s state.State, b Start, c Config, now time.Time) Boot {
 	st := clone(s)
-	b := Boot{State: st, Deadline: c.Deadline, Panic: c.Panic}
-	counted := e.TriesLeft > 0 // a BLS counter: its name counts the attempt
-	next := s.Next != nil && s.Next.Entry.Is(e.ID)
-	trial := !s.LastGood.Is(e.ID) && (requested || next || s.LastGood != nil)
-	if next {
-		b.State.Next, st.Next, b.Changed = nil, nil, true // used up
+	out := Boot{State: st, Deadline: c.Deadline, Panic: c.Panic}
+	id := b.Entry.ID
+	next := s.Next != nil && s.Next.Entry.ID == id
+	trial := !s.LastGood.Is(id, b.Entry.Boots) && (b.Requested || next || s.LastGood != nil)
+	if next && b.Unrecorded == nil {
+		out.State.Next, st.Next, out.Changed = nil, nil, true // used up
+	}
+	if b.Unrecorded != nil {
+		switch {
+		case b.Counted:
+			out.Arm = true // its file name counts the attempt
+		case trial:
+			out.Unguarded = fmt.Sprintf("%v: nothing on disk would say, after a reset, that the boot failed, so it is booted without panic=N or the watchdog (they would boot it again and again)", b.Unrecorded)
+		}
+		return out
 	}
 	if !trial {
-		b.Arm = counted
-		return b
+		out.Arm = b.Counted
+		return out
 	}
-	a := state.Attempt{Entry: state.Ref{ID: e.ID, Source: e.Source}, At: now, By: by, Fallback: s.LastGood}
+	a := state.Attempt{Entry: b.Entry, At: now, By: b.By, Fallback: s.LastGood, Over: b.Over}
 	switch {
 	case next:
-		a.By, a.Fallback = s.Next.By, s.Next.Fallback
+		a.By, a.Fallback, a.Firmware = s.Next.By, s.Next.Fallback, s.Next.Firmware
 		if a.Fallback == nil {
 			a.Fallback = s.LastGood
 		}
-	case s.Trial != nil && s.Trial.Entry.Is(e.ID):
+		if s.Next.Over != nil {
+			a.Over = s.Next.Over
+		}
+	case s.Trial != nil && s.Trial.Entry.Same(&b.Entry):
 		a = *s.Trial
+		a.Entry = b.Entry
 	}
 	if c.Deadline > 0 {
 		a.DeadlineSeconds = int(c.Deadline / time.Second)
 	}
-	if s.OutOfTries(e.ID) {
-		delete(st.TriesLeft, e.ID) // asked for by name: one more try
+	if s.OutOfTries(id, b.Entry.Boots) {
+		delete(st.TriesLeft, id) // asked for by name: one more try
+		delete(st.Spent, id)
 	}
 	st.Trial, st.LastAttempt = &a, &a
-	b.Trial, b.Arm, b.State = true, true, st
-	return b
+	out.Trial, out.Arm, out.State = true, true, st
+	return out
 }
 
-// MarkGood records that the running entry came up ("warmboot bless"): it is last-known-good,
-// its trial (if it was one) is over, and a trial a warm swap started is
-// kept as the default. It returns what to say.
-func MarkGood(s state.State, running state.Ref) (state.State, []clog.Note) {
+// Good is what "warmboot bless" knows of the boot it blesses.
+type Good struct {
+	// Running is the entry running, by what it boots when that is known.
+	Running state.Ref
+	// Pin keeps a warm swap's target as the default for good
+	// (warmswap -commit -pin), not only until the configs' default
+	// changes.
+	Pin bool
+	Now time.Time
+}
+
+// MarkGood records that the running entry came up ("warmboot bless"): it
+// is last-known-good; its trial, if it was one, is over, and a trial a
+// warm swap started is kept as the default (until the configs' default
+// changes, or for good with Pin). A trial of another entry failed (the
+// machine came back to this one: through the firmware, which warmboot
+// did not see). A one-shot entry still pending is dropped: it was not
+// booted, and would otherwise override the default at every boot where it
+// cannot be used up. It returns what to say.
+func MarkGood(s state.State, g Good) (state.State, []clog.Note) {
 	st := clone(s)
+	running := g.Running
 	var out []clog.Note
 	if t := s.Trial; t != nil {
-		if t.Entry.Is(running.ID) {
+		if t.Entry.Same(&running) {
 			out = append(out, clog.Notef("the trial of %q (started by %s at %s) succeeded", running.ID, t.By, t.At.UTC().Format(time.RFC3339)))
-			if t.By != "warmboot" {
-				st.Default = &running
-				out = append(out, clog.Notef("%q is now the default", running.ID))
+			if t.By != "warmboot" || g.Pin {
+				st.Default = &state.Kept{Ref: running, Over: t.Over, Pinned: g.Pin}
+				if g.Pin {
+					out = append(out, clog.Notef("%q is now the default, pinned: it stays the default after kernel upgrades until another swap is blessed", running.ID))
+				} else {
+					out = append(out, clog.Notef("%q is now the default, until the configs' default changes (an upgrade, grubby --set-default): warmswap -commit -pin keeps it for good", running.ID))
+				}
 			}
+			st.Trial = nil
 		} else {
-			out = append(out, clog.Notef("dropping the trial of %q: this system runs %q", t.Entry.ID, running.ID))
+			why := fmt.Sprintf("the machine came back up running %s instead: the trial panicked, hung or was reset, and the firmware's loader booted another entry", running.String())
+			_, _, counted := bls.ParseCounter(path.Base(t.Entry.Source.File))
+			Fail(&st, *t, g.Now, why, !counted)
+			out = append(out, clog.Warningf("the trial of %s (started by %s at %s) failed: %s", t.Entry.String(), t.By, t.At.UTC().Format(time.RFC3339), why))
 		}
-		st.Trial = nil
+	} else if g.Pin {
+		st.Default = &state.Kept{Ref: running, Pinned: true}
+		out = append(out, clog.Notef("%q is now the default, pinned", running.ID))
+	}
+	if n := s.Next; n != nil {
+		st.Next = nil
+		out = append(out, clog.Notef("dropping the one-shot next entry %q (asked by %s at %s): it was not booted", n.Entry.ID, n.By, n.At.UTC().Format(time.RFC3339)))
 	}
 	delete(st.TriesLeft, running.ID)
+	delete(st.Spent, running.ID)
 	if len(st.TriesLeft) == 0 {
 		st.TriesLeft = nil
+	}
+	if len(st.Spent) == 0 {
+		st.Spent = nil
 	}
 	st.LastGood = &running
 	out = append(out, clog.Notef("%q is last-known-good", running.ID))

@@ -1,6 +1,7 @@
 package trial
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ func menu() choose.Menu {
 }
 
 func ref(id string) *state.Ref { return &state.Ref{ID: id} }
+
+func start(e entry.Entry, boots string, requested bool, by string) Start {
+	return Start{Entry: state.Ref{ID: e.ID, Source: e.Source, Boots: boots}, Requested: requested, By: by,
+		Counted: e.TriesLeft > 0, Uncounted: e.TriesLeft < 0}
+}
 
 func notes(r Resolved) string {
 	var b strings.Builder
@@ -51,7 +57,7 @@ func TestResolve(t *testing.T) {
 				}
 			}},
 		{name: "failed trial without fallback boots last-known-good", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old"}, By: "warmboot"}, LastGood: ref("rescue")}, want: "rescue", changed: true},
-		{name: "failed trial whose fallback is itself", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old"}, Fallback: ref("old")}}, want: "new", changed: true, say: `its fallback is "old" itself`},
+		{name: "failed trial whose fallback is itself", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old"}, Fallback: ref("old")}}, want: "new", changed: true, say: `its fallback "old" is the entry that failed`},
 		{name: "failed trial, nothing known good: passes over it", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old"}, By: "warmboot"}}, want: "new", changed: true, say: `passing over "OLD"`},
 		{name: "failed BLS-counted trial keeps its counter", s: state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "counted"}, By: "warmboot"}, LastGood: ref("old")}, want: "old", changed: true,
 			check: func(t *testing.T, s state.State) {
@@ -67,12 +73,12 @@ func TestResolve(t *testing.T) {
 					t.Error("Next kept")
 				}
 			}},
-		{name: "blessed default", s: state.State{Default: ref("new"), LastGood: ref("new")}, want: "new", say: "kept by"},
+		{name: "blessed default", s: state.State{Default: &state.Kept{Ref: *ref("new"), Over: ref("old")}, LastGood: ref("new")}, want: "new", say: "kept by"},
 		{name: "an entry out of tries is passed over for last-known-good", s: state.State{TriesLeft: map[string]int{"old": 0}, LastGood: ref("rescue")}, want: "rescue", say: `passing over "OLD"`},
 		{name: "tries left are not passed over", s: state.State{TriesLeft: map[string]int{"old": 1}}, want: "old"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Resolve(tt.s, menu(), tt.handoff, now)
+			r := Resolve(tt.s, menu(), Context{Handoff: tt.handoff, Now: now})
 			if got := r.Menu.Entries[r.Menu.Default].ID; got != tt.want {
 				t.Errorf("boots %q, want %q\n%s", got, tt.want, notes(r))
 			}
@@ -109,7 +115,7 @@ func TestBegin(t *testing.T) {
 		{name: "BLS counter: armed, counted by name", e: 3, arm: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			b := Begin(tt.s, m.Entries[tt.e], tt.requested, "warmboot", c, now)
+			b := Begin(tt.s, start(m.Entries[tt.e], "", tt.requested, "warmboot"), c, now)
 			if b.Trial != tt.trial || b.Arm != tt.arm {
 				t.Fatalf("Trial, Arm = %v, %v; want %v, %v", b.Trial, b.Arm, tt.trial, tt.arm)
 			}
@@ -132,12 +138,12 @@ func TestBegin(t *testing.T) {
 	}
 	// The one-shot entry is used up even when it is last-known-good (no
 	// trial then).
-	b := Begin(state.State{LastGood: ref("new"), Next: &state.Attempt{Entry: state.Ref{ID: "new"}}}, m.Entries[1], true, "warmboot", c, now)
+	b := Begin(state.State{LastGood: ref("new"), Next: &state.Attempt{Entry: state.Ref{ID: "new"}}}, start(m.Entries[1], "", true, "warmboot"), c, now)
 	if b.Trial || !b.Changed || b.State.Next != nil {
 		t.Errorf("one-shot last-known-good: %+v", b)
 	}
 	// An entry out of tries, asked for by name, gets its try back.
-	b = Begin(state.State{TriesLeft: map[string]int{"new": 0}}, m.Entries[1], true, "warmswap", c, now)
+	b = Begin(state.State{TriesLeft: map[string]int{"new": 0}}, start(m.Entries[1], "", true, "warmswap"), c, now)
 	if _, ok := b.State.TriesLeft["new"]; ok || !b.Trial {
 		t.Errorf("asked for by name: %+v", b)
 	}
@@ -145,8 +151,8 @@ func TestBegin(t *testing.T) {
 
 func TestMarkGood(t *testing.T) {
 	s := state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap"}, LastGood: ref("old"), TriesLeft: map[string]int{"new": 0, "x": 0}}
-	got, said := MarkGood(s, state.Ref{ID: "new"})
-	if got.Trial != nil || !got.LastGood.Is("new") || !got.Default.Is("new") || len(got.TriesLeft) != 1 {
+	got, said := MarkGood(s, Good{Running: state.Ref{ID: "new"}, Now: now})
+	if got.Trial != nil || got.LastGood.ID != "new" || got.Default == nil || got.Default.ID != "new" || len(got.TriesLeft) != 1 {
 		t.Errorf("blessed a warm swap's trial: %+v", got)
 	}
 	if len(said) != 3 || !strings.Contains(said[1].Msg, "now the default") || said[1].Warning {
@@ -154,14 +160,31 @@ func TestMarkGood(t *testing.T) {
 	}
 	// The bootloader's own trial (a new default from the configs) is
 	// not pinned as the default: the configs stay in charge.
-	got, _ = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmboot"}}, state.Ref{ID: "new"})
-	if got.Default != nil || !got.LastGood.Is("new") {
+	got, _ = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmboot"}}, Good{Running: state.Ref{ID: "new"}, Now: now})
+	if got.Default != nil || got.LastGood.ID != "new" {
 		t.Errorf("blessed the bootloader's trial: %+v", got)
 	}
-	// A trial of another entry than the one running is stale.
-	got, said = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap"}}, state.Ref{ID: "old"})
-	if got.Trial != nil || got.Default != nil || len(said) == 0 || !strings.Contains(said[0].Msg, "dropping") {
-		t.Errorf("stale trial: %+v %+v", got, said)
+	// A trial of another entry than the one running failed: the
+	// firmware's loader booted the fallback.
+	got, said = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new", Boots: "n1"}, By: "warmswap"}}, Good{Running: state.Ref{ID: "old"}, Now: now})
+	if got.Trial != nil || got.Default != nil || got.LastFailure == nil || got.LastFailure.Entry.ID != "new" || !got.OutOfTries("new", "n1") || got.OutOfTries("new", "n2") || len(said) == 0 || !said[0].Warning || !strings.Contains(said[0].Msg, "failed") {
+		t.Errorf("failed trial seen by bless: %+v %+v", got, said)
+	}
+	// The same id booting other contents is another entry: its trial failed.
+	got, _ = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "simple", Boots: "b"}, By: "warmswap"}}, Good{Running: state.Ref{ID: "simple", Boots: "a"}, Now: now})
+	if got.LastFailure == nil || got.Default != nil {
+		t.Errorf("trial of simple booting b, running simple booting a: %+v", got)
+	}
+	// Pinned, and kept over the configs' default.
+	got, _ = MarkGood(state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap", Over: ref("old")}}, Good{Running: state.Ref{ID: "new"}, Pin: true, Now: now})
+	if got.Default == nil || !got.Default.Pinned || got.Default.Over.ID != "old" {
+		t.Errorf("pinned: %+v", got.Default)
+	}
+	// A pending one-shot is dropped: it would override the default at
+	// every boot where it cannot be used up.
+	got, said = MarkGood(state.State{Next: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap"}}, Good{Running: state.Ref{ID: "old"}, Now: now})
+	if got.Next != nil || !strings.Contains(said[0].Msg, "dropping the one-shot") {
+		t.Errorf("pending one-shot after bless: %+v %v", got.Next, said)
 	}
 }
 
@@ -184,5 +207,101 @@ func TestParams(t *testing.T) {
 	}
 	if got := Params("quiet", Config{}); got != "" {
 		t.Errorf("Params with no panic and no deadline = %q", got)
+	}
+}
+
+// Entries are known by what they boot: Debian's gnulinux-simple booting
+// a new kernel is not the last-known-good it was, and a failed trial's
+// fallback is found by its contents, under whatever id boots them now.
+func TestByContents(t *testing.T) {
+	c := Config{Deadline: time.Minute, Panic: 5}
+	m := menu()
+	old := &state.Ref{ID: "old", Boots: "A"}
+	// The same id booting B is a trial; booting A is not.
+	if b := Begin(state.State{LastGood: old}, start(m.Entries[0], "B", false, "warmboot"), c, now); !b.Trial || b.State.Trial.Entry.Boots != "B" || b.State.Trial.Fallback != old {
+		t.Errorf("last-known-good's id booting other contents: %+v", b)
+	}
+	if b := Begin(state.State{LastGood: old}, start(m.Entries[0], "A", false, "warmboot"), c, now); b.Trial {
+		t.Errorf("last-known-good booting the same: a trial: %+v", b)
+	}
+	// A failed trial whose fallback's id now boots the kernel that
+	// failed: the entry booting what the fallback booted is chosen.
+	boots := map[string]string{"old": "B", "new": "B2", "rescue": "A", "counted": "C"}
+	ctx := Context{Now: now, Boots: func(i int) string { return boots[m.Entries[i].ID] }}
+	s := state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "old", Boots: "B"}, By: "warmswap", Fallback: &state.Ref{ID: "old", Boots: "A"}}}
+	r := Resolve(s, m, ctx)
+	if got := r.Menu.Entries[r.Menu.Default].ID; got != "rescue" {
+		t.Errorf("fallback by contents: boots %q, want rescue (which boots A)\n%s", got, notes(r))
+	}
+	// Nothing boots A any more: not the entry under the fallback's id.
+	boots["rescue"] = "R"
+	r = Resolve(s, m, ctx)
+	if got := r.Menu.Entries[r.Menu.Default].ID; got == "old" || !strings.Contains(notes(r), "now boots something else") {
+		t.Errorf("fallback moved: boots %q\n%s", got, notes(r))
+	}
+	// Out of tries for what failed only.
+	s = state.State{TriesLeft: map[string]int{"old": 0}, Spent: map[string]string{"old": "B"}}
+	if r := Resolve(s, m, ctx); r.Menu.Entries[r.Menu.Default].ID == "old" {
+		t.Errorf("old booting B failed: not passed over\n%s", notes(r))
+	}
+	boots["old"] = "B3"
+	if r := Resolve(s, m, ctx); r.Menu.Entries[r.Menu.Default].ID != "old" {
+		t.Errorf("old now boots B3, not what failed: passed over\n%s", notes(r))
+	}
+}
+
+// A kept default lasts until the configs' default changes; pinned, for
+// good; kept by an older warmboot (no Over), it gives way.
+func TestKeptDefault(t *testing.T) {
+	m := menu()
+	boots := map[string]string{"old": "A", "new": "N", "rescue": "R", "counted": "C"}
+	ctx := Context{Now: now, Boots: func(i int) string { return boots[m.Entries[i].ID] }}
+	kept := func(over *state.Ref, pinned bool) state.State {
+		return state.State{Default: &state.Kept{Ref: state.Ref{ID: "rescue"}, Over: over, Pinned: pinned}}
+	}
+	for _, tt := range []struct {
+		name    string
+		s       state.State
+		want    string
+		changed bool
+		say     string
+	}{
+		{"configs' default unchanged", kept(&state.Ref{ID: "old", Boots: "A"}, false), "rescue", false, "kept by"},
+		{"configs' default upgraded (same id, new contents)", kept(&state.Ref{ID: "old", Boots: "A0"}, false), "old", true, "the configs' default changed"},
+		{"configs' default set elsewhere", kept(&state.Ref{ID: "new"}, false), "old", true, "the configs' default changed"},
+		{"pinned", kept(&state.Ref{ID: "new"}, true), "rescue", false, "pinned"},
+		{"kept by an older warmboot", kept(nil, false), "old", true, "older warmboot"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Resolve(tt.s, m, ctx)
+			if got := r.Menu.Entries[r.Menu.Default].ID; got != tt.want || r.Changed != tt.changed || !strings.Contains(notes(r), tt.say) {
+				t.Errorf("boots %q (changed %v), want %q (%v), saying %q:\n%s", got, r.Changed, tt.want, tt.changed, tt.say, notes(r))
+			}
+			if tt.changed && r.State.Default != nil {
+				t.Errorf("the kept default was not dropped: %+v", r.State.Default)
+			}
+		})
+	}
+}
+
+// Nothing loops where nothing can be recorded: a one-shot that cannot be
+// used up is ignored, a trial is no trial (no panic=, no watchdog), a
+// counted BLS entry is still guarded by its counter.
+func TestUnrecorded(t *testing.T) {
+	m := menu()
+	why := errors.New("vda1 is xfs")
+	s := state.State{Next: &state.Attempt{Entry: state.Ref{ID: "new"}, By: "warmswap"}}
+	r := Resolve(s, m, Context{Now: now, Unrecorded: why})
+	if got := r.Menu.Entries[r.Menu.Default].ID; got != "old" || !strings.Contains(notes(r), "it cannot be used up (vda1 is xfs)") {
+		t.Errorf("one-shot on an unwritable disk: boots %q\n%s", got, notes(r))
+	}
+	c := Config{Deadline: time.Minute, Panic: 5}
+	b := Begin(state.State{LastGood: ref("old")}, Start{Entry: state.Ref{ID: "new"}, Requested: true, Uncounted: true, Unrecorded: why}, c, now)
+	if b.Trial || b.Arm || b.Unguarded == "" || b.Changed {
+		t.Errorf("trial that cannot be recorded: %+v", b)
+	}
+	b = Begin(state.State{}, Start{Entry: state.Ref{ID: "counted"}, Counted: true, Unrecorded: why}, c, now)
+	if b.Trial || !b.Arm {
+		t.Errorf("counted entry, state unwritable: %+v; want armed (its counter counts)", b)
 	}
 }

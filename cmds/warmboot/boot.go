@@ -59,6 +59,12 @@ func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, 
 		c.Timeout = &timeout.d
 	}
 	c.Trial = tc
+	// warmswap says what the firmware starts when it re-enters the
+	// bootloader; without it the bootloader was started on a cold boot.
+	c.Firmware = "warmboot"
+	if v, ok := p["firmware"]; ok && v != "" {
+		c.Firmware = v
+	}
 	if deadline.set {
 		c.Trial.Deadline = deadline.d
 	}

@@ -292,7 +292,17 @@ func printState(w io.Writer, ls ListState) {
 		return r.ID
 	}
 	if s.LastGood != nil || s.Default != nil {
-		fmt.Fprintf(w, "last-known-good: %s; default kept by bless: %s\n", ref(s.LastGood), ref(s.Default))
+		kept := "none"
+		if d := s.Default; d != nil {
+			kept = d.ID
+			switch {
+			case d.Pinned:
+				kept += " (pinned)"
+			case d.Over != nil:
+				kept += fmt.Sprintf(" (until the configs' default is no longer %s)", d.Over.ID)
+			}
+		}
+		fmt.Fprintf(w, "last-known-good: %s; default kept by bless: %s\n", ref(s.LastGood), kept)
 	}
 	if a := s.Next; a != nil {
 		fmt.Fprintf(w, "next boot (once): %s, asked by %s at %s\n", a.Entry.ID, a.By, a.At.UTC().Format(time.RFC3339))

@@ -182,7 +182,7 @@ func TestBless(t *testing.T) {
 		}
 	}
 	s, err := state.Read(r.FS(), state.HostFile(root))
-	if err != nil || s.Trial != nil || !s.LastGood.Is("new") || !s.Default.Is("new") || s.LastAttempt != nil {
+	if err != nil || s.Trial != nil || s.LastGood.ID != "new" || s.Default.ID != "new" || s.LastAttempt != nil {
 		t.Errorf("state after bless: %+v, %v", s, err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/new.conf")); err != nil {

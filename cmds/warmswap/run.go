@@ -32,6 +32,7 @@ type options struct {
 	load   bool
 	unload bool
 	commit bool
+	pin    bool
 	grace  time.Duration
 }
 
@@ -52,6 +53,8 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	fs.StringVar(&o.req.Reason, "reason", "warmswap", "why, for the bootloader's log")
 	fs.BoolVar(&o.unload, "unload", false, "unload what -load loaded (opting out: the next reboot goes through the firmware)")
 	fs.BoolVar(&o.commit, "commit", false, "keep the running system: bless it (last-known-good, the default, watchdog stopped), as \"warmboot bless\" does")
+	fs.BoolVar(&o.pin, "pin", false, "with -commit: keep the running system's entry as the default for good (else only until the configs' default changes, e.g. a kernel upgrade)")
+	fs.BoolVar(&o.req.Unprotected, "unprotected", false, "swap even when nothing would bring the machine back if the target failed (the firmware's loader cannot be made to boot the running entry once)")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "time processes get between SIGTERM and SIGKILL")
 	if err := fs.Parse(args); err != nil {
 		return o, false
@@ -66,8 +69,10 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 		return bad("-entry and -kernel are exclusive")
 	case o.req.Kernel == "" && (len(initrds) > 0 || o.req.CmdlineSet):
 		return bad("-initrd and -cmdline go with -kernel")
-	case o.commit && len(args) > 1:
-		return bad("-commit goes alone: it blesses the running system")
+	case o.pin && !o.commit:
+		return bad("-pin goes with -commit: it pins the running system's entry as the default")
+	case o.commit && len(args) > 1 && !(len(args) == 2 && o.pin):
+		return bad("-commit goes alone (or with -pin): it blesses the running system")
 	case o.unload && len(args) > 1:
 		return bad("-unload goes alone: it unloads what -load loaded")
 	case o.load && (o.dryRun || o.req.Direct):
@@ -138,7 +143,7 @@ func (s *swapper) run(args []string) machine.Action {
 		return machine.ExitWith(cli.ExitUsage)
 	}
 	if o.commit {
-		if err := bless.Bless(s.env.Root, clog.New(s.stdout, "warmswap: commit")); err != nil {
+		if err := bless.Bless(s.env.Root, clog.New(s.stdout, "warmswap: commit"), bless.Options{Pin: o.pin}); err != nil {
 			fmt.Fprintf(s.stderr, "warmswap: commit: %v\n", err)
 			return machine.ExitWith(cli.ExitError)
 		}

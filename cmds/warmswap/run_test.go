@@ -161,7 +161,7 @@ func TestRunCommit(t *testing.T) {
 		t.Fatalf("run -commit = %v\n%s%s", a, st.stdout, st.stderr)
 	}
 	st.said(t, `warmswap: commit: "a" is now the default`, `warmswap: commit: "a" is last-known-good`)
-	if s := st.state(t); !s.LastGood.Is("a") || !s.Default.Is("a") || s.Trial != nil {
+	if s := st.state(t); s.LastGood.ID != "a" || s.Default.ID != "a" || s.Trial != nil {
 		t.Errorf("state after -commit: %+v", s)
 	}
 	if _, ok := parse([]string{"-commit", "-entry", "a"}, &strings.Builder{}); ok {
@@ -352,7 +352,7 @@ func TestRunDirectCounted(t *testing.T) {
 	st.said(t,
 		`warmswap: trial: "A" recorded in /boot/warmboot/state; it is last-known-good once "warmboot bless" runs on it`,
 		"warmswap: boot counting: vda2:/boot/loader/entries/a+3.conf is now a+2-1.conf (tries left after this one: 2)",
-		`warmswap: trial: watchdog armed for 5m0s (a kexec leaves it running): unless "warmboot bless" stops it, the machine resets and the next entry with tries left boots`)
+		`warmswap: trial: watchdog armed for 5m0s (a kexec leaves it running): unless "warmboot bless" stops it, the machine resets and "b" boots`)
 	out := st.stdout.String()
 	if strings.Index(out, "recorded in") > strings.Index(out, "boot counting") || strings.Index(out, "boot counting") > strings.Index(out, "watchdog armed") {
 		t.Errorf("committed out of order (record, count, arm):\n%s", out)

@@ -66,6 +66,9 @@ func System(t *testing.T, policy string) (root string) {
 		"boot/warmboot/vmlinuz":               testtool.BzImage(4096),
 		"boot/warmboot/initramfs.cpio":        img,
 		"boot/warmboot/cmdline":               []byte("warmboot.wait=3\n"),
+		// The system warmboot booted, started by the firmware (the
+		// cold path is warmboot: package coldpath).
+		"run/warmboot/booted.json": []byte(`{"version":2,"entry":"b","by":"warmboot","firmware":"warmboot"}`),
 	}
 	for name, data := range files {
 		p := filepath.Join(root, name)

@@ -11,26 +11,60 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/watchdog"
 )
 
+// Options are bless's choices.
+type Options struct {
+	// Pin keeps a warm swap's target as the default for good, not only
+	// until the configs' default changes (warmswap -commit -pin).
+	Pin bool
+	Now func() time.Time
+}
+
 // Bless blesses the system under root ("/"), saying what it does on log.
-func Bless(root string, log *slog.Logger) error {
+// The running entry is known by booted.json when warmboot booted it,
+// else by its kernel and command line (package running): a system the
+// firmware's GRUB booted after a trial failed, or a kernel whose initrd
+// lacks the hook that keeps booted.json. The watchdog is stopped even
+// when the state cannot be saved: the system is up, and a reset would
+// take it down for nothing.
+func Bless(root string, log *slog.Logger, o Options) error {
 	say := func(format string, a ...any) { clog.Infof(log, format, a...) }
-	b, err := handoff.ReadBooted(root)
-	if err != nil {
-		return fmt.Errorf("%w: nothing to bless", err)
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if b.Version < handoff.BootedVersion {
-		clog.Warnf(log, "this system was booted by a warmboot image older than this bless (its booted.json is version %d): that image reads boot state version 1 and takes the version %d written now for a corrupt file (losing last-known-good and the kept default); rebuild the image from this release and install it", b.Version, state.Version)
+	b, err := handoff.ReadBooted(root)
+	var src entry.Source
+	var run state.Ref
+	switch {
+	case err == nil:
+		if b.Version < handoff.BootedVersion {
+			clog.Warnf(log, "this system was booted by a warmboot image older than this bless (its booted.json is version %d): that image reads boot state version 1 and takes the version %d written now for a corrupt file (losing last-known-good and the kept default); rebuild the image from this release and install it", b.Version, state.Version)
+		}
+		run, src = state.Ref{ID: b.Entry, Source: b.Source, Boots: b.Boots}, b.Source
+	default:
+		m, merr := running.HostMenu(root)
+		if merr != nil {
+			return fmt.Errorf("%w; and the boot entries cannot be read: %v: nothing to bless", err, merr)
+		}
+		r, how, ierr := running.Identify(root, m, nil)
+		if ierr != nil {
+			return fmt.Errorf("%w; and %v: nothing to bless", err, ierr)
+		}
+		say("no booted.json (warmboot did not boot this system, or its initrd does not keep the record): the running entry is %s: %s", r.String(), how)
+		run = r
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
@@ -42,12 +76,26 @@ func Bless(root string, log *slog.Logger) error {
 	if err != nil {
 		clog.Warnf(log, "%v", err)
 	}
-	st, notes := trial.MarkGood(st, state.Ref{ID: b.Entry, Source: b.Source})
-	if err := state.Save(r, file, st); err != nil {
-		return fmt.Errorf("%w (is /boot mounted read-write?)", err)
+	var oneShots []*state.OneShot
+	for _, a := range []*state.Attempt{st.Trial, st.Next} {
+		if a != nil && a.Firmware != nil {
+			oneShots = append(oneShots, a.Firmware)
+		}
 	}
-	clog.Say(log, notes...)
-	done, err := uncount(root, r, b.Source)
+	st, notes := trial.MarkGood(st, trial.Good{Running: run, Pin: o.Pin, Now: o.Now()})
+	saveErr := state.Save(r, file, st)
+	if saveErr == nil {
+		clog.Say(log, notes...)
+	}
+	for _, os := range oneShots {
+		switch said, err := coldpath.Disarm(root, os); {
+		case err != nil:
+			clog.Warnf(log, "firmware path: %s: %v: clear it by hand (grub-editenv %s unset %s)", os, err, os.File, os.Var)
+		case said != "":
+			say("firmware path: %s", said)
+		}
+	}
+	done, err := uncount(root, r, src)
 	clog.Say(log, done...)
 	if err != nil {
 		clog.Warnf(log, "boot counting: %v", err)
@@ -60,7 +108,10 @@ func Bless(root string, log *slog.Logger) error {
 	case errors.Is(err, watchdog.ErrNone):
 		say("no watchdog device: nothing to stop (if a trial armed one, load its driver, e.g. i6300esb or iTCO_wdt, before blessing, or the machine resets at the deadline)")
 	default:
-		return fmt.Errorf("stopping the watchdog: %w", err)
+		return errors.Join(saveErr, fmt.Errorf("stopping the watchdog: %w", err))
+	}
+	if saveErr != nil {
+		return fmt.Errorf("%w: %q is not recorded as last-known-good (is %s mounted read-write?)", saveErr, run.ID, path.Dir(file))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/state"
 )
@@ -115,7 +116,7 @@ func TestBlessBLS(t *testing.T) {
 			}
 
 			var said bytes.Buffer
-			if err := Bless(root, clog.New(&said, "bless")); err != nil {
+			if err := Bless(root, clog.New(&said, "bless"), Options{}); err != nil {
 				t.Fatalf("Bless = %v; said %q", err, said.String())
 			}
 			if !strings.Contains(said.String(), tc.want) {
@@ -141,7 +142,7 @@ func TestBlessBLS(t *testing.T) {
 			r, _ := os.OpenRoot(root)
 			defer r.Close()
 			st, err := state.Read(r.FS(), state.HostFile(root))
-			if err != nil || !st.LastGood.Is("new") || st.LastGood.Source != tc.src {
+			if err != nil || st.LastGood.ID != "new" || st.LastGood.Source != tc.src {
 				t.Errorf("state after Bless: last good %+v, %v; want new from %v", st.LastGood, err, tc.src)
 			}
 		})
@@ -180,10 +181,53 @@ func TestBlessBLSKernelMountedRoot(t *testing.T) {
 	write("run/warmboot/booted.json", string(data))
 	write("boot/loader/entries/new+2-1.conf", "title New\nlinux /vmlinuz\n")
 	var said bytes.Buffer
-	if err := Bless(root, clog.New(&said, "bless")); err != nil {
+	if err := Bless(root, clog.New(&said, "bless"), Options{}); err != nil {
 		t.Fatalf("Bless = %v; said %q", err, said.String())
 	}
 	if _, err := os.Stat(filepath.Join(root, "boot/loader/entries/new.conf")); err != nil {
 		t.Errorf("Bless on a root mounted as /dev/root left the counter: %v; said:\n%s", err, said.String())
+	}
+}
+
+// The trial came up: GRUB's one-shot warmswap set for a reset is taken
+// back. And a state that cannot be saved still has the watchdog stopped:
+// the system is up, a reset would take it down for nothing.
+func TestBlessFirmwareAndWatchdog(t *testing.T) {
+	root := t.TempDir()
+	one := &state.OneShot{Loader: "grub", File: "/boot/grub/grubenv", Var: "next_entry", Value: "adv>old"}
+	env, _ := grubenv.Set(grubenv.New(), "next_entry", "adv>old")
+	files := map[string][]byte{
+		"proc/self/mountinfo":      []byte("22 1 254:1 / / rw - ext4 /dev/vda1 rw\n"),
+		"run/warmboot/booted.json": []byte(`{"version":2,"entry":"new","by":"warmboot","boots":"N"}`),
+		"boot/grub/grubenv":        env,
+		"dev/watchdog":             nil,
+	}
+	for n, d := range files {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(n)), 0o755)
+		os.WriteFile(filepath.Join(root, n), d, 0o644)
+	}
+	r, _ := os.OpenRoot(root)
+	defer r.Close()
+	st := state.State{Trial: &state.Attempt{Entry: state.Ref{ID: "new", Boots: "N"}, By: "warmswap", Firmware: one}}
+	if err := state.Save(r, state.HostFile(root), st); err != nil {
+		t.Fatal(err)
+	}
+	var said bytes.Buffer
+	if err := Bless(root, clog.New(&said, "bless"), Options{}); err != nil {
+		t.Fatalf("Bless: %v\n%s", err, said.String())
+	}
+	blk, _ := os.ReadFile(filepath.Join(root, "boot/grub/grubenv"))
+	if vars, _ := grubenv.Map(blk); vars["next_entry"] != "" || !strings.Contains(said.String(), `cleared GRUB's one-shot next_entry="adv>old"`) {
+		t.Errorf("grubenv after bless: %v\n%s", vars, said.String())
+	}
+	// The state cannot be saved (its directory is a file): an error,
+	// and the watchdog stopped all the same.
+	os.WriteFile(filepath.Join(root, "dev/watchdog"), nil, 0o644)
+	os.RemoveAll(filepath.Join(root, "boot/warmboot"))
+	os.WriteFile(filepath.Join(root, "boot/warmboot"), []byte("not a directory"), 0o644)
+	said.Reset()
+	err := Bless(root, clog.New(&said, "bless"), Options{})
+	if w, _ := os.ReadFile(filepath.Join(root, "dev/watchdog")); err == nil || string(w) != "V" || !strings.Contains(said.String(), "watchdog stopped") {
+		t.Errorf("Bless with an unsavable state = %v, watchdog got %q\n%s", err, w, said.String())
 	}
 }

@@ -1,0 +1,295 @@
+// Package coldpath says what this machine's firmware starts on a cold boot
+// (a reset, a power cycle), as the running system can tell, and makes
+// that loader boot a given entry once: the part of a trial that a reset
+// goes through. A trial's panic=N and watchdog reset the machine; what
+// boots then is whatever the firmware starts. When that is warmboot, its
+// own state boots the fallback (package trial). When it is GRUB, as on
+// most servers, GRUB boots its default, which after a kernel upgrade is the
+// new kernel that just failed, without panic=N or a watchdog: so before
+// the kexec into a trial, GRUB's one-shot next_entry is set to the
+// fallback, as grub-reboot sets it, and GRUB's own config (00_header:
+// "if [ "${next_entry}" ]; then set default=...; save_env next_entry")
+// boots it once and clears it. "warmboot bless" takes it back when the
+// trial comes up (Disarm).
+package coldpath
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/grubenv"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/state"
+)
+
+// Loader is a boot loader the firmware can start.
+type Loader string
+
+// The loaders told apart. Unknown is none of them, or no way to tell.
+const (
+	Warmboot    Loader = "warmboot"
+	GRUB        Loader = "grub"
+	SystemdBoot Loader = "systemd-boot"
+	Unknown     Loader = ""
+)
+
+// Path is what a cold boot of the machine starts.
+type Path struct {
+	Loader Loader
+	// How says how it was found, for people.
+	How string
+	// Dir is GRUB's directory on the running system ("/boot/grub"),
+	// where its grub.cfg and grubenv are.
+	Dir string
+}
+
+func (p Path) String() string {
+	if p.Loader == Unknown {
+		return "unknown (" + p.How + ")"
+	}
+	return string(p.Loader) + " (" + p.How + ")"
+}
+
+// efiVars is where the running system reads UEFI variables.
+const efiVars = "sys/firmware/efi/efivars"
+
+// loaderInfo is systemd's Boot Loader Interface variable systemd-boot
+// sets at every boot; it outlives a kexec (a volatile variable lasts
+// until the power cycle).
+const loaderInfo = "LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+
+// Detect finds the cold path of the system under root. booted is this
+// boot's record (nil when warmboot did not boot it): warmboot started by
+// the firmware, or by a loader the firmware starts, records itself there,
+// and the handoffs of later swaps carry it along (booted.json's Firmware).
+func Detect(root string, booted *handoff.Booted) Path {
+	if booted != nil && booted.Firmware == string(Warmboot) {
+		return Path{Loader: Warmboot, How: "warmboot started this chain of boots without a handoff: the firmware starts it, or a loader the firmware starts"}
+	}
+	grubDir := ""
+	for _, d := range []string{"/boot/grub", "/boot/grub2"} {
+		if st, err := os.Stat(filepath.Join(root, d, "grub.cfg")); err == nil && st.Mode().IsRegular() {
+			grubDir = d
+			break
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "sys/firmware/efi")); err == nil {
+		if _, err := os.Stat(filepath.Join(root, efiVars, loaderInfo)); err == nil {
+			return Path{Loader: SystemdBoot, How: "UEFI: systemd-boot set LoaderInfo at this power-on"}
+		}
+		if what, how := sniffESP(root); what != Unknown {
+			if what == GRUB && grubDir == "" {
+				return Path{How: how + ", but no /boot/grub/grub.cfg or /boot/grub2/grub.cfg"}
+			}
+			return Path{Loader: what, How: "UEFI: " + how, Dir: grubDir}
+		}
+		return Path{How: "UEFI, and no boot program on a mounted ESP that warmboot knows"}
+	}
+	if grubDir != "" {
+		return Path{Loader: GRUB, How: "BIOS, and GRUB's config " + path.Join(grubDir, "grub.cfg"), Dir: grubDir}
+	}
+	return Path{How: "BIOS, no GRUB config in /boot/grub or /boot/grub2, and warmboot did not start this chain of boots"}
+}
+
+// sniffESP names the loader the ESP's boot programs are: the distribution's
+// own (EFI/<vendor>/shimx64.efi, grubx64.efi, systemd-bootx64.efi), else
+// the removable-media default EFI/BOOT/BOOTX64.EFI by its contents.
+func sniffESP(root string) (Loader, string) {
+	for _, mp := range state.ESPMounts {
+		esp := filepath.Join(root, mp)
+		if !state.IsESP(os.DirFS(esp)) {
+			continue
+		}
+		vendors, _ := filepath.Glob(filepath.Join(esp, "[Ee][Ff][Ii]", "*", "*.[Ee][Ff][Ii]"))
+		for _, f := range vendors {
+			base := strings.ToLower(filepath.Base(f))
+			dir := strings.ToLower(filepath.Base(filepath.Dir(f)))
+			rel := strings.TrimPrefix(f, root)
+			switch {
+			case dir == "boot" || dir == "linux":
+			case strings.HasPrefix(base, "systemd-boot"):
+				return SystemdBoot, rel
+			case strings.HasPrefix(base, "shim") || strings.HasPrefix(base, "grub"):
+				return GRUB, rel
+			}
+		}
+		for _, f := range vendors {
+			if strings.EqualFold(filepath.Base(filepath.Dir(f)), "boot") {
+				if l := sniff(f); l != Unknown {
+					return l, strings.TrimPrefix(f, root) + " is " + string(l)
+				}
+			}
+		}
+	}
+	return Unknown, ""
+}
+
+// sniff names the loader an EFI program is by the strings it holds.
+func sniff(file string) Loader {
+	f, err := os.Open(file)
+	if err != nil {
+		return Unknown
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 16<<20))
+	switch {
+	case bytes.Contains(b, []byte("#### LoaderInfo: systemd-boot")):
+		return SystemdBoot
+	case bytes.Contains(b, []byte("GNU GRUB")) || bytes.Contains(b, []byte("grub_")) || bytes.Contains(b, []byte("shim")):
+		return GRUB
+	case bytes.Contains(b, []byte("warmboot")):
+		return Warmboot
+	}
+	return Unknown
+}
+
+// ErrNoOneShot says the loader cannot be made to boot an entry once.
+var ErrNoOneShot = errors.New("cannot make the firmware's loader boot the fallback once")
+
+// Plan says how the loader p names is made to boot fallback once, the
+// next time the firmware starts it, changing nothing (Set does it): for
+// GRUB, next_entry in its environment block, naming the entry of m that
+// boots what fallback boots (its menu path). boots says what an entry of
+// m boots (state.Boots; "" when it cannot be read). Warmboot needs
+// nothing (its state holds the trial): nil is returned.
+func Plan(root string, p Path, m choose.Menu, fallback state.Ref, boots func(i int) string) (*state.OneShot, error) {
+	switch p.Loader {
+	case Warmboot:
+		return nil, nil
+	case GRUB:
+	case SystemdBoot:
+		return nil, fmt.Errorf("%w: the firmware starts systemd-boot, and this warmboot does not set its LoaderEntryOneShot yet", ErrNoOneShot)
+	default:
+		return nil, fmt.Errorf("%w: the firmware's loader is not known: %s", ErrNoOneShot, p.How)
+	}
+	cfg, err := os.ReadFile(filepath.Join(root, p.Dir, "grub.cfg"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoOneShot, err)
+	}
+	if !bytes.Contains(cfg, []byte("next_entry")) {
+		return nil, fmt.Errorf("%w: %s does not read next_entry (it was not written by grub-mkconfig's 00_header): run update-grub", ErrNoOneShot, path.Join(p.Dir, "grub.cfg"))
+	}
+	e, ok := grubEntry(m, fallback, boots, path.Join(p.Dir, "grub.cfg"))
+	if !ok {
+		return nil, fmt.Errorf("%w: no entry of %s boots what %s boots (its kernel, initrds and command line)", ErrNoOneShot, path.Join(p.Dir, "grub.cfg"), fallback.String())
+	}
+	return &state.OneShot{Loader: string(GRUB), File: path.Join(p.Dir, "grubenv"), Var: "next_entry", Value: e.MenuPath}, nil
+}
+
+// Set sets the one-shot entry o (Plan's): GRUB's environment block is
+// rewritten in place, or created as grub-editenv creates it.
+func Set(root string, o *state.OneShot) error {
+	if o.Loader != string(GRUB) {
+		return fmt.Errorf("%w: %s", ErrNoOneShot, o)
+	}
+	if err := editEnv(root, o.File, func(b []byte) ([]byte, error) { return grubenv.Set(b, o.Var, o.Value) }, true); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoOneShot, err)
+	}
+	return nil
+}
+
+// grubEntry is the entry of m read from the GRUB config cfg (on the
+// running system) that boots what ref boots: ref's own entry when it
+// still boots that, else the last such entry in menu order (GRUB's
+// per-kernel entries follow its floating one).
+func grubEntry(m choose.Menu, ref state.Ref, boots func(i int) string, cfg string) (entry.Entry, bool) {
+	best := -1
+	for i, e := range m.Entries {
+		if e.Format != entry.GRUB || e.MenuPath == "" || !strings.HasSuffix(e.Source.File, cfg) {
+			continue
+		}
+		b := boots(i)
+		if ref.Boots != "" && b != ref.Boots || ref.Boots == "" && e.ID != ref.ID {
+			continue
+		}
+		if e.ID == ref.ID {
+			return e, true
+		}
+		best = i
+	}
+	if best < 0 {
+		return entry.Entry{}, false
+	}
+	return m.Entries[best], true
+}
+
+// Disarm takes back a one-shot Set set, when it is still as Arm left it
+// (GRUB has not used it up, nobody set another): "warmboot bless" on the
+// trial that came up, or on the fallback GRUB booted where it could not
+// clear it (XFS, btrfs). It says what it did.
+func Disarm(root string, o *state.OneShot) (string, error) {
+	if o == nil || o.Loader != string(GRUB) {
+		return "", nil
+	}
+	said := ""
+	err := editEnv(root, o.File, func(b []byte) ([]byte, error) {
+		vars, err := grubenv.Map(b)
+		if err != nil {
+			return nil, err
+		}
+		switch v, ok := vars[o.Var]; {
+		case !ok || v == "":
+			said = fmt.Sprintf("GRUB's one-shot %s=%q was used up", o.Var, o.Value)
+			return b, nil
+		case v != o.Value:
+			said = fmt.Sprintf("GRUB's %s is %q, set by someone else since warmswap set %q: left as it is", o.Var, v, o.Value)
+			return b, nil
+		}
+		said = fmt.Sprintf("cleared GRUB's one-shot %s=%q in %s", o.Var, o.Value, o.File)
+		return grubenv.Unset(b, o.Var)
+	}, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("%s is gone: nothing to clear", o.File), nil
+	}
+	return said, err
+}
+
+// editEnv rewrites GRUB's environment block file under root in place, as
+// GRUB and grub-editenv do (same size: GRUB writes its blocks where they
+// are on the disk); create makes a missing file as grub-editenv does.
+func editEnv(root, file string, edit func([]byte) ([]byte, error), create bool) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	name := strings.TrimPrefix(file, "/")
+	f, err := r.OpenFile(name, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		f, err = r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			_, err = f.Write(grubenv.New())
+			if err == nil {
+				_, err = f.Seek(0, io.SeekStart)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	old, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	blk, err := edit(old)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if bytes.Equal(blk, old) {
+		return nil
+	}
+	if _, err := f.WriteAt(blk, 0); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return f.Sync()
+}

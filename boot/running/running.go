@@ -1,0 +1,173 @@
+// Package running says which boot entry the running system is, by what
+// it boots: warmboot's record of the boot (booted.json) when warmboot
+// booted it, else the entry whose kernel is the running kernel and whose
+// command line is the running one, as a system started by GRUB or
+// systemd-boot (no record) has to be known.
+//
+// The running kernel is matched by its build: the version string in the
+// bzImage's setup header ("6.1.0-10-amd64 (debian-kernel@lists.debian.org)
+// #1 SMP PREEMPT_DYNAMIC Debian 6.1.38-1 (2023-07-14)") against
+// /proc/version, release and build ("#1 ... (2023-07-14)") both. The
+// kernel's own bytes are not in memory to hash; its file is hashed for
+// the Ref, as the bootloader hashes what it boots.
+package running
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/state"
+	"github.com/warmboot/warmboot/boot/sumcache"
+)
+
+// Added are the parameters a bootloader adds to an entry's command line
+// that its config does not hold: GRUB's BOOT_IMAGE, warmboot's trial
+// parameters. They are left out when command lines are compared.
+var Added = []string{"BOOT_IMAGE", "panic", "watchdog.open_timeout", "initrd"}
+
+// HostMenu scans the running system's filesystems under root as the
+// bootloader scans the disks, and ranks the entries as the bootloader does.
+func HostMenu(root string) (choose.Menu, error) {
+	vols, err := discover.HostVolumes(root, "/")
+	if err != nil {
+		return choose.Menu{}, err
+	}
+	return choose.Rank(discover.Scan(vols)), nil
+}
+
+// ErrUnknown is returned when no entry is the running system.
+var ErrUnknown = errors.New("cannot tell which boot entry is running")
+
+// Identify returns the entry running under root, with what it boots:
+// booted.json's entry when warmboot booted this system (its Boots), else
+// the entry of m whose kernel is the running kernel (Version) and whose
+// command line is /proc/cmdline; of several, the one whose kernel file is
+// GRUB's BOOT_IMAGE, then the last in menu order (GRUB's per-kernel
+// "advanced" entries follow its floating "simple" one). how says which.
+func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how string, err error) {
+	if b, err := handoff.ReadBooted(root); err == nil {
+		return state.Ref{ID: b.Entry, Source: b.Source, Boots: b.Boots}, "booted.json: warmboot booted it", nil
+	}
+	ver, err := os.ReadFile(filepath.Join(root, "proc/version"))
+	if err != nil {
+		return state.Ref{}, "", err
+	}
+	rel, build, ok := split(strings.TrimPrefix(strings.TrimSpace(string(ver)), "Linux version "))
+	if !ok {
+		return state.Ref{}, "", fmt.Errorf("%w: /proc/version %q has no build (#N ...)", ErrUnknown, ver)
+	}
+	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
+	bootImage := param(string(cmdline), "BOOT_IMAGE")
+	if i := strings.IndexByte(bootImage, ')'); strings.HasPrefix(bootImage, "(") && i > 0 {
+		bootImage = bootImage[i+1:] // GRUB's "(hd0,gpt2)/vmlinuz-..."
+	}
+	want := strip(string(cmdline))
+	best, score := -1, 0
+	for i, e := range m.Entries {
+		v, err := Version(filepath.Join(e.Root, e.Kernel))
+		if err != nil {
+			continue
+		}
+		r, b, ok := split(v)
+		if !ok || r != rel || b != build {
+			continue
+		}
+		s := 1
+		if strip(e.Cmdline) == want {
+			s += 2
+		}
+		if bootImage != "" && path.Clean(bootImage) == e.Kernel {
+			s++
+		}
+		if s >= score {
+			best, score = i, s
+		}
+	}
+	if best < 0 {
+		return state.Ref{}, "", fmt.Errorf("%w: no entry's kernel is %s %s", ErrUnknown, rel, build)
+	}
+	e := m.Entries[best]
+	k, ins, err := kexec.Digests(e, sums)
+	if err != nil {
+		return state.Ref{}, "", err
+	}
+	how = "its kernel is the running kernel (" + rel + ")"
+	if score >= 3 {
+		how += " and its command line the running one"
+	}
+	return state.Ref{ID: e.ID, Source: e.Source, Boots: state.Boots(k, ins, e.Cmdline)}, how, nil
+}
+
+// split cuts a kernel version string into its release and its build
+// (from " #" on).
+func split(v string) (release, build string, ok bool) {
+	release, _, _ = strings.Cut(v, " ")
+	i := strings.Index(v, " #")
+	if release == "" || i < 0 {
+		return "", "", false
+	}
+	return release, v[i+1:], true
+}
+
+// param is the value of parameter k on cmdline.
+func param(cmdline, k string) string {
+	for _, f := range strings.Fields(cmdline) {
+		if v, ok := strings.CutPrefix(f, k+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// strip is cmdline without the Added parameters, fields single-spaced.
+func strip(cmdline string) string {
+	var out []string
+	for _, f := range strings.Fields(cmdline) {
+		k, _, _ := strings.Cut(f, "=")
+		if !slices.Contains(Added, k) {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// Version reads the kernel version string of the bzImage at file: the
+// setup header's kernel_version (offset 0x20e) points, less 0x200, at a
+// NUL-terminated string in the setup code.
+func Version(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	hdr := make([]byte, 0x210)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	if string(hdr[0x202:0x206]) != "HdrS" {
+		return "", fmt.Errorf("%s: not a bzImage (no HdrS)", file)
+	}
+	off := int64(binary.LittleEndian.Uint16(hdr[0x20e:])) + 0x200
+	buf := make([]byte, 256)
+	n, err := f.ReadAt(buf, off)
+	if n == 0 {
+		return "", fmt.Errorf("%s: kernel version string: %w", file, err)
+	}
+	s, _, ok := bytes.Cut(buf[:n], []byte{0})
+	if !ok || len(s) == 0 {
+		return "", fmt.Errorf("%s: no kernel version string", file)
+	}
+	return string(s), nil
+}
