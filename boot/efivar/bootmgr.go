@@ -95,48 +95,89 @@ func BootOptions(v Vars) ([]uint16, error) {
 	return slices.Compact(nums), nil
 }
 
-// Register makes opt a boot entry the firmware tries first. It reuses the
-// Boot#### that has opt's description and device path, rewriting it only
-// if its attributes or optional data differ, or else takes the lowest
-// number that no Boot#### and no BootOrder entry uses; then it puts that
-// number first in BootOrder, once. It writes nothing that already holds
-// what it would write, and no other variable. Boot#### is written before
-// BootOrder names it.
-func Register(v Vars, opt LoadOption) (num uint16, err error) {
+// Registration is what Register writes to make a load option the one
+// the firmware tries first.
+type Registration struct {
+	Num uint16
+	// Existing: Boot#### already had the description and device path.
+	Existing bool
+	// Option is the data to write to Boot####, nil if it already holds
+	// it (with AttrPersistent).
+	Option []byte
+	// Order is the BootOrder to write, nil if it needs no change.
+	Order []uint16
+}
+
+// PlanRegister says what Register would write, and writes nothing. It
+// reuses the Boot#### that has opt's description and device path,
+// rewriting it only if its attributes or optional data differ, or else
+// takes the lowest number that no Boot#### and no BootOrder entry uses;
+// then it puts that number first in BootOrder, once, and leaves the rest
+// of BootOrder in its order.
+func PlanRegister(v Vars, opt LoadOption) (Registration, error) {
 	data, err := opt.Marshal()
 	if err != nil {
-		return 0, err
+		return Registration{}, err
 	}
 	order, err := BootOrder(v)
 	if err != nil {
-		return 0, err
+		return Registration{}, err
 	}
-	num, err = findOption(v, opt, order)
+	num, found, err := FindBootOption(v, opt)
 	if err != nil {
-		return 0, err
+		return Registration{}, err
 	}
-	if _, err := v.writeIfChanged(BootOptionName(num), Global, AttrPersistent, data); err != nil {
-		return 0, err
+	if !found {
+		if num, err = freeNumber(v, order); err != nil {
+			return Registration{}, fmt.Errorf("registering %q: %w", opt.Description, err)
+		}
+	}
+	r := Registration{Num: num, Existing: found, Option: data}
+	if a, d, err := v.Read(BootOptionName(num), Global); found && err == nil && a == AttrPersistent && bytes.Equal(d, data) {
+		r.Option = nil
 	}
 	newOrder := append([]uint16{num}, slices.DeleteFunc(slices.Clone(order), func(n uint16) bool { return n == num })...)
 	if !slices.Equal(order, newOrder) {
-		if err := v.Write("BootOrder", Global, AttrPersistent, uint16sBytes(newOrder)); err != nil {
-			return 0, err
-		}
+		r.Order = newOrder
 	}
-	return num, nil
+	return r, nil
 }
 
-// findOption is the number of the Boot#### with opt's description and
-// device path, or else the lowest free one.
-func findOption(v Vars, opt LoadOption, order []uint16) (uint16, error) {
-	want, err := opt.FilePath.Marshal()
+// Apply writes r: Boot#### before the BootOrder that names it.
+func (r Registration) Apply(v Vars) error {
+	if r.Option != nil {
+		if err := v.Write(BootOptionName(r.Num), Global, AttrPersistent, r.Option); err != nil {
+			return err
+		}
+	}
+	if r.Order != nil {
+		return v.Write("BootOrder", Global, AttrPersistent, uint16sBytes(r.Order))
+	}
+	return nil
+}
+
+// Register makes opt a boot entry the firmware tries first, as
+// PlanRegister plans, and returns its number. It writes nothing that
+// already holds what it would write, and no other variable.
+func Register(v Vars, opt LoadOption) (num uint16, err error) {
+	r, err := PlanRegister(v, opt)
 	if err != nil {
 		return 0, err
+	}
+	return r.Num, r.Apply(v)
+}
+
+// FindBootOption returns the lowest-numbered Boot#### with opt's
+// description and device path. Options that do not parse are passed
+// over.
+func FindBootOption(v Vars, opt LoadOption) (num uint16, found bool, err error) {
+	want, err := opt.FilePath.Marshal()
+	if err != nil {
+		return 0, false, err
 	}
 	nums, err := BootOptions(v)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	for _, n := range nums {
 		o, err := ReadBootOption(v, n)
@@ -144,15 +185,25 @@ func findOption(v Vars, opt LoadOption, order []uint16) (uint16, error) {
 			continue // not ours to judge; its number stays taken
 		}
 		if got, err := o.FilePath.Marshal(); err == nil && o.Description == opt.Description && bytes.Equal(got, want) {
-			return n, nil
+			return n, true, nil
 		}
+	}
+	return 0, false, nil
+}
+
+// freeNumber is the lowest number no Boot#### and no BootOrder entry
+// uses.
+func freeNumber(v Vars, order []uint16) (uint16, error) {
+	nums, err := BootOptions(v)
+	if err != nil {
+		return 0, err
 	}
 	for n := 0; n <= 0xffff; n++ {
 		if !slices.Contains(nums, uint16(n)) && !slices.Contains(order, uint16(n)) {
 			return uint16(n), nil
 		}
 	}
-	return 0, fmt.Errorf("registering %q: every Boot#### number is taken", opt.Description)
+	return 0, errors.New("every Boot#### number is taken")
 }
 
 // Unregister takes num out of BootOrder and then removes Boot####. It

@@ -271,3 +271,35 @@ func TestRegisterUnregister(t *testing.T) {
 		t.Errorf("variables (-before +after):\n%s", diff)
 	}
 }
+
+// PlanRegister writes nothing and says what Register will.
+func TestPlanRegister(t *testing.T) {
+	v := ovmfVars(t)
+	before := snapshot(t, v)
+	opt := testOption(t, "warmboot", `\EFI\warmboot\warmboot.efi`)
+	r, err := PlanRegister(v, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := opt.Marshal()
+	want := Registration{Num: 0xb, Option: data, Order: []uint16{0xb, 0xa, 7, 8, 0, 1, 2, 3, 5, 9, 4, 6}}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("PlanRegister (-want +got):\n%s", diff)
+	}
+	if got := changed(t, v, before); len(got) != 0 {
+		t.Errorf("PlanRegister wrote %v", got)
+	}
+	if _, found, err := FindBootOption(v, opt); found || err != nil {
+		t.Errorf("FindBootOption before Register = %v, %v, want false", found, err)
+	}
+	if err := r.Apply(v); err != nil {
+		t.Fatal(err)
+	}
+	if n, found, err := FindBootOption(v, opt); n != 0xb || !found || err != nil {
+		t.Errorf("FindBootOption = %#x, %v, %v, want 0xb, true", n, found, err)
+	}
+	r, err = PlanRegister(v, opt)
+	if diff := cmp.Diff(Registration{Num: 0xb, Existing: true}, r); err != nil || diff != "" {
+		t.Errorf("PlanRegister after Apply = %v, (-want +got):\n%s", err, diff)
+	}
+}

@@ -1,7 +1,6 @@
 package efivar
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -221,13 +220,4 @@ func uint16sBytes(ns []uint16) []byte {
 		b = binary.LittleEndian.AppendUint16(b, n)
 	}
 	return b
-}
-
-// writeIfChanged writes a variable unless it already holds attrs and
-// data, sparing the firmware's flash a write.
-func (v Vars) writeIfChanged(name string, guid GUID, attrs uint32, data []byte) (bool, error) {
-	if a, d, err := v.Read(name, guid); err == nil && a == attrs && bytes.Equal(d, data) {
-		return false, nil
-	}
-	return true, v.Write(name, guid, attrs, data)
 }
