@@ -117,3 +117,42 @@ func TestAvailable(t *testing.T) {
 		t.Errorf("Available() = %v, want nil", err)
 	}
 }
+
+// An immutable variable, as efivarfs makes most of them, is written (and
+// stays immutable) and removed. It needs a file system with inode flags
+// and CAP_LINUX_IMMUTABLE to set the flag up.
+func TestImmutable(t *testing.T) {
+	v := Vars{Dir: t.TempDir()}
+	if err := v.Write("Imm", testGUID, AttrPersistent, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(v.Dir, "Imm-"+testGUID.String())
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flags, err := sys.InodeFlags(f)
+	if err == nil {
+		err = sys.SetInodeFlags(f, flags|sys.FS_IMMUTABLE_FL)
+	}
+	if err != nil {
+		t.Skipf("cannot make %s immutable here: %v", p, err)
+	}
+	t.Cleanup(func() { sys.SetInodeFlags(f, flags) })
+	if err := os.WriteFile(p, []byte("x"), 0o644); err == nil {
+		t.Fatalf("writing %s succeeded: the immutable flag is not working", p)
+	}
+	if err := v.Write("Imm", testGUID, AttrPersistent, []byte("b")); err != nil {
+		t.Fatalf("Write on an immutable variable = %v", err)
+	}
+	if got, _ := sys.InodeFlags(f); got&sys.FS_IMMUTABLE_FL == 0 {
+		t.Errorf("after Write, flags = %#x, want the immutable flag set again", got)
+	}
+	if _, data, err := v.Read("Imm", testGUID); err != nil || string(data) != "b" {
+		t.Errorf("Read = %q, %v, want \"b\"", data, err)
+	}
+	if err := v.Delete("Imm", testGUID); err != nil {
+		t.Fatalf("Delete on an immutable variable = %v", err)
+	}
+}
