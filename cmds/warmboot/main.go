@@ -8,6 +8,7 @@
 //	warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json]
 //	warmboot bless [-root DIR]
 //	warmboot booted [-root DIR]
+//	warmboot efi-entry [-remove] [-esp DIR] [-file \EFI\warmboot\warmboot.efi] [-label TEXT] [-dry-run]
 //
 // Description:
 //
@@ -51,6 +52,18 @@
 // /run/warmboot/booted.json; warmboot-booted.service runs it so that the
 // journal has it.
 //
+// "warmboot efi-entry", on a running UEFI system, makes the firmware boot
+// the warmboot EFI binary already copied to the ESP (-file, default
+// \EFI\warmboot\warmboot.efi, on the vfat filesystem mounted on -esp,
+// default /boot/efi) ahead of the OS loader: it finds the ESP's partition
+// through /proc/self/mountinfo and /sys/dev/block, reads the disk's GPT
+// for the Hard Drive device path, and writes a Boot#### entry (-label,
+// default "warmboot"; an existing one with the same label and path is
+// reused) and a BootOrder with it first. It writes no variable that
+// already holds what it would write, and no other. -remove takes that
+// entry out of BootOrder and removes it; -dry-run says what would be
+// written and writes nothing.
+//
 // "warmboot list" prints the entries as the bootloader would rank them,
 // without loading anything, from the configs under DIR (default /boot):
 // DIR is taken as the root of the filesystem the configs live on, as the
@@ -73,6 +86,7 @@
 // Example:
 //
 //	warmboot list -root /boot -json | jq '.entries[] | .label'
+//	warmboot efi-entry -dry-run
 package main
 
 import (

@@ -24,7 +24,8 @@ import (
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
-// run runs the subcommands that return: "list", "bless". Booting is
+// run runs the subcommands that return: "list", "bless", "booted",
+// "efi-entry". Booting is
 // main's.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
@@ -34,8 +35,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return blessCmd(args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "booted":
 		return bootedCmd(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "efi-entry":
+		return efiEntryCmd(args[1:], stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR] (without one, warmboot boots: only as its image's uinit, in the initramfs)")
+	fmt.Fprintln(stderr, "usage: warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR] | warmboot efi-entry [-remove] [-esp DIR] [-file \\EFI\\...] [-label TEXT] [-dry-run] (without one, warmboot boots: only as its image's uinit, in the initramfs)")
 	return cli.ExitUsage
 }
 

@@ -24,12 +24,17 @@ const (
 	ENOENT       = syscall.Errno(0x2)
 	ENOEXEC      = syscall.Errno(0x8)
 	ENOMEM       = syscall.Errno(0xc)
+	EACCES       = syscall.Errno(0xd)
 	EBUSY        = syscall.Errno(0x10)
 	EEXIST       = syscall.Errno(0x11)
 	EINVAL       = syscall.Errno(0x16)
+	ENOTTY       = syscall.Errno(0x19)
 	EFBIG        = syscall.Errno(0x1b)
+	ENOSPC       = syscall.Errno(0x1c)
+	EROFS        = syscall.Errno(0x1e)
 	ENOSYS       = syscall.Errno(0x26)
 	EBADMSG      = syscall.Errno(0x4a)
+	EOPNOTSUPP   = syscall.Errno(0x5f)
 	ENOKEY       = syscall.Errno(0x7e)
 	EKEYREJECTED = syscall.Errno(0x81)
 )
@@ -43,6 +48,11 @@ const (
 	MS_REMOUNT uintptr = 0x20
 	MNT_DETACH int     = 0x2
 )
+
+// FS_IMMUTABLE_FL is the inode flag (FS_IOC_GETFLAGS) efivarfs sets on
+// variables whose removal could brick a machine; it must be cleared
+// before such a variable is written or removed.
+const FS_IMMUTABLE_FL = 0x10
 
 // ErrUnsupported is every call on a system other than Linux.
 var ErrUnsupported = errors.ErrUnsupported

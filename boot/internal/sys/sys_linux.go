@@ -205,3 +205,24 @@ func FileID(fi fs.FileInfo) (id string, changed time.Time, ok bool) {
 	id = fmt.Sprintf("%d:%d:%d:%d.%09d:%d.%09d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 	return id, time.Unix(st.Ctim.Sec, st.Ctim.Nsec), true
 }
+
+// InodeFlags returns f's inode flags (FS_IOC_GETFLAGS).
+func InodeFlags(f *os.File) (int, error) {
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	return flags, callErr(err, "ioctl(%s, FS_IOC_GETFLAGS)", f.Name())
+}
+
+// SetInodeFlags sets f's inode flags (FS_IOC_SETFLAGS).
+func SetInodeFlags(f *os.File, flags int) error {
+	err := unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags)
+	return callErr(err, "ioctl(%s, FS_IOC_SETFLAGS, %#x)", f.Name(), flags)
+}
+
+// IsEfivarfs reports whether dir is the root of a mounted efivarfs.
+func IsEfivarfs(dir string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false, callErr(err, "statfs(%s)", dir)
+	}
+	return uint32(st.Type) == uint32(unix.EFIVARFS_MAGIC), nil
+}

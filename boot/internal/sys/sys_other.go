@@ -39,6 +39,9 @@ func DMCreateReadOnly(name, uuid string, targets []DMTarget) (string, error) {
 func WatchdogSetTimeout(f *os.File, seconds int) (int, error) { return 0, ErrUnsupported }
 func WatchdogOptions(f *os.File) (uint32, error)              { return 0, ErrUnsupported }
 func WatchdogKeepalive(f *os.File) error                      { return ErrUnsupported }
+func InodeFlags(f *os.File) (int, error)                      { return 0, ErrUnsupported }
+func SetInodeFlags(f *os.File, flags int) error               { return ErrUnsupported }
+func IsEfivarfs(dir string) (bool, error)                     { return false, ErrUnsupported }
 
 // FileID is not known off Linux: nothing is remembered by it.
 func FileID(fi fs.FileInfo) (string, time.Time, bool) { return "", time.Time{}, false }
