@@ -61,7 +61,10 @@ func Bless(root string, log *slog.Logger, o Options) error {
 		}
 		r, how, ierr := running.Identify(root, m, nil)
 		if ierr != nil {
-			return fmt.Errorf("%w; and %v: nothing to bless", err, ierr)
+			// Not an error: a system warmboot did not boot, whose
+			// entry is not known, has nothing to bless.
+			say("nothing to bless: %v, and %v", err, ierr)
+			return nil
 		}
 		say("no booted.json (warmboot did not boot this system, or its initrd does not keep the record): the running entry is %s: %s", r.String(), how)
 		run = r

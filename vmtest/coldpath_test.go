@@ -1,0 +1,134 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warmboot/warmboot/images/disk"
+)
+
+// debianGRUBESP is an ESP whose default boot program is GRUB as Debian's
+// grub-install makes it for UEFI: a core image that finds the root
+// filesystem by UUID, sets its prefix to /boot/grub there and runs the
+// distribution's own grub.cfg (update-grub's, with its load_env and
+// next_entry handling, on the system's ext4). The modules that config
+// loads are built in (Debian's grub-efi-amd64 keeps them in
+// /boot/grub/x86_64-efi; this system carries grub-pc's).
+func debianGRUBESP(t testing.TB, uuid string) map[string]disk.File {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "early.cfg")
+	os.WriteFile(cfg, []byte("search --no-floppy --fs-uuid --set=root "+uuid+"\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n"), 0o644)
+	out := filepath.Join(dir, "BOOTX64.EFI")
+	mods := "part_gpt part_msdos ext2 fat linux normal search search_fs_uuid search_label configfile loadenv test echo gzio all_video efi_gop font gfxterm gfxmenu png jpeg sleep serial terminal boot chain"
+	cmd := exec.Command("grub-mkstandalone", "-O", "x86_64-efi", "-o", out, "--modules="+mods, "--locales=", "--themes=", "--fonts=", "boot/grub/grub.cfg="+cfg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("grub-mkstandalone (make deps installs grub-efi-amd64-bin): %v: %s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]disk.File{"/EFI/BOOT/BOOTX64.EFI": {Data: data}}
+}
+
+// run runs cmd at the Debian system's root prompt on an OVMF console and
+// returns its output and status.
+func (v *efiVM) run(n *int, cmd string) (string, int) {
+	v.t.Helper()
+	*n++
+	end := "WBE-" + strconv.Itoa(*n) + "-"
+	v.t.Logf("debian# %s", cmd)
+	v.send(cmd + "; echo " + end + "$?\r")
+	out := v.until(end)
+	code, err := strconv.Atoi(strings.TrimSpace(v.line()))
+	if err != nil {
+		v.t.Fatalf("%q: no status", cmd)
+	}
+	return strings.ReplaceAll(strings.TrimPrefix(out, "wbdeb# "), "\r", ""), code
+}
+
+func (v *efiVM) ok(n *int, cmd string) string {
+	v.t.Helper()
+	out, code := v.run(n, cmd)
+	if code != 0 {
+		v.t.Fatalf("%q: exit %d:\n%s", cmd, code, out)
+	}
+	return out
+}
+
+// TestDebianGRUBFallback is the promise on the path most servers take: a
+// stock Debian 12 whose firmware (OVMF) starts GRUB, with Debian's own
+// grub.cfg, warmboot only on the kexec path. A kernel upgrade whose new
+// initrd is broken makes GRUB's default ("simple") the new kernel; a warm
+// swap to it is a trial, and before its kexec warmswap sets GRUB's
+// next_entry to the running kernel's own entry. The new kernel panics
+// (panic=N), the machine resets through the firmware, and GRUB boots the
+// old kernel once, by itself, clearing next_entry as GRUB does;
+// warmboot-bless on it records the failed trial. Without that one-shot,
+// GRUB would boot the broken default again, with no panic=N (Debian's
+// kernel halts on panic): the machine would be stranded.
+func TestDebianGRUBFallback(t *testing.T) {
+	sys := debianInstalled(t, false)
+	d, uuid, oldRel := sys.d, sys.uuid, sys.oldRel
+	d.ok("warmsign sign -key /root/host.sec -root / -all >/dev/null")
+	d.send("systemctl poweroff")
+	if err := d.vm.Wait(); err != nil {
+		t.Fatalf("poweroff: %v", err)
+	}
+	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 32, ESP: true, Files: debianGRUBESP(t, uuid)}}})
+	vm := startFirmware(t, ovmf, 20*time.Minute, true,
+		"-machine", "q35", "-cpu", "max", "-m", "2G", "-smp", "2", "-nic", "none",
+		"-drive", "file="+sys.root+",if=virtio,format=qcow2",
+		"-drive", "file="+esp+",if=virtio,format=raw")
+	n := 0
+	vm.expect("wbdeb# ")
+	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
+	if got := vm.ok(&n, "uname -r; cat /proc/cmdline"); !strings.Contains(got, oldRel) || !strings.Contains(got, "BOOT_IMAGE=/boot/vmlinuz-"+oldRel) {
+		t.Fatalf("the firmware's GRUB did not boot %s: %s", oldRel, got)
+	}
+	// The ESP where an installed system mounts it.
+	vm.ok(&n, "mkdir -p /boot/efi && echo '/dev/vdb1 /boot/efi vfat umask=0077 0 2' >> /etc/fstab && systemctl daemon-reload && mount /boot/efi")
+	out := vm.ok(&n, "warmswap -dry-run -entry gnulinux-"+oldRel+"-advanced-"+uuid+" 2>&1")
+	if !strings.Contains(out, "check ok: firmware: a cold boot (a reset, a power cycle) starts grub (UEFI: /boot/efi/EFI/BOOT/BOOTX64.EFI is grub)") {
+		t.Errorf("warmswap -dry-run does not say the firmware starts GRUB:\n%s", out)
+	}
+	// The upgrade: a newer kernel whose initrd is broken (its modules
+	// missing: the root is never found and the kernel panics), signed,
+	// and GRUB's default ("simple") now boots it.
+	broken := "6.1.0-999-amd64"
+	vm.ok(&n, fmt.Sprintf("cp /boot/vmlinuz-%s /boot/vmlinuz-%s && echo broken > /boot/initrd.img-%s && update-grub 2>/dev/null && warmsign sign -key /root/host.sec -root / -all >/dev/null", oldRel, broken, broken))
+	simple := "gnulinux-simple-" + uuid
+	fallback := "gnulinux-advanced-" + uuid + ">gnulinux-" + oldRel + "-advanced-" + uuid
+	vm.send("warmswap -entry " + simple + " -grace 1s\r")
+	vm.expect(
+		`warmswap: plan: trial: "`+simple+`" must run "warmboot bless"`,
+		`warmswap: firmware path: set grub next_entry="`+fallback+`" in /boot/grub/grubenv`,
+		"warmswap: kexec",
+		"warmboot: starting",
+		`warmboot: trial: "Debian GNU/Linux" recorded in`,
+		"Kernel panic")
+	// Through the firmware and GRUB, back to the old kernel.
+	vm.expect("wbdeb# ")
+	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
+	if got := vm.ok(&n, "uname -r"); !strings.Contains(got, oldRel) {
+		t.Fatalf("after the failed trial the machine runs %q, want %s", got, oldRel)
+	}
+	if got := vm.ok(&n, "grub-editenv /boot/grub/grubenv list"); strings.Contains(got, "next_entry=gnulinux") {
+		t.Errorf("GRUB's next_entry is still set after it booted it:\n%s", got)
+	}
+	out = vm.ok(&n, "journalctl -b -u warmboot-bless -o cat")
+	if !strings.Contains(out, `the trial of "`+simple+`"`) || !strings.Contains(out, "failed") {
+		t.Errorf("warmboot-bless on the fallback did not record the failed trial:\n%s", out)
+	}
+	out = vm.ok(&n, "warmboot list -root / 2>&1 | tail -n 5")
+	t.Logf("warmboot list after the fallback:\n%s", out)
+	vm.send("systemctl poweroff\r")
+	vm.wait()
+}
