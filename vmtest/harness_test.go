@@ -143,11 +143,14 @@ func finish(t testing.TB, vm *qemu.VM, poweroff bool) {
 	}
 }
 
-// shellWorks checks that the rescue shell answers on the console, then
-// stops the VM.
+// shellWorks checks that, nothing booting, the bootloader offers its
+// rescue shell before it would reboot, that a key on the console starts
+// it, and that it answers; then stops the VM.
 func shellWorks(t *testing.T, vm *qemu.VM) {
 	t.Helper()
-	expect(t, vm, "$ ")
+	expect(t, vm, "warmboot: press any key for a rescue shell; no console input for 300s: rebooting (warmboot.rescue=0 waits forever)")
+	vm.Console.Send("\r")
+	expect(t, vm, "warmboot: starting a shell (/bin/sh)", "$ ")
 	vm.Console.Send("echo shell-$((6*7))\r")
 	expect(t, vm, "shell-42")
 	finish(t, vm, false)

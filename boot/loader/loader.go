@@ -50,6 +50,12 @@ type Config struct {
 	// DryRun loads the chosen entry and exits instead of kexecing,
 	// changing nothing on disk.
 	DryRun bool
+	// Rescue is how long the bootloader waits for a key on any console
+	// before its rescue shell when nothing could be booted; with no key
+	// by then it reboots through the firmware (which comes back to the
+	// bootloader, and its fallback chain to last-known-good). 0 (or
+	// negative) starts the shell at once and waits there forever.
+	Rescue time.Duration
 }
 
 // Loader is the bootloader on one machine.
@@ -58,8 +64,10 @@ type Loader struct {
 	// out is where the menu is drawn; log is everything said.
 	out io.Writer
 	log *slog.Logger
-	// keys reads key presses from every console.
+	// keys reads key presses from every console; after is the clock the
+	// rescue wait runs on (time.After when nil).
 	keys  func() (<-chan byte, func())
+	after func(time.Duration) <-chan time.Time
 	tl    *timeline.Timeline
 	disks Disks
 	// pipe stages, verifies, measures, seals and loads an entry.
@@ -103,8 +111,8 @@ func (l *Loader) say(format string, args ...any)  { clog.Infof(l.log, format, ar
 func (l *Loader) warn(format string, args ...any) { clog.Warnf(l.log, format, args...) }
 
 // Pass looks for entries once and boots one. It returns the last step,
-// for main to take: Kexec when an entry is loaded, Shell when nothing
-// could be booted, Exit for a dry run.
+// for main to take: Kexec when an entry is loaded, Shell or Reboot when
+// nothing could be booted (Rescue), Exit for a dry run.
 func (l *Loader) Pass(ctx context.Context) machine.Action {
 	m, probes := l.discover()
 	if len(m.Entries) == 0 && (l.handoff == nil || l.handoff.Kernel == nil) {
@@ -123,7 +131,45 @@ func (l *Loader) Pass(ctx context.Context) machine.Action {
 	if l.cfg.DryRun {
 		return machine.ExitWith(exitNothing)
 	}
-	return machine.Action{Kind: machine.Shell}
+	return l.Rescue(ctx)
+}
+
+// Rescue decides what follows when nothing could be booted (or main's
+// kexec failed): the rescue shell if someone is there, a reboot if not.
+// It says so on every console, then waits up to Config.Rescue for a key
+// on any of them: a key gives the shell, and no key (or no console that
+// can be read) by then the reboot, so a machine nobody is watching
+// comes back through the firmware instead of waiting in a shell forever.
+// With Config.Rescue 0 it is the shell at once.
+func (l *Loader) Rescue(ctx context.Context) machine.Action {
+	shell := machine.Action{Kind: machine.Shell}
+	d := l.cfg.Rescue
+	if d <= 0 {
+		return shell
+	}
+	after := l.after
+	if after == nil {
+		after = time.After
+	}
+	keys, stop := l.keys()
+	defer stop()
+	l.say("press any key for a rescue shell; no console input for %gs: rebooting (warmboot.rescue=0 waits forever)", d.Seconds())
+	timer := after(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return shell
+		case _, ok := <-keys:
+			if !ok {
+				keys = nil // no console to read: only the timer is left
+				continue
+			}
+			return shell
+		case <-timer:
+			l.say("no console input for %gs: rebooting", d.Seconds())
+			return machine.Action{Kind: machine.Reboot}
+		}
+	}
 }
 
 // KexecFailed is main's word that the kexec Pass returned failed. The

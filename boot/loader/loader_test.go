@@ -576,3 +576,90 @@ func TestPassKexecFailedIsNoFailedTrial(t *testing.T) {
 		t.Errorf("state after a failed kexec and a second pass: last failure %+v, tries %v; want no failure recorded for B", s.LastFailure, s.TriesLeft)
 	}
 }
+
+// When nothing boots, the bootloader waits warmboot.rescue for a key on
+// any console: a key gives the rescue shell; no key, or no console that
+// can be read, reboots through the firmware (back to the bootloader and
+// its fallback chain); 0 is the shell at once. The clock is a fake: no
+// test waits.
+func TestRescue(t *testing.T) {
+	const prompt = "warmboot: press any key for a rescue shell; no console input for 300s: rebooting (warmboot.rescue=0 waits forever)"
+	fired := func() <-chan time.Time {
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
+	for _, tc := range []struct {
+		name    string
+		rescue  time.Duration
+		key     bool // a key is pressed
+		noInput bool // no console can be read (the key channel is closed)
+		timer   bool // the timer runs out
+		want    machine.Kind
+		said    []string
+	}{
+		{name: "no key", rescue: 300 * time.Second, timer: true, want: machine.Reboot,
+			said: []string{prompt, "warmboot: no console input for 300s: rebooting"}},
+		{name: "a key", rescue: 300 * time.Second, key: true, want: machine.Shell, said: []string{prompt}},
+		{name: "no console", rescue: 300 * time.Second, noInput: true, timer: true, want: machine.Reboot,
+			said: []string{prompt, "warmboot: no console input for 300s: rebooting"}},
+		{name: "wait forever", rescue: 0, want: machine.Shell},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bt := newBootTest(t)
+			bt.loads.FileLoadErr = func(string) error { return syscall.EPERM }
+			bt.cfg.Rescue = tc.rescue
+			var asked []time.Duration
+			bt.after = func(d time.Duration) <-chan time.Time {
+				asked = append(asked, d)
+				if tc.timer {
+					return fired()
+				}
+				return nil // never
+			}
+			if tc.key {
+				bt.keys <- 'x'
+			}
+			if tc.noInput {
+				close(bt.keys)
+			}
+			a := bt.Pass(bt.ctx(t))
+			if a != (machine.Action{Kind: tc.want}) {
+				t.Fatalf("Pass() = %v, want %v\n%s", a, tc.want, bt.out)
+			}
+			bt.said(t, append([]string{"warmboot: nothing could be booted:"}, tc.said...)...)
+			if tc.rescue == 0 {
+				if len(asked) > 0 || strings.Contains(bt.out.String(), "rescue") {
+					t.Errorf("warmboot.rescue=0 waited (%v) or said so:\n%s", asked, bt.out)
+				}
+				return
+			}
+			if want := []time.Duration{tc.rescue}; !slices.Equal(asked, want) {
+				t.Errorf("timers = %v, want %v", asked, want)
+			}
+			if tc.want == machine.Shell && strings.Contains(bt.out.String(), "rebooting\n") {
+				t.Errorf("said it reboots, then gave the shell:\n%s", bt.out)
+			}
+		})
+	}
+}
+
+// After a failed kexec main asks Rescue too: the watchdog is stopped
+// first, and with nobody at the console the machine reboots.
+func TestRescueAfterKexecFailed(t *testing.T) {
+	bt := newBootTest(t)
+	bt.cfg.Rescue = 10 * time.Second
+	bt.after = func(time.Duration) <-chan time.Time {
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("Pass() = %v, want kexec\n%s", a, bt.out)
+	}
+	bt.KexecFailed()
+	if a := bt.Rescue(bt.ctx(t)); a != (machine.Action{Kind: machine.Reboot}) {
+		t.Fatalf("Rescue() = %v, want reboot\n%s", a, bt.out)
+	}
+	bt.said(t, "no console input for 10s: rebooting (warmboot.rescue=0 waits forever)", "warmboot: no console input for 10s: rebooting")
+}

@@ -72,11 +72,19 @@ func (m *Modules) readRules() error {
 	return sc.Err()
 }
 
+// coldplugRounds bounds Coldplug's walks: a driver that makes a device
+// whose driver makes another (lpc_ich → iTCO_wdt) needs two; a bound keeps
+// a driver that keeps making devices from holding the boot.
+const coldplugRounds = 4
+
 // Coldplug loads the modules matching devices that appeared since the last
-// call (their /sys/bus/*/devices/*/modalias). Loading a controller makes
-// new devices (the disks behind it, the USB devices on a hub), so callers
-// call it again while they wait for disks. It returns the modules it
-// loaded, by name.
+// call (their /sys/bus/*/devices/*/modalias). A driver that makes devices
+// as it loads (lpc_ich and i2c-i801 make the iTCO watchdog's platform
+// device) is followed within the call: the walk is repeated while it
+// loads something, up to coldplugRounds times. Devices that appear later
+// (the disks behind a controller, found asynchronously; USB devices on a
+// hub) need callers to call it again while they wait for disks. It
+// returns the modules it loaded, by name.
 func (m *Modules) Coldplug() ([]string, []error) {
 	if err := m.readRules(); err != nil {
 		return nil, []error{fmt.Errorf("reading %s: %w", MatchFile, err)}
@@ -87,6 +95,20 @@ func (m *Modules) Coldplug() ([]string, []error) {
 	if m.seen == nil {
 		m.seen = map[string]bool{}
 	}
+	var names []string
+	var errs []error
+	for range coldplugRounds {
+		n, e := m.coldplugOnce()
+		names, errs = append(names, n...), append(errs, e...)
+		if len(n) == 0 {
+			break
+		}
+	}
+	return names, errs
+}
+
+// coldplugOnce is one walk of the devices' modaliases.
+func (m *Modules) coldplugOnce() ([]string, []error) {
 	aliases, _ := filepath.Glob(filepath.Join(m.Sys, "bus/*/devices/*/modalias"))
 	sort.Strings(aliases)
 	var names []string

@@ -2,6 +2,7 @@ package modload
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,5 +70,91 @@ func TestColdplug(t *testing.T) {
 	want := []string{"core.ko", "nvme.ko", "scsi.ko", "sd_mod.ko", "crc.ko", "xfs.ko"}
 	if diff := cmp.Diff(want, loaded); diff != "" {
 		t.Errorf("finit_module calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestColdplugFollowsDevices: a driver that makes a device as it loads
+// (lpc_ich makes the iTCO watchdog's platform device on Intel chipsets) has
+// that device's driver loaded in the same call, after it; an ACPI-made
+// device (the WDAT watchdog) and a SAS HBA load in the first walk. The
+// patterns are the Debian 6.1 modules' own.
+func TestColdplugFollowsDevices(t *testing.T) {
+	root, sys := t.TempDir(), t.TempDir()
+	lib := "lib/modules/6.1/"
+	for _, p := range []string{"lpc_ich.ko", "watchdog.ko", "iTCO_wdt.ko", "wdat_wdt.ko", "scsi_mod.ko", "raid_class.ko", "mpt3sas.ko"} {
+		os.MkdirAll(filepath.Join(root, lib), 0o755)
+		os.WriteFile(filepath.Join(root, lib, p), nil, 0o644)
+	}
+	os.MkdirAll(filepath.Join(root, filepath.Dir(MatchFile)), 0o755)
+	os.WriteFile(filepath.Join(root, MatchFile), []byte(
+		"pci:v00008086d00008C54sv*sd*bc*sc*i*\t"+lib+"lpc_ich.ko\n"+
+			"platform:iTCO_wdt\t"+lib+"watchdog.ko "+lib+"iTCO_wdt.ko\n"+
+			"platform:wdat_wdt\t"+lib+"watchdog.ko "+lib+"wdat_wdt.ko\n"+
+			"pci:v00001000d00000097sv*sd*bc*sc*i*\t"+lib+"scsi_mod.ko "+lib+"raid_class.ko "+lib+"mpt3sas.ko\n"), 0o644)
+	dev := func(bus, name, alias string) {
+		d := filepath.Join(sys, "bus", bus, "devices", name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "modalias"), []byte(alias+"\n"), 0o644)
+	}
+	dev("pci", "0000:00:1f.0", "pci:v00008086d00008C54sv000015D9sd00000821bc06sc01i00")
+	dev("pci", "0000:01:00.0", "pci:v00001000d00000097sv00001000sd00003090bc01sc07i00")
+	dev("platform", "wdat_wdt", "platform:wdat_wdt")
+
+	var loaded []string
+	m := &Modules{Root: root, Sys: sys, Release: "6.1",
+		Load: func(f *os.File, _ string) error {
+			name := filepath.Base(f.Name())
+			loaded = append(loaded, name)
+			if name == "lpc_ich.ko" {
+				dev("platform", "iTCO_wdt", "platform:iTCO_wdt")
+			}
+			return nil
+		},
+		Exists: func(error) bool { return false }}
+	names, errs := m.Coldplug()
+	want := []string{"lpc_ich", "scsi_mod", "raid_class", "mpt3sas", "watchdog", "wdat_wdt", "iTCO_wdt"}
+	if len(errs) > 0 {
+		t.Errorf("Coldplug errors: %v", errs)
+	}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("Coldplug() (-want +got):\n%s", diff)
+	}
+	if names, _ := m.Coldplug(); len(names) != 0 {
+		t.Errorf("second Coldplug loaded %v; nothing new appeared", names)
+	}
+	if len(loaded) != len(want) {
+		t.Errorf("finit_module calls = %v, want each of %v once", loaded, want)
+	}
+}
+
+// TestColdplugBound: a driver that makes a new device every time one of
+// its kind loads does not hold the boot: Coldplug walks coldplugRounds
+// times and returns, and the next call goes on.
+func TestColdplugBound(t *testing.T) {
+	root, sys := t.TempDir(), t.TempDir()
+	var rules string
+	for i := range 2 * coldplugRounds {
+		p := fmt.Sprintf("lib/modules/6.1/m%d.ko", i)
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), nil, 0o644)
+		rules += fmt.Sprintf("test:%d\t%s\n", i, p)
+	}
+	os.MkdirAll(filepath.Join(root, filepath.Dir(MatchFile)), 0o755)
+	os.WriteFile(filepath.Join(root, MatchFile), []byte(rules), 0o644)
+	dev := func(i int) {
+		d := filepath.Join(sys, "bus/test/devices", fmt.Sprint(i))
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "modalias"), []byte(fmt.Sprintf("test:%d\n", i)), 0o644)
+	}
+	dev(0)
+	n := 0
+	m := &Modules{Root: root, Sys: sys, Release: "6.1",
+		Load:   func(*os.File, string) error { n++; dev(n); return nil },
+		Exists: func(error) bool { return false }}
+	if names, _ := m.Coldplug(); len(names) != coldplugRounds {
+		t.Errorf("Coldplug() loaded %v, want %d modules (one a walk)", names, coldplugRounds)
+	}
+	if names, _ := m.Coldplug(); len(names) != coldplugRounds {
+		t.Errorf("second Coldplug() loaded %v, want the next %d", names, coldplugRounds)
 	}
 }

@@ -14,33 +14,39 @@ import (
 	"github.com/warmboot/warmboot/boot/trial"
 )
 
+// DefaultRescue is how long the bootloader waits for a key before its
+// rescue shell when nothing boots, before it reboots instead
+// (warmboot.rescue=).
+const DefaultRescue = 300 * time.Second
+
 // parseBoot reads the boot flags, then the warmboot.* kernel parameters
 // (cmdline, /proc/cmdline's) for what the flags left unset
 // (warmboot.deadline= and warmboot.panic= as warmswap reads them too,
 // trial.ConfigFrom).
 func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, bool) {
 	var (
-		timeout, wait, deadline durationFlag
-		panicN                  int
-		c                       loader.Config
+		timeout, wait, deadline, rescue durationFlag
+		panicN                          int
+		c                               loader.Config
 	)
 	fs := flag.NewFlagSet("warmboot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: warmboot [-timeout S] [-wait S] [-deadline S] [-panic N] [-dry-run]   (boots: only as its image's uinit, in the initramfs)")
+		fmt.Fprintln(stderr, "usage: warmboot [-timeout S] [-wait S] [-deadline S] [-panic N] [-rescue S] [-dry-run]   (boots: only as its image's uinit, in the initramfs)")
 		fmt.Fprintln(stderr, "       warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR]")
 		fs.PrintDefaults()
 	}
 	fs.Var(&timeout, "timeout", "menu timeout in seconds, overriding the configs (negative: wait for a key)")
 	fs.Var(&wait, "wait", "seconds to wait for disks with boot configs to appear (default 5)")
 	fs.Var(&deadline, "deadline", "seconds a trial boot has to run \"warmboot bless\" before the watchdog resets the machine (0: no watchdog; default 300)")
+	fs.Var(&rescue, "rescue", "seconds to wait for a key before the rescue shell when nothing boots; with none, reboot (0: the shell at once, waiting forever; default 300)")
 	fs.IntVar(&panicN, "panic", -1, "N of the panic=N a trial boot's command line gets (0: none; default 10)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "read, verify, measure and load the chosen kernel, then exit instead of kexecing (the image stays loaded)")
 	if err := fs.Parse(args); err != nil {
 		return c, false
 	}
 	p := cmdlineParams(cmdline)
-	for name, fl := range map[string]*durationFlag{"timeout": &timeout, "wait": &wait} {
+	for name, fl := range map[string]*durationFlag{"timeout": &timeout, "wait": &wait, "rescue": &rescue} {
 		if v, ok := p[name]; ok && !fl.set {
 			if err := fl.Set(v); err != nil {
 				fmt.Fprintf(stderr, "warmboot: ignoring warmboot.%s=%s: %v\n", name, v, err)
@@ -57,6 +63,10 @@ func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, 
 	}
 	if timeout.set {
 		c.Timeout = &timeout.d
+	}
+	c.Rescue = DefaultRescue
+	if rescue.set {
+		c.Rescue = rescue.d
 	}
 	c.Trial = tc
 	// warmswap says what the firmware starts when it re-enters the

@@ -4,7 +4,7 @@
 //
 // Synopsis:
 //
-//	warmboot [-timeout SECONDS] [-wait SECONDS] [-deadline SECONDS] [-panic SECONDS] [-dry-run]
+//	warmboot [-timeout SECONDS] [-wait SECONDS] [-deadline SECONDS] [-panic SECONDS] [-rescue SECONDS] [-dry-run]
 //	warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json]
 //	warmboot bless [-root DIR]
 //	warmboot booted [-root DIR]
@@ -28,8 +28,11 @@
 // back to kexec_load when the kernel refuses the image format), unmounts
 // everything and kexecs. An entry that cannot be read or loaded is
 // reported, with the file to fix, and the next entry is tried. warmboot
-// never returns: when nothing can be booted it says why for each entry and
-// starts a shell; when the shell exits it looks again.
+// never returns: when nothing can be booted it says why for each entry,
+// waits -rescue seconds (default 300) for a key on any console, and starts
+// a shell if one comes, else reboots through the firmware (a machine
+// nobody watches comes back to the bootloader, whose fallback chain boots
+// last-known-good); when the shell exits it looks again.
 //
 // Every boot goes through the fallback chain of package trial, from the
 // boot state beside the configs (/boot/warmboot/state, package state): a
@@ -79,8 +82,11 @@
 // (the TPM is extended and the image stays loaded) and exits instead of
 // kexecing. -deadline is the watchdog deadline of a trial (default 300,
 // 0 for none), -panic the N of its panic=N (default 10, 0 for none). The
-// kernel command line parameters warmboot.timeout=, warmboot.wait=,
-// warmboot.deadline= and warmboot.panic= set the same, for images whose
+// -rescue is how long to wait for a key before the rescue shell when
+// nothing boots, rebooting if none comes (seconds, default 300; 0 starts
+// the shell at once and waits forever). The kernel command line
+// parameters warmboot.timeout=, warmboot.wait=, warmboot.deadline=,
+// warmboot.panic= and warmboot.rescue= set the same, for images whose
 // uinit has no arguments.
 //
 // Example:
@@ -131,6 +137,11 @@ func main() {
 			err := m.Kexec() // returns only on failure
 			say("kexec failed: %v", err)
 			l.KexecFailed()
+			a = l.Rescue(ctx)
+		}
+		if a.Kind == machine.Reboot {
+			err := m.Reboot() // returns only on failure
+			say("reboot failed: %v", err)
 		}
 		shell(cons, say)
 		say("shell exited; looking for boot entries again")

@@ -259,16 +259,19 @@ func TestListInstalledTrust(t *testing.T) {
 // the flags left unset; the rest are the defaults.
 func TestParseBoot(t *testing.T) {
 	var stderr bytes.Buffer
-	c, ok := parseBoot([]string{"-deadline", "30", "-dry-run"}, "quiet warmboot.timeout=3 warmboot.deadline=99 warmboot.panic=2 warmboot.wait=x", &stderr)
-	if !ok || c.Timeout == nil || *c.Timeout != 3*time.Second || c.Wait != 5*time.Second || c.Trial.Deadline != 30*time.Second || c.Trial.Panic != 2 || !c.DryRun {
+	c, ok := parseBoot([]string{"-deadline", "30", "-dry-run"}, "quiet warmboot.timeout=3 warmboot.deadline=99 warmboot.panic=2 warmboot.wait=x warmboot.rescue=60", &stderr)
+	if !ok || c.Timeout == nil || *c.Timeout != 3*time.Second || c.Wait != 5*time.Second || c.Trial.Deadline != 30*time.Second || c.Trial.Panic != 2 || !c.DryRun || c.Rescue != 60*time.Second {
 		t.Errorf("parseBoot = %+v, %v", c, ok)
 	}
 	if !strings.Contains(stderr.String(), `warmboot: ignoring warmboot.wait=x: "x" is not a number of seconds`) {
 		t.Errorf("stderr = %q", stderr.String())
 	}
 	c, _ = parseBoot(nil, "", &stderr)
-	if c.Timeout != nil || c.Trial != trial.Defaults {
-		t.Errorf("parseBoot with nothing = %+v; want the configs' timeout and trial.Defaults", c)
+	if c.Timeout != nil || c.Trial != trial.Defaults || c.Rescue != 300*time.Second {
+		t.Errorf("parseBoot with nothing = %+v; want the configs' timeout, trial.Defaults and a 300s rescue wait", c)
+	}
+	if c, _ = parseBoot([]string{"-rescue", "0"}, "warmboot.rescue=60", &stderr); c.Rescue != 0 {
+		t.Errorf("parseBoot(-rescue 0) = %v, want 0 (the flag wins, and waits forever)", c.Rescue)
 	}
 }
 

@@ -13,8 +13,8 @@
 // are loaded at start (ext4, vfat and the NLS tables FAT mounts need);
 // -match are loaded when a device they drive is present, by the modalias
 // patterns in each module's .modinfo (/etc/warmboot/modules.match: disk
-// controllers, USB storage and keyboards), so a server pays only for the
-// controllers it has; -ondemand groups are loaded when warmboot finds what
+// and SAS/RAID controllers, USB storage and keyboards, watchdogs), so a
+// server pays only for the controllers it has; -ondemand groups are loaded when warmboot finds what
 // they read (/etc/warmboot/modules.d/GROUP.load: XFS, btrfs, ISO 9660, md
 // RAID, device-mapper for LVM). It stages them under
 // /lib/modules/<release>/ with a modules.dep, runs mkuimage in busybox mode with u-root's init, our
@@ -61,9 +61,20 @@ const (
 	// disk controllers of servers and VMs (NVMe, AHCI/SATA, virtio blk and
 	// SCSI), SCSI disks and CD-ROMs, USB (xHCI, EHCI) mass storage and
 	// keyboards, as a BMC's virtual media and KVM present them.
-	// And the watchdogs of Intel chipsets and QEMU (iTCO_wdt, i6300esb),
-	// which the bootloader arms before a trial's kexec.
-	DefaultMatch = "virtio_pci,virtio_blk,virtio_scsi,nvme,ahci,sd_mod,sr_mod,xhci_pci,ehci_pci,usb_storage,uas,usbhid,hid_generic,i6300esb,iTCO_wdt"
+	// The SAS/RAID controllers servers boot from: Broadcom/LSI HBAs
+	// (mpt3sas), MegaRAID (megaraid_sas), Microchip/Adaptec SmartRAID and
+	// HPE Smart Array (smartpqi).
+	// And the watchdogs the bootloader arms before a trial's kexec: QEMU's
+	// (i6300esb); Intel chipsets' (iTCO_wdt, whose platform device lpc_ich
+	// makes on older chipsets and i2c_i801 on newer ones, so those two are
+	// matched by their PCI ids and iTCO_wdt by the device they make); AMD's
+	// (sp5100_tco); HPE iLO's (hpwdt); the ACPI WDAT table's (wdat_wdt,
+	// whose platform device the kernel makes from the table). Not the BMC's
+	// ipmi_watchdog: it reports no settable timeout or magic close
+	// (WDIOC_GETSUPPORT options 0), stops the BMC's timer when it loads,
+	// and, loaded first, would take /dev/watchdog from the chipset's.
+	DefaultMatch = "virtio_pci,virtio_blk,virtio_scsi,nvme,ahci,mpt3sas,megaraid_sas,smartpqi,sd_mod,sr_mod,xhci_pci,ehci_pci,usb_storage,uas,usbhid,hid_generic," +
+		"i6300esb,lpc_ich,i2c_i801,iTCO_wdt,sp5100_tco,hpwdt,wdat_wdt"
 	// DefaultOnDemand are loaded when what they read is found: a
 	// filesystem's superblock, an md member, an LVM physical volume.
 	DefaultOnDemand = "xfs=xfs btrfs=btrfs iso9660=isofs md=md_mod,raid1 dm=dm_mod"
