@@ -128,7 +128,7 @@ func TestTrialFallback(t *testing.T) {
 func stateLine(t *testing.T, vm *qemu.VM, c *console) string {
 	t.Helper()
 	vm.Console.Send("cat /boot/warmboot/state\r")
-	expect(t, vm, "WBSYS-DONE content=warmboot-state 2", "sha256 ", "wbsys$ ")
+	expect(t, vm, "WBSYS-DONE content=warmboot-state 3", "sha256 ", "wbsys$ ")
 	return lastLine(c, `{"`)
 }
 
