@@ -9,8 +9,9 @@
 // the kexec into a trial, GRUB's one-shot next_entry is set to the
 // fallback, as grub-reboot sets it, and GRUB's own config (00_header:
 // "if [ "${next_entry}" ]; then set default=...; save_env next_entry")
-// boots it once and clears it. "warmboot bless" takes it back when the
-// trial comes up (Disarm).
+// boots it once and clears it. When it is systemd-boot, LoaderEntryOneShot
+// names the fallback's BLS entry, as "bootctl set-oneshot" sets it.
+// "warmboot bless" takes either back when the trial comes up (Disarm).
 package coldpath
 
 import (
@@ -25,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
@@ -86,11 +88,18 @@ func Detect(root string, booted *handoff.Booted) Path {
 		if _, err := os.Stat(filepath.Join(root, efiVars, loaderInfo)); err == nil {
 			return Path{Loader: SystemdBoot, How: "UEFI: systemd-boot set LoaderInfo at this power-on"}
 		}
-		if what, how := sniffESP(root); what != Unknown {
+		what, how := bootCurrent(root)
+		if what == Unknown {
+			what, how = sniffESP(root)
+		}
+		if what != Unknown {
 			if what == GRUB && grubDir == "" {
 				return Path{How: how + ", but no /boot/grub/grub.cfg or /boot/grub2/grub.cfg"}
 			}
-			return Path{Loader: what, How: "UEFI: " + how, Dir: grubDir}
+			if !strings.HasPrefix(how, "UEFI") {
+				how = "UEFI: " + how
+			}
+			return Path{Loader: what, How: how, Dir: grubDir}
 		}
 		return Path{How: "UEFI, and no boot program on a mounted ESP that warmboot knows"}
 	}
@@ -98,6 +107,35 @@ func Detect(root string, booted *handoff.Booted) Path {
 		return Path{Loader: GRUB, How: "BIOS, and GRUB's config " + path.Join(grubDir, "grub.cfg"), Dir: grubDir}
 	}
 	return Path{How: "BIOS, no GRUB config in /boot/grub or /boot/grub2, and warmboot did not start this chain of boots"}
+}
+
+// bootCurrent names the loader of the boot option the firmware started at
+// this power-on (BootCurrent, a volatile variable a kexec keeps), by its
+// file: shim or GRUB, systemd-boot, warmboot; Unknown when it has none
+// (a removable-media default, whose file is EFI/BOOT/BOOTX64.EFI: sniffESP
+// looks at it) or the variables cannot be read.
+func bootCurrent(root string) (Loader, string) {
+	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	n, err := efivar.BootCurrent(v)
+	if err != nil {
+		return Unknown, ""
+	}
+	o, err := efivar.ReadBootOption(v, n)
+	if err != nil {
+		return Unknown, ""
+	}
+	file := o.File()
+	base := strings.ToLower(file[strings.LastIndexAny(file, `\/`)+1:])
+	how := fmt.Sprintf("UEFI: BootCurrent is %s %q, %s", efivar.BootOptionName(n), o.Description, file)
+	switch {
+	case strings.Contains(strings.ToLower(o.Description), "warmboot") || strings.Contains(base, "warmboot"):
+		return Warmboot, how
+	case strings.HasPrefix(base, "systemd-boot"):
+		return SystemdBoot, how
+	case strings.HasPrefix(base, "shim") || strings.HasPrefix(base, "grub"):
+		return GRUB, how
+	}
+	return Unknown, ""
 }
 
 // sniffESP names the loader the ESP's boot programs are: the distribution's
@@ -167,7 +205,7 @@ func Plan(root string, p Path, m choose.Menu, fallback state.Ref, boots func(i i
 		return nil, nil
 	case GRUB:
 	case SystemdBoot:
-		return nil, fmt.Errorf("%w: the firmware starts systemd-boot, and this warmboot does not set its LoaderEntryOneShot yet", ErrNoOneShot)
+		return planSystemdBoot(m, fallback, boots)
 	default:
 		return nil, fmt.Errorf("%w: the firmware's loader is not known: %s", ErrNoOneShot, p.How)
 	}
@@ -186,15 +224,48 @@ func Plan(root string, p Path, m choose.Menu, fallback state.Ref, boots func(i i
 }
 
 // Set sets the one-shot entry o (Plan's): GRUB's environment block is
-// rewritten in place, or created as grub-editenv creates it.
+// rewritten in place, or created as grub-editenv creates it;
+// systemd-boot's LoaderEntryOneShot is written as "bootctl set-oneshot"
+// writes it (non-volatile, boot and runtime access).
 func Set(root string, o *state.OneShot) error {
-	if o.Loader != string(GRUB) {
+	switch o.Loader {
+	case string(SystemdBoot):
+		v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+		if err := v.WriteString(o.Var, efivar.Loader, efivar.AttrPersistent, o.Value); err != nil {
+			return fmt.Errorf("%w: %v", ErrNoOneShot, err)
+		}
+		return nil
+	case string(GRUB):
+	default:
 		return fmt.Errorf("%w: %s", ErrNoOneShot, o)
 	}
 	if err := editEnv(root, o.File, func(b []byte) ([]byte, error) { return grubenv.Set(b, o.Var, o.Value) }, true); err != nil {
 		return fmt.Errorf("%w: %v", ErrNoOneShot, err)
 	}
 	return nil
+}
+
+// planSystemdBoot names, in systemd-boot's LoaderEntryOneShot, the BLS
+// entry of m that boots what fallback boots: its id as systemd-boot
+// knows it, the file name with ".conf" and without a boot counter,
+// lower-cased (as "bootctl set-oneshot" takes it).
+func planSystemdBoot(m choose.Menu, fallback state.Ref, boots func(int) string) (*state.OneShot, error) {
+	best := -1
+	for i, e := range m.Entries {
+		if e.Format != entry.BLS || !strings.HasSuffix(e.Source.File, ".conf") {
+			continue
+		}
+		if fallback.Boots != "" && boots(i) != fallback.Boots || fallback.Boots == "" && e.ID != fallback.ID {
+			continue
+		}
+		if best < 0 || e.ID == fallback.ID {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, fmt.Errorf("%w: no Boot Loader Specification entry boots what %s boots (systemd-boot boots only those)", ErrNoOneShot, fallback.String())
+	}
+	return &state.OneShot{Loader: string(SystemdBoot), Var: efivar.LoaderEntryOneShot, Value: strings.ToLower(m.Entries[best].ID) + ".conf"}, nil
 }
 
 // grubEntry is the entry of m read from the GRUB config cfg (on the
@@ -227,7 +298,24 @@ func grubEntry(m choose.Menu, ref state.Ref, boots func(i int) string, cfg strin
 // trial that came up, or on the fallback GRUB booted where it could not
 // clear it (XFS, btrfs). It says what it did.
 func Disarm(root string, o *state.OneShot) (string, error) {
-	if o == nil || o.Loader != string(GRUB) {
+	switch {
+	case o == nil:
+		return "", nil
+	case o.Loader == string(SystemdBoot):
+		v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+		switch cur, err := v.ReadString(o.Var, efivar.Loader); {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Sprintf("systemd-boot's one-shot %s=%q was used up", o.Var, o.Value), nil
+		case err != nil:
+			return "", err
+		case cur != o.Value:
+			return fmt.Sprintf("systemd-boot's %s is %q, set by someone else since warmswap set %q: left as it is", o.Var, cur, o.Value), nil
+		}
+		if err := v.Delete(o.Var, efivar.Loader); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("cleared systemd-boot's one-shot %s=%q", o.Var, o.Value), nil
+	case o.Loader != string(GRUB):
 		return "", nil
 	}
 	said := ""

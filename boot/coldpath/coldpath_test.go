@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
@@ -125,5 +126,61 @@ func TestPlanSetDisarm(t *testing.T) {
 	}
 	if o, err := Plan(root, Path{Loader: Warmboot}, m, state.Ref{ID: "adv-10"}, boots); o != nil || err != nil {
 		t.Errorf("warmboot: %+v, %v", o, err)
+	}
+}
+
+// On UEFI the boot option the firmware started (BootCurrent) says which
+// loader it is, before the ESP's files are looked at.
+func TestDetectBootCurrent(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{"boot/grub/grub.cfg": grubCfg, "boot/efi/EFI/systemd/systemd-bootx64.efi": ""})
+	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	os.MkdirAll(v.Dir, 0o755)
+	file, _ := efivar.FileNode(`\EFI\debian\shimx64.efi`)
+	opt := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: "debian", FilePath: efivar.DevicePath{efivar.GPTPartition(1, 2048, 1<<20, efivar.GUID{1}).Node(), file, efivar.EndNode()}}
+	data, err := opt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Write("Boot0003", efivar.Global, efivar.AttrPersistent, data)
+	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{3, 0})
+	p := Detect(root, nil)
+	if p.Loader != GRUB || p.Dir != "/boot/grub" || !strings.Contains(p.How, `BootCurrent is Boot0003 "debian", \EFI\debian\shimx64.efi`) {
+		t.Errorf("Detect = %+v", p)
+	}
+}
+
+// Where the firmware starts systemd-boot, its LoaderEntryOneShot names the
+// BLS entry that boots what the fallback boots, as bootctl set-oneshot
+// writes it; Disarm deletes it only while it still holds that.
+func TestSystemdBootOneShot(t *testing.T) {
+	root := t.TempDir()
+	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	os.MkdirAll(v.Dir, 0o755)
+	src := func(f string) entry.Source { return entry.Source{Device: "nvme0n1p1", File: "/loader/entries/" + f} }
+	m := choose.Menu{Entries: []entry.Entry{
+		{ID: "Fedora-6.2", Format: entry.BLS, Source: src("Fedora-6.2+3.conf"), TriesLeft: 3},
+		{ID: "fedora-6.1", Format: entry.BLS, Source: src("fedora-6.1.conf"), TriesLeft: -1},
+	}}
+	boots := func(i int) string { return []string{"N", "O"}[i] }
+	o, err := Plan(root, Path{Loader: SystemdBoot}, m, state.Ref{ID: "whatever", Boots: "O"}, boots)
+	if err != nil || o.Value != "fedora-6.1.conf" || o.Var != "LoaderEntryOneShot" {
+		t.Fatalf("Plan = %+v, %v", o, err)
+	}
+	if err := Set(root, o); err != nil {
+		t.Fatal(err)
+	}
+	attrs, _, err := v.Read("LoaderEntryOneShot", efivar.Loader)
+	if s, _ := v.ReadString("LoaderEntryOneShot", efivar.Loader); err != nil || s != "fedora-6.1.conf" || attrs != efivar.AttrPersistent {
+		t.Fatalf("LoaderEntryOneShot = %q (attributes %#x), %v", s, attrs, err)
+	}
+	if said, err := Disarm(root, o); err != nil || !strings.Contains(said, "cleared") {
+		t.Errorf("Disarm = %q, %v", said, err)
+	}
+	if _, err := v.ReadString("LoaderEntryOneShot", efivar.Loader); err == nil {
+		t.Error("LoaderEntryOneShot still set")
+	}
+	if said, err := Disarm(root, o); err != nil || !strings.Contains(said, "used up") {
+		t.Errorf("Disarm of a used one-shot = %q, %v", said, err)
 	}
 }

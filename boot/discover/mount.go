@@ -23,7 +23,7 @@ type Mounted struct {
 
 // Volume serves m as a volume for Scan, through safefs.
 func (m Mounted) Volume() entry.Volume {
-	return entry.Volume{FS: safefs.Dir(m.Dir), Dir: m.Dir, Device: m.Device, UUID: m.ID.UUID, Label: m.ID.Label}
+	return entry.Volume{FS: safefs.Dir(m.Dir), Dir: m.Dir, Device: m.Device, UUID: m.ID.UUID, Label: m.ID.Label, Unwritable: Writable(m)}
 }
 
 // MountFlags are the flags every disk is mounted with: read-only, and

@@ -202,6 +202,11 @@ type Volume struct {
 	// UUID and Label are the filesystem's, from its superblock; empty
 	// when unknown.
 	UUID, Label string
+	// Unwritable, when not nil, is why the reader cannot write the
+	// filesystem (the bootloader does not write XFS, btrfs, RAID or
+	// LVM): what a config would save there (GRUB's save_env) is not
+	// saved, so what it would use up once must not be used at all.
+	Unwritable error
 }
 
 // NewExplicit is the entry of a kernel named directly rather than by a

@@ -820,6 +820,14 @@ func (in *interp) loadEnv(args []string) bool {
 		return false
 	}
 	for k, v := range env {
+		if k == "next_entry" && v != "" && in.vols[vol].Unwritable != nil {
+			// grub-reboot's one-shot entry is used up by the config's
+			// save_env, which cannot be saved here: used, it would boot
+			// at every boot through warmboot. GRUB, on a cold boot,
+			// writes its block in place and uses it up.
+			in.warnings = append(in.warnings, entry.Warnf(in.where(vol, p), "ignoring next_entry=%q (GRUB's one-shot entry): warmboot cannot clear it here (%v), and it would boot every time; GRUB uses it up on the next cold boot, or clear it with grub-editenv", v, in.vols[vol].Unwritable))
+			continue
+		}
 		if len(only) == 0 || slices.Contains(only, k) {
 			in.env[k] = v
 		}

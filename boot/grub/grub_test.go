@@ -1,6 +1,7 @@
 package grub
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -104,6 +105,20 @@ func TestDefault(t *testing.T) {
 				t.Errorf("EnvWrites (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// On a filesystem warmboot does not write (XFS /boot), grub-reboot's
+// next_entry is not used: the config's save_env could not use it up, and
+// it would boot at every warm boot.
+func TestNextEntryUnwritable(t *testing.T) {
+	fsys := debianFS(t, envFile("next_entry", "1>0"))
+	cfg, err := ParseVolumes([]entry.Volume{{FS: fsys, Device: "sda2", Unwritable: errors.New("it is xfs")}}, 0, "grub/grub.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Default != 0 || len(cfg.EnvWrites) != 0 || !strings.Contains(strings.Join(entry.Strings(cfg.Warnings), "\n"), `ignoring next_entry="1>0" (GRUB's one-shot entry): warmboot cannot clear it here (it is xfs)`) {
+		t.Errorf("Default %d, EnvWrites %v, warnings %q", cfg.Default, cfg.EnvWrites, cfg.Warnings)
 	}
 }
 

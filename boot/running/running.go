@@ -143,31 +143,46 @@ func strip(cmdline string) string {
 	return strings.Join(out, " ")
 }
 
-// Version reads the kernel version string of the bzImage at file: the
-// setup header's kernel_version (offset 0x20e) points, less 0x200, at a
-// NUL-terminated string in the setup code.
+// Version reads the kernel version string of the bzImage at file
+// (ParseVersion of its setup code).
 func Version(file string) (string, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	hdr := make([]byte, 0x210)
-	if _, err := io.ReadFull(f, hdr); err != nil {
+	head := make([]byte, maxSetup)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
-	if string(hdr[0x202:0x206]) != "HdrS" {
-		return "", fmt.Errorf("%s: not a bzImage (no HdrS)", file)
+	v, err := ParseVersion(head[:n])
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
 	}
-	off := int64(binary.LittleEndian.Uint16(hdr[0x20e:])) + 0x200
-	buf := make([]byte, 256)
-	n, err := f.ReadAt(buf, off)
-	if n == 0 {
-		return "", fmt.Errorf("%s: kernel version string: %w", file, err)
+	return v, nil
+}
+
+// maxSetup bounds the setup code read: at most 127 sectors of 512 bytes
+// follow the boot sector (setup_sects is a byte; 0x7f is its largest
+// value any kernel uses), so the version string is in the first 64 KiB.
+const maxSetup = 64 << 10
+
+// ParseVersion returns the kernel version string in head, the start of
+// a bzImage: the setup header's kernel_version (offset 0x20e), less
+// 0x200, points at a NUL-terminated string in the setup code.
+func ParseVersion(head []byte) (string, error) {
+	if len(head) < 0x210 || string(head[0x202:0x206]) != "HdrS" {
+		return "", errors.New("not a bzImage (no HdrS setup header)")
 	}
-	s, _, ok := bytes.Cut(buf[:n], []byte{0})
+	off := int(binary.LittleEndian.Uint16(head[0x20e:])) + 0x200
+	if off >= len(head) {
+		return "", errors.New("its kernel version string lies past its setup code")
+	}
+	end := min(len(head), off+256)
+	s, _, ok := bytes.Cut(head[off:end], []byte{0})
 	if !ok || len(s) == 0 {
-		return "", fmt.Errorf("%s: no kernel version string", file)
+		return "", errors.New("no kernel version string")
 	}
 	return string(s), nil
 }

@@ -98,3 +98,15 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseVersion(f *testing.F) {
+	f.Add(kernel(v10)[:0x600])
+	f.Add(testtool.BzImage(4096))
+	f.Add([]byte("MZ"))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		v, err := ParseVersion(head)
+		if err == nil && (v == "" || len(v) > 256 || strings.ContainsRune(v, 0)) {
+			t.Errorf("ParseVersion = %q", v)
+		}
+	})
+}
