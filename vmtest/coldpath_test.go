@@ -66,14 +66,22 @@ func (v *efiVM) ok(n *int, cmd string) string {
 // TestDebianGRUBFallback is the promise on the path most servers take: a
 // stock Debian 12 whose firmware (OVMF) starts GRUB, with Debian's own
 // grub.cfg, warmboot only on the kexec path. A kernel upgrade whose new
-// initrd is broken makes GRUB's default ("simple") the new kernel; a warm
-// swap to it is a trial, and before its kexec warmswap sets GRUB's
-// next_entry to the running kernel's own entry. The new kernel panics
-// (panic=N), the machine resets through the firmware, and GRUB boots the
-// old kernel once, by itself, clearing next_entry as GRUB does;
-// warmboot-bless on it records the failed trial. Without that one-shot,
-// GRUB would boot the broken default again, with no panic=N (Debian's
-// kernel halts on panic): the machine would be stranded.
+// initrd is broken makes GRUB's default ("simple") the new kernel.
+//
+//  1. The operator's reboot (warmboot-load enabled) goes through
+//     warmboot, whose default is the new kernel: not last-known-good
+//     (known by what it boots, not by its id), so a trial, and before its
+//     kexec warmboot sets GRUB's next_entry to the old kernel's own entry.
+//     The new kernel panics (panic=N), the machine resets through the
+//     firmware, and GRUB boots the old kernel once, clearing next_entry as
+//     GRUB does; warmboot-bless there records the failed trial.
+//  2. warmswap -entry to the new kernel, by name: a trial again, and this
+//     time warmswap sets next_entry before anything stops; the same
+//     failure comes back the same way.
+//
+// Without that one-shot, GRUB would boot the broken default again, with
+// no panic=N (Debian's kernel halts on panic): the machine would be
+// stranded.
 func TestDebianGRUBFallback(t *testing.T) {
 	sys := debianInstalled(t, false)
 	d, uuid, oldRel := sys.d, sys.uuid, sys.oldRel
@@ -83,18 +91,25 @@ func TestDebianGRUBFallback(t *testing.T) {
 		t.Fatalf("poweroff: %v", err)
 	}
 	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 32, ESP: true, Files: debianGRUBESP(t, uuid)}}})
-	vm := startFirmware(t, ovmf, 20*time.Minute, true,
+	vm := startFirmware(t, ovmf, 25*time.Minute, true,
 		"-machine", "q35", "-cpu", "max", "-m", "2G", "-smp", "2", "-nic", "none",
 		"-drive", "file="+sys.root+",if=virtio,format=qcow2",
 		"-drive", "file="+esp+",if=virtio,format=raw")
 	n := 0
-	vm.expect("wbdeb# ")
-	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
-	if got := vm.ok(&n, "uname -r; cat /proc/cmdline"); !strings.Contains(got, oldRel) || !strings.Contains(got, "BOOT_IMAGE=/boot/vmlinuz-"+oldRel) {
-		t.Fatalf("the firmware's GRUB did not boot %s: %s", oldRel, got)
+	up := func() {
+		t.Helper()
+		vm.expect("wbdeb# ")
+		vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
+		if got := vm.ok(&n, "uname -r; cat /proc/cmdline"); !strings.Contains(got, oldRel) || !strings.Contains(got, "BOOT_IMAGE=/boot/vmlinuz-"+oldRel) {
+			t.Fatalf("the firmware's GRUB did not boot %s: %s", oldRel, got)
+		}
 	}
+	up()
 	// The ESP where an installed system mounts it.
 	vm.ok(&n, "mkdir -p /boot/efi && echo '/dev/vdb1 /boot/efi vfat umask=0077 0 2' >> /etc/fstab && systemctl daemon-reload && mount /boot/efi")
+	if out := vm.ok(&n, "journalctl -b -u warmboot-bless -o cat"); !strings.Contains(out, "its kernel is the running kernel") || !strings.Contains(out, "is last-known-good") {
+		t.Errorf("warmboot-bless on a boot GRUB made did not know the running entry:\n%s", out)
+	}
 	out := vm.ok(&n, "warmswap -dry-run -entry gnulinux-"+oldRel+"-advanced-"+uuid+" 2>&1")
 	if !strings.Contains(out, "check ok: firmware: a cold boot (a reset, a power cycle) starts grub (UEFI: /boot/efi/EFI/BOOT/BOOTX64.EFI is grub)") {
 		t.Errorf("warmswap -dry-run does not say the firmware starts GRUB:\n%s", out)
@@ -106,29 +121,37 @@ func TestDebianGRUBFallback(t *testing.T) {
 	vm.ok(&n, fmt.Sprintf("cp /boot/vmlinuz-%s /boot/vmlinuz-%s && echo broken > /boot/initrd.img-%s && update-grub 2>/dev/null && warmsign sign -key /root/host.sec -root / -all >/dev/null", oldRel, broken, broken))
 	simple := "gnulinux-simple-" + uuid
 	fallback := "gnulinux-advanced-" + uuid + ">gnulinux-" + oldRel + "-advanced-" + uuid
+	back := func(by string) {
+		t.Helper()
+		vm.expect("Kernel panic")
+		up()
+		if got := vm.ok(&n, "grub-editenv /boot/grub/grubenv list"); strings.Contains(got, "next_entry=gnulinux") {
+			t.Errorf("GRUB's next_entry is still set after GRUB booted it:\n%s", got)
+		}
+		out := vm.ok(&n, "journalctl -b -u warmboot-bless -o cat")
+		if !strings.Contains(out, `the trial of "`+simple+`"`) || !strings.Contains(out, "(started by "+by) || !strings.Contains(out, "failed") {
+			t.Errorf("warmboot-bless on the fallback did not record the failed trial started by %s:\n%s", by, out)
+		}
+	}
+
+	// 1. The operator's reboot, through warmboot.
+	vm.ok(&n, "systemctl enable --now warmboot-load.service")
+	vm.send("systemctl reboot\r")
+	vm.expect("warmboot: starting",
+		`warmboot: trial: "Debian GNU/Linux" recorded in`,
+		`warmboot: firmware path: set grub next_entry="`+fallback+`" in vda1:/boot/grub/grubenv`)
+	back("warmboot")
+
+	// 2. A warm swap to it, by name.
 	vm.send("warmswap -entry " + simple + " -grace 1s\r")
 	vm.expect(
 		`warmswap: plan: trial: "`+simple+`" must run "warmboot bless"`,
 		`warmswap: firmware path: set grub next_entry="`+fallback+`" in /boot/grub/grubenv`,
 		"warmswap: kexec",
 		"warmboot: starting",
-		`warmboot: trial: "Debian GNU/Linux" recorded in`,
-		"Kernel panic")
-	// Through the firmware and GRUB, back to the old kernel.
-	vm.expect("wbdeb# ")
-	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
-	if got := vm.ok(&n, "uname -r"); !strings.Contains(got, oldRel) {
-		t.Fatalf("after the failed trial the machine runs %q, want %s", got, oldRel)
-	}
-	if got := vm.ok(&n, "grub-editenv /boot/grub/grubenv list"); strings.Contains(got, "next_entry=gnulinux") {
-		t.Errorf("GRUB's next_entry is still set after it booted it:\n%s", got)
-	}
-	out = vm.ok(&n, "journalctl -b -u warmboot-bless -o cat")
-	if !strings.Contains(out, `the trial of "`+simple+`"`) || !strings.Contains(out, "failed") {
-		t.Errorf("warmboot-bless on the fallback did not record the failed trial:\n%s", out)
-	}
-	out = vm.ok(&n, "warmboot list -root / 2>&1 | tail -n 5")
-	t.Logf("warmboot list after the fallback:\n%s", out)
+		`warmboot: trial: "Debian GNU/Linux" recorded in`)
+	back("warmswap")
+	t.Logf("warmboot list after the fallbacks:\n%s", vm.ok(&n, "warmboot list 2>&1 | tail -n 8"))
 	vm.send("systemctl poweroff\r")
 	vm.wait()
 }

@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/grubenv"
@@ -239,10 +240,26 @@ func Set(root string, o *state.OneShot) error {
 	default:
 		return fmt.Errorf("%w: %s", ErrNoOneShot, o)
 	}
-	if err := editEnv(root, o.File, func(b []byte) ([]byte, error) { return grubenv.Set(b, o.Var, o.Value) }, true); err != nil {
+	return inRoot(root, func(r *os.Root) error { return SetEnv(r, o) })
+}
+
+// SetEnv sets GRUB's one-shot o in the environment block o.File under r
+// (the filesystem holding it: the running system's root, or the device
+// the bootloader remounted writable).
+func SetEnv(r *os.Root, o *state.OneShot) error {
+	if err := editEnv(r, o.File, func(b []byte) ([]byte, error) { return grubenv.Set(b, o.Var, o.Value) }, true); err != nil {
 		return fmt.Errorf("%w: %v", ErrNoOneShot, err)
 	}
 	return nil
+}
+
+func inRoot(dir string, f func(*os.Root) error) error {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return f(r)
 }
 
 // planSystemdBoot names, in systemd-boot's LoaderEntryOneShot, the BLS
@@ -318,38 +335,45 @@ func Disarm(root string, o *state.OneShot) (string, error) {
 	case o.Loader != string(GRUB):
 		return "", nil
 	}
+	if o.Device != "" {
+		mp, ok, err := discover.MountOf(root, o.Device)
+		switch {
+		case err != nil:
+			return "", err
+		case !ok:
+			return "", fmt.Errorf("/dev/%s, which holds %s, is not mounted", o.Device, o.File)
+		}
+		root = filepath.Join(root, mp)
+	}
 	said := ""
-	err := editEnv(root, o.File, func(b []byte) ([]byte, error) {
-		vars, err := grubenv.Map(b)
-		if err != nil {
-			return nil, err
-		}
-		switch v, ok := vars[o.Var]; {
-		case !ok || v == "":
-			said = fmt.Sprintf("GRUB's one-shot %s=%q was used up", o.Var, o.Value)
-			return b, nil
-		case v != o.Value:
-			said = fmt.Sprintf("GRUB's %s is %q, set by someone else since warmswap set %q: left as it is", o.Var, v, o.Value)
-			return b, nil
-		}
-		said = fmt.Sprintf("cleared GRUB's one-shot %s=%q in %s", o.Var, o.Value, o.File)
-		return grubenv.Unset(b, o.Var)
-	}, false)
+	err := inRoot(root, func(r *os.Root) error {
+		return editEnv(r, o.File, func(b []byte) ([]byte, error) {
+			vars, err := grubenv.Map(b)
+			if err != nil {
+				return nil, err
+			}
+			switch v, ok := vars[o.Var]; {
+			case !ok || v == "":
+				said = fmt.Sprintf("GRUB's one-shot %s=%q was used up", o.Var, o.Value)
+				return b, nil
+			case v != o.Value:
+				said = fmt.Sprintf("GRUB's %s is %q, set by someone else since warmswap set %q: left as it is", o.Var, v, o.Value)
+				return b, nil
+			}
+			said = fmt.Sprintf("cleared GRUB's one-shot %s=%q in %s", o.Var, o.Value, entry.Source{Device: o.Device, File: o.File})
+			return grubenv.Unset(b, o.Var)
+		}, false)
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Sprintf("%s is gone: nothing to clear", o.File), nil
 	}
 	return said, err
 }
 
-// editEnv rewrites GRUB's environment block file under root in place, as
+// editEnv rewrites GRUB's environment block file under r in place, as
 // GRUB and grub-editenv do (same size: GRUB writes its blocks where they
 // are on the disk); create makes a missing file as grub-editenv does.
-func editEnv(root, file string, edit func([]byte) ([]byte, error), create bool) error {
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
+func editEnv(r *os.Root, file string, edit func([]byte) ([]byte, error), create bool) error {
 	name := strings.TrimPrefix(file, "/")
 	f, err := r.OpenFile(name, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) && create {

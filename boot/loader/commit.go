@@ -83,6 +83,14 @@ type Committer struct {
 	// Chain is what the firmware starts, for the booted system's record
 	// (handoff.Booted.Firmware).
 	Chain string
+	// PlanFirmware, when not nil, plans the one-shot entry that makes
+	// the loader the firmware starts boot fallback once (package
+	// coldpath), for a trial that has none yet: the bootloader's own
+	// trials (a kernel upgrade's reboot) where the firmware starts GRUB.
+	// SetFirmware sets it, after the trial is recorded and before the
+	// watchdog is armed.
+	PlanFirmware func(fallback *state.Ref) (*state.OneShot, error)
+	SetFirmware  func(*state.OneShot) error
 	// Over is the configs' default (before the state chose another),
 	// recorded with a trial: a default kept after it gives way once the
 	// configs' default is no longer this (state.Kept.Over).
@@ -113,6 +121,8 @@ type Boot struct {
 	trial     trial.Boot
 	boots     string
 	chain     string
+	// firmware is the one-shot this boot sets (PlanFirmware).
+	firmware *state.OneShot
 }
 
 // Trial says the boot is a trial: recorded, guarded by panic=N and the
@@ -158,6 +168,16 @@ func (c *Committer) Decide(s *Store, e entry.Entry, boots string, asked bool, cm
 	if b.trial.Trial && c.Firmware != nil {
 		b.trial.State.Trial.Firmware = c.Firmware
 	}
+	if t := b.trial.State.Trial; b.trial.Trial && t.Firmware == nil && c.PlanFirmware != nil {
+		switch o, err := c.PlanFirmware(t.Fallback); {
+		case t.Fallback == nil:
+			clog.Warnf(c.Log, "trial: the firmware starts %s, and no entry is known to have come up: a reset during the trial of %q boots what %s boots", c.Chain, e.Label, c.Chain)
+		case err != nil:
+			clog.Warnf(c.Log, "trial: %v: a reset during the trial of %q boots what %s boots, not %q", err, e.Label, c.Chain, t.Fallback.ID)
+		default:
+			t.Firmware, b.firmware = o, o
+		}
+	}
 	if b.trial.Arm {
 		b.Params = trial.Params(cmdline, c.Config)
 	}
@@ -199,6 +219,13 @@ func (c *Committer) Commit(s *Store, b Boot) Committed {
 	}
 	done.Counted = c.count(b.Entry)
 	c.saveEnv(b.EnvWrites)
+	if o := b.firmware; o != nil && done.Recorded && c.SetFirmware != nil {
+		if err := c.SetFirmware(o); err != nil {
+			clog.Warnf(c.Log, "firmware path: %v: a reset during the trial boots what the firmware's loader boots by default", err)
+		} else {
+			clog.Infof(c.Log, "firmware path: set %s: a reset during the trial boots %s once; \"warmboot bless\" clears it", o, fallbackName(b.trial.State.Trial))
+		}
+	}
 	if !b.trial.Arm {
 		return done
 	}

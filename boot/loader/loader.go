@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
@@ -426,6 +428,13 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		return boots[i]
 	}
 	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded()})
+	l.commit.PlanFirmware, l.commit.SetFirmware = nil, nil
+	if l.cfg.Firmware == string(coldpath.GRUB) {
+		l.commit.PlanFirmware = func(fb *state.Ref) (*state.OneShot, error) { return l.planGRUB(m, fb, bootsOf) }
+		l.commit.SetFirmware = func(o *state.OneShot) error {
+			return l.write(o.Device, func(r *os.Root) error { return coldpath.SetEnv(r, o) })
+		}
+	}
 	if l.handoff != nil || st.Next != nil {
 		// A trial records the configs' default it replaces, for the
 		// default bless keeps after it.
@@ -437,6 +446,36 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 	clog.Say(l.log, r.Notes...)
 	l.store.State, l.store.Dirty = r.State, l.store.Dirty || r.Changed
 	return r.Menu
+}
+
+// planGRUB plans GRUB's one-shot next_entry for fallback where the
+// firmware starts GRUB: in the grubenv beside the GRUB config the menu's
+// GRUB entries came from (the one GRUB reads: the ESP's stub hands over
+// to it, and its entries are found there), on its device.
+func (l *Loader) planGRUB(m choose.Menu, fallback *state.Ref, boots func(int) string) (*state.OneShot, error) {
+	if fallback == nil {
+		return nil, nil
+	}
+	for _, e := range m.Entries {
+		src := e.Source
+		if e.Format != entry.GRUB || path.Base(src.File) != "grub.cfg" {
+			continue
+		}
+		mt, ok := l.mounts[src.Device]
+		if !ok {
+			continue
+		}
+		if err := l.writable(src.Device); err != nil {
+			return nil, fmt.Errorf("%w: GRUB's environment cannot be written: %v", coldpath.ErrNoOneShot, err)
+		}
+		o, err := coldpath.Plan(mt.Dir, coldpath.Path{Loader: coldpath.GRUB, Dir: path.Dir(src.File)}, m, *fallback, boots)
+		if err != nil {
+			return nil, err
+		}
+		o.Device = src.Device
+		return o, nil
+	}
+	return nil, fmt.Errorf("%w: no GRUB config among the boot entries", coldpath.ErrNoOneShot)
 }
 
 // sameAttempt says a and b are one attempt: the same entry, started by

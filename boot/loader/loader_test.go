@@ -663,3 +663,50 @@ func TestRescueAfterKexecFailed(t *testing.T) {
 	}
 	bt.said(t, "no console input for 10s: rebooting (warmboot.rescue=0 waits forever)", "warmboot: no console input for 10s: rebooting")
 }
+
+// Where the firmware starts GRUB (warmboot.firmware=grub: warmswap -load
+// loaded the bootloader for a reboot), the bootloader's own trial (a
+// kernel upgrade made B the default while A is last-known-good) sets
+// GRUB's next_entry to A before the kexec: a reset during the trial goes
+// to GRUB, which boots A once. On XFS, where the bootloader does not
+// write, the trial is said to be unguarded there.
+func TestPassGRUBFirmwareOneShot(t *testing.T) {
+	bt := newBootTest(t)
+	os.RemoveAll(filepath.Join(bt.root, "loader"))
+	os.MkdirAll(filepath.Join(bt.root, "boot/grub"), 0o755)
+	for _, n := range []string{"vmlinuz-a", "vmlinuz-b"} {
+		os.Rename(filepath.Join(bt.root, n), filepath.Join(bt.root, "boot", n))
+	}
+	os.WriteFile(filepath.Join(bt.root, "boot/grub/grub.cfg"), []byte(`if [ -s $prefix/grubenv ]; then
+  load_env
+fi
+if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+fi
+menuentry 'B' --id b { linux /boot/vmlinuz-b entry=b }
+submenu 'Advanced' --id adv {
+menuentry 'A' --id a { linux /boot/vmlinuz-a entry=a }
+menuentry 'B' --id b2 { linux /boot/vmlinuz-b entry=b }
+}
+`), 0o644)
+	k, _ := os.ReadFile(filepath.Join(bt.root, "boot/vmlinuz-a"))
+	a := state.Boots(sha256.Sum256(k), nil, "BOOT_IMAGE=/boot/vmlinuz-a entry=a")
+	discover.InRoot(bt.root, func(r *os.Root) error {
+		return state.Save(r, "boot/warmboot/state", state.State{LastGood: &state.Ref{ID: "a", Boots: a}})
+	})
+	bt.cfg.Firmware, bt.commit.Chain = "grub", "grub"
+	if act := bt.Pass(bt.ctx(t)); act != kexecNow {
+		t.Fatalf("pass = %v\n%s", act, bt.out)
+	}
+	bt.said(t, `warmboot: booting "B"`, `warmboot: firmware path: set grub next_entry="adv>a" in vda1:/boot/grub/grubenv: a reset during the trial boots "a" once`)
+	blk, _ := os.ReadFile(filepath.Join(bt.root, "boot/grub/grubenv"))
+	if vars, _ := grubenv.Map(blk); vars["next_entry"] != "adv>a" {
+		t.Errorf("grubenv = %v", vars)
+	}
+	s, _ := state.Read(os.DirFS(bt.root), "boot/warmboot/state")
+	if s.Trial == nil || s.Trial.Firmware == nil || s.Trial.Firmware.Device != "vda1" || s.Trial.Firmware.File != "/boot/grub/grubenv" {
+		t.Errorf("the trial does not record the one-shot for bless: %+v", s.Trial)
+	}
+}

@@ -142,9 +142,11 @@ type Attempt struct {
 type OneShot struct {
 	// Loader is "grub" or "systemd-boot".
 	Loader string `json:"loader"`
-	// File is the environment block on the running system
-	// ("/boot/grub/grubenv"); "" for an EFI variable.
-	File string `json:"file,omitempty"`
+	// File is the environment block ("/boot/grub/grubenv"): on the
+	// running system, or, when Device is set, on that device (the
+	// bootloader set it); "" for an EFI variable.
+	File   string `json:"file,omitempty"`
+	Device string `json:"device,omitempty"`
 	// Var and Value are what was set: "next_entry" and the fallback's
 	// menu path.
 	Var   string `json:"var"`
@@ -153,7 +155,7 @@ type OneShot struct {
 
 func (o *OneShot) String() string {
 	if o.File != "" {
-		return fmt.Sprintf("%s %s=%q in %s", o.Loader, o.Var, o.Value, o.File)
+		return fmt.Sprintf("%s %s=%q in %s", o.Loader, o.Var, o.Value, entry.Source{Device: o.Device, File: o.File})
 	}
 	return fmt.Sprintf("%s %s=%q", o.Loader, o.Var, o.Value)
 }

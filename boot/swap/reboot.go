@@ -21,6 +21,10 @@ const (
 	// ShutdownHook is the system-shutdown executable that runs the
 	// teardown and honours never-kexec at the last moment.
 	ShutdownHook = "usr/lib/systemd/system-shutdown/warmboot-teardown"
+	// KexecToolsDefaults is Debian's kexec-tools configuration: with
+	// LOAD_KEXEC=true its kexec-load service loads /vmlinuz at every
+	// reboot, after warmswap's checks.
+	KexecToolsDefaults = "etc/default/kexec"
 )
 
 // RebootFacts are what decide the next reboot's path.
@@ -35,6 +39,9 @@ type RebootFacts struct {
 	// Systemd: systemd is PID 1; DropIn and Hook: warmboot's drop-in and
 	// shutdown hook are installed.
 	Systemd, DropIn, Hook bool
+	// KexecTools: Debian's kexec-tools loads a kernel at every reboot
+	// (LOAD_KEXEC=true in /etc/default/kexec).
+	KexecTools bool
 }
 
 // ReadRebootFacts reads the facts under root; the caller knows whether
@@ -46,6 +53,13 @@ func ReadRebootFacts(root string, systemd, loaded bool) RebootFacts {
 	if b, err := os.ReadFile(at(Armed)); err == nil {
 		f.Armed, f.ArmedBy = true, strings.TrimSpace(string(b))
 	}
+	if b, err := os.ReadFile(at(KexecToolsDefaults)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "LOAD_KEXEC="); ok {
+				f.KexecTools = strings.Trim(v, `"'`) == "true"
+			}
+		}
+	}
 	return f
 }
 
@@ -54,11 +68,22 @@ type RebootPath struct {
 	// Kexec: "reboot" re-enters warmboot by kexec.
 	Kexec bool
 	Why   string
+	// Warning, when not "", is something else that will act at the
+	// reboot, behind warmboot's back.
+	Warning string
 }
 
 // NextReboot decides the path of the next reboot from f; "warmswap reboot"
 // (the drop-in) acts on it, and -dry-run, -load and -unload say it.
 func NextReboot(f RebootFacts) RebootPath {
+	p := nextReboot(f)
+	if f.KexecTools {
+		p.Warning = fmt.Sprintf("/%s sets LOAD_KEXEC=true: kexec-tools loads /vmlinuz at every reboot, after warmboot's checks, and systemd 255 or later then reboots by kexec into it, with no verification and no trial (set LOAD_KEXEC=false; warmboot-load.service does the loading)", KexecToolsDefaults)
+	}
+	return p
+}
+
+func nextReboot(f RebootFacts) RebootPath {
 	switch {
 	case !f.Loaded:
 		return RebootPath{Why: "through the firmware: no kexec image is loaded (opt in: systemctl enable --now warmboot-load.service)"}

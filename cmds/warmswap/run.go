@@ -424,7 +424,11 @@ func (s *swapper) unloadArmed() int {
 
 // sayNextReboot says which way the next reboot will go.
 func (s *swapper) sayNextReboot() {
-	s.say("next reboot: %s", swap.NextReboot(s.rebootFacts()).Why)
+	p := swap.NextReboot(s.rebootFacts())
+	s.say("next reboot: %s", p.Why)
+	if p.Warning != "" {
+		clog.Warnf(s.log, "%s", p.Warning)
+	}
 }
 
 // rebootFacts are swap.ReadRebootFacts with the machine's word on what
