@@ -156,3 +156,24 @@ func TestImmutable(t *testing.T) {
 		t.Fatalf("Delete on an immutable variable = %v", err)
 	}
 }
+
+// Mount uses a directory that holds variables as it is, and says a
+// machine without sys/firmware/efi has no UEFI. (Mounting itself needs
+// root and changes the machine, so no unit test does it.)
+func TestMount(t *testing.T) {
+	root := t.TempDir()
+	if _, err := Mount(root); !errors.Is(err, ErrNoUEFI) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Mount(no sys/firmware/efi) = %v, want ErrNoUEFI", err)
+	}
+	dir := filepath.Join(root, "sys/firmware/efi/efivars")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Vars{Dir: dir}).WriteString(LoaderEntryDefault, Loader, AttrPersistent, "a.conf"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := Mount(root)
+	if err != nil || v.Dir != dir {
+		t.Fatalf("Mount(a copy of the variables) = %+v, %v; want %s, nil", v, err, dir)
+	}
+}

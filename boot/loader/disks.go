@@ -10,6 +10,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/lvm"
 	"github.com/warmboot/warmboot/boot/raid"
@@ -44,6 +45,11 @@ type Disks struct {
 	// Now and Sleep are the clock the wait runs on.
 	Now   func() time.Time
 	Sleep func(time.Duration)
+	// EFI returns the UEFI variables, for systemd's Boot Loader
+	// Interface (bootctl set-default, set-oneshot): efivar.Mount, an
+	// error that errors.Is fs.ErrNotExist on a machine without UEFI; nil
+	// reads none.
+	EFI func() (efivar.Vars, error)
 }
 
 // RAID is what the loop needs of an md assembler (raid.Assembler).
@@ -74,6 +80,7 @@ func RealDisks(log *slog.Logger, coldplug func(), need func(group string)) Disks
 		USB:     usb.Pending,
 		Now:     time.Now,
 		Sleep:   time.Sleep,
+		EFI:     func() (efivar.Vars, error) { return efivar.Mount("/") },
 	}
 }
 

@@ -1,9 +1,11 @@
 // Package loader is the bootloader's decision: it finds the disks and
 // their boot configs (waiting for md arrays, LVM volumes and USB storage
-// to settle), resolves the boot state's fallback chain (package trial),
-// shows the menu, prepares the chosen entry through the pipeline (package
-// prepare), falls through to the next entry in menu order when one cannot
-// be booted, and commits the boot of the one that loaded.
+// to settle), reads what systemd's Boot Loader Interface asks of the boot
+// loader (bootctl set-default and set-oneshot: bli.go), resolves the boot
+// state's fallback chain (package trial), shows the menu, prepares the
+// chosen entry through the pipeline (package prepare), falls through to
+// the next entry in menu order when one cannot be booted, and commits the
+// boot of the one that loaded.
 //
 // Committing a boot (Committer) is everything that must happen before a
 // kexec into an entry, in one place and one order, for every path that

@@ -88,6 +88,9 @@ type Loader struct {
 	// entry a handoff asks for (its boot is asked for).
 	store     Store
 	requested string
+	// oneShot is the entry systemd's LoaderEntryOneShot boots this pass
+	// (loaderVars), "" when none.
+	oneShot string
 	// armed: the watchdog runs for a kexec that has not happened;
 	// disarm stops it.
 	armed  bool
@@ -240,7 +243,9 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 		timeout = *l.cfg.Timeout
 	}
 	m = l.resolveState(m)
-	l.requested, l.asked = "", nil
+	// systemd's one-shot entry is asked for, as a handoff's is (a trial
+	// unless it is last-known-good); a handoff goes before it.
+	l.requested, l.asked = l.oneShot, nil
 	if r := l.handoff; r != nil {
 		l.handoff = nil // one shot: a later pass (after the shell) shows the menu
 		l.asked = r
@@ -386,31 +391,37 @@ func (l *Loader) locate(m choose.Menu) (dev, file string, ok bool) {
 	return c.dev, c.file, ok
 }
 
-// resolveState reads the state and applies the fallback chain to m
+// resolveState reads the state and systemd's Boot Loader Interface
+// variables (loaderVars) and applies the fallback chain to m
 // (trial.Resolve), saying on every console what it changes.
 func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 	l.store = Store{} // a pass after the shell reads it again
+	l.oneShot = ""
 	if len(m.Entries) == 0 {
 		return m
 	}
+	// Where the state is does not depend on the variables: warmswap on
+	// the running system finds it by the configs alone.
 	dev, file, ok := l.locate(m)
-	if !ok {
-		return m
-	}
-	l.store = Store{File: file, Where: entry.Source{Device: dev, File: file}.String(),
-		Write:      func(f func(*os.Root) error) error { return l.write(dev, f) },
-		Unwritable: l.writable(dev)}
-	st, err := state.Read(l.volume(dev), file)
-	if err != nil {
-		l.warn("boot state: %v", err)
-		l.store.Dirty = true // replace the bad file
-	}
-	if c := l.committed; c != nil && c.kexecFailed && st.Trial != nil && sameAttempt(*st.Trial, *c.trial) {
-		// The trial this bootloader recorded for a kexec that failed:
-		// the entry never ran, so it did not fail. The state is as it
-		// was before (a one-shot entry still pending), and rewritten.
-		l.say("boot state: %q never ran (the kexec into it failed): its trial is taken back", c.trial.Entry.ID)
-		st, l.store.Dirty = c.before, true
+	m, oneShot := l.loaderVars(m)
+	var st state.State
+	if ok {
+		l.store = Store{File: file, Where: entry.Source{Device: dev, File: file}.String(),
+			Write:      func(f func(*os.Root) error) error { return l.write(dev, f) },
+			Unwritable: l.writable(dev)}
+		var err error
+		st, err = state.Read(l.volume(dev), file)
+		if err != nil {
+			l.warn("boot state: %v", err)
+			l.store.Dirty = true // replace the bad file
+		}
+		if c := l.committed; c != nil && c.kexecFailed && st.Trial != nil && sameAttempt(*st.Trial, *c.trial) {
+			// The trial this bootloader recorded for a kexec that failed:
+			// the entry never ran, so it did not fail. The state is as it
+			// was before (a one-shot entry still pending), and rewritten.
+			l.say("boot state: %q never ran (the kexec into it failed): its trial is taken back", c.trial.Entry.ID)
+			st, l.store.Dirty = c.before, true
+		}
 	}
 	l.committed = nil
 	boots := map[int]string{}
@@ -427,7 +438,7 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		}
 		return boots[i]
 	}
-	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded()})
+	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded(), OneShot: oneShot})
 	l.commit.PlanFirmware, l.commit.SetFirmware = nil, nil
 	if l.cfg.Firmware == string(coldpath.GRUB) {
 		l.commit.PlanFirmware = func(fb *state.Ref) (*state.OneShot, error) { return l.planGRUB(m, fb, bootsOf) }
@@ -435,13 +446,16 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 			return l.write(o.Device, func(r *os.Root) error { return coldpath.SetEnv(r, o) })
 		}
 	}
-	if l.handoff != nil || st.Next != nil {
+	if l.handoff != nil || st.Next != nil || r.OneShot {
 		// A trial records the configs' default it replaces, for the
 		// default bless keeps after it.
 		d := m.Entries[m.Default]
 		l.commit.Over = &state.Ref{ID: d.ID, Source: d.Source, Boots: bootsOf(m.Default)}
 	} else {
 		l.commit.Over = nil
+	}
+	if r.OneShot {
+		l.oneShot = r.Menu.Entries[r.Menu.Default].ID
 	}
 	clog.Say(l.log, r.Notes...)
 	l.store.State, l.store.Dirty = r.State, l.store.Dirty || r.Changed

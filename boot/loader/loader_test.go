@@ -20,6 +20,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
@@ -62,6 +63,9 @@ type bootTest struct {
 	armed    []time.Duration
 	armErr   error
 	disarmed int
+	// efivars is the UEFI variables' directory, "" for a machine
+	// without UEFI.
+	efivars string
 }
 
 // noRAID is a machine with no md arrays.
@@ -135,7 +139,13 @@ func (bt *bootTest) disks() Disks {
 		},
 		Unmount: func() error { return nil },
 		USB:     func(time.Time) string { return "" },
-		Now:     func() time.Time { return bt.now },
+		EFI: func() (efivar.Vars, error) {
+			if bt.efivars == "" {
+				return efivar.Vars{}, efivar.ErrNoUEFI
+			}
+			return efivar.Vars{Dir: bt.efivars}, nil
+		},
+		Now: func() time.Time { return bt.now },
 		Sleep: func(d time.Duration) {
 			bt.slept++
 			bt.now = bt.now.Add(d)

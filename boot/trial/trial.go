@@ -13,7 +13,8 @@
 //     0 tries left, and the trial's fallback boots (the entry that was
 //     running when warmswap started it, else last-known-good).
 //  2. Else the one-shot next entry (warmswap -entry, also on a firmware
-//     reboot) boots, once.
+//     reboot) boots, once; else the one-shot entry systemd's Boot Loader
+//     Interface asks for (bootctl set-oneshot: Context.OneShot).
 //  3. Else the default: the entry "warmboot bless" kept after a warm swap,
 //     else the configs' own.
 //  4. An entry with 0 tries left (a failed trial; a BLS "+0" entry ranks
@@ -64,8 +65,11 @@ type Resolved struct {
 	// before the kexec.
 	Changed bool
 	// Menu is the menu with its default chosen by the state.
-	Menu  choose.Menu
-	Notes []clog.Note
+	Menu choose.Menu
+	// OneShot says Context.OneShot is what boots: asked for, it is a
+	// trial unless it is last-known-good (Start.Requested).
+	OneShot bool
+	Notes   []clog.Note
 }
 
 // Context is what Resolve knows besides the state and the menu.
@@ -84,6 +88,13 @@ type Context struct {
 	// write): a one-shot entry that cannot be used up is then ignored, or
 	// it would boot every time.
 	Unrecorded error
+	// OneShot, when not "", is the id of an entry asked to boot once
+	// from outside the state: systemd's LoaderEntryOneShot (bootctl
+	// set-oneshot), which the caller has already used up (removed), as
+	// systemd-boot does whatever then boots. It ranks as the one-shot
+	// next entry, just after it: a failed trial's fallback and a pending
+	// next entry go first. Never with Handoff.
+	OneShot string
 }
 
 func clone(s state.State) state.State {
@@ -138,9 +149,20 @@ func (r *resolver) find(ref *state.Ref) (i int, moved bool) {
 // Resolve applies the chain to m.
 func Resolve(s state.State, m choose.Menu, c Context) Resolved {
 	r := &resolver{Resolved: Resolved{State: clone(s), Menu: m}, c: c, boots: map[int]string{}}
+	over := r.resolve(s)
+	if c.OneShot != "" && !r.OneShot && len(m.Entries) > 0 {
+		r.say(true, "not booting %q, which systemd's LoaderEntryOneShot asked for (bootctl set-oneshot): %s", c.OneShot, over)
+	}
+	return r.Resolved
+}
+
+// resolve applies the chain; over says why Context.OneShot is not what
+// boots, when it is not.
+func (r *resolver) resolve(s state.State) (over string) {
+	m, c := r.Menu, r.c
 	st := &r.State
 	if len(m.Entries) == 0 {
-		return r.Resolved
+		return ""
 	}
 	if t := s.Trial; t != nil && !c.Handoff {
 		why := "it did not run \"warmboot bless\" before the machine came back to the bootloader: it panicked, hung past its watchdog deadline, or was reset"
@@ -166,10 +188,10 @@ func Resolve(s state.State, m choose.Menu, c Context) Resolved {
 		default:
 			r.Menu.Default = i
 			r.say(false, "falling back to %q, the entry that last came up", m.Entries[i].Label)
-			return r.Resolved
+			return "the failed trial's fallback goes first"
 		}
 		r.Menu.Default = r.passOver(m.Default, t.Entry.ID)
-		return r.Resolved
+		return "the failed trial's fallback goes first"
 	}
 	if n := s.Next; n != nil && !c.Handoff {
 		i := m.Find(n.Entry.ID)
@@ -183,8 +205,19 @@ func Resolve(s state.State, m choose.Menu, c Context) Resolved {
 		default:
 			r.Menu.Default = i
 			r.say(false, "booting the one-shot next entry %q (asked by %s at %s)", m.Entries[i].Label, n.By, n.At.UTC().Format(time.RFC3339))
-			return r.Resolved
+			return fmt.Sprintf("warmboot's own one-shot next entry %q (asked by %s) goes first", m.Entries[i].Label, n.By)
 		}
+	}
+	switch i := m.Find(c.OneShot); {
+	case c.OneShot == "":
+	case c.Handoff:
+		over = "a running system handed over asking for an entry"
+	case i < 0:
+		over = "no entry has that id"
+	default:
+		r.Menu.Default, r.OneShot = i, true
+		r.say(false, "systemd's LoaderEntryOneShot: booting %q once (bootctl set-oneshot)", m.Entries[i].Label)
+		return ""
 	}
 	if d := s.Default; d != nil {
 		r.kept(d)
@@ -192,7 +225,7 @@ func Resolve(s state.State, m choose.Menu, c Context) Resolved {
 	if i := r.Menu.Default; s.OutOfTries(m.Entries[i].ID, r.bootsOf(i)) {
 		r.Menu.Default = r.passOver(i, m.Entries[i].ID)
 	}
-	return r.Resolved
+	return over
 }
 
 // kept applies the default "warmboot bless" kept, d: while the configs'

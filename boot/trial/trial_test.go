@@ -43,9 +43,11 @@ func TestResolve(t *testing.T) {
 		name    string
 		s       state.State
 		handoff bool
+		oneShot string // systemd's LoaderEntryOneShot
 		want    string // the default chosen
 		changed bool
 		say     string
+		used    bool // the systemd one-shot boots
 		check   func(t *testing.T, s state.State)
 	}{
 		{name: "empty", want: "old"},
@@ -76,11 +78,24 @@ func TestResolve(t *testing.T) {
 		{name: "blessed default", s: state.State{Default: &state.Kept{Ref: *ref("new"), Over: ref("old")}, LastGood: ref("new")}, want: "new", say: "kept by"},
 		{name: "an entry out of tries is passed over for last-known-good", s: state.State{TriesLeft: map[string]int{"old": 0}, LastGood: ref("rescue")}, want: "rescue", say: `passing over "OLD"`},
 		{name: "tries left are not passed over", s: state.State{TriesLeft: map[string]int{"old": 1}}, want: "old"},
+		{name: "systemd's one-shot", oneShot: "rescue", want: "rescue", used: true, say: `systemd's LoaderEntryOneShot: booting "RESCUE" once (bootctl set-oneshot)`},
+		{name: "systemd's one-shot over a kept default and no tries", oneShot: "rescue", want: "rescue", used: true,
+			s: state.State{Default: &state.Kept{Ref: *ref("new"), Over: ref("old")}, TriesLeft: map[string]int{"rescue": 0}, LastGood: ref("new")}},
+		{name: "a failed trial's fallback before systemd's one-shot", s: state.State{Trial: trialNew, LastGood: ref("old")}, oneShot: "counted", want: "rescue", changed: true,
+			say: `not booting "counted", which systemd's LoaderEntryOneShot asked for (bootctl set-oneshot): the failed trial's fallback goes first`},
+		{name: "warmboot's one-shot before systemd's", s: state.State{Next: &state.Attempt{Entry: state.Ref{ID: "rescue"}, By: "warmswap"}}, oneShot: "new", want: "rescue",
+			say: `not booting "new", which systemd's LoaderEntryOneShot asked for (bootctl set-oneshot): warmboot's own one-shot next entry "RESCUE" (asked by warmswap) goes first`},
+		{name: "systemd's one-shot when warmboot's cannot be used up", s: state.State{Next: &state.Attempt{Entry: state.Ref{ID: "gone"}}}, oneShot: "new", want: "new", used: true, changed: true},
+		{name: "systemd's one-shot gone from the disks", oneShot: "gone", want: "old", say: "no entry has that id"},
+		{name: "not with a handoff", oneShot: "new", handoff: true, want: "old", say: "a running system handed over"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Resolve(tt.s, menu(), Context{Handoff: tt.handoff, Now: now})
+			r := Resolve(tt.s, menu(), Context{Handoff: tt.handoff, Now: now, OneShot: tt.oneShot})
 			if got := r.Menu.Entries[r.Menu.Default].ID; got != tt.want {
 				t.Errorf("boots %q, want %q\n%s", got, tt.want, notes(r))
+			}
+			if r.OneShot != tt.used {
+				t.Errorf("OneShot = %v, want %v\n%s", r.OneShot, tt.used, notes(r))
 			}
 			if r.Changed != tt.changed {
 				t.Errorf("Changed = %v, want %v", r.Changed, tt.changed)

@@ -32,6 +32,9 @@ for u in warmboot-load.service warmboot-bless.service warmboot-booted.service; d
 	inst 644 "$sd/$u" "/usr/lib/systemd/system/$u"
 done
 inst 644 "$sd/systemd-reboot-warmboot.conf" /usr/lib/systemd/system/systemd-reboot.service.d/warmboot.conf
+# systemd-bless-boot does not run on a warm boot: its LoaderBootCountPath
+# names what systemd-boot booted at power on (see the file).
+inst 644 "$sd/systemd-bless-boot-warmboot.conf" /usr/lib/systemd/system/systemd-bless-boot.service.d/warmboot.conf
 inst 755 "$sd/warmboot-teardown" /usr/lib/systemd/system-shutdown/warmboot-teardown
 inst 755 "$here/initramfs-tools/hook" /usr/share/initramfs-tools/hooks/warmboot
 inst 755 "$here/initramfs-tools/init-bottom" /usr/share/initramfs-tools/scripts/init-bottom/warmboot

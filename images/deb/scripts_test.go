@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/warmboot/warmboot/boot/handoff"
 )
 
 // scratch returns the script at path with its absolute /.warmboot and
@@ -78,5 +81,48 @@ func TestHookScripts(t *testing.T) {
 		if out, err := exec.Command("sh", s, "prereqs").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
 			t.Errorf("%s prereqs = %q, %v", s, out, err)
 		}
+	}
+}
+
+// mkdeb.sh installs every systemd drop-in it names from
+// cmds/warmswap/systemd, and systemd-bless-boot's keeps it off a boot
+// warmboot made: there its LoaderBootCountPath names the entry
+// systemd-boot booted at power on (systemd issue #43738).
+func TestSystemdDropIns(t *testing.T) {
+	sh, err := os.ReadFile("mkdeb.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed := map[string]string{} // unit drop-in directory: source
+	for _, m := range regexp.MustCompile(`(?m)^inst 644 "\$sd/([^"]+)" /usr/lib/systemd/system/([^/]+\.service\.d)/warmboot\.conf$`).FindAllStringSubmatch(string(sh), -1) {
+		installed[m[2]] = m[1]
+		if _, err := os.Stat(filepath.Join("../../cmds/warmswap/systemd", m[1])); err != nil {
+			t.Errorf("mkdeb.sh installs %s: %v", m[1], err)
+		}
+	}
+	src, ok := installed["systemd-bless-boot.service.d"]
+	if !ok {
+		t.Fatalf("mkdeb.sh installs no systemd-bless-boot.service.d/warmboot.conf; drop-ins: %v", installed)
+	}
+	data, err := os.ReadFile(filepath.Join("../../cmds/warmswap/systemd", src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, found := "", false
+	want := "ConditionPathExists=!/" + handoff.BootedFiles[0]
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || l[0] == '#':
+		case strings.HasPrefix(l, "["):
+			section = l
+		case l == want && section == "[Unit]":
+			found = true
+		default:
+			t.Errorf("%s: unexpected line %q in %s", src, l, section)
+		}
+	}
+	if !found {
+		t.Errorf("%s lacks %q in [Unit]", src, want)
 	}
 }
