@@ -17,9 +17,9 @@ import (
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
-	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/menu"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
@@ -411,20 +411,7 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		st, l.store.Dirty = c.before, true
 	}
 	l.committed = nil
-	boots := map[int]string{}
-	bootsOf := func(i int) string {
-		if b, ok := boots[i]; ok {
-			return b
-		}
-		e := m.Entries[i]
-		k, ins, err := kexec.Digests(e, nil)
-		if err == nil {
-			boots[i] = state.Boots(k, ins, e.Cmdline)
-		} else {
-			boots[i] = ""
-		}
-		return boots[i]
-	}
+	bootsOf := nextboot.Boots(m, nil)
 	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded()})
 	if l.handoff != nil || st.Next != nil {
 		// A trial records the configs' default it replaces, for the
