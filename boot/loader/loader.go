@@ -19,9 +19,9 @@ import (
 	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
-	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/menu"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
@@ -424,20 +424,7 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		}
 	}
 	l.committed = nil
-	boots := map[int]string{}
-	bootsOf := func(i int) string {
-		if b, ok := boots[i]; ok {
-			return b
-		}
-		e := m.Entries[i]
-		k, ins, err := kexec.Digests(e, nil)
-		if err == nil {
-			boots[i] = state.Boots(k, ins, e.Cmdline)
-		} else {
-			boots[i] = ""
-		}
-		return boots[i]
-	}
+	bootsOf := nextboot.Boots(m, nil)
 	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded(), OneShot: oneShot})
 	l.commit.PlanFirmware, l.commit.SetFirmware = nil, nil
 	if l.cfg.Firmware == string(coldpath.GRUB) {

@@ -46,6 +46,7 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/safefs"
@@ -139,6 +140,11 @@ type Plan struct {
 	// Menu is the running system's boot entries, as the bootloader
 	// would rank them.
 	Menu choose.Menu
+	// Next is, for the bootloader loaded alone (Request.NoRecord), the
+	// entry it boots as from the firmware and why: the configs' default
+	// as its state changes it (package nextboot). Target is that entry.
+	// nil otherwise.
+	Next *nextboot.Next
 }
 
 // Env is the running system, as paths (tests point them at a temporary
@@ -240,9 +246,21 @@ func Preflight(env Env, req Request) (*Plan, error) {
 	runCmdline, _ := os.ReadFile(env.path("proc/cmdline"))
 	p.Menu, err = running.HostMenu(env.Root)
 	if err == nil {
-		if req.Kernel != "" {
+		switch {
+		case req.Kernel != "":
 			p.Target, err = handedKernel(env, req, string(runCmdline))
-		} else {
+		case req.NoRecord:
+			// Nothing asks the bootloader for an entry: it boots what
+			// its state makes of the configs' default, and that entry
+			// is the one checked.
+			if p.Target, err = findEntry(p.Menu, ""); err == nil {
+				n, serr := nextboot.Host(env.Root, p.Menu, env.Sums, env.Now())
+				if serr != nil {
+					p.Warnings = append(p.Warnings, "boot state: "+serr.Error())
+				}
+				p.Next, p.Target = &n, p.Menu.Entries[n.Entry]
+			}
+		default:
 			p.Target, err = findEntry(p.Menu, req.Entry)
 		}
 	}

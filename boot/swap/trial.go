@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/loader"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/trial"
@@ -89,7 +89,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	}
 	st, err := state.Read(os.DirFS(env.Root), t.File)
 	t.StateErr = err
-	boots := menuBoots(env, p.Menu)
+	boots := nextboot.Boots(p.Menu, env.Sums)
 	t.Fallback = st.LastGood
 	if r, how, err := running.Identify(env.Root, p.Menu, env.Sums); err == nil {
 		t.Fallback = &r
@@ -151,25 +151,6 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*st
 		return nil, errors.New("the running system is not known (no booted.json, no entry whose kernel is the running one) and nothing is last-known-good")
 	}
 	return coldpath.Plan(env.Root, fw, p.Menu, *fallback, boots)
-}
-
-// menuBoots says what entry i of m boots (state.Boots), taking each
-// entry's digests at most once (and from env.Sums when it has them).
-func menuBoots(env Env, m choose.Menu) func(i int) string {
-	memo := map[int]string{}
-	return func(i int) string {
-		if b, ok := memo[i]; ok {
-			return b
-		}
-		e := m.Entries[i]
-		k, ins, err := kexec.Digests(e, env.Sums)
-		if err == nil {
-			memo[i] = state.Boots(k, ins, e.Cmdline)
-		} else {
-			memo[i] = ""
-		}
-		return memo[i]
-	}
 }
 
 func fallbackName(r *state.Ref) string {

@@ -73,7 +73,11 @@
 // bootloader sees each disk, numbered from 1, and the trust the bootloader
 // will apply: the policy and keys of the image installed in -bootloader
 // (default /boot/warmboot), or inside the bootloader image its own
-// /etc/warmboot/trust, or -trust DIR's. With -json the output is the
+// /etc/warmboot/trust, or -trust DIR's. It marks the entry the bootloader
+// boots next, as its boot state makes it of the configs' default (">",
+// with the bootloader's reasons; package nextboot), and, listing the
+// running system (DIR /boot or /), what the firmware starts on a cold
+// boot (package coldpath). With -json the output is the
 // stable "warmboot.list/v2" document described in README.md.
 //
 // Options (boot): -timeout overrides the config's menu timeout (seconds;

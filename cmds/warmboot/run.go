@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/installed"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
@@ -59,6 +62,42 @@ type ListOutput struct {
 	Trust ListTrust `json:"trust"`
 	// State is the boot state the bootloader keeps beside the configs.
 	State ListState `json:"state"`
+	// Next is the index of the entry the bootloader boots next (a
+	// reboot, a reset, warmswap -load): Default as the state changes it
+	// (package nextboot); null when there are no entries.
+	Next *int `json:"next"`
+	// NextWhy is what the state decided, in the bootloader's words
+	// (empty when Next is the configs' default and the state changes
+	// nothing).
+	NextWhy []ListNote `json:"next_why"`
+	// Firmware is what a cold boot of this machine starts (package
+	// coldpath): listing the running system only (-root /boot or /),
+	// else null.
+	Firmware *ListFirmware `json:"firmware"`
+}
+
+// ListNote is one thing the bootloader will say about its choice.
+type ListNote struct {
+	Msg     string `json:"msg"`
+	Warning bool   `json:"warning"`
+}
+
+// ListFirmware is the firmware part of ListOutput.
+type ListFirmware struct {
+	// Loader is warmboot, grub, systemd-boot or unknown.
+	Loader string `json:"loader"`
+	// How says how it was found, for people.
+	How string `json:"how"`
+	// GRUBDir is GRUB's directory on the running system, when GRUB.
+	GRUBDir string `json:"grub_dir,omitempty"`
+}
+
+func newListFirmware(p coldpath.Path) *ListFirmware {
+	l := string(p.Loader)
+	if p.Loader == coldpath.Unknown {
+		l = "unknown"
+	}
+	return &ListFirmware{Loader: l, How: p.How, GRUBDir: p.Dir}
 }
 
 // ListState is the state part of ListOutput: the file (under the root),
@@ -72,16 +111,16 @@ type ListState struct {
 }
 
 // readListState reads the state as the bootloader would find it: on this
-// machine (the default -root /boot) where warmswap and bless keep it
-// (state.HostFile, which prefers a mounted ESP); under another root,
+// machine (host: -root /boot, the default, or /) where warmswap and bless keep
+// it (state.HostFile, which prefers a mounted ESP); under another root,
 // beside the default entry's config.
-func readListState(root string, m choose.Menu) ListState {
+func readListState(root string, m choose.Menu, host bool) ListState {
 	file := "/" + state.Name
 	if len(m.Entries) > 0 {
 		file = state.Path(m.Entries[m.Default].Source.File)
 	}
-	if filepath.Clean(root) == "/boot" {
-		root, file = "/", state.HostFile("/")
+	if host {
+		root, file = hostRoot, state.HostFile(hostRoot)
 	}
 	ls := ListState{File: filepath.Join(root, file)}
 	s, err := state.Read(os.DirFS(root), file)
@@ -124,6 +163,8 @@ type ListEntry struct {
 	// warmsign -entry takes a number).
 	Index   int  `json:"index"`
 	Default bool `json:"default"`
+	// Next marks the entry the bootloader boots next (ListOutput.Next).
+	Next bool `json:"next"`
 	entry.Entry
 	// Missing are the entry's kernel and initrds that are not regular
 	// files under the root: the bootloader cannot boot the entry and
@@ -145,14 +186,17 @@ func missing(e entry.Entry) []string {
 	return out
 }
 
-func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput {
-	out := ListOutput{Schema: ListSchema, Root: root, Entries: []ListEntry{}, Warnings: m.Warnings, Timeline: tl}
+func newListOutput(root string, m choose.Menu, n nextboot.Next, tl *timeline.Timeline) ListOutput {
+	out := ListOutput{Schema: ListSchema, Root: root, Entries: []ListEntry{}, Warnings: m.Warnings, Timeline: tl, NextWhy: []ListNote{}}
 	if out.Warnings == nil {
 		out.Warnings = []entry.Warning{}
 	}
 	if len(m.Entries) > 0 {
-		d := m.Default + 1
-		out.Default = &d
+		d, nx := m.Default+1, n.Entry+1
+		out.Default, out.Next = &d, &nx
+	}
+	for _, note := range n.Notes {
+		out.NextWhy = append(out.NextWhy, ListNote{Msg: note.Msg, Warning: note.Warning})
 	}
 	if m.Timeout != nil {
 		s := m.Timeout.Seconds()
@@ -162,7 +206,7 @@ func newListOutput(root string, m choose.Menu, tl *timeline.Timeline) ListOutput
 		if e.Initrds == nil {
 			e.Initrds = []string{}
 		}
-		out.Entries = append(out.Entries, ListEntry{Index: i + 1, Default: i == m.Default, Entry: e, Missing: missing(e)})
+		out.Entries = append(out.Entries, ListEntry{Index: i + 1, Default: i == m.Default, Next: i == n.Entry, Entry: e, Missing: missing(e)})
 	}
 	return out
 }
@@ -190,19 +234,44 @@ func list(args []string, stdout, stderr io.Writer) int {
 	m := choose.Rank(discover.ScanRoot(*root))
 	end()
 	tr, trustFrom, terr := listTrust(*trustDir, *blDir)
+	// Listing the running system (the default -root /boot, or /): its
+	// state is where warmswap and bless keep it, and its firmware can be
+	// told. Any other root is a filesystem looked at from outside (a
+	// mounted disk or image): its state is beside its configs, and the
+	// firmware that starts it is not this machine's business.
+	clean := filepath.Clean(*root)
+	host := clean == filepath.Join(hostRoot, "boot") || clean == filepath.Clean(hostRoot)
+	ls := readListState(*root, m, host)
+	next := nextboot.Of(ls.State, m, nil, time.Now())
+	var fw *coldpath.Path
+	if host {
+		var b *handoff.Booted
+		if booted, err := handoff.ReadBooted(hostRoot); err == nil {
+			b = &booted
+		}
+		p := coldpath.Detect(hostRoot, b)
+		fw = &p
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		out := newListOutput(*root, m, tl)
+		out := newListOutput(*root, m, next, tl)
 		out.Trust = newListTrust(trustFrom, tr, terr)
-		out.State = readListState(*root, m)
+		out.State = ls
+		if fw != nil {
+			out.Firmware = newListFirmware(*fw)
+		}
 		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "warmboot list: %v\n", err)
 			return cli.ExitError
 		}
 	} else {
-		printList(stdout, *root, m)
-		printState(stdout, readListState(*root, m))
+		printList(stdout, *root, m, next)
+		printState(stdout, ls)
+		printNext(stdout, m, next)
+		if fw != nil {
+			fmt.Fprintf(stdout, "firmware: a cold boot (a reset, a power cycle) starts %s\n", fw)
+		}
 		if terr != nil {
 			fmt.Fprintf(stdout, "trust: %s: %v\n", trustFrom, terr)
 		} else {
@@ -216,7 +285,8 @@ func list(args []string, stdout, stderr io.Writer) int {
 	return cli.ExitOK
 }
 
-// hostRoot is where list finds the installed image (a test's root).
+// hostRoot is the running system's root: where list finds the installed
+// image, the state (state.HostFile) and the firmware (a test's root).
 var hostRoot = "/"
 
 // listTrust reads the trust the list reports: -trust's directory when
@@ -242,11 +312,16 @@ func listTrust(dir, blDir string) (trust.Trust, string, error) {
 	return t, img, err
 }
 
-func printList(w io.Writer, root string, m choose.Menu) {
+// printList prints the entries: the one the bootloader boots next marked
+// ">" when the state chose it over the configs' default, marked "*".
+func printList(w io.Writer, root string, m choose.Menu, n nextboot.Next) {
 	var defMissing []string
 	for i, e := range m.Entries {
 		mark := " "
-		if i == m.Default {
+		switch {
+		case i == n.Entry && n.ByState():
+			mark = ">"
+		case i == m.Default:
 			mark = "*"
 		}
 		gone := map[string]bool{}
@@ -259,7 +334,7 @@ func printList(w io.Writer, root string, m choose.Menu) {
 			}
 			return ""
 		}
-		if i == m.Default && len(gone) > 0 {
+		if i == n.Entry && len(gone) > 0 {
 			defMissing = missing(e)
 		}
 		fmt.Fprintf(w, "%s %d) %s\n", mark, i+1, e.Label)
@@ -278,8 +353,27 @@ func printList(w io.Writer, root string, m choose.Menu) {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	if defMissing != nil {
-		fmt.Fprintf(w, "warning: the default entry %d) %q cannot boot: %s missing under %s; the bootloader will try the next entry (restore the files or fix %s)\n",
-			m.Default+1, m.Entries[m.Default].Label, strings.Join(defMissing, ", "), root, m.Entries[m.Default].Source)
+		what := "the default entry"
+		if n.ByState() {
+			what = "the entry the bootloader's state chose"
+		}
+		fmt.Fprintf(w, "warning: %s %d) %q cannot boot: %s missing under %s; the bootloader will try the next entry (restore the files or fix %s)\n",
+			what, n.Entry+1, m.Entries[n.Entry].Label, strings.Join(defMissing, ", "), root, m.Entries[n.Entry].Source)
+	}
+}
+
+// printNext says which entry boots next, and why.
+func printNext(w io.Writer, m choose.Menu, n nextboot.Next) {
+	if n.Entry < 0 {
+		return
+	}
+	fmt.Fprintf(w, "boots next: %d) %s, %s\n", n.Entry+1, m.Entries[n.Entry].Label, n.Why(m))
+	for _, note := range n.Notes {
+		if note.Warning {
+			fmt.Fprintf(w, "  warning: %s\n", note.Msg)
+		} else {
+			fmt.Fprintf(w, "  %s\n", note.Msg)
+		}
 	}
 }
 

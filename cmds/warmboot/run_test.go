@@ -303,3 +303,86 @@ func TestInitramfsRoot(t *testing.T) {
 		t.Errorf("warmboot help = %d, %q; want usage", code, stderr.String())
 	}
 }
+
+// On a host, list marks the entry the bootloader boots next, chosen by
+// its state (here the one-shot entry warmswap recorded), apart from the
+// configs' default, says why in the bootloader's words, and says what the
+// firmware starts; under another root it says no firmware.
+func TestListNext(t *testing.T) {
+	hostRoot = swaptest.System(t, "warn")
+	defer func() { hostRoot = "/" }()
+	r, err := os.OpenRoot(hostRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	at := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	if err := state.Save(r, state.HostFile(hostRoot), state.State{Next: &state.Attempt{Entry: state.Ref{ID: "a"}, At: at, By: "warmswap"}}); err != nil {
+		t.Fatal(err)
+	}
+	boot := filepath.Join(hostRoot, "boot")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"list", "-root", boot}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list = exit %d, stderr %q", code, stderr.String())
+	}
+	for _, want := range []string{
+		"* 1) B\n",
+		"> 2) A\n",
+		`boots next: 2) A, chosen by the bootloader's state over the configs' default "B"` + "\n" +
+			`  booting the one-shot next entry "A" (asked by warmswap at 2026-12-04T09:00:00Z)` + "\n",
+		"firmware: a cold boot (a reset, a power cycle) starts warmboot (warmboot started this chain of boots without a handoff",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("list output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+
+	type out struct {
+		Default, Next *int
+		NextWhy       []ListNote `json:"next_why"`
+		Entries       []struct {
+			Default, Next bool
+		}
+		Firmware *ListFirmware
+	}
+	listJSON := func(root string) out {
+		t.Helper()
+		stdout.Reset()
+		if code := run(context.Background(), []string{"list", "-json", "-root", root}, &stdout, &stderr); code != 0 {
+			t.Fatalf("list -json = exit %d, stderr %q", code, stderr.String())
+		}
+		var o out
+		if err := json.Unmarshal(stdout.Bytes(), &o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	one, two := 1, 2
+	o := listJSON(boot)
+	if diff := cmp.Diff(out{Default: &one, Next: &two,
+		NextWhy:  []ListNote{{Msg: `booting the one-shot next entry "A" (asked by warmswap at 2026-12-04T09:00:00Z)`}},
+		Entries:  []struct{ Default, Next bool }{{Default: true}, {Next: true}},
+		Firmware: &ListFirmware{Loader: "warmboot", How: "warmboot started this chain of boots without a handoff: the firmware starts it, or a loader the firmware starts"},
+	}, o); diff != "" {
+		t.Errorf("list -json (-want +got):\n%s", diff)
+	}
+	// The running system's root: the same.
+	if o := listJSON(hostRoot); o.Next == nil || *o.Next != 2 || o.Firmware == nil || o.Firmware.Loader != "warmboot" {
+		t.Errorf("list -json -root %s: next %v, firmware %+v; want 2 and warmboot", hostRoot, o.Next, o.Firmware)
+	}
+	// A filesystem looked at from outside: its own state (beside its
+	// configs), no firmware.
+	other := t.TempDir()
+	if err := os.CopyFS(other, os.DirFS(boot)); err != nil {
+		t.Fatal(err)
+	}
+	if o := listJSON(other); o.Next == nil || *o.Next != 2 || o.Firmware != nil {
+		t.Errorf("list -json -root %s (a copy of /boot, its state in warmboot/state): next %v, firmware %+v; want 2 and none", other, o.Next, o.Firmware)
+	}
+	if err := os.Remove(filepath.Join(other, state.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if o := listJSON(other); o.Next == nil || *o.Next != 1 || len(o.NextWhy) != 0 {
+		t.Errorf("list -json -root %s without a state: next %v, why %+v; want the configs' default 1, no why", other, o.Next, o.NextWhy)
+	}
+}

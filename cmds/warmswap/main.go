@@ -48,7 +48,10 @@
 //
 // -load (warmboot-load.service) loads warmboot for the next reboot and
 // records that it did (/run/warmboot/armed); -unload (its ExecStop) unloads
-// it. -dry-run and -load end by saying which way the next reboot will go
+// it. Loaded so, warmboot boots as from the firmware: the entry its boot
+// state makes of the configs' default (a default bless kept, a failed
+// trial's fallback; package nextboot), which is the entry -load checks
+// and names, with the bootloader's reasons. -dry-run and -load end by saying which way the next reboot will go
 // (through warmboot, or through the firmware, and why); a dry run never
 // replaces an image loaded for the next reboot.
 //

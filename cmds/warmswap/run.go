@@ -301,7 +301,20 @@ func (s *swapper) printPlan(p *swap.Plan) {
 	default:
 		s.say("plan: re-enter warmboot (kernel %d bytes, initramfs %d bytes with the handoff), command line: %s", p.Image.KernelSize, p.Image.InitrdSize, p.Image.Cmdline)
 		if p.Record == nil {
-			s.say("plan: warmboot boots as from the firmware; its default now is %q, command line: %s", p.Target.Label, p.TargetCmdline)
+			why := "the configs' default"
+			if p.Next != nil {
+				why = p.Next.Why(p.Menu)
+			}
+			s.say("plan: warmboot boots as from the firmware: %q, %s, command line: %s", p.Target.Label, why, p.TargetCmdline)
+			if p.Next != nil {
+				for _, n := range p.Next.Notes {
+					if n.Warning {
+						clog.Warnf(s.log, "on a reboot now, the bootloader would say: %s", n.Msg)
+					} else {
+						s.say("plan: on a reboot now, the bootloader would say: %s", n.Msg)
+					}
+				}
+			}
 		} else {
 			s.say("plan: warmboot boots %s (%q), command line: %s", p.Record.Wants(), p.Target.Label, p.TargetCmdline)
 		}

@@ -414,3 +414,59 @@ func TestRunRebootUnrecordedRefused(t *testing.T) {
 		t.Errorf("stopped the system: %q", st.sys.Log)
 	}
 }
+
+// -load alone loads warmboot to boot as from the firmware: the plan names
+// the entry its state makes it boot (a default bless kept, a trial's
+// fallback) rather than the configs' default, in the bootloader's words,
+// and that entry is the one checked.
+func TestRunLoadNext(t *testing.T) {
+	root := swaptest.System(t, "") // enforce: "b", the configs' default, is unsigned
+	st := newSwapTest(t, root)
+	st.systemd = true
+	if a := st.run([]string{"-load"}); a != machine.ExitWith(cli.ExitError) {
+		t.Fatalf("-load with the configs' default unsigned = %v\n%s%s", a, st.stdout, st.stderr)
+	}
+	st.said(t, `warmswap: refused: verification: "B" would be refused by the bootloader`)
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	save := func(s state.State) {
+		t.Helper()
+		if err := state.Save(r, state.HostFile(root), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(state.State{LastGood: &state.Ref{ID: "a"}, Default: &state.Kept{Ref: state.Ref{ID: "a"}, Over: &state.Ref{ID: "b"}}})
+	st = newSwapTest(t, root)
+	st.systemd = true
+	if a := st.run([]string{"-load"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("-load with a kept default = %v\n%s%s", a, st.stdout, st.stderr)
+	}
+	st.said(t,
+		`warmswap: check ok: target: "A"`,
+		`warmswap: plan: warmboot boots as from the firmware: "A", chosen by the bootloader's state over the configs' default "B", command line: `+swaptest.CmdA,
+		`warmswap: plan: on a reboot now, the bootloader would say: default: "A", kept by "warmboot bless" after a warm swap (the configs' default is "B")`)
+	if s := st.state(t); s.Next != nil || s.Default == nil {
+		t.Errorf("-load changed the state: %+v", s)
+	}
+
+	// Loaded during a trial not blessed yet: a reboot now takes it as
+	// failed, and the fallback boots.
+	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	save(state.State{LastGood: &state.Ref{ID: "a"}, Trial: &state.Attempt{Entry: state.Ref{ID: "b"}, At: at, By: "warmswap", Fallback: &state.Ref{ID: "a"}}})
+	st = newSwapTest(t, root)
+	st.systemd = true
+	if a := st.run([]string{"-load"}); a != machine.ExitWith(cli.ExitOK) {
+		t.Fatalf("-load during a trial = %v\n%s%s", a, st.stdout, st.stderr)
+	}
+	st.said(t,
+		`warmswap: plan: warmboot boots as from the firmware: "A", chosen by the bootloader's state over the configs' default "B"`,
+		`warmswap: warning: on a reboot now, the bootloader would say: the trial of "b" (started by warmswap at 2026-11-30T08:00:00Z) failed`,
+		`warmswap: plan: on a reboot now, the bootloader would say: falling back to "A", the entry that last came up`)
+	if s := st.state(t); s.Trial == nil {
+		t.Errorf("-load ended the trial: %+v", s)
+	}
+}
