@@ -152,7 +152,7 @@ func sniffESP(root string) (Loader, string) {
 		for _, f := range vendors {
 			base := strings.ToLower(filepath.Base(f))
 			dir := strings.ToLower(filepath.Base(filepath.Dir(f)))
-			rel := strings.TrimPrefix(f, root)
+			rel := hostPath(root, f)
 			switch {
 			case dir == "boot" || dir == "linux":
 			case strings.HasPrefix(base, "systemd-boot"):
@@ -164,12 +164,21 @@ func sniffESP(root string) (Loader, string) {
 		for _, f := range vendors {
 			if strings.EqualFold(filepath.Base(filepath.Dir(f)), "boot") {
 				if l := sniff(f); l != Unknown {
-					return l, strings.TrimPrefix(f, root) + " is " + string(l)
+					return l, hostPath(root, f) + " is " + string(l)
 				}
 			}
 		}
 	}
 	return Unknown, ""
+}
+
+// hostPath is file, under root, as the running system names it.
+func hostPath(root, file string) string {
+	rel, err := filepath.Rel(root, file)
+	if err != nil {
+		return file
+	}
+	return "/" + filepath.ToSlash(rel)
 }
 
 // sniff names the loader an EFI program is by the strings it holds.
