@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/internal/sys"
+	"github.com/warmboot/warmboot/boot/mountinfo"
 )
 
 // ErrNotWritable is a filesystem the bootloader does not write: one whose
@@ -58,4 +59,38 @@ func InRoot(dir string, f func(fsys *os.Root) error) error {
 	}
 	defer r.Close()
 	return f(r)
+}
+
+// BootloaderWritable says why the bootloader could not write the file at
+// path (absolute, as the running system under root names it), or nil:
+// the filesystem holding it, as the running system mounts it, is one the
+// bootloader does not write (Writable: XFS, btrfs, a RAID or LVM volume).
+// The running system writes it; the bootloader, after a kexec or a reset,
+// must write it too (to record a trial, use up a one-shot entry, count a
+// BLS entry).
+func BootloaderWritable(root, path string) error {
+	ms, err := mountinfo.Read(root)
+	if err != nil {
+		return err
+	}
+	var best *mountinfo.Mount
+	for i, m := range ms {
+		if (path == m.Dir || strings.HasPrefix(path, strings.TrimSuffix(m.Dir, "/")+"/")) && (best == nil || len(m.Dir) >= len(best.Dir)) {
+			best = &ms[i]
+		}
+	}
+	if best == nil {
+		return fmt.Errorf("%s is on no mounted filesystem", path)
+	}
+	dev := strings.TrimPrefix(best.Source, "/dev/")
+	switch {
+	case strings.HasPrefix(dev, "mapper/"):
+		dev = "dm-" + strings.TrimPrefix(dev, "mapper/")
+	case strings.HasPrefix(dev, "md/"):
+		dev = "md-" + strings.TrimPrefix(dev, "md/")
+	}
+	if err := Writable(Mounted{Device: dev, FSType: best.FSType}); err != nil {
+		return fmt.Errorf("%s (on %s, mounted at %s): %w", path, best.Source, best.Dir, err)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/mountinfo"
@@ -69,10 +70,21 @@ func Choose[C any](cands []C, exists func(C) bool) (C, bool) {
 // relative to root: on a mounted ESP (ESPMounts, FAT, IsESP) if one
 // holds it or none holds it elsewhere, else /boot/warmboot/state: the
 // file the bootloader finds by the same preference (an existing file
-// first, an ESP first).
+// first, an ESP first). An ESP systemd automounts (systemd-gpt-auto-
+// generator, an x-systemd.automount fstab line) is an autofs mount until
+// something looks inside: it is looked into first, so that the state
+// file on it is found, not a second one made under /boot.
 func HostFile(root string) string {
 	var cands []string
-	if ms, err := mountinfo.Read(root); err == nil {
+	ms, err := mountinfo.Read(root)
+	for _, m := range ms {
+		if m.FSType == "autofs" && slices.Contains(ESPMounts, m.Dir) {
+			os.ReadDir(filepath.Join(root, m.Dir)) // mounts it
+			ms, err = mountinfo.Read(root)
+			break
+		}
+	}
+	if err == nil {
 		for _, mp := range ESPMounts {
 			for _, m := range ms {
 				if m.Dir == mp && m.FSType == "vfat" && IsESP(os.DirFS(filepath.Join(root, mp))) {

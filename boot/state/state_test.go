@@ -381,4 +381,16 @@ func TestHostFile(t *testing.T) {
 	if got := HostFile(root); got != "/boot/efi/warmboot/state" {
 		t.Errorf("with both: %q", got)
 	}
+	// An automounted ESP at /efi (autofs, then the FAT filesystem on it
+	// once looked into): its state file is the one.
+	os.MkdirAll(filepath.Join(root, "efi/EFI"), 0o755)
+	os.MkdirAll(filepath.Join(root, "efi/warmboot"), 0o755)
+	os.WriteFile(filepath.Join(root, "efi/warmboot/state"), nil, 0o644)
+	os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), []byte(
+		"22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"+
+			"31 22 0:40 / /efi rw,relatime shared:3 - autofs systemd-1 rw,fd=42\n"+
+			"32 31 254:15 / /efi rw,relatime shared:4 - vfat /dev/vda15 rw\n"), 0o644)
+	if got := HostFile(root); got != "/efi/warmboot/state" {
+		t.Errorf("with an automounted ESP: %q", got)
+	}
 }

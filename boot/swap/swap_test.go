@@ -431,3 +431,20 @@ menuentry 'B' --id gb {
 		t.Errorf("grubenv after Commit: %v, %v", vars, err)
 	}
 }
+
+// Where the state sits on a filesystem the bootloader does not write
+// (RHEL's XFS /boot), the bootloader could not record a trial through it:
+// the swap is refused, pointing at -direct, unless -unprotected.
+func TestPreflightStateUnwritableByBootloader(t *testing.T) {
+	root := system(t, "off")
+	os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), []byte("22 1 254:2 / / rw,relatime - ext4 /dev/vda2 rw\n24 22 254:1 / /boot rw - xfs /dev/vda1 rw\n23 22 0:5 / /proc rw - proc proc rw\n"), 0o644)
+	_, err := Preflight(env(root), Request{Entry: "A"})
+	if !errors.Is(err, ErrUnprotected) || !strings.Contains(err.Error(), "it is xfs") || !strings.Contains(err.Error(), "warmswap -direct") {
+		t.Fatalf("Preflight with the state on XFS = %v", err)
+	}
+	if p, err := Preflight(env(root), Request{Entry: "A", Direct: true}); err != nil {
+		t.Errorf("-direct records the trial itself: %v", err)
+	} else {
+		p.Image.Close()
+	}
+}

@@ -116,6 +116,14 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	t.Guarded = !st.LastGood.Is(id, tb)
 	if t.Guarded {
 		t.OneShot, t.Unprotected = protect(env, p, t.Fallback, boots)
+		if p.Mode != Direct {
+			// Through the bootloader, the bootloader records the trial
+			// (and uses up the one-shot entry): where it cannot write,
+			// it boots the target with neither panic=N nor the watchdog.
+			if err := discover.BootloaderWritable(env.Root, path.Join("/", t.File)); err != nil {
+				t.Unprotected = fmt.Errorf("the bootloader cannot record the trial: %w (warmswap -direct records it from this system)", err)
+			}
+		}
 	}
 	if p.Mode == Direct {
 		chain := string(p.Firmware.Loader)
