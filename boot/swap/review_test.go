@@ -1,6 +1,9 @@
 package swap
 
 import (
+	"encoding/binary"
+	"github.com/warmboot/warmboot/boot/grubenv"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,5 +60,56 @@ func TestReviewSwapOverHonoursLoaderEntryDefault(t *testing.T) {
 	n := p.Trial.State.Next
 	if n == nil || n.Over == nil || n.Over.ID != "a" {
 		t.Errorf("the swap's one-shot records the configs' default as %v; the bootloader takes %q for it (LoaderEntryDefault) and drops the default bless keeps at the first reboot", n.Over, "a")
+	}
+}
+
+// grubSystem is TestPreflightGRUBColdPath's system: the firmware starts
+// GRUB (no booted.json), GRUB booted entry gb, which boots /boot/vmlinuz.
+func grubSystem(t *testing.T) string {
+	t.Helper()
+	root := system(t, "off")
+	os.Remove(filepath.Join(root, "run/warmboot/booted.json"))
+	os.MkdirAll(filepath.Join(root, "boot/grub"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/grub/grub.cfg"), []byte(`if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+fi
+submenu 'Advanced' --id adv {
+menuentry 'B' --id gb {
+  linux /boot/vmlinuz
+  initrd /boot/initrd.img
+}
+}
+`), 0o644)
+	os.WriteFile(filepath.Join(root, "proc/version"), []byte("Linux version 6.1.0-10-amd64 (x) (gcc) #1 SMP Debian 6.1.38-1\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "proc/cmdline"), []byte("BOOT_IMAGE=/boot/vmlinuz\n"), 0o644)
+	k, _ := os.ReadFile(filepath.Join(root, "boot/vmlinuz"))
+	binary.LittleEndian.PutUint16(k[0x20e:], 0x300)
+	copy(k[0x500:], "6.1.0-10-amd64 (x) #1 SMP Debian 6.1.38-1\x00")
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz"), k, 0o644)
+	return root
+}
+
+// REVIEW: -direct on a GRUB machine whose state cannot be written is
+// refused ("It fails, having changed nothing"), but Trial.Commit set
+// GRUB's next_entry first: the refused swap leaves it set, recorded
+// nowhere, so bless never clears it, and the next cold boot (e.g. after
+// a kernel upgrade) boots the old entry instead of GRUB's default.
+func TestReviewDirectRefusedLeavesGRUBOneShot(t *testing.T) {
+	root := grubSystem(t)
+	// The state cannot be written: its name is taken by a directory.
+	os.MkdirAll(filepath.Join(root, "boot/warmboot/state/x"), 0o755)
+	p, err := Preflight(env(root), Request{Entry: "A", Direct: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Image.Close()
+	if err := p.Trial.Commit(slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("Commit with an unwritable state succeeded")
+	}
+	blk, _ := os.ReadFile(filepath.Join(root, "boot/grub/grubenv"))
+	if vars, _ := grubenv.Map(blk); vars["next_entry"] != "" {
+		t.Errorf("the refused -direct swap left GRUB's next_entry=%q set, recorded nowhere", vars["next_entry"])
 	}
 }
