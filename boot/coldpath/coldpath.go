@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/efivar"
@@ -291,7 +292,7 @@ func planSystemdBoot(m choose.Menu, fallback state.Ref, boots func(int) string) 
 	if best < 0 {
 		return nil, fmt.Errorf("%w: no Boot Loader Specification entry boots what %s boots (systemd-boot boots only those)", ErrNoOneShot, fallback.String())
 	}
-	return &state.OneShot{Loader: string(SystemdBoot), Var: efivar.LoaderEntryOneShot, Value: strings.ToLower(m.Entries[best].ID) + ".conf"}, nil
+	return &state.OneShot{Loader: string(SystemdBoot), Var: efivar.LoaderEntryOneShot, Value: bls.SystemdID(m.Entries[best])}, nil
 }
 
 // grubEntry is the entry of m read from the GRUB config cfg (on the

@@ -3,13 +3,12 @@ package loader
 import (
 	"errors"
 	"io/fs"
-	"path"
-	"strings"
 
 	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/efivar"
-	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/nextboot"
 )
 
 // systemd's Boot Loader Interface (https://systemd.io/BOOT_LOADER_INTERFACE/)
@@ -58,19 +57,12 @@ func (l *Loader) loaderVars(m choose.Menu) (_ choose.Menu, oneShot string) {
 		l.warn("UEFI variables: %v; not reading systemd's LoaderEntryDefault and LoaderEntryOneShot (bootctl set-default, set-oneshot)", err)
 		return m, ""
 	}
-	if id, ok := l.readLoaderVar(v, efivar.LoaderEntryDefault); ok {
-		cfg := m.Entries[m.Default]
-		switch i := findBootctl(m, id); {
-		case i < 0:
-			l.warn("systemd's LoaderEntryDefault %q (bootctl set-default) names no BLS entry; the default is the configs' %q", id, cfg.Label)
-		case i == m.Default:
-			l.say("systemd's LoaderEntryDefault: default %q (bootctl set-default), as the configs say", cfg.Label)
-		default:
-			l.say("systemd's LoaderEntryDefault: default %q (bootctl set-default; the configs' default is %q)", m.Entries[i].Label, cfg.Label)
-			m.Default = i
-		}
+	m, notes := nextboot.LoaderDefault(m, v)
+	clog.Say(l.log, notes...)
+	id, ok, note := nextboot.LoaderVar(v, efivar.LoaderEntryOneShot)
+	if note != nil {
+		clog.Say(l.log, *note)
 	}
-	id, ok := l.readLoaderVar(v, efivar.LoaderEntryOneShot)
 	switch {
 	case !ok:
 		return m, ""
@@ -86,51 +78,10 @@ func (l *Loader) loaderVars(m choose.Menu) (_ choose.Menu, oneShot string) {
 		l.warn("ignoring systemd's LoaderEntryOneShot %q (bootctl set-oneshot): it cannot be removed (%v), so it would boot at every boot", id, err)
 		return m, ""
 	}
-	i := findBootctl(m, id)
+	i := bls.FindSystemdID(m.Entries, id)
 	if i < 0 {
 		l.warn("systemd's LoaderEntryOneShot %q (bootctl set-oneshot) names no BLS entry; removed it, as systemd-boot does", id)
 		return m, ""
 	}
 	return m, m.Entries[i].ID
-}
-
-// readLoaderVar reads one of systemd's string variables; ok is false
-// when it is not set or cannot be read (then said).
-func (l *Loader) readLoaderVar(v efivar.Vars, name string) (string, bool) {
-	s, err := v.ReadString(name, efivar.Loader)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", false
-	case err != nil:
-		l.warn("ignoring systemd's %s: %v", name, err)
-		return "", false
-	case strings.TrimSpace(s) == "":
-		return "", false
-	case strings.EqualFold(s, "@saved"):
-		// systemd-boot then boots LoaderEntryLastBooted, which it
-		// writes itself; warmboot keeps no such record.
-		l.warn("ignoring systemd's %s %q: warmboot does not save the entry booted last", name, s)
-		return "", false
-	}
-	return s, true
-}
-
-// findBootctl returns the first BLS entry of m that id, a systemd-boot
-// entry id or glob, names, or -1.
-func findBootctl(m choose.Menu, id string) int {
-	pat := strings.ToLower(id)
-	pat = strings.TrimSuffix(pat, ".conf")
-	if base, _, ok := bls.ParseCounter(pat); ok {
-		pat = base // older systemd-boot's id
-	}
-	for i, e := range m.Entries {
-		if e.Format != entry.BLS {
-			continue
-		}
-		eid := strings.ToLower(e.ID)
-		if ok, err := path.Match(pat, eid); ok || err != nil && pat == eid {
-			return i
-		}
-	}
-	return -1
 }

@@ -10,10 +10,8 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 
-	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/efivar"
-	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/state"
@@ -55,29 +53,6 @@ func (bt *bootTest) addC(t *testing.T) {
 	}
 }
 
-func TestFindBootctl(t *testing.T) {
-	bl := func(id string) entry.Entry { return entry.Entry{ID: id, Format: entry.BLS} }
-	m := choose.Menu{Entries: []entry.Entry{bl("fedora-6.1"), bl("Debian-6.12"), {ID: "gnulinux-simple", Format: entry.GRUB}}}
-	for _, tt := range []struct {
-		id   string
-		want int
-	}{
-		{"fedora-6.1.conf", 0},
-		{"fedora-6.1", 0},
-		{"FEDORA-6.1.CONF", 0},
-		{"debian-6.12.conf", 1},    // systemd-boot lower-cases ids
-		{"fedora-6.1+3-0.conf", 0}, // older systemd-boot kept the counter
-		{"debian-*", 1},            // LoaderEntryDefault may be a glob
-		{"gnulinux-simple", -1},    // not a BLS entry: systemd-boot has no such id
-		{"fedora-6.1[.conf", -1},   // a bad glob matches itself only
-		{"fedora-6.10.conf", -1},
-	} {
-		if got := findBootctl(m, tt.id); got != tt.want {
-			t.Errorf("findBootctl(%q) = %d, want %d", tt.id, got, tt.want)
-		}
-	}
-}
-
 // bootctl set-default: LoaderEntryDefault is the default, in place of the
 // configs', and is left set; it is the configs' default for a default
 // "warmboot bless" kept, which gives way when it changes.
@@ -100,7 +75,7 @@ func TestPassLoaderEntryDefault(t *testing.T) {
 	// kept default gives way.
 	bt = newBootTest(t)
 	bt.addC(t)
-	bt.saveState(t, state.State{Default: &state.Kept{Ref: state.Ref{ID: "1-b"}, Over: &state.Ref{ID: "2-a"}}, LastGood: &state.Ref{ID: "1-b"}})
+	bt.saveState(t, state.State{Default: &state.Kept{Ref: *bt.ref(t, "1-b"), Over: bt.ref(t, "2-a")}, LastGood: bt.ref(t, "1-b")})
 	bt.setVar(t, efivar.LoaderEntryDefault, "2-a.conf")
 	bt.Pass(bt.ctx(t))
 	bt.said(t, `systemd's LoaderEntryDefault: default "A" (bootctl set-default), as the configs say`, `default: "B", kept by "warmboot bless"`, `booting "B"`)
@@ -121,7 +96,7 @@ func TestPassLoaderEntryDefault(t *testing.T) {
 // entry is not booted again.
 func TestPassLoaderEntryOneShot(t *testing.T) {
 	bt := newBootTest(t)
-	bt.saveState(t, state.State{LastGood: &state.Ref{ID: "2-a"}})
+	bt.saveState(t, state.State{LastGood: bt.ref(t, "2-a")})
 	bt.setVar(t, efivar.LoaderEntryOneShot, "1-B+3-0.conf")
 	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
@@ -148,7 +123,7 @@ func TestPassLoaderEntryOneShot(t *testing.T) {
 
 	// Blessed on last-known-good: an ordinary boot, no trial.
 	bt = newBootTest(t)
-	bt.saveState(t, state.State{LastGood: &state.Ref{ID: "1-b"}})
+	bt.saveState(t, state.State{LastGood: bt.ref(t, "1-b")})
 	bt.setVar(t, efivar.LoaderEntryOneShot, "1-b.conf")
 	bt.Pass(bt.ctx(t))
 	bt.said(t, `booting "B" once`, `booting "B"`)

@@ -250,6 +250,10 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 		l.handoff = nil // one shot: a later pass (after the shell) shows the menu
 		l.asked = r
 		l.requested = r.Entry
+		// GRUB's config did not choose this boot: what its save_env
+		// would use up (next_entry, which warmswap may have just set for
+		// the firmware's GRUB to boot the fallback) is not used up.
+		m.EnvWrites = nil
 		if k := r.Kernel; k != nil {
 			// The kernel handed over goes first; the disks' entries
 			// follow, in menu order, if it cannot be booted.

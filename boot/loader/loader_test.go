@@ -28,6 +28,7 @@ import (
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/machine/machinetest"
 	"github.com/warmboot/warmboot/boot/manifest"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/raid"
 	"github.com/warmboot/warmboot/boot/state"
@@ -381,7 +382,7 @@ func TestPassTrialFallback(t *testing.T) {
 	bt.Pass(bt.ctx(t))
 	bt.said(t, `passing over "B": its last trial failed`, `booting "A"`)
 	// Blessed (as "warmboot bless" does on B), B is the default again.
-	s, _ = trial.MarkGood(s, trial.Good{Running: state.Ref{ID: "1-b"}})
+	s, _ = trial.MarkGood(s, trial.Good{Running: *bt.ref(t, "1-b")})
 	discover.InRoot(bt.root, func(r *os.Root) error { return state.Save(r, "warmboot/state", s) })
 	bt.out.Reset()
 	bt.armed = nil
@@ -565,7 +566,7 @@ func TestPassKexecFailedIsNoFailedTrial(t *testing.T) {
 	// fallback (a pointer in memory, a copy once read back).
 	bt.now = time.Now()
 	if err := discover.InRoot(bt.root, func(r *os.Root) error {
-		return state.Save(r, "warmboot/state", state.State{LastGood: &state.Ref{ID: "2-a"}})
+		return state.Save(r, "warmboot/state", state.State{LastGood: bt.ref(t, "2-a")})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -719,4 +720,16 @@ menuentry 'B' --id b2 { linux /boot/vmlinuz-b entry=b }
 	if s.Trial == nil || s.Trial.Firmware == nil || s.Trial.Firmware.Device != "vda1" || s.Trial.Firmware.File != "/boot/grub/grubenv" {
 		t.Errorf("the trial does not record the one-shot for bless: %+v", s.Trial)
 	}
+}
+
+// ref names entry id of bt's disks as the bootloader knows it across
+// boots: by its id and what it boots.
+func (bt *bootTest) ref(t *testing.T, id string) *state.Ref {
+	t.Helper()
+	m, _ := bt.discover()
+	i := m.Find(id)
+	if i < 0 {
+		t.Fatalf("no entry %q", id)
+	}
+	return &state.Ref{ID: id, Source: m.Entries[i].Source, Boots: nextboot.Boots(m, nil)(i)}
 }

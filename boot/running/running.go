@@ -28,6 +28,7 @@ import (
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/sumcache"
 )
@@ -38,13 +39,15 @@ import (
 var Added = []string{"BOOT_IMAGE", "panic", "watchdog.open_timeout", "initrd"}
 
 // HostMenu scans the running system's filesystems under root as the
-// bootloader scans the disks, and ranks the entries as the bootloader does.
+// bootloader scans the disks, and ranks the entries as the bootloader
+// does, systemd's LoaderEntryDefault (bootctl set-default) included.
 func HostMenu(root string) (choose.Menu, error) {
 	vols, err := discover.HostVolumes(root, "/")
 	if err != nil {
 		return choose.Menu{}, err
 	}
-	return choose.Rank(discover.Scan(vols)), nil
+	m, _ := nextboot.LoaderDefault(choose.Rank(discover.Scan(vols)), nextboot.HostVars(root))
+	return m, nil
 }
 
 // ErrUnknown is returned when no entry is the running system.
@@ -57,9 +60,21 @@ var ErrUnknown = errors.New("cannot tell which boot entry is running")
 // GRUB's BOOT_IMAGE, then the last in menu order (GRUB's per-kernel
 // "advanced" entries follow its floating "simple" one). how says which.
 func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how string, err error) {
-	if b, err := handoff.ReadBooted(root); err == nil {
+	b, err := handoff.ReadBooted(root)
+	if err == nil && b.Boots != "" {
 		return state.Ref{ID: b.Entry, Source: b.Source, Boots: b.Boots}, "booted.json: warmboot booted it", nil
 	}
+	// No record, or one from an image before it said what it booted
+	// (its id may now boot another kernel): by the running kernel.
+	ref, how, ierr := byKernel(root, m, sums)
+	if ierr != nil && err == nil {
+		return state.Ref{ID: b.Entry, Source: b.Source}, "booted.json of an older warmboot, which does not say what it booted (" + ierr.Error() + ")", nil
+	}
+	return ref, how, ierr
+}
+
+// byKernel is the entry of m whose kernel is the running kernel (Identify).
+func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how string, err error) {
 	ver, err := os.ReadFile(filepath.Join(root, "proc/version"))
 	if err != nil {
 		return state.Ref{}, "", err

@@ -69,10 +69,12 @@ type Ref struct {
 }
 
 // Is says whether r names the entry with id that boots boots: the same
-// id, and the same contents whenever r knows its own. An entry whose
-// contents are not known (boots "") is not the entry r knew.
+// id and the same contents. A ref that does not know its contents (a
+// record of version 2) vouches for nothing that does: the id may now boot
+// another kernel (Debian's gnulinux-simple after an upgrade), so the boot
+// is a trial once, after which the record knows.
 func (r *Ref) Is(id, boots string) bool {
-	return r != nil && r.ID == id && (r.Boots == "" || r.Boots == boots)
+	return r != nil && r.ID == id && r.Boots == boots
 }
 
 // Same says whether r and o name the same entry, as far as both know:

@@ -188,17 +188,27 @@ func (t *Trial) Commit(log *slog.Logger) error {
 		}
 		clog.Infof(log, "firmware path: set %s: a reset during the trial boots %s once; \"warmboot bless\" clears it", o, fallbackName(t.Fallback))
 	}
+	// A refused swap takes back the one-shot it set: nothing records it,
+	// and the next cold boot would boot the fallback for nothing.
+	undo := func(err error) error {
+		if o := t.OneShot; o != nil {
+			if _, derr := coldpath.Disarm(t.root, o); derr != nil {
+				return fmt.Errorf("%w; and taking back %s: %v: clear it by hand", err, o, derr)
+			}
+		}
+		return err
+	}
 	if d := t.direct; d != nil {
 		d.c.Log = log
 		if done := d.c.Commit(&t.store, d.boot); d.boot.Trial() && !done.Recorded {
-			return fmt.Errorf("trial: the trial of %q cannot be recorded in %s, and nothing would bring the machine back if it failed: make %s writable (is /boot mounted read-only, or full?) and swap again", t.Target.ID, t.File, path.Dir(t.File))
+			return undo(fmt.Errorf("trial: the trial of %q cannot be recorded in %s, and nothing would bring the machine back if it failed: make %s writable (is /boot mounted read-only, or full?) and swap again", t.Target.ID, t.File, path.Dir(t.File)))
 		}
 		return nil
 	}
 	err := t.store.Write(func(r *os.Root) error { return state.Save(r, t.File, t.State) })
 	switch {
 	case err != nil && t.reboot:
-		return fmt.Errorf("trial: %v: the firmware reboot would boot the default, not %q: make %s writable and swap again", err, t.Target.ID, path.Dir(t.File))
+		return undo(fmt.Errorf("trial: %v: the firmware reboot would boot the default, not %q: make %s writable and swap again", err, t.Target.ID, path.Dir(t.File)))
 	case err != nil:
 		clog.Warnf(log, "not recording the one-shot entry: %v; the bootloader records the trial of %q when it boots it, but a firmware reboot before then boots the default", err, t.Target.ID)
 		return nil

@@ -15,6 +15,8 @@ import (
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/machine/machinetest"
+	"github.com/warmboot/warmboot/boot/nextboot"
+	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/shutdown/shutdowntest"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap"
@@ -439,7 +441,8 @@ func TestRunLoadNext(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	save(state.State{LastGood: &state.Ref{ID: "a"}, Default: &state.Kept{Ref: state.Ref{ID: "a"}, Over: &state.Ref{ID: "b"}}})
+	a, b := hostRef(t, root, "a"), hostRef(t, root, "b")
+	save(state.State{LastGood: a, Default: &state.Kept{Ref: *a, Over: b}})
 	st = newSwapTest(t, root)
 	st.systemd = true
 	if a := st.run([]string{"-load"}); a != machine.ExitWith(cli.ExitOK) {
@@ -456,7 +459,7 @@ func TestRunLoadNext(t *testing.T) {
 	// Loaded during a trial not blessed yet: a reboot now takes it as
 	// failed, and the fallback boots.
 	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	save(state.State{LastGood: &state.Ref{ID: "a"}, Trial: &state.Attempt{Entry: state.Ref{ID: "b"}, At: at, By: "warmswap", Fallback: &state.Ref{ID: "a"}}})
+	save(state.State{LastGood: a, Trial: &state.Attempt{Entry: *b, At: at, By: "warmswap", Fallback: a}})
 	st = newSwapTest(t, root)
 	st.systemd = true
 	if a := st.run([]string{"-load"}); a != machine.ExitWith(cli.ExitOK) {
@@ -469,4 +472,19 @@ func TestRunLoadNext(t *testing.T) {
 	if s := st.state(t); s.Trial == nil {
 		t.Errorf("-load ended the trial: %+v", s)
 	}
+}
+
+// hostRef names entry id of the system under root as warmswap and the
+// bootloader know it across boots: by its id and what it boots.
+func hostRef(t *testing.T, root, id string) *state.Ref {
+	t.Helper()
+	m, err := running.HostMenu(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := m.Find(id)
+	if i < 0 {
+		t.Fatalf("no entry %q", id)
+	}
+	return &state.Ref{ID: m.Entries[i].ID, Source: m.Entries[i].Source, Boots: nextboot.Boots(m, nil)(i)}
 }

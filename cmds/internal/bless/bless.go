@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -79,6 +80,11 @@ func Bless(root string, log *slog.Logger, o Options) error {
 	if err != nil {
 		clog.Warnf(log, "%v", err)
 	}
+	// The watchdog is stopped only where a trial may have armed it: a
+	// boot warmboot made, a trial pending, or a timer that runs. Opening
+	// /dev/watchdog starts it, and a nowayout driver ignores the magic
+	// close: on a machine no trial touched, bless leaves it alone.
+	touchWatchdog := b.Entry != "" || st.Trial != nil || watchdogActive(root)
 	var oneShots []*state.OneShot
 	for _, a := range []*state.Attempt{st.Trial, st.Next} {
 		if a != nil && a.Firmware != nil {
@@ -103,6 +109,10 @@ func Bless(root string, log *slog.Logger, o Options) error {
 	if err != nil {
 		clog.Warnf(log, "boot counting: %v", err)
 	}
+	if !touchWatchdog {
+		say("no trial on this boot: the watchdog is left as it is")
+		return saveErrWith(saveErr, run)
+	}
 	switch err := watchdog.Disarm(root); {
 	case err == nil:
 		say("watchdog stopped")
@@ -113,10 +123,21 @@ func Bless(root string, log *slog.Logger, o Options) error {
 	default:
 		return errors.Join(saveErr, fmt.Errorf("stopping the watchdog: %w", err))
 	}
-	if saveErr != nil {
-		return fmt.Errorf("%w: %q is not recorded as last-known-good (is %s mounted read-write?)", saveErr, run.ID, path.Dir(file))
+	return saveErrWith(saveErr, run)
+}
+
+// saveErrWith is bless's error when the state could not be saved.
+func saveErrWith(err error, run state.Ref) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w: %q is not recorded as last-known-good (is the state's filesystem mounted read-write?)", err, run.ID)
+}
+
+// watchdogActive says the watchdog's timer runs (its sysfs state).
+func watchdogActive(root string) bool {
+	b, err := os.ReadFile(filepath.Join(root, "sys/class/watchdog/watchdog0/state"))
+	return err == nil && strings.TrimSpace(string(b)) == "active"
 }
 
 // uncount renames the running entry's BLS file, if it carries a boot
