@@ -55,8 +55,10 @@ import (
 // The modules an image carries, in three sets (see the package doc).
 const (
 	// DefaultModules are loaded at start: the filesystems almost every
-	// machine boots from, and the NLS tables FAT mounts need.
-	DefaultModules = "ext4,vfat,nls_cp437,nls_ascii,nls_iso8859_1,nls_utf8"
+	// machine boots from, the NLS tables FAT mounts need, and efivarfs
+	// (systemd's LoaderEntryDefault and LoaderEntryOneShot, read where
+	// the firmware booted in UEFI mode).
+	DefaultModules = "ext4,vfat,nls_cp437,nls_ascii,nls_iso8859_1,nls_utf8,efivarfs"
 	// DefaultMatch are loaded when a device they drive is present: the
 	// disk controllers of servers and VMs (NVMe, AHCI/SATA, virtio blk and
 	// SCSI), SCSI disks and CD-ROMs, USB (xHCI, EHCI) mass storage and
