@@ -90,7 +90,9 @@ func TestDebianGRUBFallback(t *testing.T) {
 	if err := d.vm.Wait(); err != nil {
 		t.Fatalf("poweroff: %v", err)
 	}
-	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 32, ESP: true, Files: debianGRUBESP(t, uuid)}}})
+	espFiles := debianGRUBESP(t, uuid)
+	espFiles["/EFI/warmboot/warmboot.efi"] = disk.File{Src: payload} // for step 3
+	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 32, ESP: true, Files: espFiles}}})
 	vm := startFirmware(t, ovmf, 25*time.Minute, true,
 		"-machine", "q35", "-cpu", "max", "-m", "2G", "-smp", "2", "-nic", "none",
 		"-drive", "file="+sys.root+",if=virtio,format=qcow2",
@@ -152,6 +154,32 @@ func TestDebianGRUBFallback(t *testing.T) {
 		`warmboot: trial: "Debian GNU/Linux" recorded in`)
 	back("warmswap")
 	t.Logf("warmboot list after the fallbacks:\n%s", vm.ok(&n, "warmboot list 2>&1 | tail -n 8"))
+
+	// 3. The strongest form: warmboot.efi (the payload, copied to the
+	// ESP) registered as the UEFI boot entry ahead of GRUB. Every cold
+	// boot goes through warmboot, whose own state falls back.
+	vm.ok(&n, "systemctl disable --now warmboot-load.service")
+	out = vm.ok(&n, "warmboot efi-entry 2>&1")
+	if !strings.Contains(out, "warmboot") {
+		t.Errorf("warmboot efi-entry said:\n%s", out)
+	}
+	vm.send("systemctl reboot\r")
+	vm.expect("warmboot: starting", `warmboot: passing over "Debian GNU/Linux": its last trial failed`)
+	vm.expect("wbdeb# ")
+	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
+	if b := vm.ok(&n, "cat /run/warmboot/booted.json"); !strings.Contains(b, `"firmware": "warmboot"`) || !strings.Contains(b, "gnulinux-"+oldRel+"-advanced-") {
+		t.Errorf("after a cold boot through warmboot.efi, booted.json:\n%s", b)
+	}
+	vm.send("warmswap -entry " + simple + " -grace 1s\r")
+	vm.expect(`warmswap: check ok: firmware: a cold boot (a reset, a power cycle) starts warmboot`, "warmswap: kexec", "Kernel panic", "warmboot: starting",
+		`warmboot: warning: the trial of "`+simple+`" (started by warmswap at`, `warmboot: falling back to`)
+	vm.expect("wbdeb# ")
+	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
+	if got := vm.ok(&n, "uname -r"); !strings.Contains(got, oldRel) {
+		t.Errorf("after the failed trial under warmboot.efi the machine runs %q, want %s", got, oldRel)
+	}
+	out = vm.ok(&n, "warmboot efi-entry -remove 2>&1")
+	t.Logf("efi-entry -remove:\n%s", out)
 	vm.send("systemctl poweroff\r")
 	vm.wait()
 }

@@ -257,7 +257,7 @@ func Set(root string, o *state.OneShot) error {
 // (the filesystem holding it: the running system's root, or the device
 // the bootloader remounted writable).
 func SetEnv(r *os.Root, o *state.OneShot) error {
-	if err := editEnv(r, o.File, func(b []byte) ([]byte, error) { return grubenv.Set(b, o.Var, o.Value) }, true); err != nil {
+	if err := grubenv.EditFile(r, o.File, func(b []byte) ([]byte, error) { return grubenv.Set(b, o.Var, o.Value) }, true); err != nil {
 		return fmt.Errorf("%w: %v", ErrNoOneShot, err)
 	}
 	return nil
@@ -357,7 +357,7 @@ func Disarm(root string, o *state.OneShot) (string, error) {
 	}
 	said := ""
 	err := inRoot(root, func(r *os.Root) error {
-		return editEnv(r, o.File, func(b []byte) ([]byte, error) {
+		return grubenv.EditFile(r, o.File, func(b []byte) ([]byte, error) {
 			vars, err := grubenv.Map(b)
 			if err != nil {
 				return nil, err
@@ -378,40 +378,4 @@ func Disarm(root string, o *state.OneShot) (string, error) {
 		return fmt.Sprintf("%s is gone: nothing to clear", o.File), nil
 	}
 	return said, err
-}
-
-// editEnv rewrites GRUB's environment block file under r in place, as
-// GRUB and grub-editenv do (same size: GRUB writes its blocks where they
-// are on the disk); create makes a missing file as grub-editenv does.
-func editEnv(r *os.Root, file string, edit func([]byte) ([]byte, error), create bool) error {
-	name := strings.TrimPrefix(file, "/")
-	f, err := r.OpenFile(name, os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		f, err = r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			_, err = f.Write(grubenv.New())
-			if err == nil {
-				_, err = f.Seek(0, io.SeekStart)
-			}
-		}
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	old, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	blk, err := edit(old)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	if bytes.Equal(blk, old) {
-		return nil
-	}
-	if _, err := f.WriteAt(blk, 0); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	return f.Sync()
 }

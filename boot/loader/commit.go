@@ -1,11 +1,9 @@
 package loader
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -323,28 +321,12 @@ func (c *Committer) count(e entry.Entry) bool {
 func (c *Committer) saveEnv(ws []entry.EnvWrite) {
 	for _, w := range ws {
 		err := c.Files(w.File.Device, func(r *os.Root) error {
-			f, err := r.OpenFile(strings.TrimPrefix(w.File.File, "/"), os.O_RDWR, 0)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			old, err := io.ReadAll(io.LimitReader(f, 64<<10))
-			if err != nil {
-				return err
-			}
-			var blk []byte
-			if w.Unset {
-				blk, err = grubenv.Unset(old, w.Name)
-			} else {
-				blk, err = grubenv.Set(old, w.Name, w.Value)
-			}
-			if err != nil || bytes.Equal(blk, old) {
-				return err
-			}
-			if _, err := f.WriteAt(blk, 0); err != nil {
-				return err
-			}
-			return f.Sync()
+			return grubenv.EditFile(r, w.File.File, func(old []byte) ([]byte, error) {
+				if w.Unset {
+					return grubenv.Unset(old, w.Name)
+				}
+				return grubenv.Set(old, w.Name, w.Value)
+			}, false)
 		})
 		if err != nil {
 			clog.Warnf(c.Log, "grubenv: not saving %s in %s: %v", w.Name, w.File, err)

@@ -22,9 +22,7 @@ import (
 	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/kexec"
-	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/payload"
-	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
@@ -229,7 +227,7 @@ func TestPreflightTrial(t *testing.T) {
 	}
 	r, _ := os.OpenRoot(root)
 	defer r.Close()
-	if err := state.Save(r, state.HostFile(root), state.State{LastGood: hostRef(t, root, "a")}); err != nil {
+	if err := state.Save(r, state.HostFile(root), state.State{LastGood: swaptest.Ref(t, root, "a")}); err != nil {
 		t.Fatal(err)
 	}
 	p, err = Preflight(env(root), Request{Entry: "A"})
@@ -449,19 +447,4 @@ func TestPreflightStateUnwritableByBootloader(t *testing.T) {
 	} else {
 		p.Image.Close()
 	}
-}
-
-// hostRef names entry id of the system under root as warmswap and the
-// bootloader know it across boots: by its id and what it boots.
-func hostRef(t *testing.T, root, id string) *state.Ref {
-	t.Helper()
-	m, err := running.HostMenu(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := m.Find(id)
-	if i < 0 {
-		t.Fatalf("no entry %q", id)
-	}
-	return &state.Ref{ID: m.Entries[i].ID, Source: m.Entries[i].Source, Boots: nextboot.Boots(m, nil)(i)}
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/boot/machine/machinetest"
-	"github.com/warmboot/warmboot/boot/nextboot"
-	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/shutdown/shutdowntest"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap"
@@ -441,7 +439,7 @@ func TestRunLoadNext(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a, b := hostRef(t, root, "a"), hostRef(t, root, "b")
+	a, b := swaptest.Ref(t, root, "a"), swaptest.Ref(t, root, "b")
 	save(state.State{LastGood: a, Default: &state.Kept{Ref: *a, Over: b}})
 	st = newSwapTest(t, root)
 	st.systemd = true
@@ -472,19 +470,4 @@ func TestRunLoadNext(t *testing.T) {
 	if s := st.state(t); s.Trial == nil {
 		t.Errorf("-load ended the trial: %+v", s)
 	}
-}
-
-// hostRef names entry id of the system under root as warmswap and the
-// bootloader know it across boots: by its id and what it boots.
-func hostRef(t *testing.T, root, id string) *state.Ref {
-	t.Helper()
-	m, err := running.HostMenu(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := m.Find(id)
-	if i < 0 {
-		t.Fatalf("no entry %q", id)
-	}
-	return &state.Ref{ID: m.Entries[i].ID, Source: m.Entries[i].Source, Boots: nextboot.Boots(m, nil)(i)}
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/manifest"
+	"github.com/warmboot/warmboot/boot/nextboot"
+	"github.com/warmboot/warmboot/boot/running"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
@@ -80,4 +83,19 @@ func System(t *testing.T, policy string) (root string) {
 		}
 	}
 	return root
+}
+
+// Ref names entry id of the system under root as warmswap and the
+// bootloader know it across boots: by its id and what it boots.
+func Ref(t *testing.T, root, id string) *state.Ref {
+	t.Helper()
+	m, err := running.HostMenu(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := m.Find(id)
+	if i < 0 {
+		t.Fatalf("no entry %q", id)
+	}
+	return &state.Ref{ID: m.Entries[i].ID, Source: m.Entries[i].Source, Boots: nextboot.Boots(m, nil)(i)}
 }
