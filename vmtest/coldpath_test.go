@@ -75,9 +75,14 @@ func (v *efiVM) ok(n *int, cmd string) string {
 //     The new kernel panics (panic=N), the machine resets through the
 //     firmware, and GRUB boots the old kernel once, clearing next_entry as
 //     GRUB does; warmboot-bless there records the failed trial.
-//  2. warmswap -entry to the new kernel, by name: a trial again, and this
-//     time warmswap sets next_entry before anything stops; the same
-//     failure comes back the same way.
+//  2. warmswap -entry to another new kernel, one that hangs (its initrd's
+//     /init loops): a trial, and this time warmswap sets next_entry
+//     before anything stops; the watchdog the bootloader armed resets the
+//     machine at the deadline, and GRUB boots the old kernel once.
+//  3. warmboot.efi (the payload) registered as the UEFI boot entry
+//     ahead of GRUB (warmboot efi-entry): every cold boot goes through
+//     warmboot; a swap to the kernel that panics comes back through
+//     warmboot's own state.
 //
 // Without that one-shot, GRUB would boot the broken default again, with
 // no panic=N (Debian's kernel halts on panic): the machine would be
@@ -95,6 +100,9 @@ func TestDebianGRUBFallback(t *testing.T) {
 	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 32, ESP: true, Files: espFiles}}})
 	vm := startFirmware(t, ovmf, 25*time.Minute, true,
 		"-machine", "q35", "-cpu", "max", "-m", "2G", "-smp", "2", "-nic", "none",
+		// A watchdog that resets: QEMU's i6300esb, and the ICH9's TCO
+		// (iTCO_wdt), which QEMU only lets reset with noreboot off.
+		"-device", "i6300esb", "-action", "watchdog=reset", "-global", "ICH9-LPC.noreboot=false",
 		"-drive", "file="+sys.root+",if=virtio,format=qcow2",
 		"-drive", "file="+esp+",if=virtio,format=raw")
 	n := 0
@@ -117,21 +125,26 @@ func TestDebianGRUBFallback(t *testing.T) {
 		t.Errorf("warmswap -dry-run does not say the firmware starts GRUB:\n%s", out)
 	}
 	// The upgrade: a newer kernel whose initrd is broken (its modules
-	// missing: the root is never found and the kernel panics), signed,
-	// and GRUB's default ("simple") now boots it.
-	broken := "6.1.0-999-amd64"
-	vm.ok(&n, fmt.Sprintf("cp /boot/vmlinuz-%s /boot/vmlinuz-%s && echo broken > /boot/initrd.img-%s && update-grub 2>/dev/null && warmsign sign -key /root/host.sec -root / -all >/dev/null", oldRel, broken, broken))
+	// missing: the root is never found and the kernel panics), and one
+	// whose initrd's /init loops (a hang: only the watchdog ends it),
+	// signed; GRUB's default ("simple") now boots the newest, the broken
+	// one. The trials get 45 s to bless.
+	broken, hang := "6.1.0-999-amd64", "6.1.0-998-amd64"
+	vm.ok(&n, fmt.Sprintf("cp /boot/vmlinuz-%s /boot/vmlinuz-%s && echo broken > /boot/initrd.img-%s", oldRel, broken, broken))
+	vm.ok(&n, fmt.Sprintf("mkdir -p /tmp/hang && printf '#!/bin/sh\\necho WBTEST-HANG\\nwhile :; do sleep 1; done\\n' > /tmp/hang/init && chmod 755 /tmp/hang/init && "+
+		"cp /boot/vmlinuz-%s /boot/vmlinuz-%s && (cat /boot/initrd.img-%s; cd /tmp/hang && echo init | cpio --quiet -o -H newc) > /boot/initrd.img-%s", oldRel, hang, oldRel, hang))
+	vm.ok(&n, "update-grub 2>/dev/null && warmsign sign -key /root/host.sec -root / -all >/dev/null && sed -i 's/$/ warmboot.deadline=45/' /boot/warmboot/cmdline")
 	simple := "gnulinux-simple-" + uuid
 	fallback := "gnulinux-advanced-" + uuid + ">gnulinux-" + oldRel + "-advanced-" + uuid
-	back := func(by string) {
+	back := func(by, target, how string) {
 		t.Helper()
-		vm.expect("Kernel panic")
+		vm.expect(how)
 		up()
 		if got := vm.ok(&n, "grub-editenv /boot/grub/grubenv list"); strings.Contains(got, "next_entry=gnulinux") {
 			t.Errorf("GRUB's next_entry is still set after GRUB booted it:\n%s", got)
 		}
 		out := vm.ok(&n, "journalctl -b -u warmboot-bless -o cat")
-		if !strings.Contains(out, `the trial of "`+simple+`"`) || !strings.Contains(out, "(started by "+by) || !strings.Contains(out, "failed") {
+		if !strings.Contains(out, `the trial of "`+target+`"`) || !strings.Contains(out, "(started by "+by) || !strings.Contains(out, "failed") {
 			t.Errorf("warmboot-bless on the fallback did not record the failed trial started by %s:\n%s", by, out)
 		}
 	}
@@ -142,17 +155,19 @@ func TestDebianGRUBFallback(t *testing.T) {
 	vm.expect("warmboot: starting",
 		`warmboot: trial: "Debian GNU/Linux" recorded in`,
 		`warmboot: firmware path: set grub next_entry="`+fallback+`" in vda1:/boot/grub/grubenv`)
-	back("warmboot")
+	back("warmboot", simple, "Kernel panic")
 
-	// 2. A warm swap to it, by name.
-	vm.send("warmswap -entry " + simple + " -grace 1s\r")
+	// 2. A warm swap to the kernel that hangs.
+	hangID := "gnulinux-" + hang + "-advanced-" + uuid
+	vm.send("warmswap -entry " + hangID + " -grace 1s\r")
 	vm.expect(
-		`warmswap: plan: trial: "`+simple+`" must run "warmboot bless"`,
+		`warmswap: plan: trial: "`+hangID+`" must run "warmboot bless"`,
 		`warmswap: firmware path: set grub next_entry="`+fallback+`" in /boot/grub/grubenv`,
-		"warmswap: kexec",
+		"warmswap: systemd is PID 1: handing over to systemctl kexec",
 		"warmboot: starting",
-		`warmboot: trial: "Debian GNU/Linux" recorded in`)
-	back("warmswap")
+		"recorded in",
+		"warmboot: trial: watchdog armed for 45s")
+	back("warmswap", hangID, "WBTEST-HANG")
 	t.Logf("warmboot list after the fallbacks:\n%s", vm.ok(&n, "warmboot list 2>&1 | tail -n 8"))
 
 	// 3. The strongest form: warmboot.efi (the payload, copied to the
@@ -171,7 +186,7 @@ func TestDebianGRUBFallback(t *testing.T) {
 		t.Errorf("after a cold boot through warmboot.efi, booted.json:\n%s", b)
 	}
 	vm.send("warmswap -entry " + simple + " -grace 1s\r")
-	vm.expect(`warmswap: check ok: firmware: a cold boot (a reset, a power cycle) starts warmboot`, "warmswap: kexec", "Kernel panic", "warmboot: starting",
+	vm.expect(`warmswap: check ok: firmware: a cold boot (a reset, a power cycle) starts warmboot`, "warmswap: systemd is PID 1: handing over to systemctl kexec", "Kernel panic", "warmboot: starting",
 		`warmboot: warning: the trial of "`+simple+`" (started by warmswap at`, `warmboot: falling back to`)
 	vm.expect("wbdeb# ")
 	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
