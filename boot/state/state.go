@@ -68,13 +68,21 @@ type Ref struct {
 	Boots string `json:"boots,omitempty"`
 }
 
-// Is says whether r names the entry with id that boots boots: the same
-// id and the same contents. A ref that does not know its contents (a
+// Is says whether r is the entry with id that boots boots, by what it
+// boots: the same contents, under whatever id (Debian's gnulinux-simple
+// and its per-kernel entry boot the same kernel). Where neither knows
+// its contents, the same id. A ref that does not know its contents (a
 // record of version 2) vouches for nothing that does: the id may now boot
-// another kernel (Debian's gnulinux-simple after an upgrade), so the boot
-// is a trial once, after which the record knows.
+// another kernel (gnulinux-simple after an upgrade), so the boot is a
+// trial once, after which the record knows.
 func (r *Ref) Is(id, boots string) bool {
-	return r != nil && r.ID == id && r.Boots == boots
+	switch {
+	case r == nil:
+		return false
+	case r.Boots != "" || boots != "":
+		return r.Boots == boots
+	}
+	return r.ID == id
 }
 
 // Same says whether r and o name the same entry, as far as both know:

@@ -320,3 +320,13 @@ func TestUnrecorded(t *testing.T) {
 		t.Errorf("counted entry, state unwritable: %+v; want armed (its counter counts)", b)
 	}
 }
+
+// The same contents under another id (Debian's gnulinux-simple and the
+// per-kernel entry that boots the same kernel) are last-known-good.
+func TestSameContentsOtherID(t *testing.T) {
+	c := Config{Deadline: time.Minute, Panic: 5}
+	s := state.State{LastGood: &state.Ref{ID: "gnulinux-6.1.0-56-advanced", Boots: "A"}}
+	if b := Begin(s, Start{Entry: state.Ref{ID: "gnulinux-simple", Boots: "A"}, Uncounted: true, By: "warmboot"}, c, now); b.Trial {
+		t.Errorf("the same kernel under gnulinux-simple booted as a trial: %+v", b)
+	}
+}
