@@ -179,7 +179,7 @@ func TestDebianGRUBFallback(t *testing.T) {
 		t.Errorf("warmboot efi-entry said:\n%s", out)
 	}
 	vm.send("systemctl reboot\r")
-	vm.expect("warmboot: starting", `warmboot: passing over "Debian GNU/Linux": its last trial failed`)
+	vm.expect("warmboot: starting", `passing over "Debian GNU/Linux": its last trial failed`)
 	vm.expect("wbdeb# ")
 	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
 	if b := vm.ok(&n, "cat /run/warmboot/booted.json"); !strings.Contains(b, `"firmware": "warmboot"`) || !strings.Contains(b, "gnulinux-"+oldRel+"-advanced-") {
