@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/efivar"
+	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/mountinfo"
+	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/running"
+	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
 
@@ -25,19 +30,20 @@ func efiEntryCmd(args []string, stdout, stderr io.Writer) int {
 	file := fs.String("file", `\EFI\warmboot\warmboot.efi`, "the EFI binary, as a path on the ESP with backslashes")
 	label := fs.String("label", "warmboot", "the boot entry's description")
 	dryRun := fs.Bool("dry-run", false, "say what would be written, and write nothing")
+	force := fs.Bool("force", false, "register it even when its policy would refuse every entry on this system")
 	root := fs.String("root", "/", "the root under which /proc, /sys, /dev and the ESP are read (for tests)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return cli.ExitUsage
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, "warmboot: efi-entry: "+format+"\n", a...) }
-	if err := efiEntry(*root, *esp, *file, *label, *remove, *dryRun, say); err != nil {
+	if err := efiEntry(*root, *esp, *file, *label, *remove, *dryRun, *force, say); err != nil {
 		fmt.Fprintf(stderr, "warmboot: efi-entry: %v\n", err)
 		return cli.ExitError
 	}
 	return cli.ExitOK
 }
 
-func efiEntry(root, esp, file, label string, remove, dryRun bool, say func(string, ...any)) error {
+func efiEntry(root, esp, file, label string, remove, dryRun, force bool, say func(string, ...any)) error {
 	v := efivar.Vars{Dir: filepath.Join(root, efivar.DefaultDir)}
 	if err := v.Available(); err != nil {
 		return err
@@ -65,6 +71,9 @@ func efiEntry(root, esp, file, label string, remove, dryRun bool, say func(strin
 		say("removed %s %s", efivar.BootOptionName(num), what)
 		return nil
 	}
+	if err := checkEntries(root, esp, file, force, say); err != nil {
+		return err
+	}
 	r, err := efivar.PlanRegister(v, opt)
 	if err != nil {
 		return err
@@ -90,6 +99,45 @@ func efiEntry(root, esp, file, label string, remove, dryRun bool, say func(strin
 			order[i] = fmt.Sprintf("%04X", n)
 		}
 		say("%s BootOrder = %s", verb, strings.Join(order, ","))
+	}
+	return nil
+}
+
+// checkEntries checks this system's boot entries (running.HostMenu) with
+// the policy and keys of the image about to become the firmware's first
+// boot entry (file on the ESP at esp), as it will check them: an image
+// that enforces keys no entry is signed with would leave every cold boot
+// at its rescue shell. That is refused unless force; entries it would
+// refuse, while others boot, are said.
+func checkEntries(root, esp, file string, force bool, say func(string, ...any)) error {
+	dir := path.Join(esp, path.Dir(strings.ReplaceAll(file, `\`, "/")))
+	t, img, err := installed.Trust(root, dir)
+	if err != nil {
+		say("warning: cannot read the policy of the image to register (%v): this system's entries are not checked against it", err)
+		return nil
+	}
+	if t.Policy == trust.Off || len(t.Keys) == 0 {
+		return nil // it boots the entries it finds unverified
+	}
+	m, err := running.HostMenu(root)
+	if err != nil {
+		return err
+	}
+	pipe := prepare.Pipeline{Trust: t}
+	var refused []string
+	for _, e := range m.Entries {
+		if _, err := pipe.Verify(e, e.Cmdline, false, nil); err != nil {
+			refused = append(refused, fmt.Sprintf("%s: %v", e.Label, err))
+		}
+	}
+	for _, r := range refused {
+		say("%s (policy %s) would refuse %s", img, t.Policy, r)
+	}
+	switch {
+	case len(m.Entries) == 0:
+		return fmt.Errorf("no boot entries on this system for %s to boot", img)
+	case t.Policy == trust.Enforce && len(refused) == len(m.Entries) && !force:
+		return fmt.Errorf("%s enforces its keys and would refuse every entry on this system: every cold boot would stop at its rescue shell; sign them (warmsign sign -all) and run this again, or register it anyway with -force", img)
 	}
 	return nil
 }

@@ -11,6 +11,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/payload"
+	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/cmds/internal/cli"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 // fakeESP builds a root with what "warmboot efi-entry" reads: a vfat ESP
@@ -58,7 +63,7 @@ func fakeESP(t *testing.T) string {
 		t.Fatal(err)
 	}
 	write("dev/sda", string(gpt))
-	write("boot/efi/EFI/warmboot/warmboot.efi", "MZ")
+	write("boot/efi/EFI/warmboot/warmboot.efi", string(fakePayload(t, trust.Off)))
 	vars, _ := filepath.Glob("../../boot/efivar/testdata/ovmf/*")
 	for _, p := range vars {
 		b, err := os.ReadFile(p)
@@ -167,5 +172,46 @@ func TestEFIEntryErrors(t *testing.T) {
 	}
 	if code, _, _ := efiEntryRun(t, "extra"); code != 2 {
 		t.Errorf("efi-entry extra = %d, want 2", code)
+	}
+}
+
+// fakePayload is a warmboot payload (a bzImage whose built-in initramfs
+// is the image) whose trust has policy p and one key.
+func fakePayload(t *testing.T, p trust.Policy) []byte {
+	t.Helper()
+	base, err := handoff.Segment(map[string][]byte{"/init": []byte("warmboot")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, err := trust.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, _, err := trust.Archive(p, trust.EditsRefuse, []trust.KeyFile{{Name: "k.pub", Data: trust.MarshalPublic(pub, "test")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel := append([]byte("kernel code"), payload.ConsoleArchive()...)
+	kernel = append(append(kernel, append(base, archive...)...), "kernel data"...)
+	return testtool.ZstdBzImage(kernel)
+}
+
+// An enforcing payload that would refuse every entry on the system is
+// not made the firmware's first boot entry: every cold boot would stop at
+// its rescue shell. -force registers it anyway.
+func TestEFIEntryRefusesUnsignedSystem(t *testing.T) {
+	root := fakeESP(t)
+	os.WriteFile(filepath.Join(root, "boot/efi/EFI/warmboot/warmboot.efi"), fakePayload(t, trust.Enforce), 0o644)
+	os.MkdirAll(filepath.Join(root, "boot/loader/entries"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/loader/entries/a.conf"), []byte("title A\nlinux /vmlinuz\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz"), testtool.BzImage(4096), 0o644)
+	var out, errb bytes.Buffer
+	if code := efiEntryCmd([]string{"-root", root}, &out, &errb); code != cli.ExitError || !strings.Contains(errb.String(), "would refuse every entry on this system") {
+		t.Errorf("efi-entry with an enforcing payload and unsigned entries = %d\n%s%s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := efiEntryCmd([]string{"-root", root, "-force"}, &out, &errb); code != cli.ExitOK || !strings.Contains(out.String(), "would refuse A") {
+		t.Errorf("-force = %d\n%s%s", code, out.String(), errb.String())
 	}
 }
