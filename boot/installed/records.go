@@ -29,7 +29,7 @@ type Records struct {
 // Current are this build's.
 var Current = Records{State: state.Version, Booted: handoff.BootedVersion, Handoff: handoff.Version}
 
-// Marshal writes r as RecordsFile holds it: "state 2\nbooted 2\nhandoff 1\n".
+// Marshal writes r as RecordsFile holds it: "state 3\nbooted 2\nhandoff 1\n".
 func (r Records) Marshal() []byte {
 	return fmt.Appendf(nil, "state %d\nbooted %d\nhandoff %d\n", r.State, r.Booted, r.Handoff)
 }

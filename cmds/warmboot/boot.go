@@ -33,7 +33,7 @@ func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, 
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: warmboot [-timeout S] [-wait S] [-deadline S] [-panic N] [-rescue S] [-dry-run]   (boots: only as its image's uinit, in the initramfs)")
-		fmt.Fprintln(stderr, "       warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] | warmboot booted [-root DIR]")
+		fmt.Fprintln(stderr, "       warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] [-pin] | warmboot booted [-root DIR] | warmboot efi-entry [-remove] [-force] [-dry-run]")
 		fs.PrintDefaults()
 	}
 	fs.Var(&timeout, "timeout", "menu timeout in seconds, overriding the configs (negative: wait for a key)")

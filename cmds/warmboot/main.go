@@ -6,9 +6,9 @@
 //
 //	warmboot [-timeout SECONDS] [-wait SECONDS] [-deadline SECONDS] [-panic SECONDS] [-rescue SECONDS] [-dry-run]
 //	warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json]
-//	warmboot bless [-root DIR]
+//	warmboot bless [-root DIR] [-pin]
 //	warmboot booted [-root DIR]
-//	warmboot efi-entry [-remove] [-esp DIR] [-file \EFI\warmboot\warmboot.efi] [-label TEXT] [-dry-run]
+//	warmboot efi-entry [-remove] [-esp DIR] [-file \EFI\warmboot\warmboot.efi] [-label TEXT] [-force] [-dry-run]
 //
 // Description:
 //

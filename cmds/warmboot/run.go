@@ -11,9 +11,11 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
@@ -214,7 +216,7 @@ func newListOutput(root string, m choose.Menu, n nextboot.Next, tl *timeline.Tim
 func list(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("warmboot list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	root := fs.String("root", "/boot", "root of the filesystem holding the boot configs")
+	root := fs.String("root", "", "root of the filesystem holding the boot configs (default: /boot where it is a filesystem of its own, else /)")
 	asJSON := fs.Bool("json", false, "print the "+ListSchema+" JSON document")
 	trustDir := fs.String("trust", "", "directory holding the trust policy and keys/*.pub, instead of the installed image's (inside the bootloader image: /"+trust.Dir+")")
 	blDir := fs.String("bootloader", installed.Dir, "the installed warmboot image whose trust the list reports (as warmswap reads it)")
@@ -225,6 +227,9 @@ func list(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warmboot list: unexpected argument %q\n", fs.Arg(0))
 		return cli.ExitUsage
 	}
+	if *root == "" {
+		*root = defaultListRoot()
+	}
 	if st, err := os.Stat(*root); err != nil || !st.IsDir() {
 		fmt.Fprintf(stderr, "warmboot list: %s is not a directory: give -root the directory holding loader/, grub/ or extlinux/\n", *root)
 		return cli.ExitError
@@ -234,13 +239,23 @@ func list(args []string, stdout, stderr io.Writer) int {
 	m := choose.Rank(discover.ScanRoot(*root))
 	end()
 	tr, trustFrom, terr := listTrust(*trustDir, *blDir)
+	clean := filepath.Clean(*root)
+	host := clean == filepath.Join(hostRoot, "boot") || clean == filepath.Clean(hostRoot)
+	if host {
+		// systemd's LoaderEntryDefault, as the bootloader applies it.
+		var notes []clog.Note
+		m, notes = nextboot.LoaderDefault(m, nextboot.HostVars(hostRoot))
+		for _, n := range notes {
+			if n.Warning {
+				fmt.Fprintf(stderr, "warmboot list: %s\n", n.Msg)
+			}
+		}
+	}
 	// Listing the running system (the default -root /boot, or /): its
 	// state is where warmswap and bless keep it, and its firmware can be
 	// told. Any other root is a filesystem looked at from outside (a
 	// mounted disk or image): its state is beside its configs, and the
 	// firmware that starts it is not this machine's business.
-	clean := filepath.Clean(*root)
-	host := clean == filepath.Join(hostRoot, "boot") || clean == filepath.Clean(hostRoot)
 	ls := readListState(*root, m, host)
 	next := nextboot.Of(ls.State, m, nil, time.Now())
 	var fw *coldpath.Path
@@ -283,6 +298,24 @@ func list(args []string, stdout, stderr io.Writer) int {
 		return cli.ExitError
 	}
 	return cli.ExitOK
+}
+
+// defaultListRoot is list's root when -root is not given: /boot where it
+// is a filesystem of its own (its configs name kernels as /vmlinuz-…),
+// else / (a /boot directory of the root filesystem: GRUB's configs name
+// kernels as /boot/vmlinuz-…), as the package's kernel hook decides.
+func defaultListRoot() string {
+	b, r := filepath.Join(hostRoot, "boot"), filepath.Clean(hostRoot)
+	sb, err1 := os.Stat(b)
+	sr, err2 := os.Stat(r)
+	if err1 == nil && err2 == nil {
+		if bs, ok := sb.Sys().(*syscall.Stat_t); ok {
+			if rs, ok := sr.Sys().(*syscall.Stat_t); ok && bs.Dev == rs.Dev {
+				return r
+			}
+		}
+	}
+	return b
 }
 
 // hostRoot is the running system's root: where list finds the installed

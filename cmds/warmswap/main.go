@@ -5,9 +5,9 @@
 //
 // Synopsis:
 //
-//	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-dry-run | -load]
+//	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-unprotected] [-dry-run | -load]
 //	         [-bootloader DIR] [-grace D] [-reason TEXT] [-teardown DIR]
-//	warmswap -commit
+//	warmswap -commit [-pin]
 //	warmswap -unload
 //	warmswap reboot
 //	warmswap teardown VERB
