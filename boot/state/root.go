@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/mountinfo"
 )
 
@@ -188,4 +189,31 @@ func (r RootFS) SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// LockFile is where the running system locks its boot state (Lock): in
+// /run, so that it goes with the boot.
+const LockFile = "run/warmboot/state.lock"
+
+// Lock takes the running system's lock on its boot state under root, so
+// that "warmboot bless" (at every boot) and warmswap (from the read of the
+// state to its write before the kexec) do not read and write it over each
+// other: bless would drop the one-shot entry a swap had just recorded. It
+// waits for the other; the lock goes when unlock is called or the process
+// ends (a swap's, at its kexec). Where it cannot be taken (no /run), the
+// caller goes on unlocked.
+func Lock(root string) (unlock func(), err error) {
+	p := filepath.Join(root, LockFile)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return func() {}, err
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return func() {}, err
+	}
+	if err := sys.LockFile(f.Fd()); err != nil {
+		f.Close()
+		return func() {}, err
+	}
+	return func() { f.Close() }, nil
 }

@@ -394,3 +394,33 @@ func TestHostFile(t *testing.T) {
 		t.Errorf("with an automounted ESP: %q", got)
 	}
 }
+
+// One of bless and warmswap holds the running system's boot state at a
+// time: the second waits for the first to let go.
+func TestLock(t *testing.T) {
+	root := t.TempDir()
+	unlock, err := Lock(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func())
+	go func() {
+		u, err := Lock(root)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- u
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second Lock did not wait for the first")
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case u := <-got:
+		u()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second Lock never got it")
+	}
+}

@@ -182,6 +182,24 @@ func (e *Error) Unwrap() error { return e.Err }
 // stopped. It changes nothing on the machine: the caller loads
 // Plan.Image, commits the trial (Trial.Commit) and shuts down.
 func Preflight(env Env, req Request) (*Plan, error) {
+	var locked *Trial
+	p, err := preflight(env, req, &locked)
+	if err != nil {
+		locked.release()
+	}
+	return p, err
+}
+
+// Release lets go of the boot state the plan locked (state.Lock) from its
+// read to the write before the kexec (Trial.Commit lets go itself): for a
+// plan that is not carried out (-dry-run, a refusal after it).
+func (p *Plan) Release() {
+	if p != nil {
+		p.Trial.release()
+	}
+}
+
+func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 	if req.Bootloader == "" {
 		req.Bootloader = installed.Dir
 	}
@@ -326,6 +344,7 @@ func Preflight(env Env, req Request) (*Plan, error) {
 	p.Firmware = coldpath.Detect(env.Root, &booted)
 	check("firmware", "a cold boot (a reset, a power cycle) starts "+p.Firmware.String())
 	planTrial(env, req, p, bl.Cmdline)
+	*locked = p.Trial
 	if t := p.Trial; t != nil && t.Guarded && t.Unprotected != nil {
 		if !req.Unprotected {
 			closeStaged()

@@ -53,6 +53,9 @@ type Trial struct {
 
 	store loader.Store
 	root  string
+	// unlock lets go of the boot state (state.Lock), held from the read
+	// to the write.
+	unlock func()
 	// reboot: the swap is a firmware reboot, whose only way to the
 	// target is the one-shot entry.
 	reboot bool
@@ -82,6 +85,13 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 		return // -load of the bootloader alone: it boots as from the firmware
 	}
 	t := &Trial{File: state.HostFile(env.Root), root: env.Root}
+	// bless must not read and write the state between this read and
+	// Commit's write (it would drop the one-shot entry written there).
+	unlock, err := state.Lock(env.Root)
+	if err != nil {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("boot state: not locked (%v): a \"warmboot bless\" running now could undo what the swap records", err))
+	}
+	t.unlock = unlock
 	var ignored []string
 	t.Config, ignored = trial.ConfigFrom(blCmdline)
 	for _, w := range ignored {
@@ -168,6 +178,14 @@ func fallbackName(r *state.Ref) string {
 	return fmt.Sprintf("%q", r.ID)
 }
 
+// release lets go of the boot state lock (state.Lock).
+func (t *Trial) release() {
+	if t != nil && t.unlock != nil {
+		t.unlock()
+		t.unlock = nil
+	}
+}
+
 // Commit leaves on disk what the swap must before anything stops,
 // saying what it does on log: through the bootloader, the target as the
 // one-shot next entry (the bootloader commits its boot); with -direct,
@@ -182,6 +200,7 @@ func fallbackName(r *state.Ref) string {
 // bootloader a failed write is said and the swap goes on: the handoff
 // asks for the target, and the bootloader records the trial itself.
 func (t *Trial) Commit(log *slog.Logger) error {
+	defer t.release()
 	if o := t.OneShot; o != nil {
 		if err := coldpath.Set(t.root, o); err != nil {
 			return fmt.Errorf("trial: %w: nothing would bring the machine back if %q failed: fix it, or swap with -unprotected", err, t.Target.ID)

@@ -166,6 +166,9 @@ func (s *swapper) run(args []string) machine.Action {
 	if err != nil {
 		return s.refuse("%v", err)
 	}
+	// The boot state stays locked until the trial is committed (which
+	// lets go), or until this run ends without committing it.
+	defer p.Release()
 	s.printPlan(p)
 
 	lateLoad := false

@@ -226,3 +226,13 @@ func IsEfivarfs(dir string) (bool, error) {
 	}
 	return uint32(st.Type) == uint32(unix.EFIVARFS_MAGIC), nil
 }
+
+// LockFile takes an exclusive flock(2) on fd, waiting for it.
+func LockFile(fd uintptr) error {
+	for {
+		err := unix.Flock(int(fd), unix.LOCK_EX)
+		if err != unix.EINTR {
+			return callErr(err, "flock(%d, LOCK_EX)", fd)
+		}
+	}
+}

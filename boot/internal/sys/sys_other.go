@@ -45,3 +45,5 @@ func IsEfivarfs(dir string) (bool, error)                     { return false, Er
 
 // FileID is not known off Linux: nothing is remembered by it.
 func FileID(fi fs.FileInfo) (string, time.Time, bool) { return "", time.Time{}, false }
+
+func LockFile(fd uintptr) error { return ErrUnsupported }

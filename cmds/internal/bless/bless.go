@@ -75,6 +75,12 @@ func Bless(root string, log *slog.Logger, o Options) error {
 		return err
 	}
 	defer r.Close()
+	// A warmswap reading the state to record a swap goes first, or waits.
+	unlock, err := state.Lock(root)
+	if err != nil {
+		clog.Warnf(log, "boot state: not locked (%v)", err)
+	}
+	defer unlock()
 	file := state.HostFile(root)
 	st, err := state.Read(r.FS(), file)
 	if err != nil {
