@@ -90,15 +90,17 @@ func fakeKernel(t *testing.T, root string) *[]string {
 	fifo(filepath.Join(params, "new_array"), func(name string) {
 		md := filepath.Join(root, "sys/block", name, "md")
 		os.MkdirAll(md, 0o755)
-		for _, f := range []string{"metadata_version", "array_state"} {
-			os.WriteFile(filepath.Join(md, f), nil, 0o644)
-		}
 		log = append(log, "new_array "+name)
+		// new_dev first: the assembler waits for metadata_version only
+		// (the real driver makes them all at once).
 		fifo(filepath.Join(md, "new_dev"), func(devs string) {
 			for _, dev := range strings.Fields(devs) {
 				log = append(log, name+" new_dev "+dev)
 			}
 		})
+		for _, f := range []string{"metadata_version", "array_state"} {
+			os.WriteFile(filepath.Join(md, f), nil, 0o644)
+		}
 	})
 	t.Cleanup(func() {
 		// Unblock the readers so their goroutines end.
