@@ -77,7 +77,7 @@ func TestOf(t *testing.T) {
 		{name: "kept default, configs' default boots something else", s: state.State{Default: &state.Kept{Ref: *ref(0), Over: &state.Ref{ID: "b", Boots: strings.Repeat("0", 64)}}}, entry: 1,
 			why: "the configs' default", notes: []string{`the configs' default changed since "a"`}},
 		{name: "pinned", s: state.State{Default: &state.Kept{Ref: *ref(2), Pinned: true}}, entry: 2,
-			why: `chosen by the bootloader's state over the configs' default "B"`, notes: []string{`pinned by warmswap -commit -pin`}},
+			why: `chosen by the bootloader's state over the configs' default "B"`, notes: []string{`pinned (warmswap -commit -pin, warmboot bless -pin)`}},
 		{name: "one-shot", s: state.State{Next: &state.Attempt{Entry: *ref(0), At: at, By: "warmswap"}}, entry: 0,
 			why: `chosen by the bootloader's state over the configs' default "B"`, notes: []string{`booting the one-shot next entry "A" (asked by warmswap at 2026-12-04T08:00:00Z)`}},
 		{name: "trial pending", s: state.State{LastGood: ref(0), Trial: &state.Attempt{Entry: *ref(1), At: at, By: "warmswap", Fallback: ref(0)}}, entry: 0,

@@ -248,7 +248,7 @@ func (r *resolver) kept(d *state.Kept) {
 		if i != cfg {
 			how := "kept by \"warmboot bless\" after a warm swap"
 			if d.Pinned {
-				how = "pinned by warmswap -commit -pin"
+				how = "pinned (warmswap -commit -pin, warmboot bless -pin)"
 			}
 			r.say(false, "default: %q, %s (the configs' default is %q)", m.Entries[i].Label, how, m.Entries[cfg].Label)
 		}
