@@ -16,14 +16,20 @@
 //     reboot) boots, once; else the one-shot entry systemd's Boot Loader
 //     Interface asks for (bootctl set-oneshot: Context.OneShot).
 //  3. Else the default: the entry "warmboot bless" kept after a warm swap,
-//     else the configs' own.
+//     while the configs' default is still the one it replaced (or it is
+//     pinned), else the configs' own.
 //  4. An entry with 0 tries left (a failed trial; a BLS "+0" entry ranks
 //     last already) is passed over for last-known-good, or the next entry
 //     that has tries, unless it is asked for by name.
 //
 // A boot is a trial when it was asked for (warmswap, the one-shot entry)
 // and is not last-known-good, or when there is a last-known-good and it
-// is another entry. BLS entries with a counter are tried as systemd-boot
+// is another entry. Entries are known by what they boot (state.Ref.Boots:
+// their kernel, initrds and command line), not by their id alone: an id
+// such as Debian's gnulinux-simple boots another kernel after an upgrade.
+// A boot nothing can record (Start.Unrecorded) is no trial: panic=N and
+// a watchdog with nothing on disk to say the boot failed would boot it
+// again and again. BLS entries with a counter are tried as systemd-boot
 // tries them (their file name counts) and armed with the watchdog too.
 //
 // Everything here is pure: callers read and write the state and the
