@@ -330,3 +330,23 @@ func TestSameContentsOtherID(t *testing.T) {
 		t.Errorf("the same kernel under gnulinux-simple booted as a trial: %+v", b)
 	}
 }
+
+// After a blessed swap to B (kept over the configs' default A), a kernel
+// upgrade makes C the configs' default: the kept default gives way, and C
+// boots as a trial (it is not last-known-good), its fallback B.
+func TestUpgradeAfterBlessedSwap(t *testing.T) {
+	m := menu() // old, new, rescue, counted; the configs' default is old
+	boots := map[string]string{"old": "C", "new": "N", "rescue": "B", "counted": "X"}
+	ctx := Context{Now: now, Boots: func(i int) string { return boots[m.Entries[i].ID] }}
+	b := &state.Ref{ID: "rescue", Boots: "B"}
+	s := state.State{LastGood: b, Default: &state.Kept{Ref: *b, Over: &state.Ref{ID: "old", Boots: "A"}}}
+	r := Resolve(s, m, ctx)
+	def := r.Menu.Entries[r.Menu.Default]
+	if def.ID != "old" || r.State.Default != nil {
+		t.Fatalf("after the upgrade: boots %q, kept default %+v\n%s", def.ID, r.State.Default, notes(r))
+	}
+	bt := Begin(r.State, start(def, boots[def.ID], false, "warmboot"), Config{Deadline: time.Minute, Panic: 5}, now)
+	if !bt.Trial || !bt.Arm || bt.State.Trial.Fallback == nil || bt.State.Trial.Fallback.ID != "rescue" {
+		t.Errorf("the upgraded default's boot: %+v", bt)
+	}
+}
