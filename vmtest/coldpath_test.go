@@ -131,8 +131,13 @@ func TestDebianGRUBFallback(t *testing.T) {
 	// one. The trials get 45 s to bless.
 	broken, hang := "6.1.0-999-amd64", "6.1.0-998-amd64"
 	vm.ok(&n, fmt.Sprintf("cp /boot/vmlinuz-%s /boot/vmlinuz-%s && echo broken > /boot/initrd.img-%s", oldRel, broken, broken))
-	vm.ok(&n, fmt.Sprintf("mkdir -p /tmp/hang && printf '#!/bin/sh\\necho WBTEST-HANG\\nwhile :; do sleep 1; done\\n' > /tmp/hang/init && chmod 755 /tmp/hang/init && "+
-		"cp /boot/vmlinuz-%s /boot/vmlinuz-%s && (cat /boot/initrd.img-%s; cd /tmp/hang && echo init | cpio --quiet -o -H newc) > /boot/initrd.img-%s", oldRel, hang, oldRel, hang))
+	// The hanging initrd is the old one unpacked (unmkinitramfs), its
+	// /init replaced, packed again whole: an archive appended to the
+	// compressed one is not always read (the kernel wants it 4-byte
+	// aligned after the compressed stream, which it is not always).
+	vm.ok(&n, fmt.Sprintf("rm -rf /tmp/hang && unmkinitramfs /boot/initrd.img-%s /tmp/hang && d=/tmp/hang/main; [ -d $d ] || d=/tmp/hang; "+
+		"printf '#!/bin/sh\\necho WBTEST-HANG\\nwhile :; do sleep 1; done\\n' > $d/init && chmod 755 $d/init && "+
+		"cp /boot/vmlinuz-%s /boot/vmlinuz-%s && (cd $d && find . | cpio --quiet -o -H newc) > /boot/initrd.img-%s", oldRel, oldRel, hang, hang))
 	vm.ok(&n, "update-grub 2>/dev/null && warmsign sign -key /root/host.sec -root / -all >/dev/null && sed -i 's/$/ warmboot.deadline=45/' /boot/warmboot/cmdline")
 	simple := "gnulinux-simple-" + uuid
 	fallback := "gnulinux-advanced-" + uuid + ">gnulinux-" + oldRel + "-advanced-" + uuid
