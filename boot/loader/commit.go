@@ -221,7 +221,11 @@ func (c *Committer) Commit(s *Store, b Boot) Committed {
 		if err := c.SetFirmware(o); err != nil {
 			clog.Warnf(c.Log, "firmware path: %v: a reset during the trial boots what the firmware's loader boots by default", err)
 		} else {
-			clog.Infof(c.Log, "firmware path: set %s: a reset during the trial boots %s once; \"warmboot bless\" clears it", o, fallbackName(b.trial.State.Trial))
+			var fb *state.Ref
+			if a := b.trial.State.Trial; a != nil {
+				fb = a.Fallback
+			}
+			clog.Infof(c.Log, "%s", o.SetNote(fb))
 		}
 	}
 	if !b.trial.Arm {
@@ -337,8 +341,8 @@ func (c *Committer) saveEnv(ws []entry.EnvWrite) {
 }
 
 func fallbackName(a *state.Attempt) string {
-	if a == nil || a.Fallback == nil {
-		return "the next entry with tries left"
+	if a == nil {
+		return (*state.Ref)(nil).FallbackName()
 	}
-	return fmt.Sprintf("%q", a.Fallback.ID)
+	return a.Fallback.FallbackName()
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/mountinfo"
@@ -199,9 +200,11 @@ const LockFile = "run/warmboot/state.lock"
 // that "warmboot bless" (at every boot) and warmswap (from the read of the
 // state to its write before the kexec) do not read and write it over each
 // other: bless would drop the one-shot entry a swap had just recorded. It
-// waits for the other; the lock goes when unlock is called or the process
-// ends (a swap's, at its kexec). Where it cannot be taken (no /run), the
-// caller goes on unlocked.
+// waits for the other, up to LockWait: a process that holds it longer is
+// slow or stuck, and the error (ErrLockBusy) says so rather than hang;
+// the caller then writes nothing. The lock goes when unlock is called or
+// the process ends (a swap's, at its kexec). Where it cannot be taken at
+// all (no /run), the caller goes on unlocked.
 func Lock(root string) (unlock func(), err error) {
 	p := filepath.Join(root, LockFile)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -211,9 +214,29 @@ func Lock(root string) (unlock func(), err error) {
 	if err != nil {
 		return func() {}, err
 	}
-	if err := sys.LockFile(f.Fd()); err != nil {
-		f.Close()
-		return func() {}, err
+	for deadline := time.Now().Add(LockWait); ; time.Sleep(lockPoll) {
+		locked, err := sys.TryLockFile(f.Fd())
+		if err != nil {
+			f.Close()
+			return func() {}, err
+		}
+		if locked {
+			return func() { f.Close() }, nil
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return func() {}, fmt.Errorf("%s: %w for %v (a warmswap or \"warmboot bless\" that is slow or stuck: fuser -v %s names it)", p, ErrLockBusy, LockWait, p)
+		}
 	}
-	return func() { f.Close() }, nil
 }
+
+// ErrLockBusy is Lock's error when another process held the lock for all
+// of LockWait. The state must then not be written: what was read could
+// be older than what the other process is about to write.
+var ErrLockBusy = errors.New("held by another process")
+
+// LockWait is how long Lock waits for another process's lock: bless and a
+// swap's plan hold it for the seconds it takes to read, stage and write.
+var LockWait = time.Minute
+
+const lockPoll = 50 * time.Millisecond

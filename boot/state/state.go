@@ -91,6 +91,15 @@ func (r *Ref) Same(o *Ref) bool {
 	return r != nil && o != nil && r.ID == o.ID && (r.Boots == "" || o.Boots == "" || r.Boots == o.Boots)
 }
 
+// FallbackName names r as a trial's fallback in what is said: its id, or,
+// r nil (none known), what the bootloader then falls back to.
+func (r *Ref) FallbackName() string {
+	if r == nil {
+		return "the next entry with tries left"
+	}
+	return fmt.Sprintf("%q", r.ID)
+}
+
 // String names r for messages: its id, and the start of its digest.
 func (r *Ref) String() string {
 	if r == nil {
@@ -168,6 +177,12 @@ func (o *OneShot) String() string {
 		return fmt.Sprintf("%s %s=%q in %s", o.Loader, o.Var, o.Value, entry.Source{Device: o.Device, File: o.File})
 	}
 	return fmt.Sprintf("%s %s=%q", o.Loader, o.Var, o.Value)
+}
+
+// SetNote is what is said once o is set for a trial whose fallback is
+// fallback (nil: none known), by warmswap and by the bootloader alike.
+func (o *OneShot) SetNote(fallback *Ref) string {
+	return fmt.Sprintf("firmware path: set %s: a reset during the trial boots %s once; \"warmboot bless\" clears it", o, fallback.FallbackName())
 }
 
 // Failure is a trial given up.

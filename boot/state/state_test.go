@@ -424,3 +424,21 @@ func TestLock(t *testing.T) {
 		t.Fatal("the second Lock never got it")
 	}
 }
+
+// A lock held past LockWait (a stuck process) is an error naming the file,
+// not a wait for ever.
+func TestLockStuck(t *testing.T) {
+	root := t.TempDir()
+	unlock, err := Lock(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	defer func(w time.Duration) { LockWait = w }(LockWait)
+	LockWait = 200 * time.Millisecond
+	u, err := Lock(root)
+	u()
+	if !errors.Is(err, ErrLockBusy) || !strings.Contains(err.Error(), "state.lock: held by another process") {
+		t.Fatalf("Lock of a lock held elsewhere = %v", err)
+	}
+}

@@ -35,7 +35,7 @@ func TestReviewLoadHonoursLoaderEntryDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Image.Close()
+	done(p)
 	if p.Target.ID != "a" {
 		t.Errorf("warmswap -load with LoaderEntryDefault=a.conf checks %q (%s); the bootloader boots %q", p.Target.ID, p.Next.Why(p.Menu), "a")
 	}
@@ -56,7 +56,7 @@ func TestReviewSwapOverHonoursLoaderEntryDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Image.Close()
+	done(p)
 	n := p.Trial.State.Next
 	if n == nil || n.Over == nil || n.Over.ID != "a" {
 		t.Errorf("the swap's one-shot records the configs' default as %v; the bootloader takes %q for it (LoaderEntryDefault) and drops the default bless keeps at the first reboot", n.Over, "a")
@@ -104,7 +104,7 @@ func TestReviewDirectRefusedLeavesGRUBOneShot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Image.Close()
+	done(p)
 	if err := p.Trial.Commit(slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("Commit with an unwritable state succeeded")
 	}

@@ -345,12 +345,16 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 	check("firmware", "a cold boot (a reset, a power cycle) starts "+p.Firmware.String())
 	planTrial(env, req, p, bl.Cmdline)
 	*locked = p.Trial
+	if t := p.Trial; t != nil && t.lockErr != nil {
+		closeStaged()
+		return fail("boot state", fmt.Errorf("%w: try again once it is done", t.lockErr))
+	}
 	if t := p.Trial; t != nil && t.Guarded && t.Unprotected != nil {
 		if !req.Unprotected {
 			closeStaged()
-			return fail("protection", fmt.Errorf("%w: if %q fails, the reset it takes goes through %s, and nothing there brings the machine back to %s: %v (warmswap -unprotected swaps anyway)", ErrUnprotected, t.Target.ID, p.Firmware, fallbackName(t.Fallback), t.Unprotected))
+			return fail("protection", fmt.Errorf("%w: if %q fails, the reset it takes goes through %s, and nothing there brings the machine back to %s: %v (warmswap -unprotected swaps anyway)", ErrUnprotected, t.Target.ID, p.Firmware, t.Fallback.FallbackName(), t.Unprotected))
 		}
-		p.Warnings = append(p.Warnings, fmt.Sprintf("-unprotected: if %q fails, nothing brings the machine back to %s by itself: %v", t.Target.ID, fallbackName(t.Fallback), t.Unprotected))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("-unprotected: if %q fails, nothing brings the machine back to %s by itself: %v", t.Target.ID, t.Fallback.FallbackName(), t.Unprotected))
 	}
 	switch p.Mode {
 	case Reboot:

@@ -59,7 +59,7 @@ func TestPreflightEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Image.Close()
+	defer done(p)
 	if p.Mode != ViaBootloader || p.Record == nil || p.Record.Entry != "a" {
 		t.Fatalf("plan = %+v, want the bootloader with a handoff for a", p)
 	}
@@ -90,7 +90,7 @@ func TestPreflightKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Image.Close()
+	defer done(p)
 	if p.Record.Kernel == nil || p.Record.Kernel.Path != "/boot/vmlinuz" || p.Record.Kernel.Cmdline != cmdA {
 		t.Fatalf("record = %+v, want the kernel handed over", p.Record)
 	}
@@ -117,7 +117,7 @@ func TestPreflightDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Image.Close()
+	defer done(p)
 	// A trial (nothing is known good yet): panic=N from the bootloader's
 	// defaults, the trial recorded with no fallback known.
 	if p.Mode != Direct || p.Image.Cmdline != cmdA+" panic=10 watchdog.open_timeout=300" || p.Record != nil {
@@ -220,7 +220,7 @@ func TestPreflightTrial(t *testing.T) {
 	if !strings.Contains(strings.Join(p.Warnings, "\n"), "-unprotected: if \"a\" fails, nothing brings the machine back to \"b\"") {
 		t.Errorf("warnings = %q", p.Warnings)
 	}
-	p.Image.Close()
+	done(p)
 	tr := p.Trial
 	if tr == nil || !tr.Guarded || tr.Config.Deadline != 40*time.Second || tr.Fallback.ID != "b" || tr.State.Next == nil || tr.State.Next.Entry.ID != "a" || tr.State.Next.Fallback.ID != "b" || tr.State.Trial != nil {
 		t.Fatalf("trial = %+v", tr)
@@ -234,7 +234,7 @@ func TestPreflightTrial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Image.Close()
+	done(p)
 	if p.Trial.Guarded {
 		t.Errorf("swapping to last-known-good is a trial: %+v", p.Trial)
 	}
@@ -265,7 +265,7 @@ func TestPreflightPayload(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		segs := segment(t, p.Image)
-		p.Image.Close()
+		done(p)
 		if p.Mode != ViaBootloader || p.Trust.Policy != trust.Enforce || segs[".warmboot/handoff.json"] == nil {
 			t.Errorf("%s: plan %+v, trust %v", name, p, p.Trust)
 		}
@@ -309,7 +309,7 @@ func TestPreflightSums(t *testing.T) {
 	if err != nil {
 		t.Fatalf("-direct = %v; want the staged bytes hashed, not the cache used", err)
 	}
-	p.Image.Close()
+	done(p)
 
 	// A cache that knows nothing: the files are read and remembered (the
 	// digests are usable once the files are older than sumcache.Racy:
@@ -319,7 +319,7 @@ func TestPreflightSums(t *testing.T) {
 	if p, err = Preflight(e, Request{Entry: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	p.Image.Close()
+	done(p)
 	if err := e.Sums.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestPreflightRecordsEveryPath(t *testing.T) {
 		oldImage(t, root)
 		p, err := Preflight(env(root), Request{Entry: "a", Direct: true})
 		if p != nil && p.Image != nil {
-			p.Image.Close()
+			done(p)
 		}
 		if err == nil || !strings.Contains(err.Error(), "reads boot state version 1") {
 			t.Errorf("Preflight(-direct) with an image that reads state version 1 = %v; want it refused (the trial it records is read by that image after a reset)", err)
@@ -415,7 +415,7 @@ menuentry 'B' --id gb {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Image.Close()
+	done(p)
 	tr := p.Trial
 	if p.Firmware.Loader != coldpath.GRUB || tr == nil || tr.OneShot == nil || tr.OneShot.Value != "adv>gb" || tr.Fallback == nil || tr.Fallback.ID != "gb" || tr.State.Next.Firmware == nil {
 		t.Fatalf("firmware %+v, trial %+v", p.Firmware, tr)
@@ -445,6 +445,14 @@ func TestPreflightStateUnwritableByBootloader(t *testing.T) {
 	if p, err := Preflight(env(root), Request{Entry: "A", Direct: true}); err != nil {
 		t.Errorf("-direct records the trial itself: %v", err)
 	} else {
-		p.Image.Close()
+		done(p)
 	}
+}
+
+// done closes what a plan staged and lets go of the state it locked, as
+// warmswap does after a dry run: a plan left locked would hold up the
+// next Preflight until its file was collected.
+func done(p *Plan) {
+	p.Image.Close()
+	p.Release()
 }

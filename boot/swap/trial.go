@@ -56,6 +56,9 @@ type Trial struct {
 	// unlock lets go of the boot state (state.Lock), held from the read
 	// to the write.
 	unlock func()
+	// lockErr: another process held the lock too long; the swap is
+	// refused (what it read could be overwritten by what it would write).
+	lockErr error
 	// reboot: the swap is a firmware reboot, whose only way to the
 	// target is the one-shot entry.
 	reboot bool
@@ -88,7 +91,10 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	// bless must not read and write the state between this read and
 	// Commit's write (it would drop the one-shot entry written there).
 	unlock, err := state.Lock(env.Root)
-	if err != nil {
+	switch {
+	case errors.Is(err, state.ErrLockBusy):
+		t.lockErr = err
+	case err != nil:
 		p.Warnings = append(p.Warnings, fmt.Sprintf("boot state: not locked (%v): a \"warmboot bless\" running now could undo what the swap records", err))
 	}
 	t.unlock = unlock
@@ -105,7 +111,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 		t.Fallback = &r
 		t.Running = how
 	} else {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("the running system: %v; its fallback is last-known-good, %s", err, fallbackName(st.LastGood)))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the running system: %v; its fallback is last-known-good, %s", err, st.LastGood.FallbackName()))
 	}
 	t.store = loader.Store{State: st, Dirty: err != nil, File: t.File, Where: t.File,
 		Write: func(f func(*os.Root) error) error { return discover.InRoot(env.Root, f) }}
@@ -171,13 +177,6 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*st
 	return coldpath.Plan(env.Root, fw, p.Menu, *fallback, boots)
 }
 
-func fallbackName(r *state.Ref) string {
-	if r == nil {
-		return "the next entry with tries left"
-	}
-	return fmt.Sprintf("%q", r.ID)
-}
-
 // release lets go of the boot state lock (state.Lock).
 func (t *Trial) release() {
 	if t != nil && t.unlock != nil {
@@ -205,7 +204,7 @@ func (t *Trial) Commit(log *slog.Logger) error {
 		if err := coldpath.Set(t.root, o); err != nil {
 			return fmt.Errorf("trial: %w: nothing would bring the machine back if %q failed: fix it, or swap with -unprotected", err, t.Target.ID)
 		}
-		clog.Infof(log, "firmware path: set %s: a reset during the trial boots %s once; \"warmboot bless\" clears it", o, fallbackName(t.Fallback))
+		clog.Infof(log, "%s", o.SetNote(t.Fallback))
 	}
 	// A refused swap takes back the one-shot it set: nothing records it,
 	// and the next cold boot would boot the fallback for nothing.

@@ -227,12 +227,19 @@ func IsEfivarfs(dir string) (bool, error) {
 	return uint32(st.Type) == uint32(unix.EFIVARFS_MAGIC), nil
 }
 
-// LockFile takes an exclusive flock(2) on fd, waiting for it.
-func LockFile(fd uintptr) error {
+// TryLockFile takes an exclusive flock(2) on fd if no other open file
+// holds one: locked is false, with no error, when another does.
+func TryLockFile(fd uintptr) (locked bool, err error) {
 	for {
-		err := unix.Flock(int(fd), unix.LOCK_EX)
-		if err != unix.EINTR {
-			return callErr(err, "flock(%d, LOCK_EX)", fd)
+		err := unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
+		switch err {
+		case nil:
+			return true, nil
+		case unix.EWOULDBLOCK:
+			return false, nil
+		case unix.EINTR:
+			continue
 		}
+		return false, callErr(err, "flock(%d, LOCK_EX|LOCK_NB)", fd)
 	}
 }

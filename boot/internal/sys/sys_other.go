@@ -46,4 +46,4 @@ func IsEfivarfs(dir string) (bool, error)                     { return false, Er
 // FileID is not known off Linux: nothing is remembered by it.
 func FileID(fi fs.FileInfo) (string, time.Time, bool) { return "", time.Time{}, false }
 
-func LockFile(fd uintptr) error { return ErrUnsupported }
+func TryLockFile(fd uintptr) (bool, error) { return false, ErrUnsupported }

@@ -76,9 +76,9 @@ func Bless(root string, log *slog.Logger, o Options) error {
 	}
 	defer r.Close()
 	// A warmswap reading the state to record a swap goes first, or waits.
-	unlock, err := state.Lock(root)
-	if err != nil {
-		clog.Warnf(log, "boot state: not locked (%v)", err)
+	unlock, lockErr := state.Lock(root)
+	if lockErr != nil && !errors.Is(lockErr, state.ErrLockBusy) {
+		clog.Warnf(log, "boot state: not locked (%v)", lockErr)
 	}
 	defer unlock()
 	file := state.HostFile(root)
@@ -97,8 +97,17 @@ func Bless(root string, log *slog.Logger, o Options) error {
 			oneShots = append(oneShots, a.Firmware)
 		}
 	}
+	if errors.Is(lockErr, state.ErrLockBusy) {
+		// What was read may be older than what the lock's holder is
+		// about to write: nothing is written (neither the state nor a
+		// counter nor a one-shot), only the watchdog is stopped.
+		oneShots, src = nil, entry.Source{}
+	}
 	st, notes := trial.MarkGood(st, trial.Good{Running: run, Pin: o.Pin, Now: o.Now()})
-	saveErr := state.Save(r, file, st)
+	saveErr := lockErr
+	if !errors.Is(lockErr, state.ErrLockBusy) {
+		saveErr = state.Save(r, file, st)
+	}
 	if saveErr == nil {
 		clog.Say(log, notes...)
 	}
@@ -134,8 +143,11 @@ func Bless(root string, log *slog.Logger, o Options) error {
 
 // saveErrWith is bless's error when the state could not be saved.
 func saveErrWith(err error, run state.Ref) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, state.ErrLockBusy):
+		return fmt.Errorf("%w: %q is not recorded as last-known-good: run \"warmboot bless\" again once it is done", err, run.ID)
 	}
 	return fmt.Errorf("%w: %q is not recorded as last-known-good (is the state's filesystem mounted read-write?)", err, run.ID)
 }
@@ -189,12 +201,25 @@ func uncount(root string, r *os.Root, src entry.Source) ([]clog.Note, error) {
 		if b, _, ok := bls.ParseCounter(n); ok && b == base && strings.HasSuffix(n, ".conf") {
 			good := bls.Blessed(n)
 			if err := r.Rename(rootRel(path.Join(dir, n)), rootRel(path.Join(dir, good))); err != nil {
-				return done, err
+				return done, errors.Join(err, syncRenamed(r, dir, done))
 			}
 			done = append(done, clog.Notef("boot counting: %s is now %s, as systemd-bless-boot marks a good boot", path.Join(dir, n), good))
 		}
 	}
-	return done, nil
+	return done, syncRenamed(r, dir, done)
+}
+
+// syncRenamed puts the renames done in dir on the disk before bless is
+// done: a power cut after it would otherwise count the next boot as one
+// more try (FAT has no journal to order a rename).
+func syncRenamed(r *os.Root, dir string, done []clog.Note) error {
+	if len(done) == 0 {
+		return nil
+	}
+	if err := (state.RootFS{R: r}).SyncDir(rootRel(dir)); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
 }
 
 // rootRel is the absolute path p relative to the root, as os.Root takes
