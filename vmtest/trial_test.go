@@ -1,11 +1,15 @@
 package vmtest
 
 import (
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hugelgupf/vmtest/qemu"
+	"github.com/warmboot/warmboot/boot/manifest"
+	"github.com/warmboot/warmboot/images/disk"
 )
 
 // bootTrialSystem is bootSystem on a machine that resets instead of
@@ -34,6 +38,7 @@ func bootTrialSystem(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM
 // and no reset comes after the deadline. Last, a never-kexec machine's
 // firmware reboot boots the entry warmswap asked for.
 func TestTrialFallback(t *testing.T) {
+	parallel(t)
 	swapSetup(t)
 	d, part := systemDisk(nil)
 	dimg := buildDisk(t, d)
@@ -142,4 +147,64 @@ func lastLine(c *console, s string) string {
 		}
 	}
 	return ""
+}
+
+// A counted entry on the ESP (kernel-install's "+3", the layout
+// systemd-boot reads; its manifest on the ESP beside it), the ESP mounted
+// at /efi as systemd's gpt-auto-generator or an fstab puts it: the
+// bootloader boots it (the ESP's entries come first: it is the first
+// disk partition), renaming it "+2-1" on the ESP before the kexec, and
+// bless on the running system finds it under /efi (not
+// /boot/loader/entries), renames it to the good name as
+// systemd-bless-boot would, syncs the directory, records it and stops the
+// watchdog the bootloader armed for the counted entry (40 s).
+func TestBlessCountedEntryOnESP(t *testing.T) {
+	parallel(t)
+	swapSetup(t)
+	root := "/dev/vda2"
+	m := manifest.Manifest{
+		Kernel:  manifest.File{Path: "/vmlinuz", SHA256: sum(kernelData)},
+		Initrds: []manifest.File{{Path: "/system.img", SHA256: sum(systemData)}},
+		Cmdline: cmdSystem(root),
+	}
+	d, _ := systemDisk(map[string]disk.File{
+		"/loader/entries/esp+3.conf": {Data: []byte("title System on the ESP\nlinux /vmlinuz\ninitrd /system.img\noptions " + cmdSystem(root) + "\n")},
+		"/vmlinuz":                   {Src: kernel},
+		"/system.img":                {Src: systemImg},
+		"/warmboot/esp.manifest":     {Data: m.Sign(signKey)},
+	})
+	dimg := buildDisk(t, d)
+	vm := qemu.StartT(t, "vm", qemu.ArchAMD64,
+		qemu.WithKernel(kernel),
+		qemu.WithInitramfs(enforceImage),
+		qemu.WithAppendKernel("console=ttyS0 quiet warmboot.timeout=0 warmboot.wait=3 "+trialArgs),
+		qemu.WithVMTimeout(5*time.Minute),
+		qemu.ArbitraryArgs("-device", "i6300esb", "-action", "watchdog=reset", "-drive", "file="+dimg+",if=virtio,format=raw"),
+	)
+	expect(t, vm,
+		"warmboot: boot counting: vda1:/loader/entries/esp+3.conf is now esp+2-1.conf (tries left after this one: 2)",
+		`warmboot: booting "System on the ESP"`,
+		"WARMBOOT-SYSTEM-UP boot=1 entry=esp by=warmboot", "wbsys$ ")
+	sh(t, vm, "mount /dev/vda1 /efi vfat", "ok")
+	vm.Console.Send("/usr/sbin/warmboot bless\r")
+	expect(t, vm,
+		`warmboot: bless: "esp" is last-known-good`,
+		"warmboot: bless: boot counting: /efi/loader/entries/esp+2-1.conf is now esp.conf, as systemd-bless-boot marks a good boot",
+		"warmboot: bless: watchdog stopped",
+		"WBSYS-DONE exit=0", "wbsys$ ")
+	vm.Kill() // bless synced the renamed entry's directory: nothing else is needed on the disk
+	vm.Wait()
+	out, err := exec.Command("mdir", "-b", "-i", fmt.Sprintf("%s@@%d", dimg, d.Offset(1)), "::/loader/entries").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mdir: %v: %s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "::/loader/entries/esp.conf" {
+		t.Errorf("the ESP's entries after bless: %q, want only esp.conf", got)
+	}
+	// Whole: on FAT a renamed file's size and first cluster reach its new
+	// directory entry only when the file itself is synced.
+	b, err := fatRead(fmt.Sprintf("%s@@%d", dimg, d.Offset(1)), "/loader/entries/esp.conf")
+	if want := "title System on the ESP\n"; err != nil || !strings.HasPrefix(string(b), want) {
+		t.Errorf("esp.conf on the disk after bless: %q, %v; want the entry as written", b, err)
+	}
 }

@@ -307,7 +307,7 @@ func (c *Committer) count(e entry.Entry) bool {
 	}
 	nextFile := path.Join(path.Dir(file), next)
 	err := c.Files(e.Source.Device, func(r *os.Root) error {
-		return r.Rename(strings.TrimPrefix(file, "/"), strings.TrimPrefix(nextFile, "/"))
+		return state.Rename(r, strings.TrimPrefix(file, "/"), strings.TrimPrefix(nextFile, "/"))
 	})
 	src := entry.Source{Device: e.Source.Device, File: file}
 	if err != nil {

@@ -182,6 +182,36 @@ func (r RootFS) Rename(oldpath, newpath string) error { return r.R.Rename(oldpat
 // Remove implements FS.
 func (r RootFS) Remove(name string) error { return r.R.Remove(name) }
 
+// Rename renames oldpath to newpath under r and makes it durable, on FAT
+// too: the renamed file synced where it now is (Linux's vfat writes the
+// new directory entry's size and first cluster only when the file's own
+// metadata is written back: until then the entry names an empty file, or
+// the replaced file's freed clusters), then the directory. BLS counters
+// are renamed so, by the bootloader and by bless.
+func Rename(r *os.Root, oldpath, newpath string) error {
+	if err := r.Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	fs := RootFS{r}
+	if err := fs.SyncFile(newpath); err != nil {
+		return fmt.Errorf("%s renamed %s, not synced: %w", oldpath, newpath, err)
+	}
+	if err := fs.SyncDir(path.Dir(newpath)); err != nil {
+		return fmt.Errorf("%s renamed %s, its directory not synced: %w", oldpath, newpath, err)
+	}
+	return nil
+}
+
+// SyncFile implements FS.
+func (r RootFS) SyncFile(name string) error {
+	f, err := r.R.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
 // SyncDir implements FS.
 func (r RootFS) SyncDir(dir string) error {
 	d, err := r.R.Open(dir)

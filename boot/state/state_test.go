@@ -255,6 +255,7 @@ func (c *crashFS) Remove(name string) error {
 	delete(c.dir, name)
 	return nil
 }
+func (c *crashFS) SyncFile(string) error { return c.op() }
 func (c *crashFS) SyncDir(string) error {
 	if err := c.op(); err != nil {
 		return err

@@ -13,6 +13,11 @@ type FS interface {
 	CreateTemp(dir, pattern string) (File, error)
 	Rename(oldpath, newpath string) error
 	Remove(name string) error
+	// SyncFile makes name's own metadata, where it now is, durable: on
+	// FAT a file's size and first cluster live in its directory entry,
+	// which a rename moves to the target's slot and only the renamed
+	// file's sync writes there (syncing the directory does not).
+	SyncFile(name string) error
 	// SyncDir makes dir's entries (a rename) durable.
 	SyncDir(dir string) error
 }
@@ -55,6 +60,15 @@ func Write(fsys FS, path string, data []byte) error {
 		fsys.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	// Linux's vfat rename over an existing file leaves the target's
+	// slot naming the old file's clusters, which it frees, until the
+	// renamed file's entry is written back; a sync of the directory then
+	// puts the freed clusters on the disk under the old entry (found by
+	// TestStateCrashPointsFAT: every crash point read an empty or torn
+	// state). The file's own sync writes its entry first.
+	if err := fsys.SyncFile(path); err != nil {
+		return fmt.Errorf("writing %s: the new file is in place but did not sync there: %w", path, err)
+	}
 	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("writing %s: the new file is in place but its directory did not sync: %w", path, err)
 	}
@@ -72,6 +86,16 @@ func (OS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newp
 
 // Remove implements FS.
 func (OS) Remove(name string) error { return os.Remove(name) }
+
+// SyncFile implements FS.
+func (OS) SyncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
 
 // SyncDir implements FS.
 func (OS) SyncDir(dir string) error {

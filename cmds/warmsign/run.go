@@ -22,6 +22,7 @@ import (
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
@@ -329,7 +330,20 @@ func writeAtomic(p string, data []byte) error {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), p)
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return err
+	}
+	// Synced where it now is, and its directory: on an ESP mounted at
+	// /boot (systemd-boot's layout) a vfat rename reaches the disk only
+	// with the file's own sync (state.Rename), and until then the
+	// manifest reads empty.
+	if err := (state.OS{}).SyncFile(p); err != nil {
+		return fmt.Errorf("writing %s: in place, not synced: %w", p, err)
+	}
+	if err := (state.OS{}).SyncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("writing %s: in place, its directory not synced: %w", p, err)
+	}
+	return nil
 }
 
 func verifyCmd(args []string, stdout, stderr io.Writer) error {

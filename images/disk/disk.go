@@ -40,6 +40,7 @@ type FS struct {
 	UUID    string // the filesystem's UUID (vfat: its serial, "XXXX-XXXX"); default derived from Label
 	SizeMiB int
 	ESP     bool            // partition type EFI System, else Linux filesystem
+	FAT32   bool            // vfat: FAT32 as on a server's ESP (mkfs.vfat picks FAT16 below 512 MiB); SizeMiB ≥ 33
 	Files   map[string]File // path on the filesystem -> contents
 	// Subvolumes are btrfs subvolumes made before Files are copied
 	// (Files may then be put inside them: "/@/boot/x").
@@ -288,7 +289,11 @@ func makeFS(ctx context.Context, dir, img string, p FS) error {
 		if p.UUID != "" {
 			serial = strings.ReplaceAll(p.UUID, "-", "")
 		}
-		if err := run("mkfs.vfat", "-C", "-n", strings.ToUpper(p.Label), "-i", serial, img, fmt.Sprint(p.SizeMiB*1024)); err != nil {
+		mkfs := []string{"-C", "-n", strings.ToUpper(p.Label), "-i", serial}
+		if p.FAT32 {
+			mkfs = append(mkfs, "-F", "32", "-s", "1")
+		}
+		if err := run("mkfs.vfat", append(mkfs, img, fmt.Sprint(p.SizeMiB*1024))...); err != nil {
 			return err
 		}
 		ents, err := os.ReadDir(dir)

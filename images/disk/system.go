@@ -19,8 +19,10 @@ import (
 )
 
 // SystemModules are what the test system's initramfs loads to mount its
-// root: the virtio disk and ext4.
-var SystemModules = []string{"virtio_pci", "virtio_blk", "ext4", "i6300esb"}
+// root (the virtio disk and ext4), its watchdog, and vfat with the
+// character sets Debian's kernel mounts it with (codepage 437, iocharset
+// ascii, utf8), for an ESP.
+var SystemModules = []string{"virtio_pci", "virtio_blk", "ext4", "i6300esb", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"}
 
 // GoBuild builds a command of this module as a static binary.
 func GoBuild(ctx context.Context, moduleRoot, pkg, out string) error {

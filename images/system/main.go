@@ -17,9 +17,9 @@
 // TEXT" (no sync), "daemon PATH" (a background process that logs to PATH
 // and, on SIGTERM, logs that it stopped cleanly), "stubborn" (a process
 // that ignores SIGTERM), "alive" (are they still running), "set PATH
-// VALUE" (write a /proc or /sys file), "cat PATH", "rm PATH", "statewrite N
-// PATH" (N boot state files, last-known-good w1 … wN), or any program with
-// arguments (double quotes group words).
+// VALUE" (write a /proc or /sys file), "cat PATH", "rm PATH", "mount DEV
+// DIR TYPE", "statewrite N PATH" (N boot state files, last-known-good w1 …
+// wN), or any program with arguments (double quotes group words).
 // Each command ends with a line "WBSYS-DONE <status>".
 package main
 
@@ -233,6 +233,17 @@ func command(f []string) string {
 			return "usage"
 		}
 		if err := os.Remove(f[1]); err != nil {
+			return err.Error()
+		}
+		return "ok"
+	case "mount":
+		if len(f) != 4 {
+			return "usage"
+		}
+		if err := os.MkdirAll(f[2], 0o755); err != nil {
+			return err.Error()
+		}
+		if err := syscall.Mount(f[1], f[2], f[3], 0, ""); err != nil {
 			return err.Error()
 		}
 		return "ok"

@@ -200,26 +200,16 @@ func uncount(root string, r *os.Root, src entry.Source) ([]clog.Note, error) {
 	for _, n := range names {
 		if b, _, ok := bls.ParseCounter(n); ok && b == base && strings.HasSuffix(n, ".conf") {
 			good := bls.Blessed(n)
-			if err := r.Rename(rootRel(path.Join(dir, n)), rootRel(path.Join(dir, good))); err != nil {
-				return done, errors.Join(err, syncRenamed(r, dir, done))
+			// Durably: a power cut after bless must not count the
+			// next boot as one more try, nor (on FAT) leave the entry
+			// an empty file (state.Rename).
+			if err := state.Rename(r, rootRel(path.Join(dir, n)), rootRel(path.Join(dir, good))); err != nil {
+				return done, err
 			}
 			done = append(done, clog.Notef("boot counting: %s is now %s, as systemd-bless-boot marks a good boot", path.Join(dir, n), good))
 		}
 	}
-	return done, syncRenamed(r, dir, done)
-}
-
-// syncRenamed puts the renames done in dir on the disk before bless is
-// done: a power cut after it would otherwise count the next boot as one
-// more try (FAT has no journal to order a rename).
-func syncRenamed(r *os.Root, dir string, done []clog.Note) error {
-	if len(done) == 0 {
-		return nil
-	}
-	if err := (state.RootFS{R: r}).SyncDir(rootRel(dir)); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
+	return done, nil
 }
 
 // rootRel is the absolute path p relative to the root, as os.Root takes
