@@ -20,6 +20,7 @@ func blsEntry(title, version, sortKey, kernel, opts string) string {
 // The BLS entry loader.conf names boots, though another sorts first
 // ("testing" > "stable" in the spec's decreasing version order of IDs).
 func TestBLSDefault(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, bootFS(map[string]string{
 		"/loader/loader.conf":              "timeout 7\ndefault stable-*\n",
 		"/loader/entries/testing-6.2.conf": blsEntry("Newer", "6.2", "", "/vmlinuz", "console=ttyS0 quiet wbtest=bls-newer"),
@@ -59,6 +60,7 @@ menuentry 'three' --id g3 {
 
 // "set default" by index counts top-level items (the submenu is item 1).
 func TestGRUBSetDefault(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, bootFS(map[string]string{
 		"/grub/grub.cfg": "set timeout=3\nset default=\"2\"\n" + grubEntries(),
 	}), image, fast)
@@ -68,6 +70,7 @@ func TestGRUBSetDefault(t *testing.T) {
 
 // grubenv's saved_entry, as grub-mkconfig's header reads it, wins.
 func TestGRUBSavedEntry(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "boot", SizeMiB: 24, Files: map[string]disk.File{
 		"/vmlinuz":      {Src: kernel},
 		"/target.img":   {Src: target},
@@ -90,6 +93,7 @@ fi
 // A missing and a truncated kernel are each reported by file, and the
 // next entry boots.
 func TestBadKernelsFallThrough(t *testing.T) {
+	parallel(t)
 	d := bootFS(map[string]string{
 		"/loader/entries/a.conf": blsEntry("Missing", "1", "1", "/vmlinuz-missing", "console=ttyS0 quiet wbtest=a"),
 		"/loader/entries/b.conf": blsEntry("Truncated", "1", "2", "/vmlinuz-truncated", "console=ttyS0 quiet wbtest=b"),
@@ -107,6 +111,7 @@ func TestBadKernelsFallThrough(t *testing.T) {
 
 // Garbage configs are reported and skipped; the good config still boots.
 func TestGarbageConfig(t *testing.T) {
+	parallel(t)
 	garbage := string(pseudoRandom(4096))
 	vm := startVM(t, bootFS(map[string]string{
 		"/grub/grub.cfg":            garbage,
@@ -123,6 +128,7 @@ func TestGarbageConfig(t *testing.T) {
 // With no configs anywhere, warmboot says what it found and where it
 // looked, and gives a working shell instead of a kernel panic.
 func TestNoConfigs(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, bootFS(map[string]string{"/etc/hostname": "empty\n"}), image, "warmboot.wait=1")
 	expect(t, vm,
 		"warmboot: no boot entries found.",
@@ -134,6 +140,7 @@ func TestNoConfigs(t *testing.T) {
 // The demo disk (GPT: vfat ESP + ext4 /boot, all three formats) shows
 // the menu with its countdown and boots its default.
 func TestDemoDisk(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, disk.Demo(kernel, target, release), image, "warmboot.timeout=1")
 	expect(t, vm,
 		"kernel modules (for the hardware found: ",
@@ -148,6 +155,7 @@ func TestDemoDisk(t *testing.T) {
 // Keys typed on the serial console choose an entry and edit its
 // command line.
 func TestMenuEdit(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, disk.Demo(kernel, target, release), image, "warmboot.timeout=60")
 	expect(t, vm, "(any key stops the countdown)")
 	vm.Console.Send("6")
@@ -162,6 +170,7 @@ func TestMenuEdit(t *testing.T) {
 // When every entry fails, each failure is listed with its cause and a
 // shell starts: the machine is never left at a dead end.
 func TestNothingBootable(t *testing.T) {
+	parallel(t)
 	d := bootFS(map[string]string{
 		"/loader/entries/a.conf": blsEntry("Gone", "1", "1", "/vmlinuz-gone", "console=ttyS0"),
 		"/loader/entries/b.conf": blsEntry("Not a kernel", "1", "2", "/target.img", "console=ttyS0"),

@@ -88,6 +88,7 @@ func (v *efiVM) ok(n *int, cmd string) string {
 // no panic=N (Debian's kernel halts on panic): the machine would be
 // stranded.
 func TestDebianGRUBFallback(t *testing.T) {
+	parallel(t)
 	sys := debianInstalled(t, false)
 	d, uuid, oldRel := sys.d, sys.uuid, sys.oldRel
 	d.ok("warmsign sign -key /root/host.sec -root / -all >/dev/null")

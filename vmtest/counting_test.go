@@ -19,6 +19,7 @@ import (
 // last and the previous entry boots, with no one at the console. The
 // machine reboots itself (panic=1, and QEMU resets instead of exiting).
 func TestBLSBootCounting(t *testing.T) {
+	parallel(t)
 	d := bootFS(map[string]string{
 		"/loader/entries/linux-6.2+3.conf": blsEntry("New", "6.2", "", "/vmlinuz", "console=ttyS0 quiet wbtest=new rdinit=/nonexistent panic=1"),
 		"/loader/entries/linux-6.1.conf":   blsEntry("Old", "6.1", "", "/vmlinuz", "console=ttyS0 quiet wbtest=old"),
@@ -63,6 +64,7 @@ func TestBLSBootCounting(t *testing.T) {
 // writes its environment block, so GRUB's grub-editenv reads the file and
 // the next boot is saved_entry's.
 func TestGRUBNextEntry(t *testing.T) {
+	parallel(t)
 	d := disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "boot", SizeMiB: 24, Files: map[string]disk.File{
 		"/vmlinuz":      {Src: kernel},
 		"/target.img":   {Src: target},

@@ -25,8 +25,11 @@ import (
 //	b. systemctl reboot with warmboot-load.service enabled goes through
 //	   warmboot (systemd 252 alone would go through the firmware);
 //	c. a second kernel package installed by dpkg: the hooks write its
-//	   manifest, report it unsigned, sign it once SIGN_KEY is set, and the
-//	   swap boots it;
+//	   manifest, report it unsigned, sign it once SIGN_KEY is set; the
+//	   configs' default is now the new kernel, so the default kept since
+//	   the blessed swap (a) gives way and the reboot boots it as a trial;
+//	e. a swap back to the older kernel, its initrd without warmboot's
+//	   hook (no booted.json), is blessed all the same;
 //	d. disable --now unloads: systemctl reboot goes through the firmware.
 //
 // After each boot: the file written without sync is there, the previous
@@ -36,6 +39,7 @@ import (
 // warmboot-booted's journal lines are there. At the end, after poweroff,
 // e2fsck finds the root clean.
 func TestDebian(t *testing.T) {
+	parallel(t)
 	sys := debianInstalled(t, false)
 	d, fw, uuid, oldRel, newRel := sys.d, sys.fw, sys.uuid, sys.oldRel, sys.newRel
 	if !strings.Contains(sys.dpkg, "update-initramfs: Generating /boot/initrd.img-") {
@@ -104,14 +108,43 @@ func TestDebian(t *testing.T) {
 	if strings.Contains(out, "WARNING") || strings.Contains(out, "refused") {
 		t.Errorf("the hook with SIGN_KEY still reports refusals:\n%s", out)
 	}
+	// The upgrade made GRUB's first entry ("simple") the new kernel: the
+	// default kept since the blessed swap (a) gives way to it, and the
+	// hook's reload says so; the reboot boots it as a trial (its contents
+	// are not last-known-good, whatever its id), blessed once it is up.
+	simple := "gnulinux-simple-" + uuid
+	// (The hook keeps warmswap's plan out of dpkg's output: it is in the
+	// journal.)
+	if got := d.ok("journalctl -b -t warmswap -o cat | grep 'plan: warmboot boots as from the firmware' | tail -n 1"); !strings.Contains(got, `plan: warmboot boots as from the firmware: "Debian GNU/Linux", `) || !strings.Contains(got, "vmlinuz-"+newRel) {
+		t.Errorf("after the upgrade, the hook's reload does not name the new default (%s) as what boots next:\n%s", newRel, got)
+	}
 	d.ok("echo written-before-c > /root/unsynced-c")
-	simple := "gnulinux-simple-" + uuid // GRUB's first entry: now the new kernel
-	d.send("warmswap -entry " + simple)
-	d.expect(`warmswap: check ok: target: "Debian GNU/Linux": kernel `, "/boot/vmlinuz-"+newRel, "warmboot: starting")
+	d.send("systemctl reboot")
+	d.expect("warmboot: starting", `warmboot: trial: "Debian GNU/Linux" recorded in`)
 	d.up(true)
-	d.checkBoot("/root/unsynced-c", "written-before-c", simple, "warmswap")
+	d.checkBoot("/root/unsynced-c", "written-before-c", simple, "")
 	if got := d.ok("uname -r; cat /proc/cmdline"); !strings.Contains(got, newRel+"\n") || !strings.Contains(got, "BOOT_IMAGE=/boot/vmlinuz-"+newRel) {
-		t.Errorf("swapped to %q, want the new kernel %s", got, newRel)
+		t.Errorf("the reboot after the upgrade booted %q, want the new kernel %s", got, newRel)
+	}
+	if out := d.ok("journalctl -b -u warmboot-bless -o cat"); !strings.Contains(out, `"`+simple+`" is last-known-good`) {
+		t.Errorf("warmboot-bless did not bless the upgraded kernel's trial:\n%s", out)
+	}
+
+	// e. The new kernel is found bad in production: a swap back to the
+	// old one, whose initrd was built before warmboot was installed (no
+	// hook: update-initramfs -u rebuilds only the newest), so it has no
+	// booted.json. bless knows the running entry by its kernel and
+	// command line, and blesses the trial (and stops the watchdog where there is one).
+	d.ok("mv /usr/share/initramfs-tools/scripts/init-bottom/warmboot /root/wb-init-bottom && update-initramfs -u -k " + oldRel + " 2>&1 && mv /root/wb-init-bottom /usr/share/initramfs-tools/scripts/init-bottom/warmboot")
+	d.ok("warmsign sign -key /root/host.sec -root / -all >/dev/null")
+	d.send("warmswap -entry " + entry)
+	d.expect(`warmswap: plan: trial: "`+entry+`"`, "warmboot: starting", `warmboot: trial: "Advanced options for Debian GNU/Linux > Debian GNU/Linux, with Linux `+oldRel+`" recorded in`)
+	d.up(true)
+	if got := d.ok("uname -r; test -e /run/warmboot/booted.json && echo HAS-BOOTED || echo NO-BOOTED"); !strings.Contains(got, oldRel+"\n") || !strings.Contains(got, "NO-BOOTED") {
+		t.Errorf("the swap back to %s without the initramfs hook: %q", oldRel, got)
+	}
+	if out := d.ok("journalctl -b -u warmboot-bless -o cat"); !strings.Contains(out, "no booted.json") || !strings.Contains(out, `"`+entry+`" is last-known-good`) || !strings.Contains(out, "watchdog stopped") && !strings.Contains(out, "no watchdog device") {
+		t.Errorf("warmboot-bless did not bless the swap back to the older kernel:\n%s", out)
 	}
 
 	// d. Opting out unloads; systemctl reboot goes through the firmware

@@ -244,6 +244,7 @@ func (v *efiVM) kill() {
 // the target still finds the ACPI tables and the EFI runtime services
 // (it lists EFI variables through them).
 func TestSwapUEFI(t *testing.T) {
+	parallel(t)
 	swapSetup(t)
 	d, part := systemDisk(grubESP(t))
 	dimg := buildDisk(t, d)

@@ -42,6 +42,7 @@ func record(t *testing.T, entry string) []byte {
 // A handoff names an entry that is not the default: it boots at once,
 // with no menu (the 60 s countdown would otherwise hold the boot).
 func TestHandoffBootsRequestedEntry(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(nil), withHandoff(t, image, record(t, "wb-1")), "warmboot.timeout=60 warmboot.wait=3")
 	expect(t, vm,
 		`warmboot: handoff from "vmtest" at 2026-11-22T18:00:00Z (vmtest): boot entry "wb-1"`,
@@ -53,6 +54,7 @@ func TestHandoffBootsRequestedEntry(t *testing.T) {
 // A handoff cannot get around the image's policy: the unsigned entry it
 // asks for is refused and the signed one boots.
 func TestHandoffCannotBypassPolicy(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(nil), withHandoff(t, enforceImage, record(t, "A 2")), fast)
 	expect(t, vm,
 		`warmboot: booting "A 2" as the handoff asks; skipping the menu`,
@@ -65,6 +67,7 @@ func TestHandoffCannotBypassPolicy(t *testing.T) {
 // A handoff of an unknown version is ignored with a message; the normal
 // menu boots the default.
 func TestHandoffUnknownVersion(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(nil), withHandoff(t, image, []byte(`{"version": 9, "entry": "wb-1"}`)), fast)
 	expect(t, vm,
 		"warmboot: ignoring the handoff: /.warmboot/handoff.json: unknown handoff record version 9 (this bootloader reads version 1)",

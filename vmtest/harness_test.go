@@ -155,3 +155,10 @@ func shellWorks(t *testing.T, vm *qemu.VM) {
 	expect(t, vm, "shell-42")
 	finish(t, vm, false)
 }
+
+// parallel lets the test run beside others: go test's -parallel bounds
+// how many VMs run at once (make vmtest's VMPAR; 1 runs them one by one).
+// Each test has its own disks and scratch files; what they share (the
+// kernel, the images, the cached Debian system under a copy-on-write
+// overlay) is only read.
+func parallel(t *testing.T) { t.Parallel() }

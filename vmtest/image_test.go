@@ -12,6 +12,7 @@ import (
 // Two builds of the image from the same inputs are byte-identical: this
 // builds a second one and compares it with the one make built.
 func TestImageReproducible(t *testing.T) {
+	parallel(t)
 	out := filepath.Join(t.TempDir(), "warmboot.cpio")
 	cmd := exec.Command("go", "run", "./images/mkimage", "-kernel-dir", os.Getenv("WARMBOOT_KERNEL_DIR"), "-o", out)
 	cmd.Dir = ".."

@@ -174,6 +174,7 @@ func chooseSATA(t *testing.T, mon *monitor, until func(string) string) {
 // drivers built in (nothing loaded), and the entry is chosen on the USB
 // keyboard: with no PS/2 controller, the keys can only come from usb-kbd.
 func TestPayloadDisks(t *testing.T) {
+	parallel(t)
 	mon, monArgs := newMonitor(t)
 	vm := bootPayload(t, payload, "", append(monArgs, payloadDisks(t, nil)...)...)
 	chooseSATA(t, mon, func(w string) string {
@@ -192,6 +193,7 @@ func TestPayloadDisks(t *testing.T) {
 // stub, with no arguments: the payload's built-in command line gives the
 // consoles), and it boots the entry chosen on the USB keyboard.
 func TestPayloadDisksUEFI(t *testing.T) {
+	parallel(t)
 	mon, monArgs := newMonitor(t)
 	devices := append(monArgs, payloadDisks(t, map[string]disk.File{"/EFI/BOOT/BOOTX64.EFI": {Src: payload}})...)
 	vm := startFirmware(t, ovmf, 5*time.Minute, false, devices...)
@@ -285,6 +287,7 @@ func secureESP(t testing.TB, efi string) disk.Disk {
 // whose kernel is signed with the db key, which kexec_file_load verifies
 // against the platform keyring.
 func TestPayloadSecureBoot(t *testing.T) {
+	parallel(t)
 	d := secureESP(t, sbsign(t, payload))
 	vm := startFirmware(t, ovmfSecure, 5*time.Minute, false, "-drive", "file="+buildDisk(t, d)+",if=virtio,format=raw")
 	vm.expect("Kernel is locked down from EFI Secure Boot; see man kernel_lockdown.7",
@@ -299,6 +302,7 @@ func TestPayloadSecureBoot(t *testing.T) {
 // A signed payload with one byte changed is refused by the firmware: it
 // never starts.
 func TestPayloadTampered(t *testing.T) {
+	parallel(t)
 	signed := sbsign(t, payload)
 	data, err := os.ReadFile(signed)
 	if err != nil {
@@ -364,6 +368,7 @@ func bootPayloadSystem(t testing.TB, bz, dimg string, timeout time.Duration) (*q
 // with the handoff as its only initrd; the payload boots the target the
 // handoff names. (TestSwapSoak swaps through the payload twenty times.)
 func TestSwapPayload(t *testing.T) {
+	parallel(t)
 	d, part, bz := payloadSystem(t, false)
 	dimg := buildDisk(t, d)
 	vm, _ := bootPayloadSystem(t, bz, dimg, 4*time.Minute)

@@ -7,7 +7,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hugelgupf/vmtest/qemu"
 	"github.com/warmboot/warmboot/images/disk"
 )
 
@@ -140,6 +142,7 @@ menuentry 'System setup' $menuentry_id_option 'uefi-firmware' {
 // the variables where GRUB does). The saved entry boots, with the command
 // line GRUB would build.
 func TestRHELStyleNVMe(t *testing.T) {
+	parallel(t)
 	const older, newer = "4.18.0-477.10.1.el8_8.x86_64", "4.18.0-513.5.1.el8_9.x86_64"
 	opts := "console=ttyS0 quiet root=/dev/mapper/rhel-root ro crashkernel=auto wbtest=rhel "
 	boot := map[string]disk.File{
@@ -172,12 +175,56 @@ func TestRHELStyleNVMe(t *testing.T) {
 	finish(t, vm, true)
 }
 
+// A RHEL 8 BIOS install whose /boot is XFS, with GRUB's one-shot entry
+// pending (grub2-reboot wrote next_entry into /boot/grub2/grubenv).
+// warmboot cannot write XFS, so it could never clear it: honoured, it
+// would boot that entry on every boot. It is ignored, with the reason,
+// and the saved entry boots with no panic= (a boot whose trial cannot be
+// recorded gets neither panic=N nor the watchdog, so a failure cannot loop
+// either).
+func TestRHELXFSOneShot(t *testing.T) {
+	parallel(t)
+	const older, newer = "4.18.0-477.10.1.el8_8.x86_64", "4.18.0-513.5.1.el8_9.x86_64"
+	opts := "console=ttyS0 quiet root=/dev/mapper/rhel-root ro crashkernel=auto wbtest=rhel "
+	boot := map[string]disk.File{
+		"/grub2/grub.cfg": {Data: []byte(strings.ReplaceAll(rhelESPGrubCfg, "gpt2", "gpt1"))},
+		"/grub2/grubenv":  {Data: disk.GrubEnv("saved_entry", rhelMachineID+"-"+older, "next_entry", rhelMachineID+"-"+newer, "kernelopts", opts, "boot_success", "1")},
+	}
+	for _, v := range []string{older, newer} {
+		boot["/loader/entries/"+rhelMachineID+"-"+v+".conf"] = disk.File{Data: []byte(rhelBLS(v))}
+		boot["/vmlinuz-"+v] = disk.File{Src: kernel}
+		boot["/initramfs-"+v+".img"] = disk.File{Src: target}
+	}
+	dimg := buildDisk(t, disk.Disk{Parts: []disk.FS{
+		{Type: "xfs", Label: "boot", UUID: "7e2f0c2a-8a4b-4d2c-9d35-6c1b0f1e2a11", SizeMiB: 64, Files: boot},
+	}})
+	c := &console{}
+	vm := qemu.StartT(t, "vm", qemu.ArchAMD64,
+		qemu.WithKernel(kernel),
+		qemu.WithInitramfs(image),
+		qemu.WithAppendKernel("console=ttyS0 quiet "+fast),
+		qemu.WithVMTimeout(4*time.Minute),
+		qemu.LogSerialByLine(c.add),
+		qemu.ArbitraryArgs("-no-reboot", "-drive", "file="+dimg+",if=virtio,format=raw"),
+	)
+	want := marker(fmt.Sprintf("BOOT_IMAGE=(hd0,gpt1)/vmlinuz-%s %sskew_tick=1", older, opts))
+	expect(t, vm,
+		fmt.Sprintf(`ignoring next_entry=%q (GRUB's one-shot entry): warmboot cannot clear it here`, rhelMachineID+"-"+newer),
+		fmt.Sprintf("warmboot: booting \"Red Hat Enterprise Linux (%s) 8.8 (Ootpa)\": kernel vda1:/vmlinuz-%s", older, older),
+		want)
+	finish(t, vm, true)
+	if l, ok := c.lineAfter("WARMBOOT-TARGET-OK", time.Time{}); !ok || !strings.HasSuffix(strings.TrimSpace(l), want) {
+		t.Errorf("the target's command line: %q, want it to end %q (no panic=: nothing records a trial here)", l, want)
+	}
+}
+
 // A /boot mirrored by md RAID1 across two SATA disks (AHCI), as server
 // installers lay it out: array A (metadata 1.0, the filesystem at the
 // members' start) holds a GRUB config, array B (metadata 1.2) an XFS with
 // BLS entries. Both are assembled read-only, the BLS default boots, and
 // neither disk is changed by a single byte.
 func TestMDRaid1SATA(t *testing.T) {
+	parallel(t)
 	uuidA := [16]byte{0xa1, 0xa2, 0xa3, 0xa4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 	uuidB := [16]byte{0xb1, 0xb2, 0xb3, 0xb4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 	member := func(slot int) disk.Disk {
@@ -218,6 +265,7 @@ func TestMDRaid1SATA(t *testing.T) {
 // the surviving member on its own (metadata 1.0 looks like a plain
 // filesystem), then starts the array degraded and boots from it.
 func TestMDRaid1Degraded(t *testing.T) {
+	parallel(t)
 	uuid := [16]byte{0xd1, 0xd2, 0xd3, 0xd4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 	a := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "mdgrub", SizeMiB: 24,
 		MD: &disk.MD{Version: "1.0", UUID: uuid, Name: "srv:boot", RaidDisks: 2, DevNumber: 1},
@@ -241,6 +289,7 @@ func TestMDRaid1Degraded(t *testing.T) {
 // the volume group's PV): the volume is mapped read-only and its GRUB
 // config boots.
 func TestLVMBoot(t *testing.T) {
+	parallel(t)
 	d := disk.Disk{Parts: []disk.FS{
 		{Type: "ext4", Label: "other", SizeMiB: 8, Files: map[string]disk.File{"/README": {Data: []byte("not boot")}}},
 		{Type: "ext4", Label: "lvboot", SizeMiB: 32, LVM: &[2]string{"rhel", "boot"}, Files: map[string]disk.File{
@@ -265,6 +314,7 @@ func TestLVMBoot(t *testing.T) {
 // subvolume "@", so GRUB's prefix is /@/boot/grub and its paths start with
 // /@/boot, as GRUB reads them from the top of the filesystem.
 func TestBtrfsSubvolume(t *testing.T) {
+	parallel(t)
 	d := disk.Disk{Parts: []disk.FS{
 		{Type: "btrfs", Label: "ubuntu", UUID: "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f60718", SizeMiB: 128, Subvolumes: []string{"@", "@home"}, Files: map[string]disk.File{
 			"/@/boot/vmlinuz-6.8.0-45-generic":    {Src: kernel},
@@ -304,6 +354,7 @@ menuentry 'Ubuntu' --id gnulinux-simple-4e5f {
 // USB keyboard beside it: the USB drivers load for what is plugged in and
 // the stick's extlinux menu boots (DEFAULT menu.c32, so MENU DEFAULT).
 func TestUSBDisk(t *testing.T) {
+	parallel(t)
 	d := disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "INSTALL", SizeMiB: 24, Files: map[string]disk.File{
 		"/vmlinuz":               {Src: kernel},
 		"/target.img":            {Src: target},
@@ -327,6 +378,7 @@ func TestUSBDisk(t *testing.T) {
 // /dev/console, a grub.cfg nested 20000 blocks deep, beside a good entry.
 // Each is reported by name and the good entry boots, in the usual time.
 func TestHostileDisk(t *testing.T) {
+	parallel(t)
 	deep := strings.Repeat("submenu x {\n", 20000) + strings.Repeat("}\n", 20000)
 	vm := startVM(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "boot", SizeMiB: 24, Files: map[string]disk.File{
 		"/vmlinuz":                  {Src: kernel},
@@ -351,6 +403,7 @@ func TestHostileDisk(t *testing.T) {
 // MENU DEFAULT boots; TIMEOUT 0 in isolinux waits for a key, so the test
 // presses Enter.
 func TestInstallerCD(t *testing.T) {
+	parallel(t)
 	iso := t.TempDir() + "/netinst.iso"
 	if err := disk.ISO(t.Context(), iso, "Debian 12.6.0 amd64 n", map[string]disk.File{
 		"/install.amd/vmlinuz":       {Src: kernel},

@@ -265,6 +265,7 @@ func checkClean(t testing.TB, img string) func(path string) string {
 // by entry id through the bootloader; the filesystem is clean; a process
 // that ignores SIGTERM is killed.
 func TestSwapEntry(t *testing.T) {
+	parallel(t)
 	swapSetup(t)
 	d, part := systemDisk(nil)
 	dimg := buildDisk(t, d)
@@ -302,6 +303,7 @@ func TestSwapEntry(t *testing.T) {
 // in the handoff, and are verified there against the manifest handed
 // with them.
 func TestSwapKernel(t *testing.T) {
+	parallel(t)
 	swapSetup(t)
 	d, part := systemDisk(nil)
 	dimg := buildDisk(t, d)
@@ -324,6 +326,7 @@ func TestSwapKernel(t *testing.T) {
 // trial warmswap commits itself as the bootloader would (package loader;
 // this VM has no watchdog: it says so, and the target gets panic=N).
 func TestSwapDirect(t *testing.T) {
+	parallel(t)
 	swapSetup(t)
 	d, part := systemDisk(nil)
 	dimg := buildDisk(t, d)
@@ -352,6 +355,7 @@ func TestSwapDirect(t *testing.T) {
 // daemon is still running and no kexec image is left loaded. A dry run
 // prints the plan and changes nothing either.
 func TestSwapRefusals(t *testing.T) {
+	parallel(t)
 	swapSetup(t)
 	d, _ := systemDisk(nil)
 	vm, _ := bootSystem(t, buildDisk(t, d), 4*time.Minute)
@@ -395,6 +399,7 @@ func TestSwapRefusals(t *testing.T) {
 // available stay level. The last swap goes to the target, and the
 // filesystem is then checked clean.
 func TestSwapSoak(t *testing.T) {
+	parallel(t)
 	// make test swaps 10 times; make soak as many as SOAK_N says.
 	n := 10
 	if v, err := strconv.Atoi(os.Getenv("WARMBOOT_SOAK_N")); err == nil && v > 0 {

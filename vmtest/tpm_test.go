@@ -63,6 +63,7 @@ func extend(digests ...[32]byte) string {
 // from the files on the disk, so a log that merely agreed with itself
 // would not pass.
 func TestTPMMeasuredBoot(t *testing.T) {
+	parallel(t)
 	d := twoEntries(map[string][]byte{
 		"/warmboot/a.manifest": []byte(signed(signKey, "/vmlinuz-a", kernelData, cmdA)),
 	})

@@ -138,6 +138,7 @@ func refusedThenB(t *testing.T, d disk.Disk, why string) {
 }
 
 func TestVerifyKernelFlipped(t *testing.T) {
+	parallel(t)
 	flipped := bytes.Clone(kernelData)
 	flipped[len(flipped)/2] ^= 0x01
 	refusedThenB(t, twoEntries(map[string][]byte{
@@ -148,6 +149,7 @@ func TestVerifyKernelFlipped(t *testing.T) {
 }
 
 func TestVerifyInitrdTampered(t *testing.T) {
+	parallel(t)
 	bad := append(bytes.Clone(targetData), "appended"...)
 	d := twoEntries(map[string][]byte{
 		"/target-a.img":        bad,
@@ -159,6 +161,7 @@ func TestVerifyInitrdTampered(t *testing.T) {
 }
 
 func TestVerifyCmdlineChanged(t *testing.T) {
+	parallel(t)
 	refusedThenB(t, twoEntries(map[string][]byte{
 		"/warmboot/a.manifest": []byte(signed(signKey, "/vmlinuz-a", kernelData, "console=ttyS0 quiet")),
 	}), `does not match its signed manifest: command line "`+cmdA+`" is not the signed "console=ttyS0 quiet" (vda1:/warmboot/a.manifest)`)
@@ -167,6 +170,7 @@ func TestVerifyCmdlineChanged(t *testing.T) {
 // A is signed by a key the image does not trust; B is signed with the
 // real signify-openbsd, whose key the image does trust.
 func TestVerifyUnknownKeyAndSignify(t *testing.T) {
+	parallel(t)
 	d := twoEntries(map[string][]byte{
 		"/warmboot/a.manifest": []byte(signed(stranger, "/vmlinuz-a", kernelData, cmdA)),
 	})
@@ -191,11 +195,13 @@ func TestVerifyUnknownKeyAndSignify(t *testing.T) {
 }
 
 func TestVerifyMissing(t *testing.T) {
+	parallel(t)
 	refusedThenB(t, twoEntries(nil),
 		"no signed manifest names this kernel: kernel vda1:/vmlinuz-a (looked in vda1:/warmboot/, vda1:/boot/warmboot/; sign the entry with warmsign sign)")
 }
 
 func TestVerifyTruncated(t *testing.T) {
+	parallel(t)
 	good := signed(signKey, "/vmlinuz-a", kernelData, cmdA)
 	refusedThenB(t, twoEntries(map[string][]byte{
 		"/warmboot/a.manifest": []byte(good[:len(good)-30]),
@@ -203,6 +209,7 @@ func TestVerifyTruncated(t *testing.T) {
 }
 
 func TestVerifyGarbage(t *testing.T) {
+	parallel(t)
 	refusedThenB(t, twoEntries(map[string][]byte{
 		"/warmboot/a.manifest": []byte("\x89PNG\r\n\x1a\n garbage"),
 	}), `vda1:/warmboot/a.manifest: malformed manifest: line 1: want "warmboot-manifest v1"`)
@@ -210,6 +217,7 @@ func TestVerifyGarbage(t *testing.T) {
 
 // Under warn, an unverified entry boots with a loud warning.
 func TestVerifyWarnPolicy(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(nil), warnImage, fast)
 	expect(t, vm,
 		"warmboot: policy warn, command line edits refuse",
@@ -222,6 +230,7 @@ func TestVerifyWarnPolicy(t *testing.T) {
 
 // Without keys (policy off) anything boots, and nothing is checked.
 func TestVerifyOff(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(map[string][]byte{"/warmboot/a.manifest": []byte("garbage")}), image, fast)
 	expect(t, vm,
 		"warmboot: policy off: entries are not verified",
@@ -232,6 +241,7 @@ func TestVerifyOff(t *testing.T) {
 
 // Under enforce, the menu refuses to edit a signed command line.
 func TestVerifyEditRefused(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(map[string][]byte{
 		"/warmboot/a.manifest": []byte(signed(signKey, "/vmlinuz-a", kernelData, cmdA)),
 	}), enforceImage, "warmboot.timeout=60 warmboot.wait=3")
@@ -250,6 +260,7 @@ func TestVerifyEditRefused(t *testing.T) {
 // kernel trusts only through the UEFI db (the platform keyring), and
 // SeaBIOS has none: so here every entry is refused.
 func TestLockdownRefusesUnverifiable(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(nil), image, fast+" lockdown=integrity")
 	expect(t, vm,
 		"warmboot: kernel lockdown (integrity): the kernel kexecs only kernels it can verify the signature of",
@@ -262,6 +273,7 @@ func TestLockdownRefusesUnverifiable(t *testing.T) {
 // With edits allowed as unsigned, an edited command line boots, the
 // kernel and initrd still verified, and says so.
 func TestVerifyEditUnsigned(t *testing.T) {
+	parallel(t)
 	vm := startVM(t, twoEntries(map[string][]byte{
 		"/warmboot/a.manifest": []byte(signed(signKey, "/vmlinuz-a", kernelData, cmdA)),
 	}), editsImage, "warmboot.timeout=60 warmboot.wait=3")

@@ -16,6 +16,7 @@ import (
 // longer says it can be loaded above 4 GiB, which the kernel's bzImage64
 // loader requires) is loaded with kexec_load instead, said so, and boots.
 func TestConsoleVoice(t *testing.T) {
+	parallel(t)
 	testtool.Need(t, "debugfs")
 	low, err := os.ReadFile(kernel)
 	if err != nil {
