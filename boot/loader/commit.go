@@ -221,11 +221,7 @@ func (c *Committer) Commit(s *Store, b Boot) Committed {
 		if err := c.SetFirmware(o); err != nil {
 			clog.Warnf(c.Log, "firmware path: %v: a reset during the trial boots what the firmware's loader boots by default", err)
 		} else {
-			var fb *state.Ref
-			if a := b.trial.State.Trial; a != nil {
-				fb = a.Fallback
-			}
-			clog.Infof(c.Log, "%s", o.SetNote(fb))
+			clog.Infof(c.Log, "%s", o.SetNote(fallbackOf(b.trial.State.Trial)))
 		}
 	}
 	if !b.trial.Arm {
@@ -233,7 +229,7 @@ func (c *Committer) Commit(s *Store, b Boot) Committed {
 	}
 	fb := "the entry that last came up"
 	if b.trial.Trial {
-		fb = fallbackName(b.trial.State.Trial)
+		fb = fallbackOf(b.trial.State.Trial).FallbackName()
 	}
 	switch {
 	case b.trial.Trial && !done.Recorded:
@@ -277,7 +273,7 @@ func (c *Committer) record(s *Store, b Boot) bool {
 		clog.Warnf(c.Log, "trial: cannot record the trial of %q in %s: %v", b.Entry.Label, s.Where, err)
 		return false
 	case err != nil && bt.Trial:
-		clog.Warnf(c.Log, "trial: cannot record the trial of %q in %s: %v; booting it without the watchdog: if it fails, nothing brings the machine back to %s", b.Entry.Label, s.Where, err, fallbackName(bt.State.Trial))
+		clog.Warnf(c.Log, "trial: cannot record the trial of %q in %s: %v; booting it without the watchdog: if it fails, nothing brings the machine back to %s", b.Entry.Label, s.Where, err, fallbackOf(bt.State.Trial).FallbackName())
 		return false
 	case err != nil:
 		clog.Warnf(c.Log, "boot state: not saved in %s: %v", s.Where, err)
@@ -340,9 +336,10 @@ func (c *Committer) saveEnv(ws []entry.EnvWrite) {
 	}
 }
 
-func fallbackName(a *state.Attempt) string {
+// fallbackOf is a's fallback: nil where there is no attempt, or it names none.
+func fallbackOf(a *state.Attempt) *state.Ref {
 	if a == nil {
-		return (*state.Ref)(nil).FallbackName()
+		return nil
 	}
-	return a.Fallback.FallbackName()
+	return a.Fallback
 }

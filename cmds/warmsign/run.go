@@ -309,41 +309,13 @@ func manifestDir(root string) string {
 	return filepath.Join(root, "warmboot")
 }
 
-// writeAtomic replaces p with data, or leaves p as it was.
+// writeAtomic replaces p with data, or leaves p as it was (state.Write:
+// synced, renamed, synced where it now is, on FAT too), readable by all.
 func writeAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".warmsign-*")
-	if err != nil {
+	if err := state.Write(state.OS{}, p, data); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return err
-	}
-	// Synced where it now is, and its directory: on an ESP mounted at
-	// /boot (systemd-boot's layout) a vfat rename reaches the disk only
-	// with the file's own sync (state.Rename), and until then the
-	// manifest reads empty.
-	if err := (state.OS{}).SyncFile(p); err != nil {
-		return fmt.Errorf("writing %s: in place, not synced: %w", p, err)
-	}
-	if err := (state.OS{}).SyncDir(filepath.Dir(p)); err != nil {
-		return fmt.Errorf("writing %s: in place, its directory not synced: %w", p, err)
-	}
-	return nil
+	return os.Chmod(p, 0o644)
 }
 
 func verifyCmd(args []string, stdout, stderr io.Writer) error {
