@@ -12,10 +12,20 @@ import (
 	"github.com/warmboot/warmboot/images/disk"
 )
 
-// bootTrialSystem is bootSystem on a machine that resets instead of
-// exiting (no -no-reboot) and has QEMU's i6300esb watchdog, which resets
-// the machine when it fires.
+// bootTrialSystem is bootSystem on a trial machine (startTrialMachine),
+// up on its default entry "system".
 func bootTrialSystem(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM, *console) {
+	t.Helper()
+	vm, c := startTrialMachine(t, dimg, timeout)
+	expect(t, vm, "WARMBOOT-SYSTEM-UP boot=1 entry=system by=warmboot", "wbsys$ ")
+	return vm, c
+}
+
+// startTrialMachine starts the enforcing bootloader with the trial
+// settings on a machine that resets instead of exiting (no -no-reboot)
+// and has QEMU's i6300esb watchdog, which resets the machine when it
+// fires.
+func startTrialMachine(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM, *console) {
 	t.Helper()
 	c := &console{}
 	vm := qemu.StartT(t, "vm", qemu.ArchAMD64,
@@ -26,7 +36,6 @@ func bootTrialSystem(t *testing.T, dimg string, timeout time.Duration) (*qemu.VM
 		qemu.LogSerialByLine(c.add),
 		qemu.ArbitraryArgs("-device", "i6300esb", "-action", "watchdog=reset", "-drive", "file="+dimg+",if=virtio,format=raw"),
 	)
-	expect(t, vm, "WARMBOOT-SYSTEM-UP boot=1 entry=system by=warmboot", "wbsys$ ")
 	return vm, c
 }
 
@@ -174,13 +183,7 @@ func TestBlessCountedEntryOnESP(t *testing.T) {
 		"/warmboot/esp.manifest":     {Data: m.Sign(signKey)},
 	})
 	dimg := buildDisk(t, d)
-	vm := qemu.StartT(t, "vm", qemu.ArchAMD64,
-		qemu.WithKernel(kernel),
-		qemu.WithInitramfs(enforceImage),
-		qemu.WithAppendKernel("console=ttyS0 quiet warmboot.timeout=0 warmboot.wait=3 "+trialArgs),
-		qemu.WithVMTimeout(5*time.Minute),
-		qemu.ArbitraryArgs("-device", "i6300esb", "-action", "watchdog=reset", "-drive", "file="+dimg+",if=virtio,format=raw"),
-	)
+	vm, _ := startTrialMachine(t, dimg, 5*time.Minute)
 	expect(t, vm,
 		"warmboot: boot counting: vda1:/loader/entries/esp+3.conf is now esp+2-1.conf (tries left after this one: 2)",
 		`warmboot: booting "System on the ESP"`,
