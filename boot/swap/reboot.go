@@ -3,6 +3,7 @@ package swap
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -23,8 +24,11 @@ const (
 	ShutdownHook = "usr/lib/systemd/system-shutdown/warmboot-teardown"
 	// KexecToolsDefaults is Debian's kexec-tools configuration: with
 	// LOAD_KEXEC=true its kexec-load service loads /vmlinuz at every
-	// reboot, after warmswap's checks.
+	// reboot, after warmswap's checks. The files in KexecToolsSnippets
+	// are sourced after it, in run-parts order; the warmboot package
+	// puts LOAD_KEXEC=false in KexecToolsSnippets/warmboot.
 	KexecToolsDefaults = "etc/default/kexec"
+	KexecToolsSnippets = "etc/default/kexec.d"
 )
 
 // RebootFacts are what decide the next reboot's path.
@@ -40,8 +44,10 @@ type RebootFacts struct {
 	// shutdown hook are installed.
 	Systemd, DropIn, Hook bool
 	// KexecTools: Debian's kexec-tools loads a kernel at every reboot
-	// (LOAD_KEXEC=true in /etc/default/kexec).
-	KexecTools bool
+	// (LOAD_KEXEC=true as /etc/default/kexec and its kexec.d leave it);
+	// KexecToolsBy is the file that set it last.
+	KexecTools   bool
+	KexecToolsBy string
 }
 
 // ReadRebootFacts reads the facts under root; the caller knows whether
@@ -53,14 +59,48 @@ func ReadRebootFacts(root string, systemd, loaded bool) RebootFacts {
 	if b, err := os.ReadFile(at(Armed)); err == nil {
 		f.Armed, f.ArmedBy = true, strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile(at(KexecToolsDefaults)); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "LOAD_KEXEC="); ok {
-				f.KexecTools = strings.Trim(v, `"'`) == "true"
+	f.KexecTools, f.KexecToolsBy = loadKexec(root)
+	return f
+}
+
+// loadKexec says whether Debian's kexec-tools loads a kernel at reboot,
+// as its kexec-load script decides: LOAD_KEXEC as /etc/default/kexec and
+// then each file of /etc/default/kexec.d that run-parts lists (names of
+// letters, digits, '_' and '-', in order) leave it. by is the file that
+// set it last.
+func loadKexec(root string) (load bool, by string) {
+	files := []string{KexecToolsDefaults}
+	if ents, err := os.ReadDir(filepath.Join(root, KexecToolsSnippets)); err == nil {
+		for _, e := range ents { // ReadDir sorts by name, as run-parts does in the C locale
+			if runPartsName(e.Name()) && !e.IsDir() {
+				files = append(files, path.Join(KexecToolsSnippets, e.Name()))
 			}
 		}
 	}
-	return f
+	for _, name := range files {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "LOAD_KEXEC="); ok {
+				v, _, _ = strings.Cut(v, "#")
+				load, by = strings.Trim(strings.TrimSpace(v), `"'`) == "true", "/"+name
+			}
+		}
+	}
+	return load, by
+}
+
+// runPartsName is a file name run-parts --list lists (its default
+// --lsbsysinit off: letters, digits, underscores and hyphens only).
+func runPartsName(n string) bool {
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return n != ""
 }
 
 // RebootPath is which way the next reboot goes, and why.
@@ -78,7 +118,7 @@ type RebootPath struct {
 func NextReboot(f RebootFacts) RebootPath {
 	p := nextReboot(f)
 	if f.KexecTools {
-		p.Warning = fmt.Sprintf("/%s sets LOAD_KEXEC=true: kexec-tools loads /vmlinuz at every reboot, after warmboot's checks, and systemd 255 or later then reboots by kexec into it, with no verification and no trial (set LOAD_KEXEC=false; warmboot-load.service does the loading)", KexecToolsDefaults)
+		p.Warning = fmt.Sprintf("%s sets LOAD_KEXEC=true: kexec-tools loads /vmlinuz at every reboot, after warmboot's checks, and systemd 255 or later then reboots by kexec into it, with no verification and no trial (set LOAD_KEXEC=false, as the warmboot package's /%s/warmboot does; warmboot-load.service does the loading)", f.KexecToolsBy, KexecToolsSnippets)
 	}
 	return p
 }

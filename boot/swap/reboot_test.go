@@ -23,8 +23,44 @@ func TestNextRebootKexecTools(t *testing.T) {
 	} {
 		os.WriteFile(filepath.Join(root, KexecToolsDefaults), []byte(tt.conf), 0o644)
 		p := NextReboot(ReadRebootFacts(root, true, false))
-		if (p.Warning != "") != tt.warn || tt.warn && !strings.Contains(p.Warning, "set LOAD_KEXEC=false") || p.Kexec {
+		if (p.Warning != "") != tt.warn || tt.warn && !strings.Contains(p.Warning, "/etc/default/kexec sets LOAD_KEXEC=true") || p.Kexec {
 			t.Errorf("%q: %+v", tt.conf, p)
+		}
+	}
+}
+
+// The warmboot package's /etc/default/kexec.d/warmboot (LOAD_KEXEC=false)
+// turns kexec-tools' loading off, as its kexec-load script reads it: the
+// snippets after /etc/default/kexec, in run-parts order, names run-parts
+// skips skipped.
+func TestNextRebootKexecToolsSnippets(t *testing.T) {
+	pkg, err := os.ReadFile("../../images/deb/etc/kexec-tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		files map[string]string
+		load  bool
+		by    string
+	}{
+		{"the package's snippet", map[string]string{"kexec.d/warmboot": string(pkg)}, false, "/etc/default/kexec.d/warmboot"},
+		{"a later snippet turns it on again", map[string]string{"kexec.d/warmboot": string(pkg), "kexec.d/zz-local": "LOAD_KEXEC=true # mine\n"}, true, "/etc/default/kexec.d/zz-local"},
+		{"run-parts skips a name with a dot", map[string]string{"kexec.d/warmboot": string(pkg), "kexec.d/zz.dpkg-old": "LOAD_KEXEC=true\n"}, false, "/etc/default/kexec.d/warmboot"},
+		{"no snippet", nil, true, "/etc/default/kexec"},
+	} {
+		root := t.TempDir()
+		os.MkdirAll(filepath.Join(root, KexecToolsSnippets), 0o755)
+		os.WriteFile(filepath.Join(root, KexecToolsDefaults), []byte("LOAD_KEXEC=true\nKERNEL_IMAGE=\"/vmlinuz\"\n"), 0o644)
+		for n, c := range tt.files {
+			os.WriteFile(filepath.Join(root, "etc/default", n), []byte(c), 0o644)
+		}
+		f := ReadRebootFacts(root, true, false)
+		if f.KexecTools != tt.load || f.KexecToolsBy != tt.by {
+			t.Errorf("%s: LOAD_KEXEC %v by %s, want %v by %s", tt.name, f.KexecTools, f.KexecToolsBy, tt.load, tt.by)
+		}
+		if w := NextReboot(f).Warning; (w != "") != tt.load || tt.load && !strings.HasPrefix(w, tt.by+" sets LOAD_KEXEC=true") {
+			t.Errorf("%s: warning %q", tt.name, w)
 		}
 	}
 }

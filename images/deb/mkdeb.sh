@@ -49,6 +49,8 @@ for hk in kernel/postinst.d/zz-warmboot:postinst kernel/postrm.d/zz-warmboot:pos
 	chmod 755 "$r$f"
 done
 inst 644 "$here/etc/warmboot.conf" /etc/warmboot/warmboot.conf
+# kexec-tools loads no kernel at reboot behind warmboot's back (see the file).
+inst 644 "$here/etc/kexec-tools" /etc/default/kexec.d/warmboot
 mkdir -p "$r/etc/warmboot/teardown.d"
 # Manual pages: each command's own documentation (its package comment).
 for c in warmswap:8 warmboot:8 warmsign:1; do
