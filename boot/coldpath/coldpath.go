@@ -10,8 +10,12 @@
 // fallback, as grub-reboot sets it, and GRUB's own config (00_header:
 // "if [ "${next_entry}" ]; then set default=...; save_env next_entry")
 // boots it once and clears it. When it is systemd-boot, LoaderEntryOneShot
-// names the fallback's BLS entry, as "bootctl set-oneshot" sets it.
-// "warmboot bless" takes either back when the trial comes up (Disarm).
+// names the fallback's BLS entry, as "bootctl set-oneshot" sets it. When
+// the firmware starts the kernel itself (a UEFI boot entry naming an
+// EFI-stub kernel, its command line in the entry: BootEntry), BootNext
+// names the entry that boots the fallback, as "efibootmgr -n" sets it.
+// "warmboot bless" takes any of them back when the trial comes up
+// (Disarm).
 package coldpath
 
 import (
@@ -43,7 +47,10 @@ const (
 	Warmboot    Loader = "warmboot"
 	GRUB        Loader = "grub"
 	SystemdBoot Loader = "systemd-boot"
-	Unknown     Loader = ""
+	// FirmwareEntry: the firmware starts a Linux kernel itself, by its
+	// EFI stub, from a UEFI boot entry (BootEntry).
+	FirmwareEntry Loader = "uefi-entry"
+	Unknown       Loader = ""
 )
 
 // Path is what a cold boot of the machine starts.
@@ -54,6 +61,9 @@ type Path struct {
 	// Dir is GRUB's directory on the running system ("/boot/grub"),
 	// where its grub.cfg and grubenv are.
 	Dir string
+	// Entry is the boot entry (Boot####) a FirmwareEntry path started
+	// at this power-on: BootCurrent.
+	Entry uint16
 }
 
 func (p Path) String() string {
@@ -90,8 +100,13 @@ func Detect(root string, booted *handoff.Booted) Path {
 		if _, err := os.Stat(filepath.Join(root, efiVars, loaderInfo)); err == nil {
 			return Path{Loader: SystemdBoot, How: "UEFI: systemd-boot set LoaderInfo at this power-on"}
 		}
-		what, how := bootCurrent(root)
+		what, how, num := bootCurrent(root)
+		if what == FirmwareEntry {
+			return Path{Loader: FirmwareEntry, How: how, Entry: num}
+		}
+		why := ""
 		if what == Unknown {
+			why = how
 			what, how = sniffESP(root)
 		}
 		if what != Unknown {
@@ -103,6 +118,9 @@ func Detect(root string, booted *handoff.Booted) Path {
 			}
 			return Path{Loader: what, How: how, Dir: grubDir}
 		}
+		if why != "" {
+			return Path{How: why}
+		}
 		return Path{How: "UEFI, and no boot program on a mounted ESP that warmboot knows"}
 	}
 	if grubDir != "" {
@@ -113,31 +131,41 @@ func Detect(root string, booted *handoff.Booted) Path {
 
 // bootCurrent names the loader of the boot option the firmware started at
 // this power-on (BootCurrent, a volatile variable a kexec keeps), by its
-// file: shim or GRUB, systemd-boot, warmboot; Unknown when it has none
-// (a removable-media default, whose file is EFI/BOOT/BOOTX64.EFI: sniffESP
+// file: shim or GRUB, systemd-boot, warmboot, or a Linux kernel the
+// firmware starts itself (FirmwareEntry); Unknown when it has none (a
+// removable-media default, whose file is EFI/BOOT/BOOTX64.EFI: sniffESP
 // looks at it) or the variables cannot be read.
-func bootCurrent(root string) (Loader, string) {
+func bootCurrent(root string) (Loader, string, uint16) {
 	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
 	n, err := efivar.BootCurrent(v)
 	if err != nil {
-		return Unknown, ""
+		return Unknown, "", 0
 	}
 	o, err := efivar.ReadBootOption(v, n)
 	if err != nil {
-		return Unknown, ""
+		return Unknown, "", 0
 	}
 	file := o.File()
 	base := strings.ToLower(file[strings.LastIndexAny(file, `\/`)+1:])
 	how := fmt.Sprintf("UEFI: BootCurrent is %s %q, %s", efivar.BootOptionName(n), o.Description, file)
 	switch {
 	case strings.Contains(strings.ToLower(o.Description), "warmboot") || strings.Contains(base, "warmboot"):
-		return Warmboot, how
+		return Warmboot, how, n
 	case strings.HasPrefix(base, "systemd-boot"):
-		return SystemdBoot, how
+		return SystemdBoot, how, n
 	case strings.HasPrefix(base, "shim") || strings.HasPrefix(base, "grub"):
-		return GRUB, how
+		return GRUB, how, n
+	case base == "" || strings.EqualFold(file, `\EFI\BOOT\BOOTX64.EFI`):
+		return Unknown, "", 0
 	}
-	return Unknown, ""
+	switch _, err := BootEntry(root, n); {
+	case err == nil:
+		return FirmwareEntry, how + ", a Linux kernel the firmware starts itself", n
+	case errors.Is(err, ErrNotKernel):
+		return Unknown, how + ", which warmboot does not know", 0
+	default:
+		return Unknown, how + ": " + err.Error(), 0
+	}
 }
 
 // sniffESP names the loader the ESP's boot programs are: the distribution's
@@ -207,7 +235,9 @@ var ErrNoOneShot = errors.New("cannot make the firmware's loader boot the fallba
 // Plan says how the loader p names is made to boot fallback once, the
 // next time the firmware starts it, changing nothing (Set does it): for
 // GRUB, next_entry in its environment block, naming the entry of m that
-// boots what fallback boots (its menu path). boots says what an entry of
+// boots what fallback boots (its menu path); for systemd-boot,
+// LoaderEntryOneShot naming such a BLS entry; for a firmware that starts
+// kernels itself, BootNext naming the boot entry that boots it. boots says what an entry of
 // m boots (state.Boots; "" when it cannot be read). Warmboot needs
 // nothing (its state holds the trial): nil is returned.
 func Plan(root string, p Path, m choose.Menu, fallback state.Ref, boots func(i int) string) (*state.OneShot, error) {
@@ -217,6 +247,8 @@ func Plan(root string, p Path, m choose.Menu, fallback state.Ref, boots func(i i
 	case GRUB:
 	case SystemdBoot:
 		return planSystemdBoot(m, fallback, boots)
+	case FirmwareEntry:
+		return planBootNext(root, p, fallback)
 	default:
 		return nil, fmt.Errorf("%w: the firmware's loader is not known: %s", ErrNoOneShot, p.How)
 	}
@@ -237,9 +269,19 @@ func Plan(root string, p Path, m choose.Menu, fallback state.Ref, boots func(i i
 // Set sets the one-shot entry o (Plan's): GRUB's environment block is
 // rewritten in place, or created as grub-editenv creates it;
 // systemd-boot's LoaderEntryOneShot is written as "bootctl set-oneshot"
-// writes it (non-volatile, boot and runtime access).
+// writes it, and UEFI's BootNext as "efibootmgr -n" does (non-volatile,
+// boot and runtime access).
 func Set(root string, o *state.OneShot) error {
 	switch o.Loader {
+	case string(FirmwareEntry):
+		num, err := bootNum(o.Value)
+		if err == nil {
+			err = efivar.SetBootNext(efivar.Vars{Dir: filepath.Join(root, efiVars)}, num)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrNoOneShot, err)
+		}
+		return nil
 	case string(SystemdBoot):
 		v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
 		if err := v.WriteString(o.Var, efivar.Loader, efivar.AttrPersistent, o.Value); err != nil {
@@ -342,6 +384,8 @@ func Disarm(root string, o *state.OneShot) (string, error) {
 			return "", err
 		}
 		return fmt.Sprintf("cleared systemd-boot's one-shot %s=%q", o.Var, o.Value), nil
+	case o.Loader == string(FirmwareEntry):
+		return disarmBootNext(root, o)
 	case o.Loader != string(GRUB):
 		return "", nil
 	}
@@ -378,4 +422,15 @@ func Disarm(root string, o *state.OneShot) (string, error) {
 		return fmt.Sprintf("%s is gone: nothing to clear", o.File), nil
 	}
 	return said, err
+}
+
+// ClearHint is the command that clears o by hand.
+func ClearHint(o *state.OneShot) string {
+	switch o.Loader {
+	case string(SystemdBoot):
+		return "bootctl set-oneshot \"\""
+	case string(FirmwareEntry):
+		return "efibootmgr --delete-bootnext"
+	}
+	return fmt.Sprintf("grub-editenv %s unset %s", o.File, o.Var)
 }

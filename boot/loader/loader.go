@@ -431,10 +431,19 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 	bootsOf := nextboot.Boots(m, nil)
 	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded(), OneShot: oneShot})
 	l.commit.PlanFirmware, l.commit.SetFirmware = nil, nil
-	if l.cfg.Firmware == string(coldpath.GRUB) {
+	switch l.cfg.Firmware {
+	case string(coldpath.GRUB):
 		l.commit.PlanFirmware = func(fb *state.Ref) (*state.OneShot, error) { return l.planGRUB(m, fb, bootsOf) }
 		l.commit.SetFirmware = func(o *state.OneShot) error {
 			return l.write(o.Device, func(r *os.Root) error { return coldpath.SetEnv(r, o) })
+		}
+	case string(coldpath.SystemdBoot), string(coldpath.FirmwareEntry):
+		// Their one-shots are UEFI variables, which warmswap sets from
+		// the running system before its kexec (-entry, -kernel,
+		// -direct); a trial the bootloader starts by itself (a reboot
+		// warmswap -load armed) is said to be unprotected.
+		l.commit.PlanFirmware = func(*state.Ref) (*state.OneShot, error) {
+			return nil, fmt.Errorf("%w: the bootloader sets only GRUB's one-shot entry, not %s's (warmswap -entry sets it before its kexec)", coldpath.ErrNoOneShot, l.cfg.Firmware)
 		}
 	}
 	if l.handoff != nil || st.Next != nil || r.OneShot {

@@ -722,6 +722,24 @@ menuentry 'B' --id b2 { linux /boot/vmlinuz-b entry=b }
 	}
 }
 
+// Where the firmware starts systemd-boot or the kernel itself, the
+// bootloader's own trial sets no one-shot (those are UEFI variables,
+// which warmswap sets before its kexec): it says the trial is not
+// protected there, and boots it.
+func TestPassUEFIFirmwareUnprotected(t *testing.T) {
+	for _, fw := range []string{"systemd-boot", "uefi-entry"} {
+		bt := newBootTest(t)
+		discover.InRoot(bt.root, func(r *os.Root) error {
+			return state.Save(r, "warmboot/state", state.State{LastGood: &state.Ref{ID: "2-a", Boots: "elsewhere"}})
+		})
+		bt.cfg.Firmware, bt.commit.Chain = fw, fw
+		if act := bt.Pass(bt.ctx(t)); act != kexecNow {
+			t.Fatalf("%s: pass = %v\n%s", fw, act, bt.out)
+		}
+		bt.said(t, "the bootloader sets only GRUB's one-shot entry, not "+fw+"'s (warmswap -entry sets it before its kexec): a reset during the trial of")
+	}
+}
+
 // ref names entry id of bt's disks as the bootloader knows it across
 // boots: by its id and what it boots.
 func (bt *bootTest) ref(t *testing.T, id string) *state.Ref {

@@ -2,7 +2,8 @@
 // it boots: warmboot's record of the boot (booted.json) when warmboot
 // booted it, else the entry whose kernel is the running kernel and whose
 // command line is the running one, as a system started by GRUB or
-// systemd-boot (no record) has to be known.
+// systemd-boot (no record) has to be known: a config's entry, or the UEFI
+// boot entry a firmware that starts the kernel itself started.
 //
 // The running kernel is matched by its build: the version string in the
 // bzImage's setup header ("6.1.0-10-amd64 (debian-kernel@lists.debian.org)
@@ -25,7 +26,9 @@ import (
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/nextboot"
@@ -55,6 +58,9 @@ var ErrUnknown = errors.New("cannot tell which boot entry is running")
 
 // Identify returns the entry running under root, with what it boots:
 // booted.json's entry when warmboot booted this system (its Boots), else
+// the UEFI boot entry the firmware started (BootCurrent) when it is a
+// kernel the firmware started itself, the running one with the running
+// command line (coldpath.BootEntry), else
 // the entry of m whose kernel is the running kernel (Version) and whose
 // command line is /proc/cmdline; of several, the one whose kernel file is
 // GRUB's BOOT_IMAGE, then the last in menu order (GRUB's per-kernel
@@ -64,6 +70,11 @@ func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 	if err == nil && b.Boots != "" {
 		return state.Ref{ID: b.Entry, Source: b.Source, Boots: b.Boots}, "booted.json: warmboot booted it", nil
 	}
+	if err != nil {
+		if ref, how, ok := byBootCurrent(root, sums); ok {
+			return ref, how, nil
+		}
+	}
 	// No record, or one from an image before it said what it booted
 	// (its id may now boot another kernel): by the running kernel.
 	ref, how, ierr := byKernel(root, m, sums)
@@ -71,6 +82,37 @@ func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 		return state.Ref{ID: b.Entry, Source: b.Source}, "booted.json of an older warmboot, which does not say what it booted (" + ierr.Error() + ")", nil
 	}
 	return ref, how, ierr
+}
+
+// byBootCurrent is the UEFI boot entry the firmware started at this
+// power-on (BootCurrent) when it is a Linux kernel the firmware started
+// itself (coldpath.BootEntry) and is what runs: the running kernel's
+// build, with the running command line.
+func byBootCurrent(root string, sums *sumcache.Cache) (ref state.Ref, how string, ok bool) {
+	n, err := efivar.BootCurrent(efivar.Vars{Dir: filepath.Join(root, "sys/firmware/efi/efivars")})
+	if err != nil {
+		return state.Ref{}, "", false
+	}
+	e, err := coldpath.BootEntry(root, n)
+	if err != nil {
+		return state.Ref{}, "", false
+	}
+	ver, err := os.ReadFile(filepath.Join(root, "proc/version"))
+	if err != nil {
+		return state.Ref{}, "", false
+	}
+	rel, build, ok := split(strings.TrimPrefix(strings.TrimSpace(string(ver)), "Linux version "))
+	v, err := Version(filepath.Join(e.Root, e.Kernel))
+	r, b, vok := split(v)
+	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
+	if err != nil || !ok || !vok || r != rel || b != build || strip(e.Cmdline) != strip(string(cmdline)) {
+		return state.Ref{}, "", false
+	}
+	ref, err = coldpath.RefOf(e, sums)
+	if err != nil {
+		return state.Ref{}, "", false
+	}
+	return ref, fmt.Sprintf("the firmware started it: BootCurrent is %s %q, whose kernel is the running kernel (%s) and whose command line the running one", e.ID, e.Label, rel), true
 }
 
 // byKernel is the entry of m whose kernel is the running kernel (Identify).

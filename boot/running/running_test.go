@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/warmboot/warmboot/boot/choose"
+	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
@@ -109,4 +110,35 @@ func FuzzParseVersion(f *testing.F) {
 			t.Errorf("ParseVersion = %q", v)
 		}
 	})
+}
+
+// A kernel the firmware started itself (a UEFI boot entry with the EFI
+// stub's command line): the running entry is that boot entry, known by
+// what it boots, when its kernel and command line are the running ones;
+// else the menu's entry.
+func TestIdentifyBootCurrent(t *testing.T) {
+	cmd := `initrd=\EFI\debian\initrd.img root=UUID=x ro quiet`
+	root, m := system(t, cmd)
+	stub := kernel(v10)
+	copy(stub, "MZ")
+	os.MkdirAll(filepath.Join(root, "boot/efi/EFI/debian"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/efi/EFI/debian/vmlinuz.efi"), stub, 0o644)
+	os.WriteFile(filepath.Join(root, "boot/efi/EFI/debian/initrd.img"), []byte("initrd10"), 0o644)
+	v := efivar.Vars{Dir: filepath.Join(root, "sys/firmware/efi/efivars")}
+	os.MkdirAll(v.Dir, 0o755)
+	fn, _ := efivar.FileNode(`\EFI\debian\vmlinuz.efi`)
+	opts, _ := efivar.EncodeUTF16(cmd)
+	data, _ := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: "Debian 6.1.0-10", OptionalData: opts,
+		FilePath: efivar.DevicePath{fn, efivar.EndNode()}}.Marshal()
+	v.Write("Boot0003", efivar.Global, efivar.AttrPersistent, data)
+	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{3, 0})
+	r, how, err := Identify(root, m, nil)
+	if err != nil || r.ID != "Boot0003" || len(r.Boots) != 64 || !strings.Contains(how, `BootCurrent is Boot0003 "Debian 6.1.0-10"`) {
+		t.Fatalf("Identify = %+v, %q, %v", r, how, err)
+	}
+	// Another command line runs than the entry's: not that entry.
+	os.WriteFile(filepath.Join(root, "proc/cmdline"), []byte("root=UUID=x ro single\n"), 0o644)
+	if r, _, err := Identify(root, m, nil); err != nil || r.ID != "rec-10" {
+		t.Errorf("with another command line: %+v, %v", r, err)
+	}
 }

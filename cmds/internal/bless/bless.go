@@ -114,7 +114,7 @@ func Bless(root string, log *slog.Logger, o Options) error {
 	for _, os := range oneShots {
 		switch said, err := coldpath.Disarm(root, os); {
 		case err != nil:
-			clog.Warnf(log, "firmware path: %s: %v: clear it by hand (grub-editenv %s unset %s)", os, err, os.File, os.Var)
+			clog.Warnf(log, "firmware path: %s: %v: clear it by hand (%s)", os, err, coldpath.ClearHint(os))
 		case said != "":
 			say("firmware path: %s", said)
 		}
