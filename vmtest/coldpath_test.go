@@ -83,6 +83,11 @@ func (v *efiVM) ok(n *int, cmd string) string {
 //     ahead of GRUB (warmboot efi-entry): every cold boot goes through
 //     warmboot; a swap to the kernel that panics comes back through
 //     warmboot's own state.
+//  4. Kernels the firmware starts itself (efibootmgr entries of EFI-stub
+//     kernels, the newest first in BootOrder): warmswap sets BootNext to
+//     the running kernel's entry; the panic comes back through it. And
+//     Debian's kexec-tools, installed with LOAD_KEXEC=true, loads
+//     nothing at a reboot where the package is installed.
 //
 // Without that one-shot, GRUB would boot the broken default again, with
 // no panic=N (Debian's kernel halts on panic): the machine would be
@@ -201,6 +206,69 @@ func TestDebianGRUBFallback(t *testing.T) {
 	}
 	out = vm.ok(&n, "warmboot efi-entry -remove 2>&1")
 	t.Logf("efi-entry -remove:\n%s", out)
+
+	// 4. Kernels the firmware starts itself: UEFI boot entries made
+	// with efibootmgr, each an EFI-stub kernel on the ESP with its
+	// initrd= and command line in the entry; a kernel upgrade's hook puts
+	// the new kernel's entry first in BootOrder. A reset during the trial
+	// would start that entry, the broken kernel, with no panic=N:
+	// warmswap sets BootNext to the entry the firmware started, the
+	// running kernel's.
+	//
+	// On the way, Debian's kexec-tools (LOAD_KEXEC=true, as installed):
+	// its kexec-load script, run as at a reboot, loads /vmlinuz without
+	// the package's /etc/default/kexec.d/warmboot and nothing with it;
+	// and at the last moment of the reboot below nothing is loaded.
+	kexecLoad := "sh -c 'systemctl() { echo reboot.target; }; set -- stop; . /etc/init.d/kexec-load' >/dev/null 2>&1; cat /sys/kernel/kexec_loaded"
+	if got := strings.TrimSpace(vm.ok(&n, "cat /etc/default/kexec.d/warmboot >/dev/null && grep '^LOAD_KEXEC' /etc/default/kexec && "+kexecLoad)); got != "LOAD_KEXEC=true\n0" {
+		t.Errorf("kexec-tools' kexec-load with the warmboot package installed: %q, want LOAD_KEXEC=true in /etc/default/kexec and nothing loaded", got)
+	}
+	if got := strings.TrimSpace(vm.ok(&n, "mv /etc/default/kexec.d/warmboot /root/ && "+kexecLoad+"; kexec -u; mv /root/warmboot /etc/default/kexec.d/")); got != "1" {
+		t.Errorf("kexec-tools' kexec-load without the package's snippet loaded nothing (kexec_loaded %q): the check above shows nothing", got)
+	}
+	vm.ok(&n, `printf '#!/bin/sh\necho "WBTEST kexec_loaded=$(cat /sys/kernel/kexec_loaded)" > /dev/console\n' > /usr/lib/systemd/system-shutdown/wbtest-kexec && chmod 755 /usr/lib/systemd/system-shutdown/wbtest-kexec`)
+	stubCmdline := "root=UUID=" + uuid + " ro console=ttyS0 quiet"
+	register := func(label, rel, name string) {
+		t.Helper()
+		vm.ok(&n, fmt.Sprintf(`mkdir -p /boot/efi/EFI/debian && cp /boot/vmlinuz-%s /boot/efi/EFI/debian/vmlinuz-%s.efi && cp /boot/initrd.img-%s /boot/efi/EFI/debian/initrd-%s.img && `+
+			`efibootmgr -q -c -d /dev/vdb -p 1 -L '%s' -l '\EFI\debian\vmlinuz-%s.efi' -u 'initrd=\EFI\debian\initrd-%s.img %s'`, rel, name, rel, name, label, name, name, stubCmdline))
+	}
+	register("Debian "+oldRel, oldRel, "old")
+	vm.send("systemctl reboot\r")
+	vm.expect("WBTEST kexec_loaded=0", "wbdeb# ")
+	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
+	got := vm.ok(&n, "uname -r; cat /proc/cmdline; efibootmgr")
+	cur := ""
+	if _, after, ok := strings.Cut(got, "BootCurrent: "); ok && len(after) >= 4 {
+		cur = "Boot" + after[:4]
+	}
+	if !strings.Contains(got, oldRel) || !strings.Contains(got, `initrd=\EFI\debian\initrd-old.img`) || !strings.Contains(got, cur+"* Debian "+oldRel) {
+		t.Fatalf("the firmware did not start %s from its boot entry:\n%s", oldRel, got)
+	}
+	if out := vm.ok(&n, "journalctl -b -u warmboot-bless -o cat"); !strings.Contains(out, "the firmware started it: BootCurrent is "+cur) {
+		t.Errorf("warmboot-bless did not know the running entry as %s:\n%s", cur, out)
+	}
+	register("Debian "+broken, broken, "new") // first in BootOrder
+	brokenID := "gnulinux-" + broken + "-advanced-" + uuid
+	out = vm.ok(&n, "warmswap -dry-run -entry "+brokenID+" 2>&1")
+	if !strings.Contains(out, "starts uefi-entry (UEFI: BootCurrent is "+cur+` "Debian `+oldRel+`", \EFI\debian\vmlinuz-old.efi, a Linux kernel the firmware starts itself)`) {
+		t.Errorf("warmswap -dry-run does not say the firmware starts the kernel from %s:\n%s", cur, out)
+	}
+	vm.send("warmswap -entry " + brokenID + " -grace 1s\r")
+	vm.expect(`warmswap: firmware path: set uefi-entry BootNext="`+cur+`": a reset during the trial boots "`+cur+`" once`,
+		"warmswap: systemd is PID 1: handing over to systemctl kexec", "warmboot: starting", "Kernel panic", "wbdeb# ")
+	vm.ok(&n, "systemctl is-system-running --wait >/dev/null || true")
+	got = vm.ok(&n, "uname -r; cat /proc/cmdline; efibootmgr")
+	if !strings.Contains(got, oldRel) || !strings.Contains(got, `initrd=\EFI\debian\initrd-old.img`) || !strings.Contains(got, "BootCurrent: "+strings.TrimPrefix(cur, "Boot")) || strings.Contains(got, "BootNext") {
+		t.Errorf("after the failed trial the firmware did not start %s once by BootNext:\n%s", cur, got)
+	}
+	if order := got[strings.Index(got, "BootOrder: ")+len("BootOrder: "):]; strings.HasPrefix(order, strings.TrimPrefix(cur, "Boot")) {
+		t.Errorf("BootOrder starts with %s, the old kernel's entry: the test shows nothing:\n%s", cur, got)
+	}
+	out = vm.ok(&n, "journalctl -b -u warmboot-bless -o cat")
+	if !strings.Contains(out, `the trial of "`+brokenID+`"`) || !strings.Contains(out, "failed") || !strings.Contains(out, "UEFI BootNext="+cur+" was used up") {
+		t.Errorf("warmboot-bless on the fallback the firmware started did not record the failed trial:\n%s", out)
+	}
 	vm.send("systemctl poweroff\r")
 	vm.wait()
 }

@@ -42,7 +42,10 @@ if [ -z "${new:-}" ]; then
 	echo "mkdebian: apt knows fewer than two linux-image-6.1.0-N-amd64 packages (is bookworm-security in apt's sources? apt-get update)" >&2
 	exit 1
 fi
-packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-$old,initramfs-tools,zstd,e2fsprogs,grub-pc
+# kexec-tools as Debian installs it (LOAD_KEXEC=true: it loads /vmlinuz at
+# every reboot) and efibootmgr, with which operators make UEFI boot
+# entries that start the kernel itself.
+packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-$old,initramfs-tools,zstd,e2fsprogs,grub-pc,kexec-tools,efibootmgr
 uuid=6b0c2c9e-9d3b-4a51-8a4e-5d6a3b1f0e42
 cmdline="console=ttyS0 quiet"
 
