@@ -25,36 +25,48 @@ import (
 // its EFI stub (it starts a loader, a shell, the network).
 var ErrNotKernel = errors.New("not a Linux kernel booted by the firmware")
 
+// Stub is a UEFI boot entry that starts a Linux kernel by its EFI stub.
+type Stub struct {
+	// Entry is the kernel as a boot entry: its ID the variable's name
+	// ("Boot0003"), its Label the entry's description, its Kernel and
+	// Initrds paths on the ESP (mounted at Root), its Cmdline the
+	// entry's command line without the initrd= parameters the stub
+	// reads, which are its Initrds.
+	entry.Entry
+	// Options is the command line as the firmware passes it (the
+	// kernel's /proc/cmdline when the firmware started it), initrd=
+	// included.
+	Options string
+}
+
 // BootEntry reads the UEFI boot entry Boot#### num under root as a boot
 // entry: a Linux kernel the firmware starts itself through its EFI stub
 // (efibootmgr -l '\EFI\debian\vmlinuz' -u 'initrd=\EFI\debian\initrd.img
 // root=...'), its files found where the running system mounted the
-// partition the entry names. Its ID is the variable's name ("Boot0003"),
-// its Label the entry's description, its Kernel and Initrds paths on the
-// ESP (mounted at Root), its Cmdline the entry's optional data without
-// the initrd= parameters the stub reads, which are its Initrds. An entry
-// that starts anything but a Linux kernel is ErrNotKernel.
-func BootEntry(root string, num uint16) (entry.Entry, error) {
+// partition the entry names. An entry that starts anything but a Linux
+// kernel is ErrNotKernel.
+func BootEntry(root string, num uint16) (Stub, error) {
 	name := efivar.BootOptionName(num)
 	o, err := efivar.ReadBootOption(efivar.Vars{Dir: filepath.Join(root, efiVars)}, num)
 	if err != nil {
-		return entry.Entry{}, err
+		return Stub{}, err
 	}
 	file := o.File()
 	if file == "" {
-		return entry.Entry{}, fmt.Errorf("%s %q names no file: %w", name, o.Description, ErrNotKernel)
+		return Stub{}, fmt.Errorf("%s %q names no file: %w", name, o.Description, ErrNotKernel)
 	}
 	dir, dev, err := espOf(root, o.FilePath, file)
 	if err != nil {
-		return entry.Entry{}, fmt.Errorf("%s %q: %w", name, o.Description, err)
+		return Stub{}, fmt.Errorf("%s %q: %w", name, o.Description, err)
 	}
 	e := entry.Entry{ID: name, Label: o.Description, Format: entry.Explicit, Root: filepath.Join(root, dir),
 		Kernel: efiPath(file), Device: dev, Source: entry.Source{File: "/" + path.Join(efiVars, name+"-"+efivar.Global.String())}}
 	if !isLinux(filepath.Join(e.Root, e.Kernel)) {
-		return entry.Entry{}, fmt.Errorf("%s %q starts %s, which is not a Linux kernel: %w", name, o.Description, hostPath(root, filepath.Join(e.Root, e.Kernel)), ErrNotKernel)
+		return Stub{}, fmt.Errorf("%s %q starts %s, which is not a Linux kernel: %w", name, o.Description, hostPath(root, filepath.Join(e.Root, e.Kernel)), ErrNotKernel)
 	}
+	opts := optionString(o.OptionalData)
 	var args []string
-	for _, f := range strings.Fields(optionString(o.OptionalData)) {
+	for _, f := range strings.Fields(opts) {
 		if v, ok := strings.CutPrefix(f, "initrd="); ok {
 			e.Initrds = append(e.Initrds, efiPath(v))
 			continue
@@ -62,7 +74,7 @@ func BootEntry(root string, num uint16) (entry.Entry, error) {
 		args = append(args, f)
 	}
 	e.Cmdline = strings.Join(args, " ")
-	return e, nil
+	return Stub{Entry: e, Options: opts}, nil
 }
 
 // BootsOf is what the boot entry e (BootEntry's) boots, as state.Boots
@@ -92,28 +104,42 @@ func efiPath(p string) string {
 
 // espOf is the directory (relative to root) where the running system
 // mounted the partition that device path dp names, and its device: the
-// partition by its GPT GUID (/dev/disk/by-partuuid), else the one mounted
-// ESP (state.ESPMounts) holding file.
+// partition by its GPT GUID (/dev/disk/by-partuuid: the partition
+// itself, or the md array it is a member of, a mirrored ESP), else, only
+// where the system has no /dev/disk/by-partuuid (no udev), the one
+// mounted ESP (state.ESPMounts) holding file. A partition the machine
+// does not have (a disk pulled from a mirror) is an error: the firmware
+// could not start the entry either.
 func espOf(root string, dp efivar.DevicePath, file string) (dir, dev string, err error) {
+	byUUID := filepath.Join(root, "dev/disk/by-partuuid")
 	for _, n := range dp {
 		h, ok := n.HardDrive()
 		if !ok || h.SignatureType != efivar.SignatureGUID {
 			continue
 		}
 		guid := efivar.GUID(h.Signature).String()
-		p, err := filepath.EvalSymlinks(filepath.Join(root, "dev/disk/by-partuuid", guid))
+		p, err := filepath.EvalSymlinks(filepath.Join(byUUID, guid))
 		if err != nil {
+			if _, derr := os.Stat(byUUID); derr == nil {
+				return "", "", fmt.Errorf("its partition %s is not on this machine (no /dev/disk/by-partuuid/%s): the firmware cannot start it", guid, guid)
+			}
 			break
 		}
 		dev = filepath.Base(p)
-		switch d, ok, err := discover.MountOf(root, dev); {
-		case err != nil:
-			return "", "", err
-		case !ok:
-			return "", "", fmt.Errorf("its partition %s (/dev/%s) is not mounted: mount the ESP (/boot/efi)", guid, dev)
-		default:
-			return d, dev, nil
+		devs := []string{dev}
+		holders, _ := os.ReadDir(filepath.Join(root, "sys/class/block", dev, "holders"))
+		for _, h := range holders {
+			devs = append(devs, h.Name())
 		}
+		for _, d := range devs {
+			switch mp, ok, err := discover.MountOf(root, d); {
+			case err != nil:
+				return "", "", err
+			case ok:
+				return mp, d, nil
+			}
+		}
+		return "", "", fmt.Errorf("its partition %s (/dev/%s) is not mounted: mount the ESP (/boot/efi)", guid, dev)
 	}
 	var found []string
 	for _, mp := range state.ESPMounts {
@@ -183,7 +209,8 @@ func planBootNext(root string, p Path, fallback state.Ref) (*state.OneShot, erro
 	}
 	var why []string
 	for _, n := range append([]uint16{p.Entry}, order...) {
-		e, err := BootEntry(root, n)
+		s, err := BootEntry(root, n)
+		e := s.Entry
 		if err != nil {
 			if n == p.Entry {
 				why = append(why, err.Error())

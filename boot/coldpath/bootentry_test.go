@@ -9,6 +9,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/efivar"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
@@ -76,7 +77,7 @@ func TestFirmwareEntryBootNext(t *testing.T) {
 		old.Cmdline != "root=UUID=x ro console=ttyS0" || old.ID != "Boot0003" || old.Label != "Debian old" {
 		t.Fatalf("BootEntry(3) = %+v, %v", old, err)
 	}
-	ref, err := RefOf(old, nil)
+	ref, err := RefOf(old.Entry, nil)
 	if err != nil || len(ref.Boots) != 64 {
 		t.Fatalf("RefOf = %+v, %v", ref, err)
 	}
@@ -111,7 +112,7 @@ func TestFirmwareEntryBootNext(t *testing.T) {
 	// A fallback the firmware did not start this time, but an entry of
 	// BootOrder boots: that entry.
 	nw, _ := BootEntry(root, 4)
-	nref, _ := RefOf(nw, nil)
+	nref, _ := RefOf(nw.Entry, nil)
 	if o, err := Plan(root, p, choose.Menu{}, nref, nil); err != nil || o.Value != "Boot0004" {
 		t.Errorf("Plan of Boot0004's contents = %+v, %v", o, err)
 	}
@@ -178,4 +179,118 @@ func FuzzOptionString(f *testing.F) {
 			}
 		}
 	})
+}
+
+// mdESP is firmwareEntries with the ESP at /boot/efi an md RAID1
+// (metadata 1.0) of sda1 and sdb1: the entry's GPT GUID resolves, by
+// /dev/disk/by-partuuid, to the member sda1, while /dev/md127 is what is
+// mounted. The installer's shim and GRUB are still on the ESP, and
+// /boot/grub/grub.cfg is still there.
+func mdESP(t *testing.T) string {
+	root, _ := firmwareEntries(t)
+	write(t, root, map[string]string{
+		"boot/efi/EFI/debian/shimx64.efi": "MZ shim",
+		"boot/efi/EFI/debian/grubx64.efi": "MZ grub",
+		"boot/grub/grub.cfg":              grubCfg,
+		"proc/self/mountinfo":             "22 1 8:3 / / rw - ext4 /dev/sda3 rw\n24 22 9:127 / /boot/efi rw - vfat /dev/md127 rw\n",
+		"dev/sda1":                        "", "dev/sdb1": "",
+		"sys/class/block/sda1/holders/md127/dev": "9:127\n",
+	})
+	dir := filepath.Join(root, "dev/disk/by-partuuid")
+	os.MkdirAll(dir, 0o755)
+	os.Symlink("../../sda1", filepath.Join(dir, efivar.GUID{7}.String()))
+	return root
+}
+
+// The entry's partition is found where it is mounted, as itself or as a
+// member of the md array mounted (a mirrored ESP); and Detect says what
+// BootCurrent is, not what else the ESP holds (the installer's GRUB,
+// which the firmware does not start).
+func TestBootEntryMirroredESP(t *testing.T) {
+	root := mdESP(t)
+	if s, err := BootEntry(root, 3); err != nil || s.Device != "md127" {
+		t.Errorf("BootEntry on an md RAID1 ESP = %+v, %v", s, err)
+	}
+	if p := Detect(root, nil); p.Loader != FirmwareEntry {
+		t.Errorf("Detect = %+v", p)
+	}
+	// An entry that cannot be read is no reason to take the ESP's
+	// other programs for the cold path.
+	os.Remove(filepath.Join(root, "boot/efi/EFI/debian/initrd-old.img"))
+	os.RemoveAll(filepath.Join(root, "sys/class/block/sda1/holders"))
+	if p := Detect(root, nil); p.Loader != Unknown || !strings.Contains(p.How, "(/dev/sda1) is not mounted") {
+		t.Errorf("Detect with BootCurrent's partition not mounted = %+v", p)
+	}
+}
+
+// A partition /dev/disk/by-partuuid does not have (a disk pulled from a
+// mirror) is not read from whichever ESP holds the same path: the
+// firmware could not start that entry. Another entry that boots the same
+// on the disk that is there is BootNext.
+func TestBootEntryAbsentPartition(t *testing.T) {
+	root, v := firmwareEntries(t)
+	sda := efivar.GUID{0xa}
+	write(t, root, map[string]string{
+		"proc/self/mountinfo": "22 1 8:3 / / rw - ext4 /dev/sda3 rw\n24 22 8:1 / /boot/efi rw - vfat /dev/sda1 rw\n",
+		"dev/sda1":            "",
+	})
+	dir := filepath.Join(root, "dev/disk/by-partuuid")
+	os.MkdirAll(dir, 0o755)
+	os.Symlink("../../sda1", filepath.Join(dir, sda.String()))
+	fn, _ := efivar.FileNode(`\EFI\debian\vmlinuz-old.efi`)
+	opts, _ := efivar.EncodeUTF16(`initrd=\EFI\debian\initrd-old.img root=UUID=x ro console=ttyS0`)
+	data, _ := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: "Debian old (sda)", OptionalData: opts,
+		FilePath: efivar.DevicePath{efivar.GPTPartition(1, 2048, 1<<20, sda).Node(), fn, efivar.EndNode()}}.Marshal()
+	v.Write("Boot0008", efivar.Global, efivar.AttrPersistent, data)
+	fn4, _ := efivar.FileNode(`\EFI\debian\vmlinuz-new.efi`)
+	opts4, _ := efivar.EncodeUTF16(`initrd=\EFI\debian\initrd-new.img root=UUID=x ro console=ttyS0`)
+	data4, _ := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: "Debian new (sda)", OptionalData: opts4,
+		FilePath: efivar.DevicePath{efivar.GPTPartition(1, 2048, 1<<20, sda).Node(), fn4, efivar.EndNode()}}.Marshal()
+	v.Write("Boot0004", efivar.Global, efivar.AttrPersistent, data4)
+	v.Write("BootOrder", efivar.Global, efivar.AttrPersistent, []byte{4, 0, 3, 0, 8, 0})
+	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{4, 0})
+	if _, err := BootEntry(root, 3); err == nil || !strings.Contains(err.Error(), "is not on this machine") {
+		t.Errorf("BootEntry of an entry on a partition the machine lacks = %v", err)
+	}
+	s8, err := BootEntry(root, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := RefOf(s8.Entry, nil)
+	if o, err := Plan(root, Detect(root, nil), choose.Menu{}, ref, nil); err != nil || o.Value != "Boot0008" {
+		t.Errorf("Plan = %+v, %v; want BootNext=Boot0008", o, err)
+	}
+}
+
+// A one-shot someone else set (fwupd's BootNext, an operator's
+// grub-reboot or bootctl set-oneshot) is Pending: Set would drop the
+// boot it asks for. One's own value, or none, is not.
+func TestPending(t *testing.T) {
+	root, v := firmwareEntries(t)
+	write(t, root, map[string]string{"boot/grub/grub.cfg": grubCfg})
+	for _, tt := range []struct {
+		o     *state.OneShot
+		other func()
+		want  string
+	}{
+		{&state.OneShot{Loader: string(FirmwareEntry), Var: "BootNext", Value: "Boot0003"}, func() { efivar.SetBootNext(v, 5) }, "Boot0005"},
+		{&state.OneShot{Loader: string(GRUB), File: "/boot/grub/grubenv", Var: "next_entry", Value: "adv>a"},
+			func() {
+				Set(root, &state.OneShot{Loader: string(GRUB), File: "/boot/grub/grubenv", Var: "next_entry", Value: "rescue"})
+			}, "rescue"},
+		{&state.OneShot{Loader: string(SystemdBoot), Var: efivar.LoaderEntryOneShot, Value: "a.conf"},
+			func() { v.WriteString(efivar.LoaderEntryOneShot, efivar.Loader, efivar.AttrPersistent, "b.conf") }, "b.conf"},
+	} {
+		if cur, err := Pending(root, tt.o); cur != "" || err != nil {
+			t.Errorf("%s with none set: %q, %v", tt.o, cur, err)
+		}
+		Set(root, tt.o)
+		if cur, err := Pending(root, tt.o); cur != "" || err != nil {
+			t.Errorf("%s with its own value set: %q, %v", tt.o, cur, err)
+		}
+		tt.other()
+		if cur, err := Pending(root, tt.o); cur != tt.want || err != nil {
+			t.Errorf("%s with another set: %q, %v; want %q", tt.o, cur, err, tt.want)
+		}
+	}
 }

@@ -101,12 +101,15 @@ func Detect(root string, booted *handoff.Booted) Path {
 			return Path{Loader: SystemdBoot, How: "UEFI: systemd-boot set LoaderInfo at this power-on"}
 		}
 		what, how, num := bootCurrent(root)
-		if what == FirmwareEntry {
+		switch {
+		case what == FirmwareEntry:
 			return Path{Loader: FirmwareEntry, How: how, Entry: num}
-		}
-		why := ""
-		if what == Unknown {
-			why = how
+		case what == Unknown && how != "":
+			// BootCurrent names a program that is no loader warmboot
+			// knows: the ESP's other programs are not what the
+			// firmware starts.
+			return Path{How: how}
+		case what == Unknown:
 			what, how = sniffESP(root)
 		}
 		if what != Unknown {
@@ -117,9 +120,6 @@ func Detect(root string, booted *handoff.Booted) Path {
 				how = "UEFI: " + how
 			}
 			return Path{Loader: what, How: how, Dir: grubDir}
-		}
-		if why != "" {
-			return Path{How: why}
 		}
 		return Path{How: "UEFI, and no boot program on a mounted ESP that warmboot knows"}
 	}
@@ -132,9 +132,11 @@ func Detect(root string, booted *handoff.Booted) Path {
 // bootCurrent names the loader of the boot option the firmware started at
 // this power-on (BootCurrent, a volatile variable a kexec keeps), by its
 // file: shim or GRUB, systemd-boot, warmboot, or a Linux kernel the
-// firmware starts itself (FirmwareEntry); Unknown when it has none (a
-// removable-media default, whose file is EFI/BOOT/BOOTX64.EFI: sniffESP
-// looks at it) or the variables cannot be read.
+// firmware starts itself (FirmwareEntry); Unknown with no words when it
+// names no file or the removable-media default EFI/BOOT/BOOTX64.EFI
+// (sniffESP looks at it) or the variables cannot be read, and with its
+// reason when it names another program (a UKI, another loader) or one
+// that cannot be found.
 func bootCurrent(root string) (Loader, string, uint16) {
 	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
 	n, err := efivar.BootCurrent(v)
@@ -433,4 +435,47 @@ func ClearHint(o *state.OneShot) string {
 		return "efibootmgr --delete-bootnext"
 	}
 	return fmt.Sprintf("grub-editenv %s unset %s", o.File, o.Var)
+}
+
+// Pending says whether a one-shot of o's loader is already set to another
+// value than o's, by someone else (an operator's grub-reboot, bootctl
+// set-oneshot or efibootmgr -n; fwupd's BootNext for a firmware update):
+// Set would replace it, and the boot it asks for would never happen.
+// It returns that value, "" when none is set or it is o's own.
+func Pending(root string, o *state.OneShot) (string, error) {
+	cur := ""
+	switch o.Loader {
+	case string(GRUB):
+		b, err := os.ReadFile(filepath.Join(root, o.File))
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		vars, err := grubenv.Map(b)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", o.File, err)
+		}
+		cur = vars[o.Var]
+	case string(SystemdBoot):
+		s, err := efivar.Vars{Dir: filepath.Join(root, efiVars)}.ReadString(o.Var, efivar.Loader)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		cur = s
+	case string(FirmwareEntry):
+		n, err := efivar.BootNext(efivar.Vars{Dir: filepath.Join(root, efiVars)})
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return "", err
+		default:
+			cur = efivar.BootOptionName(n)
+		}
+	}
+	if cur == o.Value {
+		return "", nil
+	}
+	return cur, nil
 }

@@ -87,16 +87,20 @@ func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 // byBootCurrent is the UEFI boot entry the firmware started at this
 // power-on (BootCurrent) when it is a Linux kernel the firmware started
 // itself (coldpath.BootEntry) and is what runs: the running kernel's
-// build, with the running command line.
+// build, with exactly the command line the firmware passes (initrd=
+// included). BootCurrent outlives a kexec: a kernel kexec'd since has
+// another command line (a config's, or a trial's panic=N), and is not
+// that entry.
 func byBootCurrent(root string, sums *sumcache.Cache) (ref state.Ref, how string, ok bool) {
 	n, err := efivar.BootCurrent(efivar.Vars{Dir: filepath.Join(root, "sys/firmware/efi/efivars")})
 	if err != nil {
 		return state.Ref{}, "", false
 	}
-	e, err := coldpath.BootEntry(root, n)
+	stub, err := coldpath.BootEntry(root, n)
 	if err != nil {
 		return state.Ref{}, "", false
 	}
+	e := stub.Entry
 	ver, err := os.ReadFile(filepath.Join(root, "proc/version"))
 	if err != nil {
 		return state.Ref{}, "", false
@@ -105,7 +109,7 @@ func byBootCurrent(root string, sums *sumcache.Cache) (ref state.Ref, how string
 	v, err := Version(filepath.Join(e.Root, e.Kernel))
 	r, b, vok := split(v)
 	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
-	if err != nil || !ok || !vok || r != rel || b != build || strip(e.Cmdline) != strip(string(cmdline)) {
+	if err != nil || !ok || !vok || r != rel || b != build || !slices.Equal(strings.Fields(stub.Options), strings.Fields(string(cmdline))) {
 		return state.Ref{}, "", false
 	}
 	ref, err = coldpath.RefOf(e, sums)

@@ -142,3 +142,27 @@ func TestIdentifyBootCurrent(t *testing.T) {
 		t.Errorf("with another command line: %+v, %v", r, err)
 	}
 }
+
+// BootCurrent outlives a kexec: a kernel kexec'd since (the same build,
+// from /boot, with a trial's panic=N, no initrd= of the stub's) is not
+// the boot entry the firmware started.
+func TestIdentifyBootCurrentAfterKexec(t *testing.T) {
+	cmd := `initrd=\EFI\debian\initrd.img root=UUID=x ro quiet`
+	root, m := system(t, "root=UUID=x ro quiet panic=10 watchdog.open_timeout=300")
+	stub := kernel(v10)
+	copy(stub, "MZ")
+	os.MkdirAll(filepath.Join(root, "boot/efi/EFI/debian"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/efi/EFI/debian/vmlinuz.efi"), stub, 0o644)
+	os.WriteFile(filepath.Join(root, "boot/efi/EFI/debian/initrd.img"), []byte("initrd10"), 0o644)
+	v := efivar.Vars{Dir: filepath.Join(root, "sys/firmware/efi/efivars")}
+	os.MkdirAll(v.Dir, 0o755)
+	fn, _ := efivar.FileNode(`\EFI\debian\vmlinuz.efi`)
+	opts, _ := efivar.EncodeUTF16(cmd)
+	data, _ := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: "Debian", OptionalData: opts,
+		FilePath: efivar.DevicePath{fn, efivar.EndNode()}}.Marshal()
+	v.Write("Boot0003", efivar.Global, efivar.AttrPersistent, data)
+	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{3, 0})
+	if r, how, err := Identify(root, m, nil); err != nil || r.ID != "adv-10" {
+		t.Errorf("Identify after a kexec = %+v (%s), %v; want adv-10, the entry kexec'd", r, how, err)
+	}
+}

@@ -66,8 +66,10 @@ func ReadRebootFacts(root string, systemd, loaded bool) RebootFacts {
 // loadKexec says whether Debian's kexec-tools loads a kernel at reboot,
 // as its kexec-load script decides: LOAD_KEXEC as /etc/default/kexec and
 // then each file of /etc/default/kexec.d that run-parts lists (names of
-// letters, digits, '_' and '-', in order) leave it. by is the file that
-// set it last.
+// letters, digits, '_' and '-', in order) leave it. The files are shell;
+// what is read here errs on the side of a warning: an assignment warmboot
+// cannot be sure runs (after && or ||, inside an if) counts when it sets
+// true, not when it sets false. by is the file that set it last.
 func loadKexec(root string) (load bool, by string) {
 	files := []string{KexecToolsDefaults}
 	if ents, err := os.ReadDir(filepath.Join(root, KexecToolsSnippets)); err == nil {
@@ -77,17 +79,50 @@ func loadKexec(root string) (load bool, by string) {
 			}
 		}
 	}
+	maybe, maybeBy := false, ""
 	for _, name := range files {
 		b, err := os.ReadFile(filepath.Join(root, name))
 		if err != nil {
 			continue
 		}
+		depth := 0 // if ... fi
 		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "LOAD_KEXEC="); ok {
-				v, _, _ = strings.Cut(v, "#")
-				load, by = strings.Trim(strings.TrimSpace(v), `"'`) == "true", "/"+name
+			l = strings.TrimSpace(l)
+			if i := strings.Index(l, "#"); i == 0 || i > 0 && (l[i-1] == ' ' || l[i-1] == '\t') {
+				l = strings.TrimSpace(l[:i])
+			}
+			cond := depth > 0 || strings.Contains(l, "&&") || strings.Contains(l, "||")
+			for _, st := range strings.FieldsFunc(l, func(r rune) bool { return r == ';' || r == '&' || r == '|' }) {
+				st = strings.TrimSpace(st)
+				for _, kw := range []string{"then ", "else ", "do ", "export ", "readonly "} {
+					st = strings.TrimSpace(strings.TrimPrefix(st, kw))
+				}
+				switch f := strings.Fields(st); {
+				case len(f) > 0 && f[0] == "if":
+					depth++
+				case len(f) > 0 && f[0] == "fi":
+					depth--
+				}
+				v, ok := strings.CutPrefix(st, "LOAD_KEXEC=")
+				if !ok {
+					continue
+				}
+				v = strings.TrimSpace(v)
+				if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+					v = v[1 : len(v)-1]
+				}
+				on := v == "true"
+				switch {
+				case !cond:
+					load, by, maybe = on, "/"+name, false
+				case on:
+					maybe, maybeBy = true, "/"+name
+				}
 			}
 		}
+	}
+	if maybe && !load {
+		return true, maybeBy
 	}
 	return load, by
 }

@@ -2,6 +2,7 @@ package swap
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,6 +62,47 @@ func TestNextRebootKexecToolsSnippets(t *testing.T) {
 		}
 		if w := NextReboot(f).Warning; (w != "") != tt.load || tt.load && !strings.HasPrefix(w, tt.by+" sets LOAD_KEXEC=true") {
 			t.Errorf("%s: warning %q", tt.name, w)
+		}
+	}
+}
+
+// What kexec-load's shell makes of /etc/default/kexec and its snippets
+// (sourced, in run-parts order) is what warmswap reads, or it errs
+// towards the warning: an export, a second statement on the line, an
+// assignment that may run, a value in quotes. A snippet with CRLF line
+// ends ("true\r" to the shell) is warned about though the shell loads
+// nothing.
+func TestLoadKexecAsTheShell(t *testing.T) {
+	pkg, err := os.ReadFile("../../images/deb/etc/kexec-tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		local string
+		warn  bool // what warmswap must say when the shell does not load
+	}{
+		{"export LOAD_KEXEC=true\n", false},
+		{"LOAD_KEXEC=true; KERNEL_IMAGE=/vmlinuz\n", false},
+		{"[ -e /etc/kexec-never ] || LOAD_KEXEC=true\n", false},
+		{"if [ -e /etc/kexec-always ]; then\n  LOAD_KEXEC=true\nfi\n", true},
+		{"LOAD_KEXEC='true' # mine\n", false},
+		{"LOAD_KEXEC=false\n", false},
+		{"[ -e /nonexistent ] && LOAD_KEXEC=false\n", false},
+		{"LOAD_KEXEC=true\r\n", true},
+	} {
+		root := t.TempDir()
+		os.MkdirAll(filepath.Join(root, KexecToolsSnippets), 0o755)
+		os.WriteFile(filepath.Join(root, KexecToolsDefaults), []byte("LOAD_KEXEC=true\n"), 0o644)
+		os.WriteFile(filepath.Join(root, KexecToolsSnippets, "warmboot"), pkg, 0o644)
+		os.WriteFile(filepath.Join(root, KexecToolsSnippets, "zz-local"), []byte(tt.local), 0o644)
+		script := `. "$1/etc/default/kexec"; for s in $(run-parts --list "$1/etc/default/kexec.d"); do . "$s"; done; test "$LOAD_KEXEC" = true && echo true || echo false`
+		out, err := exec.Command("sh", "-c", script, "sh", root).Output()
+		if err != nil {
+			t.Fatalf("sh (run-parts is in debianutils): %v", err)
+		}
+		shell := strings.TrimSpace(string(out)) == "true"
+		if f := ReadRebootFacts(root, true, false); f.KexecTools != (shell || tt.warn) {
+			t.Errorf("zz-local %q: the shell loads a kernel: %v; warmswap says %v (by %s)", tt.local, shell, f.KexecTools, f.KexecToolsBy)
 		}
 	}
 }

@@ -390,6 +390,47 @@ func TestPreflightRecordsEveryPath(t *testing.T) {
 // the running system), the swap makes GRUB boot the running entry once,
 // by its menu path, before anything stops; the state records it for bless.
 func TestPreflightGRUBColdPath(t *testing.T) {
+	root := grubColdPath(t)
+	p, err := Preflight(env(root), Request{Entry: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(p)
+	tr := p.Trial
+	if p.Firmware.Loader != coldpath.GRUB || tr == nil || tr.OneShot == nil || tr.OneShot.Value != "adv>gb" || tr.Fallback == nil || tr.Fallback.ID != "gb" || tr.State.Next.Firmware == nil {
+		t.Fatalf("firmware %+v, trial %+v", p.Firmware, tr)
+	}
+	if !strings.Contains(p.Image.Cmdline, "warmboot.firmware=grub") {
+		t.Errorf("bootloader cmdline %q does not say what the firmware starts", p.Image.Cmdline)
+	}
+	if err := tr.Commit(slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := os.ReadFile(filepath.Join(root, "boot/grub/grubenv"))
+	if vars, err := grubenv.Map(blk); err != nil || vars["next_entry"] != "adv>gb" {
+		t.Errorf("grubenv after Commit: %v, %v", vars, err)
+	}
+}
+
+// A one-shot someone else asked for (grub-reboot before the swap) is not
+// replaced: the swap is refused, naming it and how to clear it, and the
+// grubenv is left as it was.
+func TestPreflightPendingOneShot(t *testing.T) {
+	root := grubColdPath(t)
+	coldpath.Set(root, &state.OneShot{Loader: "grub", File: "/boot/grub/grubenv", Var: "next_entry", Value: "rescue"})
+	_, err := Preflight(env(root), Request{Entry: "A"})
+	if !errors.Is(err, ErrUnprotected) || !strings.Contains(err.Error(), `next_entry is already "rescue"`) || !strings.Contains(err.Error(), "grub-editenv /boot/grub/grubenv unset next_entry") {
+		t.Fatalf("Preflight with GRUB's next_entry pending = %v", err)
+	}
+	blk, _ := os.ReadFile(filepath.Join(root, "boot/grub/grubenv"))
+	if vars, _ := grubenv.Map(blk); vars["next_entry"] != "rescue" {
+		t.Errorf("grubenv after the refusal: %v", vars)
+	}
+}
+
+// grubColdPath is a system whose firmware starts GRUB (no booted.json:
+// GRUB booted the running system, its entry gb).
+func grubColdPath(t *testing.T) string {
 	root := system(t, "off")
 	os.Remove(filepath.Join(root, "run/warmboot/booted.json"))
 	os.MkdirAll(filepath.Join(root, "boot/grub"), 0o755)
@@ -411,25 +452,7 @@ menuentry 'B' --id gb {
 	binary.LittleEndian.PutUint16(k[0x20e:], 0x300)
 	copy(k[0x500:], "6.1.0-10-amd64 (x) #1 SMP Debian 6.1.38-1\x00")
 	os.WriteFile(filepath.Join(root, "boot/vmlinuz"), k, 0o644)
-	p, err := Preflight(env(root), Request{Entry: "A"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done(p)
-	tr := p.Trial
-	if p.Firmware.Loader != coldpath.GRUB || tr == nil || tr.OneShot == nil || tr.OneShot.Value != "adv>gb" || tr.Fallback == nil || tr.Fallback.ID != "gb" || tr.State.Next.Firmware == nil {
-		t.Fatalf("firmware %+v, trial %+v", p.Firmware, tr)
-	}
-	if !strings.Contains(p.Image.Cmdline, "warmboot.firmware=grub") {
-		t.Errorf("bootloader cmdline %q does not say what the firmware starts", p.Image.Cmdline)
-	}
-	if err := tr.Commit(slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := os.ReadFile(filepath.Join(root, "boot/grub/grubenv"))
-	if vars, err := grubenv.Map(blk); err != nil || vars["next_entry"] != "adv>gb" {
-		t.Errorf("grubenv after Commit: %v, %v", vars, err)
-	}
+	return root
 }
 
 // Where the state sits on a filesystem the bootloader does not write

@@ -174,7 +174,17 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*st
 	case fallback == nil:
 		return nil, errors.New("the running system is not known (no booted.json, no entry whose kernel is the running one) and nothing is last-known-good")
 	}
-	return coldpath.Plan(env.Root, fw, p.Menu, *fallback, boots)
+	o, err := coldpath.Plan(env.Root, fw, p.Menu, *fallback, boots)
+	if err != nil {
+		return nil, err
+	}
+	switch cur, err := coldpath.Pending(env.Root, o); {
+	case err != nil:
+		return nil, fmt.Errorf("%w: reading %s: %v", coldpath.ErrNoOneShot, o, err)
+	case cur != "":
+		return nil, fmt.Errorf("%w: %s's %s is already %q, a boot someone else asked for once (a firmware update, a reinstall, grub-reboot): setting it to %q would drop that boot; let it happen first, or clear it (%s)", coldpath.ErrNoOneShot, o.Loader, o.Var, cur, o.Value, coldpath.ClearHint(o))
+	}
+	return o, nil
 }
 
 // release lets go of the boot state lock (state.Lock).
