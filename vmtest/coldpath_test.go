@@ -103,7 +103,7 @@ func TestDebianGRUBFallback(t *testing.T) {
 	}
 	espFiles := debianGRUBESP(t, uuid)
 	espFiles["/EFI/warmboot/warmboot.efi"] = disk.File{Src: payload} // for step 3
-	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 32, ESP: true, Files: espFiles}}})
+	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 96, ESP: true, Files: espFiles}}})
 	vm := startFirmware(t, ovmf, 25*time.Minute, true,
 		"-machine", "q35", "-cpu", "max", "-m", "2G", "-smp", "2", "-nic", "none",
 		// A watchdog that resets: QEMU's i6300esb, and the ICH9's TCO

@@ -85,9 +85,20 @@ const loaderInfo = "LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 // boot's record (nil when warmboot did not boot it): warmboot started by
 // the firmware, or by a loader the firmware starts, records itself there,
 // and the handoffs of later swaps carry it along (booted.json's Firmware).
+//
+// A chain warmboot's own boot entry started, whose entry is no longer
+// first in BootOrder (warmboot efi-entry -remove, a grub-install since)
+// has as cold path what BootOrder now starts first, when that is a
+// loader or kernel warmboot knows.
 func Detect(root string, booted *handoff.Booted) Path {
+	var what Loader
+	var how string
+	var num uint16
+	reordered := false
 	if booted != nil && booted.Firmware == string(Warmboot) {
-		return Path{Loader: Warmboot, How: "warmboot started this chain of boots without a handoff: the firmware starts it, or a loader the firmware starts"}
+		if what, how, num, reordered = reorderedFrom(root); !reordered {
+			return Path{Loader: Warmboot, How: "warmboot started this chain of boots without a handoff: the firmware starts it, or a loader the firmware starts"}
+		}
 	}
 	grubDir := ""
 	for _, d := range []string{"/boot/grub", "/boot/grub2"} {
@@ -97,10 +108,12 @@ func Detect(root string, booted *handoff.Booted) Path {
 		}
 	}
 	if _, err := os.Stat(filepath.Join(root, "sys/firmware/efi")); err == nil {
-		if _, err := os.Stat(filepath.Join(root, efiVars, loaderInfo)); err == nil {
+		if _, err := os.Stat(filepath.Join(root, efiVars, loaderInfo)); err == nil && !reordered {
 			return Path{Loader: SystemdBoot, How: "UEFI: systemd-boot set LoaderInfo at this power-on"}
 		}
-		what, how, num := bootCurrent(root)
+		if !reordered {
+			what, how, num = bootCurrent(root)
+		}
 		switch {
 		case what == FirmwareEntry:
 			return Path{Loader: FirmwareEntry, How: how, Entry: num}
@@ -138,18 +151,50 @@ func Detect(root string, booted *handoff.Booted) Path {
 // reason when it names another program (a UKI, another loader) or one
 // that cannot be found.
 func bootCurrent(root string) (Loader, string, uint16) {
-	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
-	n, err := efivar.BootCurrent(v)
+	n, err := efivar.BootCurrent(efivar.Vars{Dir: filepath.Join(root, efiVars)})
 	if err != nil {
 		return Unknown, "", 0
 	}
-	o, err := efivar.ReadBootOption(v, n)
+	return bootOption(root, n, "BootCurrent")
+}
+
+// reorderedFrom is what BootOrder starts first when warmboot's own boot
+// entry started this chain at power-on (BootCurrent names it, or names an
+// entry since removed) and another entry is first now: a loader or a
+// kernel warmboot knows (GRUB, systemd-boot, FirmwareEntry). ok is false
+// otherwise, the chain's record then standing.
+func reorderedFrom(root string) (what Loader, how string, num uint16, ok bool) {
+	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	cur, err := efivar.BootCurrent(v)
+	if err != nil {
+		return Unknown, "", 0, false
+	}
+	order, err := efivar.BootOrder(v)
+	if err != nil || len(order) == 0 || order[0] == cur {
+		return Unknown, "", 0, false
+	}
+	if _, err := efivar.ReadBootOption(v, cur); err == nil {
+		if l, _, _ := bootOption(root, cur, "BootCurrent"); l != Warmboot {
+			return Unknown, "", 0, false // a loader that starts warmboot
+		}
+	}
+	switch what, how, num = bootOption(root, order[0], "BootOrder's first"); what {
+	case GRUB, SystemdBoot, FirmwareEntry:
+		return what, how + " (warmboot's entry, which started this chain of boots, is no longer first)", num, true
+	}
+	return Unknown, "", 0, false
+}
+
+// bootOption names the loader boot option n starts (bootCurrent), role
+// saying which it is.
+func bootOption(root string, n uint16, role string) (Loader, string, uint16) {
+	o, err := efivar.ReadBootOption(efivar.Vars{Dir: filepath.Join(root, efiVars)}, n)
 	if err != nil {
 		return Unknown, "", 0
 	}
 	file := o.File()
 	base := strings.ToLower(file[strings.LastIndexAny(file, `\/`)+1:])
-	how := fmt.Sprintf("UEFI: BootCurrent is %s %q, %s", efivar.BootOptionName(n), o.Description, file)
+	how := fmt.Sprintf("UEFI: %s is %s %q, %s", role, efivar.BootOptionName(n), o.Description, file)
 	switch {
 	case strings.Contains(strings.ToLower(o.Description), "warmboot") || strings.Contains(base, "warmboot"):
 		return Warmboot, how, n

@@ -184,3 +184,39 @@ func TestSystemdBootOneShot(t *testing.T) {
 		t.Errorf("Disarm of a used one-shot = %q, %v", said, err)
 	}
 }
+
+// A chain warmboot's own boot entry started keeps warmboot as its cold
+// path until that entry is no longer first (warmboot efi-entry -remove):
+// then what BootOrder starts first is. A chain that GRUB's entry started
+// (GRUB starting warmboot) keeps its record.
+func TestDetectReordered(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{"boot/grub/grub.cfg": grubCfg, "boot/efi/EFI/debian/shimx64.efi": "", "boot/efi/EFI/warmboot/warmboot.efi": ""})
+	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	os.MkdirAll(v.Dir, 0o755)
+	add := func(num uint16, desc, file string) {
+		fn, _ := efivar.FileNode(file)
+		data, _ := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: desc, FilePath: efivar.DevicePath{fn, efivar.EndNode()}}.Marshal()
+		v.Write(efivar.BootOptionName(num), efivar.Global, efivar.AttrPersistent, data)
+	}
+	add(1, "warmboot", `\EFI\warmboot\warmboot.efi`)
+	add(3, "debian", `\EFI\debian\shimx64.efi`)
+	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{1, 0})
+	v.Write("BootOrder", efivar.Global, efivar.AttrPersistent, []byte{1, 0, 3, 0})
+	chain := &handoff.Booted{Firmware: "warmboot"}
+	if p := Detect(root, chain); p.Loader != Warmboot {
+		t.Errorf("warmboot's entry first: %+v", p)
+	}
+	efivar.Unregister(v, 1) // warmboot efi-entry -remove
+	if p := Detect(root, chain); p.Loader != GRUB || p.Dir != "/boot/grub" || !strings.Contains(p.How, `BootOrder's first is Boot0003 "debian"`) {
+		t.Errorf("warmboot's entry removed: %+v", p)
+	}
+	// GRUB's entry started the chain (GRUB starts warmboot): the record
+	// stands, whatever is first.
+	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{3, 0})
+	add(5, "other", `\EFI\debian\grubx64.efi`)
+	v.Write("BootOrder", efivar.Global, efivar.AttrPersistent, []byte{5, 0, 3, 0})
+	if p := Detect(root, chain); p.Loader != Warmboot {
+		t.Errorf("GRUB started warmboot: %+v", p)
+	}
+}

@@ -424,8 +424,15 @@ func (s *swapper) markArmed(p *swap.Plan, method kexec.Method) {
 }
 
 // unloadArmed unloads the kexec image and forgets that it was armed.
+// The way back to a firmware reboot is where kexec-tools would load a
+// kernel of its own: said, as -load and -dry-run say it.
 func (s *swapper) unloadArmed() int {
 	os.Remove(filepath.Join(s.env.Root, swap.Armed))
+	defer func() {
+		if w := swap.NextReboot(s.rebootFacts()).Warning; w != "" {
+			clog.Warnf(s.log, "%s", w)
+		}
+	}()
 	if !s.machine.Loaded() {
 		s.say("unload: no kexec image is loaded; the next reboot goes through the firmware")
 		return cli.ExitOK

@@ -293,6 +293,12 @@ func TestRunLoadUnload(t *testing.T) {
 		t.Error("-unload left the armed record")
 	}
 	st.said(t, "warmswap: unloaded: the next reboot goes through the firmware")
+	// kexec-tools set to load at every reboot: -unload, the way back to
+	// a firmware reboot, says what would happen then.
+	os.MkdirAll(filepath.Join(root, "etc/default"), 0o755)
+	os.WriteFile(filepath.Join(root, swap.KexecToolsDefaults), []byte("LOAD_KEXEC=true\n"), 0o644)
+	st.run([]string{"-unload"})
+	st.said(t, "/etc/default/kexec sets LOAD_KEXEC=true: kexec-tools loads /vmlinuz at every reboot")
 	if a := st.run([]string{"reboot"}); a != machine.ExitWith(cli.ExitOK) {
 		t.Errorf("reboot after -unload = %v, want nothing done", a)
 	}
