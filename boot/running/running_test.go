@@ -112,13 +112,11 @@ func FuzzParseVersion(f *testing.F) {
 	})
 }
 
-// A kernel the firmware started itself (a UEFI boot entry with the EFI
-// stub's command line): the running entry is that boot entry, known by
-// what it boots, when its kernel and command line are the running ones;
-// else the menu's entry.
-func TestIdentifyBootCurrent(t *testing.T) {
-	cmd := `initrd=\EFI\debian\initrd.img root=UUID=x ro quiet`
-	root, m := system(t, cmd)
+// stubSystem is system running with cmdline, whose firmware started it
+// from the UEFI boot entry Boot0003 "Debian 6.1.0-10": the 6.1.0-10
+// kernel as an EFI stub on the ESP, with the command line stubCmdline.
+func stubSystem(t *testing.T, cmdline string) (string, choose.Menu) {
+	root, m := system(t, cmdline)
 	stub := kernel(v10)
 	copy(stub, "MZ")
 	os.MkdirAll(filepath.Join(root, "boot/efi/EFI/debian"), 0o755)
@@ -127,11 +125,22 @@ func TestIdentifyBootCurrent(t *testing.T) {
 	v := efivar.Vars{Dir: filepath.Join(root, "sys/firmware/efi/efivars")}
 	os.MkdirAll(v.Dir, 0o755)
 	fn, _ := efivar.FileNode(`\EFI\debian\vmlinuz.efi`)
-	opts, _ := efivar.EncodeUTF16(cmd)
+	opts, _ := efivar.EncodeUTF16(stubCmdline)
 	data, _ := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: "Debian 6.1.0-10", OptionalData: opts,
 		FilePath: efivar.DevicePath{fn, efivar.EndNode()}}.Marshal()
 	v.Write("Boot0003", efivar.Global, efivar.AttrPersistent, data)
 	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{3, 0})
+	return root, m
+}
+
+const stubCmdline = `initrd=\EFI\debian\initrd.img root=UUID=x ro quiet`
+
+// A kernel the firmware started itself (a UEFI boot entry with the EFI
+// stub's command line): the running entry is that boot entry, known by
+// what it boots, when its kernel and command line are the running ones;
+// else the menu's entry.
+func TestIdentifyBootCurrent(t *testing.T) {
+	root, m := stubSystem(t, stubCmdline)
 	r, how, err := Identify(root, m, nil)
 	if err != nil || r.ID != "Boot0003" || len(r.Boots) != 64 || !strings.Contains(how, `BootCurrent is Boot0003 "Debian 6.1.0-10"`) {
 		t.Fatalf("Identify = %+v, %q, %v", r, how, err)
@@ -147,21 +156,7 @@ func TestIdentifyBootCurrent(t *testing.T) {
 // from /boot, with a trial's panic=N, no initrd= of the stub's) is not
 // the boot entry the firmware started.
 func TestIdentifyBootCurrentAfterKexec(t *testing.T) {
-	cmd := `initrd=\EFI\debian\initrd.img root=UUID=x ro quiet`
-	root, m := system(t, "root=UUID=x ro quiet panic=10 watchdog.open_timeout=300")
-	stub := kernel(v10)
-	copy(stub, "MZ")
-	os.MkdirAll(filepath.Join(root, "boot/efi/EFI/debian"), 0o755)
-	os.WriteFile(filepath.Join(root, "boot/efi/EFI/debian/vmlinuz.efi"), stub, 0o644)
-	os.WriteFile(filepath.Join(root, "boot/efi/EFI/debian/initrd.img"), []byte("initrd10"), 0o644)
-	v := efivar.Vars{Dir: filepath.Join(root, "sys/firmware/efi/efivars")}
-	os.MkdirAll(v.Dir, 0o755)
-	fn, _ := efivar.FileNode(`\EFI\debian\vmlinuz.efi`)
-	opts, _ := efivar.EncodeUTF16(cmd)
-	data, _ := efivar.LoadOption{Attributes: efivar.LoadOptionActive, Description: "Debian", OptionalData: opts,
-		FilePath: efivar.DevicePath{fn, efivar.EndNode()}}.Marshal()
-	v.Write("Boot0003", efivar.Global, efivar.AttrPersistent, data)
-	v.Write("BootCurrent", efivar.Global, efivar.AttrVolatile, []byte{3, 0})
+	root, m := stubSystem(t, "root=UUID=x ro quiet panic=10 watchdog.open_timeout=300")
 	if r, how, err := Identify(root, m, nil); err != nil || r.ID != "adv-10" {
 		t.Errorf("Identify after a kexec = %+v (%s), %v; want adv-10, the entry kexec'd", r, how, err)
 	}
