@@ -2,7 +2,6 @@ package coldpath
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/efivar"
@@ -47,7 +45,7 @@ type Stub struct {
 // kernel is ErrNotKernel.
 func BootEntry(root string, num uint16) (Stub, error) {
 	name := efivar.BootOptionName(num)
-	o, err := efivar.ReadBootOption(efivar.Vars{Dir: filepath.Join(root, efiVars)}, num)
+	o, err := efivar.ReadBootOption(vars(root), num)
 	if err != nil {
 		return Stub{}, err
 	}
@@ -179,21 +177,21 @@ func isLinux(file string) bool {
 // a UCS-2 command line, up to its NUL; data that is not such a string
 // (odd-sized, or binary a loader reads) is none.
 func optionString(b []byte) string {
-	if len(b) < 2 || len(b)%2 != 0 {
+	s, err := efivar.DecodeUTF16(b)
+	if err != nil || strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 && c != '\t' && c != '\n' }) {
 		return ""
 	}
-	u := make([]uint16, 0, len(b)/2)
-	for i := 0; i+1 < len(b); i += 2 {
-		c := binary.LittleEndian.Uint16(b[i:])
-		if c == 0 {
-			break
-		}
-		if c < 0x20 && c != '\t' && c != '\n' {
-			return ""
-		}
-		u = append(u, c)
+	return s
+}
+
+// CurrentEntry is the boot entry the firmware started at this power-on
+// (BootCurrent), when it starts a Linux kernel itself (BootEntry).
+func CurrentEntry(root string) (Stub, error) {
+	n, err := efivar.BootCurrent(vars(root))
+	if err != nil {
+		return Stub{}, err
 	}
-	return string(utf16.Decode(u))
+	return BootEntry(root, n)
 }
 
 // planBootNext names, in UEFI's BootNext, the boot entry that boots what
@@ -202,7 +200,7 @@ func optionString(b []byte) string {
 // else the first such in BootOrder. BootNext is used once: the firmware
 // deletes it as it boots the entry.
 func planBootNext(root string, p Path, fallback state.Ref) (*state.OneShot, error) {
-	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	v := vars(root)
 	order, err := efivar.BootOrder(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoOneShot, err)
@@ -260,7 +258,7 @@ func disarmBootNext(root string, o *state.OneShot) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	v := vars(root)
 	switch cur, err := efivar.BootNext(v); {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Sprintf("UEFI BootNext=%s was used up", o.Value), nil

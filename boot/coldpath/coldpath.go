@@ -76,6 +76,9 @@ func (p Path) String() string {
 // efiVars is where the running system reads UEFI variables.
 const efiVars = "sys/firmware/efi/efivars"
 
+// vars are the UEFI variables of the system under root.
+func vars(root string) efivar.Vars { return efivar.Vars{Dir: filepath.Join(root, efiVars)} }
+
 // loaderInfo is systemd's Boot Loader Interface variable systemd-boot
 // sets at every boot; it outlives a kexec (a volatile variable lasts
 // until the power cycle).
@@ -151,7 +154,7 @@ func Detect(root string, booted *handoff.Booted) Path {
 // reason when it names another program (a UKI, another loader) or one
 // that cannot be found.
 func bootCurrent(root string) (Loader, string, uint16) {
-	n, err := efivar.BootCurrent(efivar.Vars{Dir: filepath.Join(root, efiVars)})
+	n, err := efivar.BootCurrent(vars(root))
 	if err != nil {
 		return Unknown, "", 0
 	}
@@ -164,7 +167,7 @@ func bootCurrent(root string) (Loader, string, uint16) {
 // kernel warmboot knows (GRUB, systemd-boot, FirmwareEntry). ok is false
 // otherwise, the chain's record then standing.
 func reorderedFrom(root string) (what Loader, how string, num uint16, ok bool) {
-	v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+	v := vars(root)
 	cur, err := efivar.BootCurrent(v)
 	if err != nil {
 		return Unknown, "", 0, false
@@ -188,7 +191,7 @@ func reorderedFrom(root string) (what Loader, how string, num uint16, ok bool) {
 // bootOption names the loader boot option n starts (bootCurrent), role
 // saying which it is.
 func bootOption(root string, n uint16, role string) (Loader, string, uint16) {
-	o, err := efivar.ReadBootOption(efivar.Vars{Dir: filepath.Join(root, efiVars)}, n)
+	o, err := efivar.ReadBootOption(vars(root), n)
 	if err != nil {
 		return Unknown, "", 0
 	}
@@ -323,14 +326,14 @@ func Set(root string, o *state.OneShot) error {
 	case string(FirmwareEntry):
 		num, err := bootNum(o.Value)
 		if err == nil {
-			err = efivar.SetBootNext(efivar.Vars{Dir: filepath.Join(root, efiVars)}, num)
+			err = efivar.SetBootNext(vars(root), num)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrNoOneShot, err)
 		}
 		return nil
 	case string(SystemdBoot):
-		v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+		v := vars(root)
 		if err := v.WriteString(o.Var, efivar.Loader, efivar.AttrPersistent, o.Value); err != nil {
 			return fmt.Errorf("%w: %v", ErrNoOneShot, err)
 		}
@@ -418,7 +421,7 @@ func Disarm(root string, o *state.OneShot) (string, error) {
 	case o == nil:
 		return "", nil
 	case o.Loader == string(SystemdBoot):
-		v := efivar.Vars{Dir: filepath.Join(root, efiVars)}
+		v := vars(root)
 		switch cur, err := v.ReadString(o.Var, efivar.Loader); {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Sprintf("systemd-boot's one-shot %s=%q was used up", o.Var, o.Value), nil
@@ -504,13 +507,13 @@ func Pending(root string, o *state.OneShot) (string, error) {
 		}
 		cur = vars[o.Var]
 	case string(SystemdBoot):
-		s, err := efivar.Vars{Dir: filepath.Join(root, efiVars)}.ReadString(o.Var, efivar.Loader)
+		s, err := vars(root).ReadString(o.Var, efivar.Loader)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return "", err
 		}
 		cur = s
 	case string(FirmwareEntry):
-		n, err := efivar.BootNext(efivar.Vars{Dir: filepath.Join(root, efiVars)})
+		n, err := efivar.BootNext(vars(root))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:

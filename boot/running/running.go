@@ -28,7 +28,7 @@ import (
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
-	"github.com/warmboot/warmboot/boot/efivar"
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/nextboot"
@@ -92,24 +92,18 @@ func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 // another command line (a config's, or a trial's panic=N), and is not
 // that entry.
 func byBootCurrent(root string, sums *sumcache.Cache) (ref state.Ref, how string, ok bool) {
-	n, err := efivar.BootCurrent(efivar.Vars{Dir: filepath.Join(root, "sys/firmware/efi/efivars")})
-	if err != nil {
-		return state.Ref{}, "", false
-	}
-	stub, err := coldpath.BootEntry(root, n)
+	stub, err := coldpath.CurrentEntry(root)
 	if err != nil {
 		return state.Ref{}, "", false
 	}
 	e := stub.Entry
-	ver, err := os.ReadFile(filepath.Join(root, "proc/version"))
+	rel, build, err := runningBuild(root)
 	if err != nil {
 		return state.Ref{}, "", false
 	}
-	rel, build, ok := split(strings.TrimPrefix(strings.TrimSpace(string(ver)), "Linux version "))
-	v, err := Version(filepath.Join(e.Root, e.Kernel))
-	r, b, vok := split(v)
+	r, b, ok := kernelBuild(e)
 	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
-	if err != nil || !ok || !vok || r != rel || b != build || !slices.Equal(strings.Fields(stub.Options), strings.Fields(string(cmdline))) {
+	if !ok || r != rel || b != build || !slices.Equal(strings.Fields(stub.Options), strings.Fields(string(cmdline))) {
 		return state.Ref{}, "", false
 	}
 	ref, err = coldpath.RefOf(e, sums)
@@ -121,13 +115,9 @@ func byBootCurrent(root string, sums *sumcache.Cache) (ref state.Ref, how string
 
 // byKernel is the entry of m whose kernel is the running kernel (Identify).
 func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how string, err error) {
-	ver, err := os.ReadFile(filepath.Join(root, "proc/version"))
+	rel, build, err := runningBuild(root)
 	if err != nil {
 		return state.Ref{}, "", err
-	}
-	rel, build, ok := split(strings.TrimPrefix(strings.TrimSpace(string(ver)), "Linux version "))
-	if !ok {
-		return state.Ref{}, "", fmt.Errorf("%w: /proc/version %q has no build (#N ...)", ErrUnknown, ver)
 	}
 	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
 	bootImage := param(string(cmdline), "BOOT_IMAGE")
@@ -137,12 +127,7 @@ func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 	want := strip(string(cmdline))
 	best, score := -1, 0
 	for i, e := range m.Entries {
-		v, err := Version(filepath.Join(e.Root, e.Kernel))
-		if err != nil {
-			continue
-		}
-		r, b, ok := split(v)
-		if !ok || r != rel || b != build {
+		if r, b, ok := kernelBuild(e); !ok || r != rel || b != build {
 			continue
 		}
 		s := 1
@@ -169,6 +154,30 @@ func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 		how += " and its command line the running one"
 	}
 	return state.Ref{ID: e.ID, Source: e.Source, Boots: state.Boots(k, ins, e.Cmdline)}, how, nil
+}
+
+// runningBuild is the running kernel's release and build, from
+// /proc/version.
+func runningBuild(root string) (release, build string, err error) {
+	ver, err := os.ReadFile(filepath.Join(root, "proc/version"))
+	if err != nil {
+		return "", "", err
+	}
+	release, build, ok := split(strings.TrimPrefix(strings.TrimSpace(string(ver)), "Linux version "))
+	if !ok {
+		return "", "", fmt.Errorf("%w: /proc/version %q has no build (#N ...)", ErrUnknown, ver)
+	}
+	return release, build, nil
+}
+
+// kernelBuild is the release and build of entry e's kernel, from its
+// setup header (Version).
+func kernelBuild(e entry.Entry) (release, build string, ok bool) {
+	v, err := Version(filepath.Join(e.Root, e.Kernel))
+	if err != nil {
+		return "", "", false
+	}
+	return split(v)
 }
 
 // split cuts a kernel version string into its release and its build
