@@ -175,6 +175,42 @@ func TestRHELStyleNVMe(t *testing.T) {
 	finish(t, vm, true)
 }
 
+// A Rocky/RHEL 8 UEFI install with no /boot partition: /boot is a
+// directory of the XFS root, so kernel-install's entries say "linux
+// /boot/vmlinuz-..." (read against the root, not /boot/boot), the ESP
+// holds GRUB's config and the real grubenv, and /boot/grub2/grubenv is the
+// symlink onto it. The saved entry boots with $kernelopts from the ESP.
+func TestRHELRootWithBootDir(t *testing.T) {
+	parallel(t)
+	const older, newer = "4.18.0-477.10.1.el8_8.x86_64", "4.18.0-513.5.1.el8_9.x86_64"
+	const rootUUID = "4c1f3b2e-9a8d-4e7f-b6c5-2d1e0f9a8b7c"
+	opts := "console=ttyS0 quiet root=UUID=" + rootUUID + " ro crashkernel=auto wbtest=rhel-root "
+	root := map[string]disk.File{
+		"/etc/fstab":          {Data: []byte("UUID=" + rootUUID + " / xfs defaults 0 0\nUUID=7A3B-1C2D /boot/efi vfat umask=0077,shortname=winnt 0 2\n")},
+		"/boot/efi/":          {},
+		"/boot/grub2/grubenv": {Mode: os.ModeSymlink | 0o777, Data: []byte("../efi/EFI/redhat/grubenv")},
+	}
+	for _, v := range []string{older, newer} {
+		root["/boot/loader/entries/"+rhelMachineID+"-"+v+".conf"] = disk.File{Data: []byte(strings.NewReplacer("linux /", "linux /boot/", "initrd /", "initrd /boot/").Replace(rhelBLS(v)))}
+		root["/boot/vmlinuz-"+v] = disk.File{Src: kernel}
+		root["/boot/initramfs-"+v+".img"] = disk.File{Src: target}
+	}
+	dimg := buildDisk(t, disk.Disk{Parts: []disk.FS{
+		{Type: "vfat", Label: "ESP", UUID: "7A3B-1C2D", SizeMiB: 16, ESP: true, Files: map[string]disk.File{
+			"/EFI/redhat/grub.cfg": {Data: []byte(strings.ReplaceAll(rhelESPGrubCfg, "7e2f0c2a-8a4b-4d2c-9d35-6c1b0f1e2a11", rootUUID))},
+			"/EFI/redhat/grubenv":  {Data: disk.GrubEnv("saved_entry", rhelMachineID+"-"+older, "kernelopts", opts, "boot_success", "1")},
+		}},
+		{Type: "xfs", Label: "root", UUID: rootUUID, SizeMiB: 64, Files: root},
+	}})
+	vm := bootVM(t, image, fast, "-drive", "file="+dimg+",if=virtio,format=raw")
+	expect(t, vm,
+		fmt.Sprintf("    1) Red Hat Enterprise Linux (%s) 8.8 (Ootpa)  [grub vda2:/boot/loader/entries/%s-%s.conf:1]", newer, rhelMachineID, newer),
+		fmt.Sprintf(" *  2) Red Hat Enterprise Linux (%s) 8.8 (Ootpa)  [grub vda2:/boot/loader/entries/%s-%s.conf:1]", older, rhelMachineID, older),
+		fmt.Sprintf("warmboot: booting \"Red Hat Enterprise Linux (%s) 8.8 (Ootpa)\": kernel vda2:/boot/vmlinuz-%s", older, older),
+		marker(fmt.Sprintf("BOOT_IMAGE=(hd0,gpt2)/boot/vmlinuz-%s %sskew_tick=1", older, opts)))
+	finish(t, vm, true)
+}
+
 // A RHEL 8 BIOS install whose /boot is XFS, with GRUB's one-shot entry
 // pending (grub2-reboot wrote next_entry into /boot/grub2/grubenv).
 // warmboot cannot write XFS, so it could never clear it: honoured, it
@@ -398,19 +434,24 @@ func TestHostileDisk(t *testing.T) {
 }
 
 // Debian's installer on a BMC's virtual CD-ROM (an ISO 9660 image on the
-// q35 machine's SATA CD drive): the CD's filesystem driver loads when its
-// superblock is seen, isolinux's includes are followed, and vesamenu's
-// MENU DEFAULT boots; TIMEOUT 0 in isolinux waits for a key, so the test
-// presses Enter.
+// q35 machine's SATA CD drive), its menus as debian-cd writes them: the
+// CD's filesystem driver loads when its superblock is seen, isolinux's
+// includes are followed, and vesamenu's top-menu MENU DEFAULT boots, not
+// the accessibility submenu's own MENU DEFAULT and DEFAULT (read last);
+// submenu entries are shown in their place, the Back entries not at all.
+// TIMEOUT 0 in isolinux waits for a key, so the test presses Enter.
 func TestInstallerCD(t *testing.T) {
 	parallel(t)
 	iso := t.TempDir() + "/netinst.iso"
 	if err := disk.ISO(t.Context(), iso, "Debian 12.6.0 amd64 n", map[string]disk.File{
 		"/install.amd/vmlinuz":       {Src: kernel},
 		"/install.amd/gtk/initrd.gz": {Src: target},
+		"/install.amd/initrd.gz":     {Src: target},
 		"/isolinux/isolinux.cfg":     {Data: []byte("# D-I config version 2.0\npath \ninclude menu.cfg\ndefault vesamenu.c32\nprompt 0\ntimeout 0\n")},
-		"/isolinux/menu.cfg":         {Data: []byte("menu hshift 4\nmenu title Debian GNU/Linux installer menu (BIOS mode)\ninclude gtk.cfg\ninclude spkgtk.cfg\n")},
+		"/isolinux/menu.cfg":         {Data: []byte("menu hshift 4\nmenu title Debian GNU/Linux installer menu (BIOS mode)\ninclude gtk.cfg\nmenu begin advanced\n    menu label ^Advanced options\n\tmenu title Advanced options\n\tlabel mainmenu\n\t\tmenu label ^Back..\n\t\tmenu exit\n\tinclude adgtk.cfg\nmenu end\nmenu begin dark\n    menu label Accessible ^dark contrast installer menu\n\tmenu title Accessible dark contrast option\n\tlabel mainmenu\n\t\tmenu label ^Back..\n\t\tmenu exit\n\tinclude drk.cfg\nmenu end\ninclude spkgtk.cfg\n")},
 		"/isolinux/gtk.cfg":          {Data: []byte("default installgui\nlabel installgui\n\tmenu label ^Graphical install\n\tmenu default\n\tkernel /install.amd/vmlinuz\n\tappend vga=788 initrd=/install.amd/gtk/initrd.gz --- console=ttyS0 quiet wbtest=cd\n")},
+		"/isolinux/adgtk.cfg":        {Data: []byte("label expertgui\n\tmenu label Graphical expert install\n\tkernel /install.amd/vmlinuz\n\tappend priority=low vga=788 initrd=/install.amd/gtk/initrd.gz --- console=ttyS0 quiet wbtest=expert\n")},
+		"/isolinux/drk.cfg":          {Data: []byte("label installdark\ndefault installdark\n\tmenu label ^Install\n\tmenu default\n\tkernel /install.amd/vmlinuz\n\tappend vga=788 initrd=/install.amd/initrd.gz theme=dark --- console=ttyS0 quiet wbtest=dark\n")},
 		"/isolinux/spkgtk.cfg":       {Data: []byte("label installspk\n\tmenu label Graphical install with ^speech synthesis\x07\n\tkernel /install.amd/vmlinuz\n\tappend vga=788 initrd=/install.amd/gtk/initrd.gz speakup.synth=soft --- quiet\n")},
 	}); err != nil {
 		t.Fatal(err)
@@ -419,7 +460,9 @@ func TestInstallerCD(t *testing.T) {
 	expect(t, vm,
 		"isofs for iso9660",
 		" *  1) Graphical install  [syslinux sr0:/isolinux/gtk.cfg:2]",
-		"    2) Graphical install with speech synthesis  [syslinux sr0:/isolinux/spkgtk.cfg:1]",
+		"    2) Advanced options > Graphical expert install  [syslinux sr0:/isolinux/adgtk.cfg:1]",
+		"    3) Accessible dark contrast installer menu > Install  [syslinux sr0:/isolinux/drk.cfg:1]",
+		"    4) Graphical install with speech synthesis  [syslinux sr0:/isolinux/spkgtk.cfg:1]",
 		`Waiting for a choice (default "Graphical install")`)
 	vm.Console.Send("\r")
 	expect(t, vm, marker("BOOT_IMAGE=/install.amd/vmlinuz vga=788 initrd=/install.amd/gtk/initrd.gz --- console=ttyS0 quiet wbtest=cd"))

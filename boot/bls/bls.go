@@ -24,8 +24,22 @@ import (
 )
 
 // EntryDirs are where entries are looked for, relative to a filesystem
-// root: the root is $BOOT itself (an ESP or XBOOTLDR partition), or /boot is
-// a directory on it.
+// root: the root is $BOOT itself (an ESP, XBOOTLDR or separate /boot
+// partition), or /boot is a directory on it.
+//
+// Paths in entries under loader/entries are relative to that filesystem,
+// as the specification says. Under boot/loader/entries, on a root
+// filesystem whose /boot is a directory, two writers disagree, and each
+// path is read as the one loader that reads it there would:
+//   - a path that starts with /boot/ is relative to the filesystem's root.
+//     The RHEL family's kernel-install plugin (grub2's 20-grub.install)
+//     writes "linux /boot/vmlinuz-..." when /boot is not its own
+//     partition, because GRUB's blscfg reads entries as "linux ($root)PATH"
+//     with $root the filesystem holding them (grub-core/commands/blscfg.c,
+//     create_entry and GRUB_BOOT_DEVICE). Prefixing /boot again would look
+//     for /boot/boot/vmlinuz-...;
+//   - any other path is relative to /boot ($BOOT), as systemd's
+//     kernel-install writes it ("linux /MACHINE-ID/VERSION/linux").
 var EntryDirs = []string{"loader/entries", "boot/loader/entries"}
 
 // Parse reads the BLS entries under fsys (a filesystem root). It returns
@@ -67,13 +81,27 @@ func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]st
 	Sort(cfg.Entries)
 
 	conf := path.Join(path.Dir(dir), "loader.conf")
-	loader, err := cfgfile.Read(fsys, conf)
-	if err != nil {
+	var def string
+	if loader, err := cfgfile.Read(fsys, conf); err == nil {
+		var timeout *time.Duration
+		var warns []entry.Warning
+		def, timeout, warns = parseLoaderConf("/"+conf, loader)
+		cfg.Warnings = append(cfg.Warnings, warns...)
+		cfg.Timeout = timeout
+	}
+	if def == "" && vars["saved_entry"] != "" {
+		// No loader.conf says: these are GRUB's blscfg entries, and
+		// GRUB boots its grubenv's saved_entry (grubby --set-default).
+		id := vars["saved_entry"]
+		for i, e := range cfg.Entries {
+			if e.ID == id {
+				cfg.Default = i
+				return cfg
+			}
+		}
+		cfg.Warnings = append(cfg.Warnings, entry.Warnf(cfg.Source, "saved_entry %q in grubenv matches no entry; using %q", id, idOr(cfg.Entries, 0)))
 		return cfg
 	}
-	def, timeout, warns := parseLoaderConf("/"+conf, loader)
-	cfg.Warnings = append(cfg.Warnings, warns...)
-	cfg.Timeout = timeout
 	if def != "" {
 		if i := matchDefault(cfg.Entries, def); i >= 0 {
 			cfg.Default = i
@@ -92,8 +120,13 @@ func idOr(es []entry.Entry, i int) string {
 }
 
 // rooted makes an entry path absolute on the filesystem: BLS paths are
-// relative to $BOOT whether or not they start with "/".
+// relative to $BOOT whether or not they start with "/", except a path
+// that already names /boot on a filesystem whose /boot is a directory
+// (see EntryDirs).
 func rooted(prefix, p string) string {
+	if prefix == "boot" && strings.HasPrefix(path.Clean("/"+p), "/boot/") {
+		return path.Clean("/" + p)
+	}
 	return path.Join("/", prefix, p)
 }
 
@@ -132,8 +165,10 @@ func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry,
 			e.Kernel = val
 		case "initrd":
 			// One path per line, though some generators put several
-			// on one line.
-			e.Initrds = append(e.Initrds, strings.Fields(val)...)
+			// on one line, and the RHEL family's add a variable
+			// ("initrd /initramfs-X.img $tuned_initrd") that GRUB
+			// expands to more paths or none.
+			e.Initrds = append(e.Initrds, strings.Fields(expand(val, vars))...)
 		case "options":
 			opts = append(opts, expand(val, vars))
 		case "architecture":

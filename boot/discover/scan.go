@@ -8,15 +8,9 @@ import (
 	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/grub"
-	"github.com/warmboot/warmboot/boot/grubenv"
-	"github.com/warmboot/warmboot/boot/internal/cfgfile"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/syslinux"
 )
-
-// grubenvPaths hold GRUB variables that BLS entries may refer to
-// (Fedora's "options $kernelopts") when no grub.cfg reads them.
-var grubenvPaths = []string{"grub2/grubenv", "boot/grub2/grubenv", "grub/grubenv", "boot/grub/grubenv"}
 
 // Looked lists every config location Scan tries, for messages that say
 // where warmboot looked.
@@ -69,16 +63,11 @@ func scan(vols []entry.Volume, self int) []*entry.Config {
 		out = append(out, &entry.Config{Format: f, Source: src, Warnings: []entry.Warning{entry.AsWarning(src, err)}})
 	}
 
-	vars := map[string]string{}
-	for _, p := range grubenvPaths {
-		if data, err := cfgfile.Read(fsys, p); err == nil {
-			if env, err := grubenv.Map(data); err == nil {
-				vars = env
-				break
-			}
-		}
-	}
+	vars, warn := grubVars(vols, self)
 	if c, err := bls.Parse(fsys, vars); err == nil {
+		if warn != nil {
+			c.Warnings = append(c.Warnings, *warn)
+		}
 		out = append(out, c)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		fail(entry.BLS, bls.EntryDirs[0], err)

@@ -96,6 +96,18 @@ func (f *FS) Lstat(name string) (fs.FileInfo, error) {
 	return f.root.Lstat(name)
 }
 
+// ReadLink returns a symlink's target as written, wherever it points: it
+// reads the link, never what it names.
+func (f *FS) ReadLink(name string) (string, error) {
+	if f.err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: f.err}
+	}
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	return f.root.Readlink(name)
+}
+
 // ReadDir lists a directory, sorted by name.
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	file, err := f.Open(name)
