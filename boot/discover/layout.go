@@ -122,7 +122,7 @@ func linkedGrubenv(vols []entry.Volume, self int, p, target string) (map[string]
 		if found >= 0 {
 			return try(found, dir)
 		}
-		errs = append(errs, fmt.Errorf("no filesystem holds %s", strings.TrimPrefix(abs, dir+"/")))
+		errs = append(errs, fmt.Errorf("no other filesystem found holds %s (the one mounted at %s on the installed system)", strings.TrimPrefix(abs, dir+"/"), dir))
 	}
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("%s is on no filesystem warmboot can name (no fstab names this filesystem)", abs)

@@ -408,6 +408,10 @@ func (in *interp) exec(c cmd, file entry.Source, menu *[]*item, body *bodyState,
 		return true
 	case "loop":
 		return true
+	case "hiddenentry":
+		// openSUSE's GRUB: an entry its menu never shows, run by its
+		// hotkey (95_textmode's "Text mode"). Nothing to offer.
+		return true
 	case "menuentry", "submenu":
 		if menu == nil {
 			// Inside a menuentry's body: GRUB would define it only once
@@ -472,6 +476,13 @@ func (in *interp) exec(c cmd, file entry.Source, menu *[]*item, body *bodyState,
 		if len(args) < 2 {
 			return false
 		}
+		if args[0] == "configfile" && body != nil {
+			// In a menuentry, configfile replaces the menu with another
+			// one when the entry is chosen (snapper's read-only
+			// snapshots): the entry boots nothing itself.
+			body.other = "configfile " + args[1]
+			return true
+		}
 		vol, p := in.locate(args[1])
 		if args[0] == "configfile" {
 			in.env["config_directory"], in.env["config_file"] = "/"+path.Dir(p), "/"+p
@@ -512,11 +523,19 @@ func (in *interp) call(f cmd, args []string, file entry.Source, menu *[]*item, b
 	}
 	in.calls++
 	defer func() { in.calls-- }()
-	pos := map[string]string{"#": strconv.Itoa(len(args) - 1), "@": strings.Join(args[1:], " "), "*": strings.Join(args[1:], " ")}
+	ok := false
+	in.positional(args[1:], func() { ok = in.run(f.body, file, menu, body, depth) })
+	return ok
+}
+
+// positional runs fn with $1...$9, $#, $@ and $* set to args, and puts
+// them back afterwards.
+func (in *interp) positional(args []string, fn func()) {
+	pos := map[string]string{"#": strconv.Itoa(len(args)), "@": strings.Join(args, " "), "*": strings.Join(args, " ")}
 	for i := 1; i <= 9; i++ {
 		pos[strconv.Itoa(i)] = ""
-		if i < len(args) {
-			pos[strconv.Itoa(i)] = args[i]
+		if i <= len(args) {
+			pos[strconv.Itoa(i)] = args[i-1]
 		}
 	}
 	saved := map[string]*string{}
@@ -537,7 +556,7 @@ func (in *interp) call(f cmd, args []string, file entry.Source, menu *[]*item, b
 			}
 		}
 	}()
-	return in.run(f.body, file, menu, body, depth)
+	fn()
 }
 
 // menuItem evaluates a menuentry or submenu block. Variables set inside
@@ -549,6 +568,10 @@ func (in *interp) menuItem(c cmd, src entry.Source, menu *[]*item, depth int) {
 	}
 	it := &item{src: src, isSub: c.kind == "submenu"}
 	args := in.args(c.words)
+	// The title and the arguments after it are the body's $1, $2...
+	// (grub-core/commands/menuentry.c; snapper's entries pass the
+	// snapshot's path as $2).
+	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -566,13 +589,16 @@ func (in *interp) menuItem(c cmd, src entry.Source, menu *[]*item, depth int) {
 			if it.title == "" {
 				it.title = a
 			}
+			pos = append(pos, a)
 		}
 	}
-	if it.isSub {
-		in.scoped(func() { in.run(c.body, entry.Source{Device: src.Device, File: src.File}, &it.sub, nil, depth) })
-	} else {
-		in.body(it, c.body, depth)
-	}
+	in.positional(pos, func() {
+		if it.isSub {
+			in.scoped(func() { in.run(c.body, entry.Source{Device: src.Device, File: src.File}, &it.sub, nil, depth) })
+		} else {
+			in.body(it, c.body, depth)
+		}
+	})
 	*menu = append(*menu, it)
 }
 
@@ -597,6 +623,9 @@ func (in *interp) body(it *item, cmds []cmd, depth int) {
 // finish turns what a menuentry's body loads into the item's entry.
 func (in *interp) finish(it *item, b *bodyState) {
 	switch {
+	case strings.HasPrefix(b.other, "configfile "):
+		it.why = fmt.Sprintf("opens another menu (%s) rather than booting a kernel; warmboot does not offer it", b.other)
+		return
 	case b.other != "":
 		it.why = fmt.Sprintf("uses %q, not a Linux kernel", b.other)
 		return

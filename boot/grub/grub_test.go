@@ -212,6 +212,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("if [ -s $prefix/grubenv ]; then load_env; fi\nsource /x\n"), []byte("x"))
 	f.Add([]byte("function f { set a=$a$1; f $a; }\nf x\nsearch --file --set=r /x\nblscfg\n"), []byte("title T\nlinux /k\noptions $a $x\ninitrd /i\n"))
 	f.Add([]byte(strings.Repeat("submenu s {\n", 40)+"menuentry m { linux /k; }"+strings.Repeat("}", 40)), []byte(nil))
+	f.Add([]byte("hiddenentry h { set t=1; }\nmenuentry \"S\" /snap { configfile $2/g.cfg; }\nmenuentry a x y { linux /k $1 $2 $# $@; }\n"), []byte(nil))
 	f.Fuzz(func(t *testing.T, cfg, env []byte) {
 		if len(cfg) > 64<<10 || len(env) > 4<<10 {
 			return

@@ -69,7 +69,17 @@ function f { set seen="$1:$#:$@"; }
 set 1=outer
 f x y
 menuentry a { linux /k $seen $1; }
-`, []string{"a|/k|BOOT_IMAGE=/k x:2:x y outer"}},
+set v=$1
+menuentry b { linux /k $v; }
+`, []string{"a|/k|BOOT_IMAGE=/k x:2:x y a", "b|/k|BOOT_IMAGE=/k outer"}},
+		{"a menuentry's title and arguments are its body's $1, $2 (snapper)", `
+menuentry 'Snapshot 3' --class os /.snapshots/3/snapshot { linux $2/boot/vmlinuz n=$# t="$1"; }
+`, []string{"Snapshot 3|/.snapshots/3/snapshot/boot/vmlinuz|BOOT_IMAGE=/.snapshots/3/snapshot/boot/vmlinuz n=2 \"t=Snapshot 3\""}},
+		{"openSUSE's hiddenentry is read and not offered; configfile in an entry opens a menu", `
+hiddenentry 'Text mode' --hotkey 't' { set textmode=true; terminal_output console; }
+menuentry 'Snapshots' { configfile /snap/grub.cfg; }
+menuentry a { linux /k; }
+`, []string{"a|/k|BOOT_IMAGE=/k"}},
 		{"search by file sets a variable; a label no volume has sets nothing", `
 search --no-floppy --label --set=root nosuchlabel
 search --file --set=found /boot/grub/grub.cfg

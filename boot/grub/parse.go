@@ -6,7 +6,7 @@ import "github.com/warmboot/warmboot/boot/internal/cfgfile"
 type cmd struct {
 	line  int
 	words []word
-	kind  string // "" simple, "if", "menuentry", "submenu", "function", "loop"
+	kind  string // "" simple, "if", "menuentry", "submenu", "hiddenentry", "function", "loop"
 	// if: clauses in order; a clause with nil cond is the else branch.
 	clauses []clause
 	// menuentry, submenu, function, loop: the body.
@@ -90,7 +90,7 @@ func (p *parser) list(terms map[string]bool) ([]cmd, string, error) {
 		case "if":
 			p.pos++
 			c, err = p.ifCmd(w.line)
-		case "menuentry", "submenu", "function":
+		case "menuentry", "submenu", "function", "hiddenentry":
 			c, err = p.block(kw, w.line)
 		case "while", "until", "for":
 			p.pos++
@@ -112,7 +112,7 @@ func (p *parser) list(terms map[string]bool) ([]cmd, string, error) {
 
 func isBlock(kw string) bool {
 	switch kw {
-	case "if", "menuentry", "submenu", "function", "while", "until", "for":
+	case "if", "menuentry", "submenu", "function", "while", "until", "for", "hiddenentry":
 		return true
 	}
 	return false
