@@ -137,7 +137,7 @@ vmtest: image payload deb $(KDIR)/release ## VM tests: boot real kernels in QEMU
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
-		go test -count=1 -timeout 60m -parallel $(VMPAR) -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
+		WARMBOOT_VMPAR=$(VMPAR) go test -count=1 -timeout 60m -parallel 1000 -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
 
 SOAK_N ?= 100
 soak: image payload deb $(KDIR)/release ## the swap soak with SOAK_N swaps in one VM (default 100; make test does 10)

@@ -6,7 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,9 +159,106 @@ func shellWorks(t *testing.T, vm *qemu.VM) {
 	finish(t, vm, false)
 }
 
-// parallel lets the test run beside others: go test's -parallel bounds
-// how many VMs run at once (make vmtest's VMPAR; 1 runs them one by one).
-// Each test has its own disks and scratch files; what they share (the
-// kernel, the images, the cached Debian system under a copy-on-write
-// overlay) is only read.
-func parallel(t *testing.T) { t.Parallel() }
+// parallel lets the test run beside others, in one of WARMBOOT_VMPAR VM
+// slots (make vmtest's VMPAR; 1 runs them one by one). Each test has its
+// own disks and scratch files; what they share (the kernel, the images,
+// the cached Debian system under a copy-on-write overlay) is only read.
+//
+// go test starts parallel tests in whatever order their goroutines win a
+// lock, so a 15-minute test could start last and run alone at the end.
+// The slots are handed out longest test first instead (longest processing
+// time first: runtimes, the last cold make test's, in README), which
+// shortens make test by minutes; make vmtest sets -parallel high so that
+// go test itself holds nothing back.
+func parallel(t *testing.T) {
+	vmSlots.register()
+	t.Parallel()
+	waited := vmSlots.acquire(t.Name())
+	start := time.Now()
+	t.Cleanup(func() {
+		vmSlots.release()
+		t.Logf("ran %.1fs in a VM slot, after waiting %.1fs for one", time.Since(start).Seconds(), waited.Seconds())
+	})
+}
+
+// runtimes are the tests that take longest, in seconds (the rest ~30).
+var runtimes = map[string]int{
+	"TestDebian": 925, "TestDebianGRUBFallback": 865, "TestTrialFallback": 305, "TestSwapSoak": 287,
+	"TestBLSBootCounting": 93, "TestSwapUEFI": 67, "TestImageReproducible": 64, "TestSwapKernel": 62,
+	"TestSwapEntry": 61, "TestGRUBNextEntry": 48, "TestSwapDirect": 42, "TestSwapPayload": 40,
+}
+
+var vmSlots = newSlots()
+
+// slots hands VM slots to waiting tests, longest first. Until every test
+// that registered is waiting (or a second has passed: go test may hold
+// some back), none starts, so the longest are among those waiting.
+type slots struct {
+	mu           sync.Mutex
+	cond         *sync.Cond
+	free         int
+	registered   int
+	waiting      []string
+	firstArrival time.Time
+	settled      bool
+}
+
+func newSlots() *slots {
+	n, err := strconv.Atoi(os.Getenv("WARMBOOT_VMPAR"))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	s := &slots{free: n}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *slots) register() {
+	s.mu.Lock()
+	s.registered++
+	s.mu.Unlock()
+}
+
+func (s *slots) acquire(name string) time.Duration {
+	begin := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.firstArrival.IsZero() {
+		s.firstArrival = begin
+		time.AfterFunc(time.Second, func() {
+			s.mu.Lock()
+			s.settled = true
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		})
+	}
+	s.waiting = append(s.waiting, name)
+	s.cond.Broadcast()
+	for !(s.free > 0 && (s.settled || len(s.waiting) == s.registered) && s.next() == name) {
+		s.cond.Wait()
+	}
+	s.settled = true
+	s.waiting = slices.DeleteFunc(s.waiting, func(w string) bool { return w == name })
+	s.free--
+	s.cond.Broadcast()
+	return time.Since(begin)
+}
+
+// next is the waiting test to start: the longest, then by name.
+func (s *slots) next() string {
+	best := ""
+	for _, w := range s.waiting {
+		if best == "" || runtimes[w] > runtimes[best] || runtimes[w] == runtimes[best] && w < best {
+			best = w
+		}
+	}
+	return best
+}
+
+func (s *slots) release() {
+	s.mu.Lock()
+	s.free++
+	s.registered--
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
