@@ -82,22 +82,35 @@ func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]st
 
 	conf := path.Join(path.Dir(dir), "loader.conf")
 	var def string
-	if loader, err := cfgfile.Read(fsys, conf); err == nil {
+	loader, err := cfgfile.Read(fsys, conf)
+	if err == nil {
 		var timeout *time.Duration
 		var warns []entry.Warning
 		def, timeout, warns = parseLoaderConf("/"+conf, loader)
 		cfg.Warnings = append(cfg.Warnings, warns...)
 		cfg.Timeout = timeout
-	}
-	if def == "" && vars["saved_entry"] != "" {
-		// No loader.conf says: these are GRUB's blscfg entries, and
-		// GRUB boots its grubenv's saved_entry (grubby --set-default).
+	} else if vars["saved_entry"] != "" {
+		// No loader.conf: these are GRUB's blscfg entries, and GRUB
+		// boots its grubenv's saved_entry (grubby --set-default), an
+		// id, a title or a number (normal/menu.c
+		// get_entry_number_helper). Its next_entry is not honoured:
+		// GRUB empties it as it boots, which nothing here would.
 		id := vars["saved_entry"]
 		for i, e := range cfg.Entries {
 			if e.ID == id {
 				cfg.Default = i
 				return cfg
 			}
+		}
+		for i, e := range cfg.Entries {
+			if strings.TrimSuffix(e.Label, " "+e.Version) == id {
+				cfg.Default = i
+				return cfg
+			}
+		}
+		if n, err := strconv.Atoi(id); err == nil && n >= 0 && n < len(cfg.Entries) {
+			cfg.Default = n
+			return cfg
 		}
 		cfg.Warnings = append(cfg.Warnings, entry.Warnf(cfg.Source, "saved_entry %q in grubenv matches no entry; using %q", id, idOr(cfg.Entries, 0)))
 		return cfg

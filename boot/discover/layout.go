@@ -36,23 +36,34 @@ var espMounts = []string{"/boot/efi", "/efi"}
 func grubVars(vols []entry.Volume, self int) (map[string]string, *entry.Warning) {
 	fsys := vols[self].FS
 	for _, p := range grubenvPaths {
-		data, err := cfgfile.Read(fsys, p)
-		if err == nil {
-			if env, err := grubenv.Map(data); err == nil {
+		read := func() (map[string]string, bool) {
+			if data, err := cfgfile.Read(fsys, p); err == nil {
+				if env, err := grubenv.Map(data); err == nil {
+					return env, true
+				}
+			}
+			return nil, false
+		}
+		target, lerr := fs.ReadLink(fsys, p)
+		if lerr != nil {
+			if env, ok := read(); ok {
 				return env, nil
 			}
 			continue
 		}
-		target, lerr := fs.ReadLink(fsys, p)
-		if lerr != nil {
-			continue
-		}
+		// A link is followed as the installed system follows it, with
+		// its other filesystems mounted: what its mount point hides on
+		// this filesystem is not read. Only when no other volume can
+		// be named (a directory of configs) is the link read here.
 		env, err := linkedGrubenv(vols, self, p, target)
-		if err != nil {
-			w := entry.Warnf(entry.Source{Device: vols[self].Device, File: "/" + p}, "a symlink to %s: %v; $kernelopts and the other GRUB variables BLS entries use are empty (mount the filesystem it points to, or make it a file)", target, err)
-			return nil, &w
+		if err == nil {
+			return env, nil
 		}
-		return env, nil
+		if env, ok := read(); ok {
+			return env, nil
+		}
+		w := entry.Warnf(entry.Source{Device: vols[self].Device, File: "/" + p}, "a symlink to %s: %v; $kernelopts and the other GRUB variables BLS entries use are empty (mount the filesystem it points to, or make it a file)", target, err)
+		return nil, &w
 	}
 	return nil, nil
 }
@@ -151,10 +162,13 @@ func mountPoint(ms []sysMount, vol int) (string, bool) {
 }
 
 // systemMounts is the mount table of the installed system vols[self]
-// belongs to: the first /etc/fstab on any volume (the root filesystem's,
-// at etc/fstab) that mounts vols[self], its filesystems matched to volumes
-// by UUID or label. It is nil when no fstab names vols[self].
+// belongs to, its filesystems matched to volumes by UUID or label: the
+// /etc/fstab of a root filesystem (a fstab whose / is another volume, as a
+// stick's naming the host's root would be, is not its system's) that
+// mounts vols[self] at / or /boot, else at any mount point. It is nil
+// when no such fstab names vols[self].
 func systemMounts(vols []entry.Volume, self int) []sysMount {
+	var other []sysMount
 	for v := range vols {
 		data, err := cfgfile.Read(vols[v].FS, "etc/fstab")
 		if err != nil {
@@ -168,11 +182,24 @@ func systemMounts(vols []entry.Volume, self int) []sysMount {
 				}
 			}
 		}
-		if _, ok := mountPoint(ms, self); ok {
+		foreign := false
+		for _, m := range ms {
+			foreign = foreign || (m.dir == "/" && m.vol != v)
+		}
+		if foreign {
+			// Its / is another volume (by UUID or label): not the
+			// fstab of the system whose root holds it. A / named
+			// otherwise (/dev/mapper/rhel-root) is taken to be its own.
+			continue
+		}
+		switch at, ok := mountPoint(ms, self); {
+		case ok && (at == "/" || at == "/boot"):
 			return ms
+		case ok && other == nil:
+			other = ms
 		}
 	}
-	return nil
+	return other
 }
 
 // FstabEntry is one filesystem line of /etc/fstab.

@@ -57,15 +57,20 @@ const (
 
 type label struct {
 	name, menuLabel string
-	kernel          string
-	appendSet       bool
-	appendArgs      string
-	initrds         []string
-	src             entry.Source
-	other           string // a non-Linux entry kind (COM32, LOCALBOOT, CONFIG)
-	nav             string // a menu action that boots nothing (MENU EXIT)
-	menu            *menu  // the menu it is shown in
-	hidden          bool   // MENU HIDE
+	// kernel is what the LABEL boots: its name until KERNEL, LINUX or a
+	// COM32-like line says (syslinux's "ld.kernel = label").
+	kernel     string
+	linux      bool // LINUX: a Linux kernel whatever its name
+	appendSet  bool
+	appendArgs string
+	initrd     string // the last INITRD line
+	src        entry.Source
+	other      string // a non-Linux entry kind (COM32, LOCALBOOT, CONFIG)
+	nav        string // a menu action that boots nothing (MENU EXIT)
+	menu       *menu  // the menu it is shown in
+	idx        int    // its item in menu
+	hidden     bool   // MENU HIDE
+	menuDef    bool   // MENU DEFAULT
 }
 
 // menu is the top menu or a submenu; items are its LABELs and submenus in
@@ -73,11 +78,17 @@ type label struct {
 type menu struct {
 	name   string // shown in its parent: MENU LABEL, else MENU TITLE, else the tag
 	named  bool   // name came from MENU LABEL
+	titled bool   // name came from MENU TITLE
 	parent *menu
 	items  []menuItem
-	// defs are the items MENU DEFAULT marked, in order: the last one that
-	// can be the default is.
-	defs []menuItem
+	// def is 1 + the index of the item the last MENU DEFAULT that
+	// counts marked, 0 when none did.
+	def int
+	// timeout and onTimeout are the menu's own, copied from its parent
+	// when it begins (readconfig.c new_menu).
+	timeout   *time.Duration
+	onTimeout string
+	onSrc     entry.Source
 }
 
 type menuItem struct {
@@ -96,13 +107,19 @@ type parser struct {
 	globalArgs string
 	def        string
 	defSrc     entry.Source
-	onTimeout  string
-	onSrc      entry.Source
 	ui         bool // a UI directive names the menu module
-	timeout    *time.Duration
+	prompt     bool // PROMPT 1: the core waits at boot: for TIMEOUT
+	total      *time.Duration
 	warnings   []entry.Warning
 	stop       error
 }
+
+// Bounds on what a hostile config costs (syslinux reads lines of at most
+// 4095 bytes).
+const (
+	maxArgs    = 4095
+	maxInitrds = 64
+)
 
 // Parse reads the syslinux config at name in fsys (rooted at the
 // filesystem the config lives on). Relative paths are resolved against the
@@ -113,11 +130,14 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 	if err := p.file(name, 0); err != nil {
 		return nil, err
 	}
+	p.endLabel()
 	if p.stop != nil {
 		p.warnings = append(p.warnings, entry.Warnf(entry.Source{File: "/" + name}, "%v; the entries read before it are kept", p.stop))
 	}
-	cfg := &entry.Config{Format: entry.Syslinux, Source: entry.Source{File: "/" + name}, Timeout: p.timeout}
-	def, defWhy := p.pickDefault()
+	cfg := &entry.Config{Format: entry.Syslinux, Source: entry.Source{File: "/" + name}}
+	ch := p.pickDefault()
+	cfg.Timeout = ch.timeout
+	def := ch.label
 	index := map[*label]int{}
 	var walk func(m *menu, titles []string)
 	walk = func(m *menu, titles []string) {
@@ -147,88 +167,195 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 		}
 	}
 	walk(top, nil)
-	if def != nil {
-		if i, ok := index[def]; ok {
-			cfg.Default = i
-		} else if len(cfg.Entries) > 0 {
-			p.warnings = append(p.warnings, entry.Warnf(p.defSrc, "default %q cannot boot; using %q", def.name, cfg.Entries[0].ID))
+	i, ok := index[def]
+	switch {
+	case len(cfg.Entries) == 0:
+	case ok && ch.why == "":
+		cfg.Default = i
+		if ch.args != "" {
+			cfg.Entries[i].Cmdline += " " + ch.args
 		}
-	} else if defWhy != "" && len(cfg.Entries) > 0 {
-		p.warnings = append(p.warnings, entry.Warnf(p.defSrc, "%s; using %q", defWhy, cfg.Entries[0].ID))
+	default:
+		// What syslinux would boot by itself is not a Linux kernel
+		// (the local disk, a chainloader, Xen) or nothing: offer the
+		// menu, and boot nothing else unasked.
+		why := ch.why
+		if why == "" {
+			why = fmt.Sprintf("default %q cannot boot", def.name)
+		}
+		if ok {
+			cfg.Default = i
+		}
+		wait := time.Duration(-1)
+		cfg.Timeout = &wait
+		src := ch.src
+		if def != nil {
+			src = def.src
+		}
+		p.warnings = append(p.warnings, entry.Warnf(src, "%s: waiting for a choice, not booting %q unasked", why, cfg.Entries[cfg.Default].ID))
 	}
 	cfg.Warnings = p.warnings
 	return cfg, nil
 }
 
-// pickDefault is the LABEL a boot left alone ends in, as syslinux decides
-// it (see the package doc), or nil and why not.
-func (p *parser) pickDefault() (*label, string) {
-	defName, _, _ := strings.Cut(p.def, " ")
-	onName, _, _ := strings.Cut(p.onTimeout, " ")
-	byName := func(n string, visible bool) *label {
-		for _, l := range p.labels {
-			if l.name == n && (!visible || !l.hidden) {
-				return l
-			}
-		}
-		return nil
-	}
-	if onName != "" {
-		// The timeout boots ONTIMEOUT, menu or no menu.
-		if l := byName(onName, false); l != nil {
-			return l, ""
-		}
-		p.defSrc = p.onSrc
-		return nil, fmt.Sprintf("ontimeout %q matches no LABEL", onName)
-	}
-	if !p.ui && !isModule(defName) {
-		// The core boots DEFAULT. With none, the top menu's MENU DEFAULT
-		// is what a menu would have picked.
-		if defName == "" {
-			return menuDefault(p.top), ""
-		}
-		if l := byName(defName, false); l != nil {
-			return l, ""
-		}
-		return nil, fmt.Sprintf("default %q matches no LABEL", defName)
-	}
-	start := p.top
-	if p.ui && defName != "" && !isModule(defName) {
-		if l := byName(defName, true); l != nil {
-			return l, ""
-		}
-	}
-	return menuDefault(start), ""
+// choice is what a boot left alone does, as syslinux decides it (see the
+// package doc): label is the entry to offer as the default; why, when
+// not empty, says why it must not be booted unasked.
+type choice struct {
+	label   *label
+	args    string // DEFAULT's words after the label (the core appends them)
+	timeout *time.Duration
+	why     string
+	src     entry.Source
 }
 
-// menuDefault is what Enter on menu m's default boots: its last MENU
-// DEFAULT that can be one (a submenu opens on its own default), else its
-// first entry that boots.
-func menuDefault(m *menu) *label {
-	for i := len(m.defs) - 1; i >= 0; i-- {
-		it := m.defs[i]
-		if it.sub != nil {
-			if l := menuDefault(it.sub); l != nil {
-				return l
+func (p *parser) byName(n string) *label {
+	for _, l := range p.labels {
+		if l.name == n {
+			return l
+		}
+	}
+	return nil
+}
+
+// pickDefault decides the default as syslinux 6 does: the core
+// (ldlinux.c) without a menu module, the menu module
+// (com32/menu/readconfig.c parse_configs, menumain.c run_menu) with one.
+func (p *parser) pickDefault() choice {
+	defName, defArgs, _ := strings.Cut(p.def, " ")
+	defArgs = strings.TrimSpace(defArgs)
+	top := p.top
+	ch := choice{timeout: top.timeout, src: p.defSrc}
+	if !p.ui && (defName == "" || !isMenuModule(defName) || p.byName(defName) != nil) {
+		// The core boots DEFAULT at once, or at its boot: prompt
+		// (PROMPT 1, or no DEFAULT) boots ONTIMEOUT after TIMEOUT.
+		// With neither, the top menu's MENU DEFAULT is what a menu
+		// would pick.
+		name := defName
+		if (p.prompt || defName == "") && top.onTimeout != "" && positive(top.timeout) {
+			name, defArgs, ch.src = firstField(top.onTimeout), "", top.onSrc
+		}
+		if name == "" {
+			return p.menuChoice(top, ch)
+		}
+		if ch.label = p.byName(name); ch.label == nil {
+			if isModule(name) {
+				ch.why = fmt.Sprintf("default %s is a syslinux module, not a Linux kernel", name)
+				return ch
 			}
-			continue
+			// A command line naming no LABEL boots that kernel
+			// (ldlinux.c load_kernel, allowimplicit).
+			ch.label = p.implicit(name, ch.src)
 		}
-		if !it.label.hidden && it.label.nav == "" {
-			return it.label
+		ch.args = defArgs
+		ch.why = p.unbootable(ch.label)
+		return ch
+	}
+	start := top
+	var chosen *label
+	if p.ui && defName != "" {
+		// find_label: the first LABEL of that name, ignored if hidden.
+		if l := p.byName(defName); l != nil && !l.hidden {
+			start, chosen = l.menu, l
 		}
+	}
+	ch.timeout = start.timeout
+	if p.total != nil && *p.total > 0 && (!positive(ch.timeout) || *p.total < *ch.timeout) {
+		ch.timeout = p.total
+	}
+	if start.onTimeout != "" && positive(ch.timeout) {
+		ch.src = start.onSrc
+		if ch.label = p.byName(firstField(start.onTimeout)); ch.label == nil {
+			ch.why = fmt.Sprintf("ontimeout %q matches no LABEL", start.onTimeout)
+		} else {
+			ch.why = p.unbootable(ch.label)
+		}
+		return ch
+	}
+	if chosen != nil {
+		ch.label, ch.why = chosen, p.unbootable(chosen)
+		return ch
+	}
+	return p.menuChoice(start, ch)
+}
+
+// implicit is the entry for a DEFAULT that names a kernel, not a LABEL,
+// shown after the menu's own.
+func (p *parser) implicit(kernel string, src entry.Source) *label {
+	l := &label{name: kernel, kernel: kernel, src: src, menu: p.top, idx: len(p.top.items)}
+	p.labels = append(p.labels, l)
+	p.top.items = append(p.top.items, menuItem{label: l})
+	return l
+}
+
+// isMenuModule says whether a DEFAULT names syslinux's menu, which then
+// picks the default itself.
+func isMenuModule(name string) bool {
+	b := strings.ToLower(path.Base(name))
+	return b == "menu.c32" || b == "vesamenu.c32"
+}
+
+func positive(d *time.Duration) bool { return d != nil && *d > 0 }
+
+// menuChoice is what Enter (and the timeout) on menu m's default does.
+func (p *parser) menuChoice(m *menu, ch choice) choice {
+	var it *menuItem
+	if m.def > 0 {
+		it = &m.items[m.def-1]
+	} else if len(m.items) > 0 {
+		it = &m.items[0]
+	}
+	switch {
+	case it == nil:
+		ch.why = "the menu has no entries"
+	case it.sub != nil:
+		// Timing out on a submenu boots nothing; Enter opens it on
+		// its own default.
+		ch.label = firstBootable(it.sub)
+		ch.why = fmt.Sprintf("the default opens the submenu %q, which syslinux's timeout does not boot", it.sub.name)
+	default:
+		ch.label, ch.why = it.label, p.unbootable(it.label)
+	}
+	if ch.label == nil || ch.label.hidden {
+		ch.label = firstBootable(p.top)
+	}
+	return ch
+}
+
+// firstBootable is the submenu's own default if it can boot, else its
+// first Linux entry, looking into nested submenus.
+func firstBootable(m *menu) *label {
+	if m.def > 0 && m.items[m.def-1].label != nil && m.items[m.def-1].label.linuxKernel() {
+		return m.items[m.def-1].label
 	}
 	for _, it := range m.items {
 		if it.sub != nil {
-			if l := menuDefault(it.sub); l != nil {
+			if l := firstBootable(it.sub); l != nil {
 				return l
 			}
-			continue
-		}
-		if !it.label.hidden && it.label.nav == "" && it.label.other == "" {
+		} else if it.label.linuxKernel() && !it.label.hidden {
 			return it.label
 		}
 	}
 	return nil
+}
+
+func (l *label) linuxKernel() bool {
+	return l.nav == "" && l.other == "" && l.kernel != "" && (l.linux || !isModule(l.kernel))
+}
+
+// unbootable says why syslinux's default l is not something warmboot can
+// boot in its place, or "".
+func (p *parser) unbootable(l *label) string {
+	switch {
+	case l.nav != "":
+		return fmt.Sprintf("the default LABEL %s is a %s entry", l.name, l.nav)
+	case l.other != "":
+		return fmt.Sprintf("the default LABEL %s is a %s entry, not a Linux kernel", l.name, l.other)
+	case !l.linuxKernel():
+		return fmt.Sprintf("the default LABEL %s loads %s, not a Linux kernel", l.name, l.kernel)
+	}
+	return ""
 }
 
 func (p *parser) resolve(file string) string {
@@ -245,33 +372,42 @@ func (p *parser) entry(l *label) (*entry.Entry, string) {
 	if l.kernel == "" {
 		return nil, "has no KERNEL or LINUX line"
 	}
-	if isModule(l.kernel) {
+	if !l.linuxKernel() {
 		return nil, fmt.Sprintf("loads %s, which is not a Linux kernel", l.kernel)
 	}
 	args := p.globalArgs
 	if l.appendSet {
 		args = l.appendArgs
 	}
-	var initrds []string
-	for _, a := range strings.Fields(args) {
-		if v, ok := strings.CutPrefix(a, "initrd="); ok {
-			initrds = append(initrds, strings.Split(v, ",")...)
-		}
-	}
 	// The kernel sees what syslinux passes: "BOOT_IMAGE=<kernel as
-	// written> <APPEND>", initrd= included, and an INITRD line as one more
-	// initrd= after it.
-	cmdline := append([]string{"BOOT_IMAGE=" + l.kernel}, strings.Fields(args)...)
-	if len(l.initrds) > 0 {
-		initrds = append(initrds, l.initrds...)
-		cmdline = append(cmdline, "initrd="+strings.Join(l.initrds, ","))
+	// written> <APPEND>", initrd= included, and an INITRD line as one
+	// more initrd= after it; the initrds loaded are the first initrd=
+	// option's (ldlinux kernel.c).
+	var b strings.Builder
+	b.WriteString("BOOT_IMAGE=" + l.kernel)
+	for w := range strings.FieldsSeq(args) {
+		b.WriteString(" " + w)
+	}
+	if l.initrd != "" {
+		b.WriteString(" initrd=" + l.initrd)
+	}
+	cmdline := b.String()
+	var initrds []string
+	for w := range strings.FieldsSeq(cmdline) {
+		if v, ok := strings.CutPrefix(w, "initrd="); ok {
+			if strings.Count(v, ",") >= maxInitrds {
+				return nil, fmt.Sprintf("names more than %d initrds", maxInitrds)
+			}
+			initrds = strings.Split(v, ",")
+			break
+		}
 	}
 	e := &entry.Entry{
 		ID:        l.name,
 		Label:     cfgfile.Label(l.menuLabel),
 		Format:    entry.Syslinux,
 		Kernel:    p.resolve(l.kernel),
-		Cmdline:   strings.Join(cmdline, " "),
+		Cmdline:   cmdline,
 		Source:    l.src,
 		TriesLeft: -1,
 	}
@@ -330,21 +466,26 @@ func (p *parser) file(name string, depth int) error {
 				p.stop = fmt.Errorf("%s: more than %d LABELs", src, maxItems)
 				return nil
 			}
-			cur = &label{name: rest, src: src, menu: p.cur}
+			p.endLabel()
+			cur = &label{name: rest, kernel: firstField(rest), src: src, menu: p.cur, idx: len(p.cur.items)}
 			p.label = cur
 			p.labels = append(p.labels, cur)
 			p.cur.items = append(p.cur.items, menuItem{label: cur})
 		case "kernel", "linux":
 			if cur != nil {
-				cur.kernel = firstField(rest)
+				cur.kernel, cur.linux, cur.other = firstField(rest), key == "linux", ""
 			}
 		case "com32", "localboot", "config", "pxe", "fdimage", "comboot", "boot", "bss":
 			if cur != nil {
-				cur.other = strings.ToUpper(key)
+				cur.kernel, cur.linux, cur.other = firstField(rest), false, strings.ToUpper(key)
 			}
 		case "append":
 			if rest == "-" {
 				rest = ""
+			}
+			if len(rest) > maxArgs {
+				p.warnings = append(p.warnings, entry.Warnf(src, "APPEND longer than the %d bytes syslinux reads; ignored", maxArgs))
+				continue
 			}
 			if cur == nil {
 				p.globalArgs = rest
@@ -352,26 +493,32 @@ func (p *parser) file(name string, depth int) error {
 				cur.appendSet, cur.appendArgs = true, rest
 			}
 		case "initrd":
-			if cur != nil {
-				cur.initrds = append(cur.initrds, strings.Split(firstField(rest), ",")...)
+			if cur != nil && len(rest) <= maxArgs {
+				cur.initrd = firstField(rest)
 			}
 		case "default":
 			p.def, p.defSrc = rest, src
 		case "ontimeout":
-			p.onTimeout, p.onSrc = rest, src
+			p.cur.onTimeout, p.cur.onSrc = rest, src
 		case "ui":
 			p.ui = true
-		case "timeout":
+		case "prompt":
+			p.prompt = rest != "" && rest != "0"
+		case "timeout", "totaltimeout":
 			if t, err := strconv.Atoi(rest); err == nil && t >= 0 {
 				d := time.Duration(t) * time.Second / 10
+				if key == "totaltimeout" {
+					p.total = &d
+					continue
+				}
 				if t == 0 {
 					// TIMEOUT 0 disables the timeout: syslinux waits
 					// for the user (a negative menu timeout).
 					d = -1
 				}
-				p.timeout = &d
+				p.cur.timeout = &d
 			} else {
-				p.warnings = append(p.warnings, entry.Warnf(src, "TIMEOUT %q is not a number of tenths of a second; ignored", rest))
+				p.warnings = append(p.warnings, entry.Warnf(src, "%s %q is not a number of tenths of a second; ignored", strings.ToUpper(key), rest))
 			}
 		case "include":
 			p.include(rest, src, depth)
@@ -395,31 +542,41 @@ func (p *parser) menuLine(rest string, src entry.Source, depth int) {
 			m.name, m.named = strings.ReplaceAll(rest, "^", ""), true
 		}
 	case "title":
-		if m.parent != nil && !m.named {
-			m.name = rest
+		if m.parent != nil && !m.named && !m.titled {
+			m.name, m.titled = rest, true
 		}
 	case "default":
 		switch {
 		case cur != nil:
-			m.defs = append(m.defs, menuItem{label: cur})
+			// Taken when the LABEL ends, if it is then a shown entry
+			// (readconfig.c record): see markDefault.
+			cur.menuDef = true
 		case m.parent != nil:
-			m.parent.defs = append(m.parent.defs, menuItem{sub: m})
+			for i := range m.parent.items {
+				if m.parent.items[i].sub == m {
+					m.parent.def = i + 1
+				}
+			}
 		}
-		p.defSrc = src
 	case "hide":
 		if cur != nil {
 			cur.hidden = true
 		}
-	case "exit", "goto", "quit", "disable", "disabled":
+	case "exit":
+		// Only a submenu has somewhere to go back to.
+		if cur != nil && m.parent != nil {
+			cur.nav = "MENU EXIT"
+		}
+	case "goto", "quit", "disable", "disabled":
 		if cur != nil {
 			cur.nav = "MENU " + strings.ToUpper(key)
 		}
 	case "separator":
-		p.label = nil
+		p.endLabel()
 	case "begin":
 		p.begin(rest, src)
 	case "end":
-		p.label = nil
+		p.endLabel()
 		if m.parent != nil {
 			p.cur = m.parent
 		}
@@ -435,9 +592,11 @@ func (p *parser) begin(tag string, src entry.Source) {
 		p.stop = fmt.Errorf("%s: more than %d submenus", src, maxMenus)
 		return
 	}
-	sub := &menu{name: strings.ReplaceAll(tag, "^", ""), parent: p.cur}
-	p.cur.items = append(p.cur.items, menuItem{sub: sub})
-	p.cur, p.label = sub, nil
+	p.endLabel()
+	parent := p.cur
+	sub := &menu{name: strings.ReplaceAll(tag, "^", ""), parent: parent, timeout: parent.timeout, onTimeout: parent.onTimeout, onSrc: parent.onSrc}
+	parent.items = append(parent.items, menuItem{sub: sub})
+	p.cur = sub
 }
 
 // include reads another file as part of this one; "INCLUDE file Title"
@@ -455,9 +614,24 @@ func (p *parser) include(arg string, src entry.Source, depth int) {
 	if err := p.file(name, depth+1); err != nil {
 		p.warnings = append(p.warnings, entry.Warnf(src, "INCLUDE %s: %v", file, err))
 	}
+	// Each file keeps the menu it adds to as its own (readconfig.c's
+	// local m): a MENU END the included file did not balance does not
+	// move the includer's entries.
 	if title != "" {
-		p.cur, p.label = outer, nil
+		p.endLabel()
 	}
+	p.cur = outer
+}
+
+// endLabel closes the LABEL being read, as syslinux's record() does: a
+// MENU DEFAULT on it counts if it is shown and boots something.
+func (p *parser) endLabel() {
+	l := p.label
+	p.label = nil
+	if l == nil || !l.menuDef || l.hidden || (l.nav != "" && l.nav != "MENU GOTO") {
+		return
+	}
+	l.menu.def = l.idx + 1
 }
 
 func splitKey(line string) (string, string) {

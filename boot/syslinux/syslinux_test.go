@@ -59,8 +59,8 @@ func TestDefaults(t *testing.T) {
 		warning   string
 	}{
 		{"menu default", "label a\nkernel /a\nlabel b\nmenu default\nkernel /b\n", 1, ""},
-		{"ontimeout", "ontimeout b\nlabel a\nkernel /a\nlabel b\nkernel /b\n", 1, ""},
-		{"unknown default", "default zz\nlabel a\nkernel /a\n", 0, `/s.cfg:1: default "zz" matches no LABEL; using "a"`},
+		{"ontimeout", "timeout 50\nontimeout b\nlabel a\nkernel /a\nlabel b\nkernel /b\n", 1, ""},
+		{"a default naming no LABEL is a kernel", "default zz\nlabel a\nkernel /a\n", 1, ""},
 		{"append dash", "append x\nlabel a\nkernel /a\nappend -\n", 0, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,7 +208,7 @@ func TestMenuDefaults(t *testing.T) {
 			"default b\nlabel a\nmenu default\nkernel /a\nlabel b\nkernel /b\n",
 			[]string{" a: a", "*b: b"}},
 		{"ONTIMEOUT is what the timeout boots",
-			"ui menu.c32\ndefault a\nontimeout b\nlabel a\nkernel /a\nlabel b\nkernel /b\n",
+			"ui menu.c32\ntimeout 50\ndefault a\nontimeout b\nlabel a\nkernel /a\nlabel b\nkernel /b\n",
 			[]string{" a: a", "*b: b"}},
 		{"a submenu marked default opens on its own default",
 			"ui menu.c32\nlabel a\nkernel /a\nmenu begin s\nmenu label ^Rescue\nmenu default\nlabel b\nkernel /b\nlabel c\nmenu default\nkernel /c\nmenu end\n",
