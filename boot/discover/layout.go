@@ -10,6 +10,7 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/grubenv"
 	"github.com/warmboot/warmboot/boot/internal/cfgfile"
+	"github.com/warmboot/warmboot/boot/mountinfo"
 )
 
 // grubenvPaths hold GRUB variables that BLS entries may refer to
@@ -117,12 +118,12 @@ func linkedGrubenv(vols []entry.Volume, self int, p, target string) (map[string]
 		if !under(abs, dir) || abs == dir {
 			continue
 		}
+		rel := strings.TrimPrefix(abs, dir+"/")
 		found := -1
 		for v := range vols {
 			if v == self {
 				continue
 			}
-			rel := strings.TrimPrefix(abs, dir+"/")
 			if st, err := fs.Stat(vols[v].FS, rel); err == nil && st.Mode().IsRegular() {
 				if found >= 0 {
 					return nil, fmt.Errorf("%s is on both %s and %s, and no fstab says which is %s", rel, vols[found].Device, vols[v].Device, dir)
@@ -133,7 +134,7 @@ func linkedGrubenv(vols []entry.Volume, self int, p, target string) (map[string]
 		if found >= 0 {
 			return try(found, dir)
 		}
-		errs = append(errs, fmt.Errorf("no other filesystem found holds %s (the one mounted at %s on the installed system)", strings.TrimPrefix(abs, dir+"/"), dir))
+		errs = append(errs, fmt.Errorf("no other filesystem found holds %s (the one mounted at %s on the installed system)", rel, dir))
 	}
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("%s is on no filesystem warmboot can name (no fstab names this filesystem)", abs)
@@ -243,7 +244,7 @@ func ParseFstab(data []byte) []FstabEntry {
 		if len(f) < 2 {
 			continue
 		}
-		e := FstabEntry{Spec: unoctal(f[0]), Dir: unoctal(f[1])}
+		e := FstabEntry{Spec: mountinfo.Unescape(f[0]), Dir: mountinfo.Unescape(f[1])}
 		if len(f) > 2 {
 			e.Type = f[2]
 		}
@@ -256,33 +257,4 @@ func ParseFstab(data []byte) []FstabEntry {
 		}
 	}
 	return out
-}
-
-// unoctal undoes fstab's \NNN escapes.
-func unoctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	if len(s) != 3 || s[0] > '3' {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < '0' || s[i] > '7' {
-			return false
-		}
-	}
-	return true
 }

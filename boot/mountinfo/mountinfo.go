@@ -50,7 +50,7 @@ func Parse(data []byte) ([]Mount, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("mountinfo line %d: bad mount ids: %q", n+1, line)
 		}
-		m := Mount{ID: id, Parent: parent, Dev: f[2], Dir: unescape(f[4]), FSType: f[sep+1], Source: unescape(f[sep+2])}
+		m := Mount{ID: id, Parent: parent, Dev: f[2], Dir: Unescape(f[4]), FSType: f[sep+1], Source: Unescape(f[sep+2])}
 		for _, o := range strings.Split(f[5], ",") {
 			if o == "ro" {
 				m.ReadOnly = true
@@ -61,9 +61,10 @@ func Parse(data []byte) ([]Mount, error) {
 	return out, nil
 }
 
-// unescape undoes the kernel's octal escapes (\040 space, \011 tab, \012
-// newline, \134 backslash).
-func unescape(s string) string {
+// Unescape undoes the octal escapes (\040 space, \011 tab, \012 newline,
+// \134 backslash) that the kernel writes in mountinfo and fstab(5) uses
+// for the same fields.
+func Unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
