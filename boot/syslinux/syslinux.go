@@ -14,10 +14,18 @@
 //     its parent's default;
 //   - with a UI directive, a DEFAULT naming a visible LABEL overrides MENU
 //     DEFAULT and opens the menu holding it; "DEFAULT vesamenu.c32" (no UI)
-//     leaves MENU DEFAULT in charge; ONTIMEOUT is what the timeout boots;
+//     leaves MENU DEFAULT in charge; TIMEOUT and ONTIMEOUT are each menu's
+//     own, ONTIMEOUT counting only when the menu times out; without a menu
+//     module the core boots DEFAULT, and ONTIMEOUT only at its boot:
+//     prompt (ldlinux.c);
 //   - MENU HIDE entries are not shown (they still boot when DEFAULT or
 //     ONTIMEOUT names them); MENU EXIT, GOTO, QUIT, SEPARATOR and DISABLE
-//     entries move around the menu or decorate it and boot nothing.
+//     entries move around the menu or decorate it and boot nothing;
+//   - when what syslinux would boot by itself is not a Linux kernel
+//     (LOCALBOOT, chain.c32, Xen's mboot.c32, a submenu its timeout does
+//     not boot), the config asks warmboot to wait for a choice (a
+//     negative Timeout) rather than boot another entry, such as an
+//     installer, unasked.
 //
 // A submenu entry's label is its place in the menu, as GRUB's are shown:
 // "Advanced options > Graphical expert install". Its id stays the LABEL,
@@ -80,6 +88,7 @@ type menu struct {
 	named  bool   // name came from MENU LABEL
 	titled bool   // name came from MENU TITLE
 	parent *menu
+	idx    int // its item in parent
 	items  []menuItem
 	// def is 1 + the index of the item the last MENU DEFAULT that
 	// counts marked, 0 when none did.
@@ -549,14 +558,10 @@ func (p *parser) menuLine(rest string, src entry.Source, depth int) {
 		switch {
 		case cur != nil:
 			// Taken when the LABEL ends, if it is then a shown entry
-			// (readconfig.c record): see markDefault.
+			// (readconfig.c record): see endLabel.
 			cur.menuDef = true
 		case m.parent != nil:
-			for i := range m.parent.items {
-				if m.parent.items[i].sub == m {
-					m.parent.def = i + 1
-				}
-			}
+			m.parent.def = m.idx + 1
 		}
 	case "hide":
 		if cur != nil {
@@ -594,7 +599,7 @@ func (p *parser) begin(tag string, src entry.Source) {
 	}
 	p.endLabel()
 	parent := p.cur
-	sub := &menu{name: strings.ReplaceAll(tag, "^", ""), parent: parent, timeout: parent.timeout, onTimeout: parent.onTimeout, onSrc: parent.onSrc}
+	sub := &menu{name: strings.ReplaceAll(tag, "^", ""), parent: parent, idx: len(parent.items), timeout: parent.timeout, onTimeout: parent.onTimeout, onSrc: parent.onSrc}
 	parent.items = append(parent.items, menuItem{sub: sub})
 	p.cur = sub
 }
