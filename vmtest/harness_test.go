@@ -194,13 +194,13 @@ var vmSlots = newSlots()
 // that registered is waiting (or a second has passed: go test may hold
 // some back), none starts, so the longest are among those waiting.
 type slots struct {
-	mu           sync.Mutex
-	cond         *sync.Cond
-	free         int
-	registered   int
-	waiting      []string
-	firstArrival time.Time
-	settled      bool
+	mu         sync.Mutex
+	cond       *sync.Cond
+	free       int
+	registered int
+	waiting    []string
+	armed      bool // the one-second timer runs
+	settled    bool
 }
 
 func newSlots() *slots {
@@ -223,8 +223,8 @@ func (s *slots) acquire(name string) time.Duration {
 	begin := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.firstArrival.IsZero() {
-		s.firstArrival = begin
+	if !s.armed {
+		s.armed = true
 		time.AfterFunc(time.Second, func() {
 			s.mu.Lock()
 			s.settled = true
