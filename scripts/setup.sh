@@ -7,6 +7,9 @@ set -euo pipefail
 
 PACKAGES=(qemu-system-x86 zstd e2fsprogs dosfstools mtools fdisk cpio signify-openbsd swtpm swtpm-tools tpm2-tools ovmf grub-efi-amd64-bin grub-common xfsprogs btrfs-progs mdadm lvm2 util-linux xorriso
 	sbsigntool openssl
+	# Unified kernel images: systemd's stub to build them with, and
+	# systemd-measure to predict what sd-stub measures.
+	systemd-boot-efi systemd
 	# The Debian package (make deb) and the stock Debian system TestDebian
 	# runs (images/debian/mkdebian.sh).
 	lintian mmdebstrap qemu-utils

@@ -46,20 +46,41 @@ var EntryDirs = []string{"loader/entries", "boot/loader/entries"}
 // fs.ErrNotExist when there is no entries directory with at least one
 // .conf file. vars expands "$name" words in options lines (Fedora's
 // grubenv kernelopts); it may be nil.
+//
+// Type #2 entries (unified kernel images in Type2Dirs) are listed with
+// the Type #1 entries and sorted with them, as systemd-boot does.
 func Parse(fsys fs.FS, vars map[string]string) (*entry.Config, error) {
+	var t2 []entry.Entry
+	var t2warns []entry.Warning
+	t2dir := ""
+	for _, dir := range Type2Dirs {
+		es, ws := parseType2(fsys, dir)
+		if len(es) > 0 || len(ws) > 0 {
+			t2, t2warns, t2dir = append(t2, es...), append(t2warns, ws...), dir
+		}
+	}
 	for _, dir := range EntryDirs {
 		names, err := fs.Glob(fsys, path.Join(dir, "*.conf"))
 		if err != nil || len(names) == 0 {
 			continue
 		}
 		prefix := path.Dir(path.Dir(dir)) // "." or "boot"
-		return parseDir(fsys, dir, prefix, names, vars), nil
+		return parseDir(fsys, dir, prefix, names, vars, t2, t2warns), nil
+	}
+	if t2dir != "" {
+		// The loader directory beside EFI/Linux holds loader.conf.
+		dir := path.Join(path.Dir(path.Dir(t2dir)), "loader/entries")
+		cfg := parseDir(fsys, dir, "", nil, vars, t2, t2warns)
+		cfg.Source = entry.Source{File: "/" + t2dir}
+		return cfg, nil
 	}
 	return nil, fs.ErrNotExist
 }
 
-func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]string) *entry.Config {
+func parseDir(fsys fs.FS, dir, prefix string, names []string, vars map[string]string, t2 []entry.Entry, t2warns []entry.Warning) *entry.Config {
 	cfg := &entry.Config{Format: entry.BLS, Source: entry.Source{File: "/" + dir}}
+	cfg.Entries = append(cfg.Entries, t2...)
+	cfg.Warnings = append(cfg.Warnings, t2warns...)
 	for _, name := range names {
 		data, err := cfgfile.Read(fsys, name)
 		if err != nil {
@@ -258,7 +279,28 @@ func less(a, b *entry.Entry) bool {
 			return c > 0
 		}
 	}
-	return vercmp.Compare(a.ID, b.ID) > 0
+	if c := vercmp.Compare(baseID(a), baseID(b)); c != 0 {
+		return c > 0
+	}
+	return profile(a) < profile(b)
+}
+
+// baseID is e's id without a UKI's "@PROFILE": a UKI's profiles sort
+// together, in their order in the image.
+func baseID(e *entry.Entry) string {
+	if e.UKI != nil {
+		if i := strings.IndexByte(e.ID, '@'); i >= 0 {
+			return e.ID[:i]
+		}
+	}
+	return e.ID
+}
+
+func profile(e *entry.Entry) int {
+	if e.UKI != nil {
+		return e.UKI.Profile
+	}
+	return 0
 }
 
 // matchDefault returns the first entry (in sorted order) whose ID matches

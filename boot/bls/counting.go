@@ -15,11 +15,12 @@ type Counter struct {
 }
 
 // ParseCounter splits a file name ("fedora-6.1+2-1.conf") into its base
-// ("fedora-6.1"), its counter and the suffix (".conf"). ok is false when
-// the name carries no counter: then base is the name without ".conf".
+// ("fedora-6.1"), its counter and the suffix (".conf", or ".efi" for a
+// Type #2 entry). ok is false when the name carries no counter: then base
+// is the name without its suffix.
 // LEFT and DONE are decimal digits only, as systemd-boot parses them.
 func ParseCounter(file string) (base string, c Counter, ok bool) {
-	stem := strings.TrimSuffix(file, ".conf")
+	stem := strings.TrimSuffix(file, suffix(file))
 	i := strings.LastIndexByte(stem, '+')
 	if i < 0 {
 		return stem, Counter{}, false
@@ -52,10 +53,13 @@ func (c Counter) name(base, suffix string) string {
 	return fmt.Sprintf("%s+%d-%d%s", base, c.Left, c.Done, suffix)
 }
 
-// suffix is what follows the counter: ".conf" for an entry file.
+// suffix is what follows the counter: ".conf" for an entry file, ".efi"
+// for a unified kernel image.
 func suffix(file string) string {
-	if strings.HasSuffix(file, ".conf") {
-		return ".conf"
+	for _, s := range []string{".conf", ".efi"} {
+		if strings.HasSuffix(file, s) {
+			return s
+		}
 	}
 	return ""
 }

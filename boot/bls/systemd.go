@@ -13,7 +13,15 @@ import (
 // boot_entry_parse_tries) a Type #1 entry's id is its file name with
 // ".conf" and without the "+LEFT-DONE" boot counter, lower-cased.
 // warmboot's BLS ids are the file name without both.
-func SystemdID(e entry.Entry) string { return strings.ToLower(e.ID) + ".conf" }
+//
+// A Type #2 entry's id is its file name (".efi" kept) without the
+// counter, lower-cased, as warmboot's is.
+func SystemdID(e entry.Entry) string {
+	if e.UKI != nil {
+		return strings.ToLower(e.ID)
+	}
+	return strings.ToLower(e.ID) + ".conf"
+}
 
 // FindSystemdID returns the first BLS entry of es that id, a systemd-boot
 // entry id or a glob of them (systemd-boot matches with efi_fnmatch),

@@ -151,6 +151,31 @@ type Entry struct {
 	// TriesLeft is the BLS boot-counting "+LEFT" value, -1 when the entry
 	// does not count boots.
 	TriesLeft int `json:"tries_left"`
+
+	// UKI is set for a Boot Loader Specification Type #2 entry: Kernel
+	// names a unified kernel image, whose sections carry the kernel,
+	// initrd and command line; Initrds is empty and Cmdline is what the
+	// image (and its add-ons) said when it was listed. Booting reads
+	// them again from the verified bytes.
+	UKI *UKI `json:"uki,omitempty"`
+}
+
+// UKI is what boots of a unified kernel image: which profile, with
+// which add-ons.
+type UKI struct {
+	// Profile is the profile booted (0 for a UKI without profiles).
+	Profile int `json:"profile"`
+	// ProfileID is the profile's ID= from its .profile section.
+	ProfileID string `json:"profile_id,omitempty"`
+	// Sections are the sections the profile boots, in file order.
+	Sections []string `json:"sections"`
+	// Addons are the add-ons (*.addon.efi) whose command lines and
+	// initrds are added, in the order sd-stub adds them; paths as
+	// Kernel's.
+	Addons []string `json:"addons,omitempty"`
+	// EmbeddedCmdline says the image carries its command line
+	// (.cmdline): under an enforcing policy it cannot be edited.
+	EmbeddedCmdline bool `json:"embedded_cmdline"`
 }
 
 // Config is the result of parsing one boot config (one grub.cfg, one

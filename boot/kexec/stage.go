@@ -15,6 +15,7 @@ import (
 	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/sumcache"
+	"github.com/warmboot/warmboot/boot/uki"
 )
 
 // MaxKernel and MaxInitrd bound what is read into memory.
@@ -42,6 +43,10 @@ type Image struct {
 	InitrdSums []Sums
 	// InitrdParts locate each initrd in the initramfs memfd.
 	InitrdParts []Part
+	// UKI is set for a unified kernel image entry: Kernel and Initrd
+	// were cut from it, KernelSHA256 and KernelSums are the image
+	// file's, and InitrdSHA256s is empty.
+	UKI *UKIImage
 
 	sealed bool
 }
@@ -52,7 +57,15 @@ type Sums map[crypto.Hash][]byte
 // StageOption tunes Stage.
 type StageOption func(*stageOpts)
 
-type stageOpts struct{ hashes []crypto.Hash }
+type stageOpts struct {
+	hashes []crypto.Hash
+	edited bool
+}
+
+// WithEdited says cmdline is the user's edit. It matters for a unified
+// kernel image, whose command line is otherwise the one its verified
+// bytes compose (UKIImage.Cmdline), not the one it had when listed.
+func WithEdited(edited bool) StageOption { return func(o *stageOpts) { o.edited = edited } }
 
 // WithHashes hashes the kernel and each initrd with each of hs while
 // reading them, in that one pass, into Image.KernelSums and InitrdSums
@@ -103,7 +116,13 @@ func (im *Image) Seal(extra []byte) error {
 
 // Close releases the memfds.
 func (im *Image) Close() error {
-	err := im.Kernel.Close()
+	var err error
+	if im.Kernel != nil {
+		err = im.Kernel.Close()
+	}
+	if im.UKI != nil {
+		err = errors.Join(err, im.UKI.close())
+	}
 	if im.Initrd != nil {
 		err = errors.Join(err, im.Initrd.Close())
 	}
@@ -135,6 +154,9 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 	var o stageOpts
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if e.UKI != nil {
+		return stageUKI(e, cmdline, o)
 	}
 	im := &Image{Entry: e, Cmdline: cmdline}
 	k, n, sums, err := readInto("kernel", e, e.Kernel, nil, MaxKernel, o.hashes)
@@ -211,7 +233,7 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, h
 	case n == 0:
 		err = ferr(errors.New("file is empty"))
 	}
-	if err == nil && fresh && role == "kernel" {
+	if err == nil && fresh && role != "initrd" {
 		err = sys.Seal(dst)
 	}
 	if err != nil {
@@ -235,7 +257,23 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, h
 // has seen is not read; one that is read is remembered there. The files
 // are checked as Stage checks them (regular, not empty, within the
 // limits, the kernel a bzImage); errors are *FileError.
+//
+// For a unified kernel image, kernel is the image file's digest and
+// initrds are its add-ons' (what a manifest signs: verify.Digests).
 func Digests(e entry.Entry, sums *sumcache.Cache) (kernel [32]byte, initrds [][32]byte, err error) {
+	if e.UKI != nil {
+		if kernel, _, err = digest("UKI", e, e.Kernel, uki.MaxSize, sums); err != nil {
+			return kernel, nil, err
+		}
+		for _, p := range e.UKI.Addons {
+			sum, _, err := digest("add-on", e, p, uki.MaxSize, sums)
+			if err != nil {
+				return kernel, nil, err
+			}
+			initrds = append(initrds, sum)
+		}
+		return kernel, initrds, nil
+	}
 	if kernel, _, err = digest("kernel", e, e.Kernel, MaxKernel, sums); err != nil {
 		return kernel, nil, err
 	}

@@ -7,8 +7,14 @@
 //	warmboot-manifest v1
 //	kernel sha256:<64 hex> <path>
 //	initrd sha256:<64 hex> <path>        (zero or more, in boot order)
+//	addon sha256:<64 hex> <path>         (zero or more: a UKI's add-ons)
 //	cmdline <the exact command line>     ("cmdline" alone if empty)
 //	signature ed25519 <key id> <base64>  (optional, see below)
+//
+// For a unified kernel image the kernel line names the image file (its
+// kernel, initrd and command line are inside it and so covered by its
+// hash), addon lines its add-ons (*.addon.efi) in the order they are
+// applied, and cmdline the command line they compose.
 //
 // Paths are as the boot entry names them, relative to the root of the
 // filesystem the config lives on; they tie a manifest to an entry's
@@ -56,6 +62,8 @@ type File struct {
 type Manifest struct {
 	Kernel  File
 	Initrds []File
+	// Addons are a UKI's add-ons, in the order they apply.
+	Addons  []File
 	Cmdline string
 }
 
@@ -66,6 +74,9 @@ func (m Manifest) Marshal() []byte {
 	fmt.Fprintf(&b, "kernel sha256:%x %s\n", m.Kernel.SHA256, m.Kernel.Path)
 	for _, f := range m.Initrds {
 		fmt.Fprintf(&b, "initrd sha256:%x %s\n", f.SHA256, f.Path)
+	}
+	for _, f := range m.Addons {
+		fmt.Fprintf(&b, "addon sha256:%x %s\n", f.SHA256, f.Path)
 	}
 	if m.Cmdline == "" {
 		b.WriteString("cmdline\n")
@@ -123,7 +134,7 @@ func Parse(data []byte) (m Manifest, sig *Signature, body []byte, err error) {
 		}
 		key, rest, spaced := strings.Cut(l, " ")
 		switch key {
-		case "kernel", "initrd":
+		case "kernel", "initrd", "addon":
 			f, err := parseFile(rest)
 			if err != nil {
 				return fail(n, "%s: %v", key, err)
@@ -138,9 +149,16 @@ func Parse(data []byte) (m Manifest, sig *Signature, body []byte, err error) {
 				haveKernel, m.Kernel = true, f
 			} else {
 				if !haveKernel {
-					return fail(n, "initrd before kernel")
+					return fail(n, "%s before kernel", key)
 				}
-				m.Initrds = append(m.Initrds, f)
+				if key == "initrd" {
+					if len(m.Addons) > 0 {
+						return fail(n, "initrd after addon")
+					}
+					m.Initrds = append(m.Initrds, f)
+				} else {
+					m.Addons = append(m.Addons, f)
+				}
 			}
 		case "cmdline":
 			if haveCmdline {

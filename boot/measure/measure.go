@@ -160,17 +160,30 @@ func (m *Measurer) extend(e eventlog.Event) error {
 // digests staging took while reading (kexec.WithHashes with every bank,
 // as package prepare asks) are used; a bank staging did not hash is read
 // from the memfd.
-func (m *Measurer) Image(im *kexec.Image, trustEvent string) error {
-	e := im.Entry
-	known := func(sums kexec.Sums) map[tpm.Alg][]byte {
-		out := map[tpm.Alg][]byte{}
-		for _, a := range m.log.Algs {
-			if d, ok := sums[a.Crypto()]; ok {
-				out[a] = d
-			}
-		}
-		return out
+//
+// A unified kernel image is measured as ukiImage says; the note returned
+// says which PCR its sections went to, and why (empty for other entries).
+func (m *Measurer) Image(im *kexec.Image, trustEvent string) (note string, err error) {
+	if im.UKI != nil {
+		return m.ukiImage(im, trustEvent)
 	}
+	return "", m.image(im, trustEvent)
+}
+
+// known are the digests of sums in the banks being extended.
+func (m *Measurer) known(sums kexec.Sums) map[tpm.Alg][]byte {
+	out := map[tpm.Alg][]byte{}
+	for _, a := range m.log.Algs {
+		if d, ok := sums[a.Crypto()]; ok {
+			out[a] = d
+		}
+	}
+	return out
+}
+
+func (m *Measurer) image(im *kexec.Image, trustEvent string) error {
+	e := im.Entry
+	known := m.known
 	if err := m.Measure(PCRFiles, io.NewSectionReader(im.Kernel, 0, im.KernelSize), e.At(e.Kernel), known(im.KernelSums)); err != nil {
 		return err
 	}

@@ -172,12 +172,12 @@ func TestImageStagedSums(t *testing.T) {
 		sums[a.Crypto()] = a.Sum(staged)
 	}
 	im := &kexec.Image{Entry: entry.Entry{Kernel: "/vmlinuz", Source: entry.Source{Device: "vda2"}}, Kernel: f, KernelSize: int64(len(decoy)), KernelSums: sums}
-	if err := m.Image(im, "warmboot_trust: policy=off"); err != nil {
+	if _, err := m.Image(im, "warmboot_trust: policy=off"); err != nil {
 		t.Fatal(err)
 	}
 	// Without the staged sums, the memfd is read.
 	im.KernelSums = nil
-	if err := m.Image(im, "warmboot_trust: policy=off"); err != nil {
+	if _, err := m.Image(im, "warmboot_trust: policy=off"); err != nil {
 		t.Fatal(err)
 	}
 	l, err := eventlog.Parse(m.Log())

@@ -126,12 +126,20 @@ func (p *Pipeline) begin(phase string) func() {
 // refusal is a *Refused; a file that cannot be read is a *kexec.FileError.
 func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, error) {
 	end := p.begin("read")
-	im, err := kexec.Stage(e, cmdline, kexec.WithHashes(p.hashes()...))
+	im, err := kexec.Stage(e, cmdline, kexec.WithHashes(p.hashes()...), kexec.WithEdited(edited))
 	end()
 	if err != nil {
 		return nil, err
 	}
-	v, err := p.apply(e, cmdline, edited, verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s})
+	d := verify.Digests{Kernel: im.KernelSHA256, Initrds: im.InitrdSHA256s}
+	if im.UKI != nil {
+		for _, a := range im.UKI.Addons {
+			d.Addons = append(d.Addons, a.SHA256)
+		}
+	}
+	// A unified kernel image's command line is what its verified bytes
+	// compose, not what it said when it was listed.
+	v, err := p.apply(e, im.Cmdline, edited, d)
 	if err != nil {
 		im.Close()
 		return nil, err
@@ -150,6 +158,9 @@ func (p *Pipeline) Verify(e entry.Entry, cmdline string, edited bool, sums *sumc
 		if d.Kernel, d.Initrds, err = kexec.Digests(e, sums); err != nil {
 			return Verified{}, err
 		}
+		if e.UKI != nil {
+			d.Addons, d.Initrds = d.Initrds, nil
+		}
 	}
 	return p.apply(e, cmdline, edited, d)
 }
@@ -165,6 +176,11 @@ func (p *Pipeline) apply(e entry.Entry, cmdline string, edited bool, d verify.Di
 	defer end()
 	if p.TrustErr != nil {
 		return Verified{}, &Refused{e, fmt.Errorf("the image's trust directory is broken: %w", p.TrustErr)}
+	}
+	if edited && e.UKI != nil && e.UKI.EmbeddedCmdline && p.Trust.Policy == trust.Enforce {
+		// As sd-stub ignores a command line passed to a UKI with its
+		// own .cmdline under Secure Boot.
+		return Verified{}, &Refused{e, fmt.Errorf("%s carries its own command line (.cmdline), which cannot be edited under policy enforce: boot it unedited, or build the image without .cmdline and sign each command line in a manifest", e.At(e.Kernel))}
 	}
 	checkCmdline := !(edited && p.Trust.Edits == trust.EditsUnsigned)
 	fsys := safefs.Dir(e.Root)
@@ -199,10 +215,13 @@ func (p *Pipeline) finish(c *Checked, files map[string][]byte, booted func() han
 	event := c.Verdict.Event()
 	if p.Measurer != nil {
 		end := p.begin("measure")
-		err := p.Measurer.Image(im, event)
+		note, err := p.Measurer.Image(im, event)
 		end()
 		if err != nil {
 			return "", err
+		}
+		if note != "" && p.Log != nil {
+			clog.Infof(p.Log, "%s", note)
 		}
 		files[handoff.EventLog] = p.Measurer.Log()
 	}

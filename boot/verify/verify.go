@@ -34,9 +34,12 @@ import (
 var Dirs = []string{"warmboot", "boot/warmboot"}
 
 // Digests are the SHA-256 sums of what was staged, initrds in order.
+// For a unified kernel image Kernel is the image file's and Addons its
+// add-ons'.
 type Digests struct {
 	Kernel  [32]byte
 	Initrds [][32]byte
+	Addons  [][32]byte
 }
 
 // Candidate is one manifest file and what checking its signature gave.
@@ -221,9 +224,22 @@ type mismatch struct {
 
 func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline bool) *mismatch {
 	m := c.M
+	role := "kernel"
+	if e.UKI != nil {
+		role = "unified kernel image"
+	}
 	if m.Kernel.SHA256 != d.Kernel {
-		return &mismatch{0, fmt.Sprintf("kernel %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
-			e.At(e.Kernel), short(d.Kernel), c.Where, short(m.Kernel.SHA256))}
+		return &mismatch{0, fmt.Sprintf("%s %s has SHA-256 %s, %s signs %s (the file changed after signing: restore it or re-sign)",
+			role, e.At(e.Kernel), short(d.Kernel), c.Where, short(m.Kernel.SHA256))}
+	}
+	if len(m.Addons) != len(d.Addons) {
+		return &mismatch{1, fmt.Sprintf("the entry has %d add-ons, %s signs %d (an add-on was added or removed after signing: restore it or re-sign)", len(d.Addons), c.Where, len(m.Addons))}
+	}
+	for i, f := range m.Addons {
+		if f.SHA256 != d.Addons[i] || path.Clean(f.Path) != path.Clean(e.UKI.Addons[i]) {
+			return &mismatch{2, fmt.Sprintf("add-on %s has SHA-256 %s, %s signs %s at %s (restore it or re-sign)",
+				e.At(e.UKI.Addons[i]), short(d.Addons[i]), c.Where, short(f.SHA256), f.Path)}
+		}
 	}
 	if len(m.Initrds) != len(d.Initrds) {
 		return &mismatch{1, fmt.Sprintf("the entry has %d initrds, %s signs %d", len(d.Initrds), c.Where, len(m.Initrds))}
@@ -247,6 +263,11 @@ func ManifestFor(e entry.Entry, cmdline string, d Digests) manifest.Manifest {
 	m := manifest.Manifest{Kernel: manifest.File{Path: e.Kernel, SHA256: d.Kernel}, Cmdline: cmdline}
 	for i, p := range e.Initrds {
 		m.Initrds = append(m.Initrds, manifest.File{Path: p, SHA256: d.Initrds[i]})
+	}
+	if e.UKI != nil {
+		for i, p := range e.UKI.Addons {
+			m.Addons = append(m.Addons, manifest.File{Path: p, SHA256: d.Addons[i]})
+		}
 	}
 	return m
 }

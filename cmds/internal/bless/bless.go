@@ -169,7 +169,7 @@ func watchdogActive(root string) bool {
 // bootloader renamed the file when it booted it, so the file is found by
 // its base name.
 func uncount(root string, r *os.Root, src entry.Source) ([]clog.Note, error) {
-	if !strings.HasSuffix(src.File, ".conf") {
+	if !strings.HasSuffix(src.File, ".conf") && !strings.HasSuffix(src.File, ".efi") {
 		return nil, nil
 	}
 	base, _, ok := bls.ParseCounter(path.Base(src.File))
@@ -198,7 +198,7 @@ func uncount(root string, r *os.Root, src entry.Source) ([]clog.Note, error) {
 	}
 	var done []clog.Note
 	for _, n := range names {
-		if b, _, ok := bls.ParseCounter(n); ok && b == base && strings.HasSuffix(n, ".conf") {
+		if b, _, ok := bls.ParseCounter(n); ok && b == base && path.Ext(n) == path.Ext(src.File) {
 			good := bls.Blessed(n)
 			// Durably: a power cut after bless must not count the
 			// next boot as one more try, nor (on FAT) leave the entry
