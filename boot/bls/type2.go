@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/uki"
 )
 
@@ -215,4 +216,44 @@ func Addon(u *uki.UKI, r io.ReaderAt) (string, error) {
 	}
 	c, err := uki.Text(r, s)
 	return uki.CleanCmdline(c), err
+}
+
+// Explicit makes e, a kernel named directly (entry.NewExplicit), the
+// entry of the unified kernel image it names when the file is one (it
+// starts with "MZ"): profile 0, with no add-ons (none are looked for
+// beside a file named on a command line), its command line the image's
+// unless cmdlineSet. A UKI carries its initrd, so initrds named beside
+// it are an error. Any other file is returned unchanged, for staging to
+// check as a kernel.
+func Explicit(e entry.Entry, cmdlineSet bool) (entry.Entry, error) {
+	fsys := safefs.Dir(e.Root)
+	defer fsys.Close()
+	file := strings.TrimPrefix(e.Kernel, "/")
+	f, err := fsys.Open(file)
+	if err != nil {
+		return e, nil // staging says what is wrong with it
+	}
+	magic := make([]byte, 2)
+	_, err = io.ReadFull(f, magic)
+	f.Close()
+	if err != nil || string(magic) != "MZ" {
+		return e, nil
+	}
+	if len(e.Initrds) > 0 {
+		return e, fmt.Errorf("%s is a unified kernel image, which carries its initrd: name no initrd with it", e.At(e.Kernel))
+	}
+	u, r, closer, err := openUKI(fsys, file)
+	if err != nil {
+		return e, fmt.Errorf("%s: %w", e.At(e.Kernel), err)
+	}
+	defer closer.Close()
+	info, err := u.Describe(r, 0)
+	if err != nil {
+		return e, fmt.Errorf("%s: %w", e.At(e.Kernel), err)
+	}
+	e.UKI = &entry.UKI{ProfileID: info.ProfileID, Sections: info.Sections, EmbeddedCmdline: info.HasCmdline}
+	if !cmdlineSet {
+		e.Cmdline = info.Cmdline
+	}
+	return e, nil
 }

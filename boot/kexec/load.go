@@ -71,6 +71,13 @@ func (l Loader) Load(im *Image) (Method, error) {
 	if !im.sealed {
 		return "", errors.New("loading an image that is not sealed (call Image.Seal first)")
 	}
+	locked := l.Kernel.Lockdown != "" && l.Kernel.Lockdown != "none"
+	if im.UKI != nil && locked && !im.UKI.KernelSigned {
+		// kexec_file_load checks the kernel it is given, .linux, not
+		// the image's signature: refused without asking.
+		return "", fmt.Errorf("loading %s: %w: the running kernel is locked down (%s) and kexecs only a kernel it can verify, and the kernel inside this unified kernel image (.linux) is unsigned; build the image with a signed kernel (ukify build --sign-kernel --secureboot-private-key KEY --secureboot-certificate CERT, or sbsign the kernel before wrapping it) with a key the running kernel trusts",
+			im.Entry.At(im.Entry.Kernel), ErrUnsignedKernel, l.Kernel.Lockdown)
+	}
 	err := l.Sys.FileLoad(im.Kernel, im.Initrd, im.Cmdline)
 	if err == nil {
 		return FileLoad, nil

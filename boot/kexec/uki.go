@@ -30,6 +30,10 @@ type UKIImage struct {
 	Cmdline string
 	// Uname is the image's .uname, empty without one.
 	Uname string
+	// KernelSigned says the kernel inside (.linux) carries an
+	// Authenticode signature, which a locked-down kernel needs to kexec
+	// it.
+	KernelSigned bool
 }
 
 // Addon is one staged add-on.
@@ -132,6 +136,7 @@ func stageUKI(e entry.Entry, cmdline string, o stageOpts) (_ *Image, err error) 
 	if err := sys.Seal(im.Kernel); err != nil {
 		return nil, err
 	}
+	ui.KernelSigned = uki.Signed(im.Kernel, linux.Size)
 	hdr := make([]byte, hdrEnd)
 	m, _ := im.Kernel.ReadAt(hdr, 0)
 	if err := CheckBzImage(hdr[:m], linux.Size); err != nil {

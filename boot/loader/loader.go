@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/coldpath"
@@ -259,11 +260,18 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 			// follow, in menu order, if it cannot be booted.
 			e := entry.NewExplicit("handoff", "kernel handed over ("+k.Path+")", handoff.KernelRoot,
 				entry.Source{Device: "handoff", File: handoff.RecordFile}, k.Path, k.Initrds, k.Cmdline)
+			// A unified kernel image: its own command line is the
+			// entry's, and a different one handed over is an edit.
+			u, err := bls.Explicit(e, false)
+			if err != nil {
+				l.warn("the kernel handed over cannot be booted: %v", err)
+			}
+			e = u
 			m.Entries = append([]entry.Entry{e}, m.Entries...)
 			m.Default++
 			l.requested = e.ID
 			l.say("booting %q as the handoff asks; skipping the menu", e.Label)
-			return l.tryEntries(m, menu.Choice{Index: 0, Cmdline: e.Cmdline}, nil)
+			return l.tryEntries(m, menu.Choice{Index: 0, Cmdline: k.Cmdline, Edited: k.Cmdline != e.Cmdline}, nil)
 		}
 		if i := m.Find(r.Entry); i >= 0 {
 			l.requested = m.Entries[i].ID

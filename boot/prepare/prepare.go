@@ -86,9 +86,9 @@ func (c Verified) Notes() []clog.Note {
 	case v.Result != nil:
 		var out []clog.Note
 		if !v.Result.CmdlineSigned {
-			out = append(out, clog.Notef("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", v.Result.Key.Fingerprint()))
+			out = append(out, clog.Notef("booting an edited command line that no one signed (policy allows edits); kernel and initrds are signed by %s", v.Result.By()))
 		}
-		return append(out, clog.Notef("verified: signed by %s (%s)", v.Result.Key.Fingerprint(), v.Result.Where))
+		return append(out, clog.Notef("verified: signed by %s", v.Result.By()))
 	}
 	return nil
 }
@@ -136,6 +136,10 @@ func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, 
 		for _, a := range im.UKI.Addons {
 			d.Addons = append(d.Addons, a.SHA256)
 		}
+		d.ComposedCmdline = im.UKI.Cmdline
+		if p.Verifying() && p.TrustErr == nil {
+			d.Authenticode = p.checkAuthenticode(im)
+		}
 	}
 	// A unified kernel image's command line is what its verified bytes
 	// compose, not what it said when it was listed.
@@ -155,14 +159,27 @@ func (p *Pipeline) Verify(e entry.Entry, cmdline string, edited bool, sums *sumc
 	var d verify.Digests
 	if p.Verifying() {
 		var err error
-		if d.Kernel, d.Initrds, err = kexec.Digests(e, sums); err != nil {
+		if d, err = Digests(e, sums); err != nil {
 			return Verified{}, err
 		}
-		if e.UKI != nil {
-			d.Addons, d.Initrds = d.Initrds, nil
-		}
+		d.Authenticode, d.ComposedCmdline = p.diskAuthenticode(e)
 	}
 	return p.apply(e, cmdline, edited, d)
+}
+
+// Digests are the digests of e's files on disk as a manifest signs them
+// (kexec.Digests: a UKI's add-ons are Addons, not Initrds), checked as
+// staging checks them.
+func Digests(e entry.Entry, sums *sumcache.Cache) (verify.Digests, error) {
+	var d verify.Digests
+	var err error
+	if d.Kernel, d.Initrds, err = kexec.Digests(e, sums); err != nil {
+		return verify.Digests{}, err
+	}
+	if e.UKI != nil {
+		d.Addons, d.Initrds = d.Initrds, nil
+	}
+	return d, nil
 }
 
 // apply is the policy's verdict on e with the digests d of its files.

@@ -2,6 +2,7 @@ package prepare
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warmboot/warmboot/boot/authenticode"
+	"github.com/warmboot/warmboot/boot/authenticode/actest"
 	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/kexec"
@@ -175,5 +178,64 @@ func TestUKIMalformed(t *testing.T) {
 	cfg, err := bls.Parse(os.DirFS(dir), nil)
 	if err != nil || len(cfg.Entries) != 0 || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].String(), "runs past the end") {
 		t.Errorf("listing a truncated image: %+v, %v", cfg, err)
+	}
+}
+
+// The policy's uki rule: Authenticode by a trusted certificate (sbsign)
+// vouches under "either" and "authenticode"; a stranger's does not; an
+// image changed after signing fails both ways; "both" needs a manifest
+// too.
+func TestUKIAuthenticode(t *testing.T) {
+	dir, _ := ukiRoot(t)
+	db := actest.New(t, t.TempDir(), "db", nil, false)
+	stranger := actest.New(t, t.TempDir(), "stranger", nil, false)
+	file := filepath.Join(dir, "EFI/Linux/debian-6.12+3.efi")
+	addon := filepath.Join(dir, "loader/addons/console.addon.efi")
+	orig, _ := os.ReadFile(file)
+	origAddon, _ := os.ReadFile(addon)
+	sign := func(s *actest.Signer) {
+		os.WriteFile(file, s.Sign(t, orig), 0o644)
+		os.WriteFile(addon, s.Sign(t, origAddon), 0o644)
+	}
+	sign(db)
+	es := listUKIs(t, dir)
+	pub, _, _ := trust.Generate()
+	tr := func(rule trust.UKIRule) *Pipeline {
+		return &Pipeline{Trust: trust.Trust{Policy: trust.Enforce, Edits: trust.EditsRefuse, UKI: rule, Keys: []trust.Key{{Public: pub}}, Certs: []*x509.Certificate{db.Cert}}}
+	}
+	for _, rule := range []trust.UKIRule{"", trust.UKIAuthenticode} {
+		c, err := tr(rule).Check(es[1], es[1].Cmdline, false)
+		if err != nil {
+			t.Fatalf("rule %q: %v", rule, err)
+		}
+		if n := c.Notes(); len(n) != 1 || !strings.Contains(n[0].Msg, `certificate "db"`) || !strings.Contains(c.Verdict.Event(), "authenticode=sha256:") {
+			t.Errorf("rule %q: notes %v, event %q", rule, n, c.Verdict.Event())
+		}
+		if _, err := tr(rule).Verify(es[1], es[1].Cmdline, false, nil); err != nil {
+			t.Errorf("rule %q: Verify: %v", rule, err)
+		}
+		c.Image.Close()
+	}
+	var refused *Refused
+	for _, rule := range []trust.UKIRule{trust.UKIManifest, trust.UKIBoth} {
+		if _, err := tr(rule).Check(es[0], es[0].Cmdline, false); !errors.As(err, &refused) || !errors.Is(err, verify.ErrNoManifest) {
+			t.Errorf("rule %q without a manifest: %v, want refused", rule, err)
+		}
+	}
+	// An add-on signed by a stranger fails the whole boot.
+	os.WriteFile(addon, stranger.Sign(t, origAddon), 0o644)
+	if _, err := tr("").Check(es[0], es[0].Cmdline, false); !errors.As(err, &refused) || !errors.Is(err, authenticode.ErrUntrusted) || !strings.Contains(err.Error(), "console.addon.efi") {
+		t.Errorf("add-on by a stranger: %v", err)
+	}
+	sign(stranger)
+	if _, err := tr("").Check(es[0], es[0].Cmdline, false); !errors.As(err, &refused) || !errors.Is(err, authenticode.ErrUntrusted) {
+		t.Errorf("image by a stranger: %v", err)
+	}
+	sign(db)
+	b, _ := os.ReadFile(file)
+	b[bytes.Index(b, []byte("INITRD-NORMAL"))] ^= 1
+	os.WriteFile(file, b, 0o644)
+	if _, err := tr("").Check(es[0], es[0].Cmdline, false); !errors.As(err, &refused) || !errors.Is(err, authenticode.ErrBadSignature) {
+		t.Errorf("changed after signing: %v", err)
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
@@ -521,7 +522,10 @@ func handedKernel(env Env, req Request, running string) (entry.Entry, error) {
 	if !req.CmdlineSet {
 		cmdline = reuse(running)
 	}
-	return entry.NewExplicit("kernel", "kernel "+k, env.path(fsRoot), entry.Source{Device: dev, File: "(warmswap -kernel)"}, kernel, initrds, cmdline), nil
+	e := entry.NewExplicit("kernel", "kernel "+k, env.path(fsRoot), entry.Source{Device: dev, File: "(warmswap -kernel)"}, kernel, initrds, cmdline)
+	// A unified kernel image boots its own command line unless
+	// -cmdline says otherwise.
+	return bls.Explicit(e, req.CmdlineSet)
 }
 
 // reuse is the running kernel's command line without what a boot loader

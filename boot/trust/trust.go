@@ -24,6 +24,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -206,6 +207,12 @@ type Trust struct {
 	Policy Policy
 	Edits  Edits
 	Keys   []Key
+	// Certs and Deny check Authenticode signatures (see x509.go); UKI
+	// says which signatures a unified kernel image needs ("" is
+	// UKIEither).
+	Certs []*x509.Certificate
+	Deny  [][32]byte
+	UKI   UKIRule
 }
 
 // ParsePolicy validates a policy name.
@@ -228,7 +235,11 @@ func ParseEdits(s string) (Edits, error) {
 
 // MarshalPolicy writes the policy file.
 func (t Trust) MarshalPolicy() []byte {
-	return fmt.Appendf(nil, "# warmboot trust policy (see README: trust model)\npolicy %s\nedits %s\n", t.Policy, t.Edits)
+	b := fmt.Appendf(nil, "# warmboot trust policy (see README: trust model)\npolicy %s\nedits %s\n", t.Policy, t.Edits)
+	if t.UKI != "" {
+		b = fmt.Appendf(b, "uki %s\n", t.UKI)
+	}
+	return b
 }
 
 // Load reads the trust under dir in fsys. A missing dir is policy off
@@ -249,9 +260,13 @@ func Load(fsys fs.FS, dir string) (Trust, error) {
 		}
 	}
 	kd := path.Join(dir, "keys")
-	names, err := fs.Glob(fsys, path.Join(kd, "*.pub"))
-	if err != nil {
-		return Trust{}, err
+	var names []string
+	for _, ext := range []string{"pub", "crt", "deny"} {
+		ns, err := fs.Glob(fsys, path.Join(kd, "*."+ext))
+		if err != nil {
+			return Trust{}, err
+		}
+		names = append(names, ns...)
 	}
 	sort.Strings(names)
 	for _, n := range names {
@@ -259,14 +274,12 @@ func Load(fsys fs.FS, dir string) (Trust, error) {
 		if err != nil {
 			return Trust{}, fmt.Errorf("reading %s: %w", n, err)
 		}
-		k, err := ParseKey(data)
-		if err != nil {
+		if err := t.add(n, data); err != nil {
 			return Trust{}, fmt.Errorf("%s: %w", n, err)
 		}
-		t.Keys = append(t.Keys, k)
 	}
-	if t.Policy != Off && len(t.Keys) == 0 {
-		return Trust{}, fmt.Errorf("%s: policy %s but no keys in %s/*.pub: rebuild the image with TRUST_KEYS", pf, t.Policy, kd)
+	if t.Policy != Off && len(t.Keys) == 0 && len(t.Certs) == 0 {
+		return Trust{}, fmt.Errorf("%s: policy %s but no keys in %s/*.pub or certificates in *.crt: rebuild the image with TRUST_KEYS", pf, t.Policy, kd)
 	}
 	return t, nil
 }
@@ -286,20 +299,28 @@ type KeyFile struct {
 // trust the archive holds. A key that does not parse is an error naming
 // it, and so is a policy that checks signatures with no keys, which Load
 // would refuse.
+//
+// Certificates (NAME.crt, .pem, .cer) and deny lists (NAME.deny) given
+// among the keys are kept as Dir/keys/NN-NAME.crt and .deny; uki, if not
+// empty, is the rule for unified kernel images.
 func Archive(p Policy, e Edits, keys []KeyFile) ([]byte, Trust, error) {
-	t := Trust{Policy: p, Edits: e}
-	if t.Policy != Off && len(keys) == 0 {
-		return nil, Trust{}, fmt.Errorf("policy %s needs keys", t.Policy)
-	}
+	return ArchiveUKI(p, e, "", keys)
+}
+
+// ArchiveUKI is Archive with the rule for unified kernel images.
+func ArchiveUKI(p Policy, e Edits, uki UKIRule, keys []KeyFile) ([]byte, Trust, error) {
+	t := Trust{Policy: p, Edits: e, UKI: uki}
 	files := map[string][]byte{"/" + path.Join(Dir, "policy"): t.MarshalPolicy()}
 	for i, k := range keys {
-		pk, err := ParseKey(k.Data)
-		if err != nil {
+		if err := t.add(k.Name, k.Data); err != nil {
 			return nil, Trust{}, fmt.Errorf("key %s: %w", k.Name, err)
 		}
-		name := strings.TrimSuffix(filepath.Base(k.Name), ".pub")
-		files["/"+path.Join(Dir, "keys", fmt.Sprintf("%02d-%s.pub", i, name))] = k.Data
-		t.Keys = append(t.Keys, pk)
+		ext := map[string]string{"key": ".pub", "cert": ".crt", "deny": ".deny"}[kind(k.Name)]
+		name := strings.TrimSuffix(filepath.Base(k.Name), path.Ext(k.Name))
+		files["/"+path.Join(Dir, "keys", fmt.Sprintf("%02d-%s%s", i, name, ext))] = k.Data
+	}
+	if t.Policy != Off && len(t.Keys) == 0 && len(t.Certs) == 0 {
+		return nil, Trust{}, fmt.Errorf("policy %s needs keys", t.Policy)
 	}
 	seg, err := handoff.Segment(files)
 	if err != nil {
@@ -322,6 +343,8 @@ func (t *Trust) parsePolicy(data []byte) error {
 			t.Policy, err = ParsePolicy(strings.TrimSpace(v))
 		case "edits":
 			t.Edits, err = ParseEdits(strings.TrimSpace(v))
+		case "uki":
+			t.UKI, err = ParseUKIRule(strings.TrimSpace(v))
 		default:
 			err = fmt.Errorf("unknown setting %q", k)
 		}

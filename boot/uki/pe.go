@@ -55,8 +55,9 @@ type PE struct {
 	// CheckSum and the certificate table's data directory entry lie:
 	// what an Authenticode digest skips.
 	ChecksumOffset, CertDirOffset int64
-	// HeadersEnd is the end of the section table.
-	HeadersEnd int64
+	// HeadersEnd is the end of the section table; SizeOfHeaders the
+	// optional header's field (the headers with their padding).
+	HeadersEnd, SizeOfHeaders int64
 }
 
 // Error is a malformed PE file: What says what is wrong, in words a user
@@ -123,7 +124,7 @@ func ParsePE(r io.ReaderAt, size int64) (*PE, error) {
 	if s := binary.LittleEndian.Uint16(opt[68:]); s != subsystemEFIApp {
 		return nil, bad("subsystem %d is not an EFI application (%d)", s, subsystemEFIApp)
 	}
-	p := &PE{Size: size, ChecksumOffset: optOff + 64}
+	p := &PE{Size: size, ChecksumOffset: optOff + 64, SizeOfHeaders: int64(binary.LittleEndian.Uint32(opt[60:]))}
 	ndirs := int64(binary.LittleEndian.Uint32(opt[108:]))
 	if ndirs > 16 || optionalHdrFixed+8*ndirs > optSize {
 		return nil, bad("%d data directories do not fit the optional header", ndirs)
@@ -200,4 +201,26 @@ func (s Section) Read(r io.ReaderAt, limit int64) ([]byte, error) {
 // Reader returns a reader of s's contents in r.
 func (s Section) Reader(r io.ReaderAt) *io.SectionReader {
 	return io.NewSectionReader(r, s.Offset, s.Size)
+}
+
+// Signed says whether the PE image in r (of size bytes) carries an
+// Authenticode certificate table: whether a kernel's EFI stub header was
+// signed (sbsign, ukify --sign-kernel). Only the headers' certificate
+// directory is read; the signature is the kernel's to check
+// (kexec_file_load under lockdown or KEXEC_SIG). A file that is not a
+// PE image is not signed.
+func Signed(r io.ReaderAt, size int64) bool {
+	h := make([]byte, min(size, 4096))
+	if n, _ := r.ReadAt(h, 0); n < len(h) || len(h) < 64 || h[0] != 'M' || h[1] != 'Z' {
+		return false
+	}
+	pe := int64(binary.LittleEndian.Uint32(h[0x3c:]))
+	opt := pe + 24
+	if opt+optionalHdrFixed+8*(dataDirSecurity+1) > int64(len(h)) || string(h[pe:pe+4]) != "PE\x00\x00" ||
+		binary.LittleEndian.Uint16(h[opt:]) != magicPE32Plus || binary.LittleEndian.Uint32(h[opt+108:]) <= dataDirSecurity {
+		return false
+	}
+	d := opt + optionalHdrFixed + 8*dataDirSecurity
+	off, n := int64(binary.LittleEndian.Uint32(h[d:])), int64(binary.LittleEndian.Uint32(h[d+4:]))
+	return n > 8 && off > 0 && off+n <= size
 }

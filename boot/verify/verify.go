@@ -15,6 +15,8 @@ package verify
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/warmboot/warmboot/boot/authenticode"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/trust"
@@ -40,6 +43,21 @@ type Digests struct {
 	Kernel  [32]byte
 	Initrds [][32]byte
 	Addons  [][32]byte
+	// Authenticode is the check of a UKI's and its add-ons'
+	// Authenticode signatures, taken on the same bytes; nil when the
+	// trust has no certificates to check them with.
+	Authenticode *Authenticode
+	// ComposedCmdline is the command line a UKI and its add-ons
+	// compose, what an Authenticode signature covers.
+	ComposedCmdline string
+}
+
+// Authenticode is the outcome of checking the Authenticode signatures of
+// a unified kernel image and of each of its add-ons: Err names the first
+// that failed.
+type Authenticode struct {
+	Result authenticode.Result
+	Err    error
 }
 
 // Candidate is one manifest file and what checking its signature gave.
@@ -121,11 +139,29 @@ func readLimited(fsys fs.FS, name string) ([]byte, error) {
 
 // Result is a passed check.
 type Result struct {
+	// Key and Where are the key and the manifest that signed; nil and
+	// empty when only an Authenticode signature vouched (a UKI).
 	Key   *trust.Key
 	Where string
+	// Cert is the trusted certificate an Authenticode signature chains
+	// to, nil when none was checked.
+	Cert *x509.Certificate
 	// CmdlineSigned is false when the command line was not compared (an
 	// edit allowed as unsigned).
 	CmdlineSigned bool
+}
+
+// By names what vouched: "ed25519:… (vda1:/warmboot/a.manifest)",
+// "certificate "CN" (sha256:…)", or both.
+func (r Result) By() string {
+	var out []string
+	if r.Key != nil {
+		out = append(out, fmt.Sprintf("%s (%s)", r.Key.Fingerprint(), r.Where))
+	}
+	if r.Cert != nil {
+		out = append(out, "certificate "+authenticode.Subject(r.Cert)+" (Authenticode)")
+	}
+	return strings.Join(out, " and ")
 }
 
 // Check compares an entry's staged digests and command line with the
@@ -189,7 +225,13 @@ func Apply(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digests, 
 	if t.Policy == trust.Off {
 		return v, nil
 	}
-	r, err := Load(fsys, e.FilesDevice(), t).Check(e, cmdline, d, checkCmdline)
+	var r Result
+	var err error
+	if e.UKI != nil {
+		r, err = checkUKI(fsys, t, e, cmdline, d, checkCmdline)
+	} else {
+		r, err = Load(fsys, e.FilesDevice(), t).Check(e, cmdline, d, checkCmdline)
+	}
 	switch {
 	case err == nil:
 		v.Result = &r
@@ -214,7 +256,15 @@ func (v Verdict) Event() string {
 	if !v.Result.CmdlineSigned {
 		cl = "unsigned"
 	}
-	return fmt.Sprintf("warmboot_trust: policy=%s key=%s manifest=%s cmdline=%s", v.Policy, v.Result.Key.Fingerprint(), v.Result.Where, cl)
+	ev := fmt.Sprintf("warmboot_trust: policy=%s", v.Policy)
+	if v.Result.Key != nil {
+		ev += fmt.Sprintf(" key=%s manifest=%s", v.Result.Key.Fingerprint(), v.Result.Where)
+	}
+	if c := v.Result.Cert; c != nil {
+		sum := sha256.Sum256(c.Raw)
+		ev += fmt.Sprintf(" authenticode=sha256:%x", sum[:8])
+	}
+	return ev + " cmdline=" + cl
 }
 
 type mismatch struct {

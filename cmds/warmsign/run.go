@@ -15,11 +15,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/installed"
-	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/prepare"
 	"github.com/warmboot/warmboot/boot/state"
@@ -165,6 +165,12 @@ func (s *selection) entries() ([]named, error) {
 		}
 		kernel := "/" + strings.TrimPrefix(s.kernel, "/")
 		e := entry.NewExplicit("explicit", "kernel "+kernel, s.root, entry.Source{File: "(command line)"}, kernel, initrds, s.cmdline)
+		// A unified kernel image signs its own command line unless
+		// -cmdline names another.
+		e, err := bls.Explicit(e, s.cmdline != "")
+		if err != nil {
+			return nil, err
+		}
 		name := s.name
 		if name == "" {
 			name = sanitize(filepath.Base(e.Kernel))
@@ -248,8 +254,8 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 	for _, e := range es {
 		// The checks and limits staging applies (kexec.Digests): what
 		// the bootloader would refuse is not signed.
-		var d verify.Digests
-		if d.Kernel, d.Initrds, err = kexec.Digests(e.Entry, sums); err != nil {
+		d, err := prepare.Digests(e.Entry, sums)
+		if err != nil {
 			return fmt.Errorf("entry %q: %w", e.Label, err)
 		}
 		m := verify.ManifestFor(e.Entry, e.Cmdline, d)
