@@ -63,7 +63,7 @@ kernel: $(KDIR)/release ## download and extract the Debian test kernel
 $(KDIR)/release: | $(OUT)/.deps
 	scripts/setup.sh kernel $(KDIR)
 
-image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes (TRUST_KEYS="a.pub b.pub" [POLICY=enforce|warn|off] [EDITS=refuse|unsigned] [MODULES=… MATCH=… ONDEMAND=…])
+image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes (TRUST_KEYS="a.pub b.pub db.crt" [POLICY=enforce|warn|off] [EDITS=refuse|unsigned] [UKI=either|manifest|authenticode|both] [MODULES=… MATCH=… ONDEMAND=…])
 $(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
 	go run ./images/mkimage -kernel-dir $(KDIR) -o $(IMAGE) $(TRUSTARGS) $(MODARGS)
 
@@ -71,7 +71,7 @@ $(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
 # change. MODULES (loaded at start), MATCH (loaded for the hardware found)
 # and ONDEMAND ("GROUP=mod,… …") override images/mkimage's defaults, e.g.
 # MATCH=virtio_pci,virtio_blk ONDEMAND= for an image that only runs in QEMU.
-TRUSTARGS := $(if $(TRUST_KEYS),-trust-keys "$(TRUST_KEYS)") $(if $(POLICY),-policy $(POLICY)) $(if $(EDITS),-edits $(EDITS))
+TRUSTARGS := $(if $(TRUST_KEYS),-trust-keys "$(TRUST_KEYS)") $(if $(POLICY),-policy $(POLICY)) $(if $(EDITS),-edits $(EDITS)) $(if $(UKI),-uki $(UKI))
 MODARGS   := $(if $(MODULES),-modules "$(MODULES)") $(if $(filter undefined,$(origin MATCH)),,-match "$(MATCH)") $(if $(filter undefined,$(origin ONDEMAND)),,-ondemand "$(ONDEMAND)")
 $(OUT)/trust.stamp: FORCE
 	@mkdir -p $(OUT); { echo '$(TRUSTARGS) $(MODARGS)'; cat $(TRUST_KEYS) /dev/null; } > $@.new; \
@@ -133,7 +133,8 @@ fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
 
 vmtest: image payload deb $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
 	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
-	WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) WARMBOOT_SOAK_N=$(WARMBOOT_SOAK_N) \
+	ukify=$$(images/ukify/mkukify.sh) && test -d "$$ukify" && \
+	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) WARMBOOT_SOAK_N=$(WARMBOOT_SOAK_N) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
@@ -145,7 +146,8 @@ soak: image payload deb $(KDIR)/release ## the swap soak with SOAK_N swaps in on
 
 bench: image peer payload deb $(KDIR)/release ## boot the demo disk BENCH_N times with warmboot and u-root's boot, the payload and Debian's kernel; swaps; reboots of the stock Debian system; report medians (BENCH=regexp narrows)
 	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
-	WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) \
+	ukify=$$(images/ukify/mkukify.sh) && test -d "$$ukify" && \
+	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst WARMBOOT_PEER=$(abspath $(PEER)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \

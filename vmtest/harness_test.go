@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	var missing []string
-	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR", "WARMBOOT_PAYLOAD", "WARMBOOT_PAYLOAD_IMAGE", "WARMBOOT_DEB", "WARMBOOT_DEBIAN"} {
+	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR", "WARMBOOT_PAYLOAD", "WARMBOOT_PAYLOAD_IMAGE", "WARMBOOT_DEB", "WARMBOOT_DEBIAN", "WARMBOOT_UKIFY"} {
 		if os.Getenv(v) == "" {
 			missing = append(missing, v)
 		}
@@ -40,6 +40,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	kernel, image = os.Getenv("VMTEST_KERNEL"), os.Getenv("WARMBOOT_IMAGE")
+	ukifyRoot = filepath.Join(os.Getenv("WARMBOOT_UKIFY"), "root")
 	payload, payloadImage = os.Getenv("WARMBOOT_PAYLOAD"), os.Getenv("WARMBOOT_PAYLOAD_IMAGE")
 	qemuBin := strings.Fields(os.Getenv("VMTEST_QEMU"))[0]
 	if _, err := exec.LookPath(qemuBin); err != nil {

@@ -42,7 +42,7 @@ func payloadEnforce(t testing.TB) string {
 			enforcePayloadErr = err
 			return
 		}
-		img, _, err := trustimg.Append(base, imageKeys, "enforce", "")
+		img, _, err := trustimg.Append(base, imageKeys, "enforce", "", "")
 		if err != nil {
 			enforcePayloadErr = err
 			return

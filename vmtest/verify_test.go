@@ -69,7 +69,7 @@ func trustImages(tmp string) error {
 		path          *string
 		policy, edits string
 	}{{&enforceImage, "enforce", ""}, {&warnImage, "warn", ""}, {&editsImage, "enforce", "unsigned"}} {
-		img, _, err := trustimg.Append(base, keys, v.policy, v.edits)
+		img, _, err := trustimg.Append(base, keys, v.policy, v.edits, "")
 		if err != nil {
 			return err
 		}

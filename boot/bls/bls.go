@@ -209,8 +209,10 @@ func ParseEntry(name string, data []byte, vars map[string]string) (*entry.Entry,
 			arch = val
 		case "devicetree", "devicetree-overlay":
 			return nil, cfgfile.LineErrorf(line, "%s is not supported on this platform", key)
-		case "efi", "uki":
+		case "efi":
 			return nil, cfgfile.LineErrorf(line, "%s entries start EFI programs, which a LinuxBoot loader cannot run", key)
+		case "uki", "uki-url":
+			return nil, cfgfile.LineErrorf(line, "%s entries are not read yet: put the unified kernel image in /EFI/Linux, where it is a Type #2 entry", key)
 		}
 	}
 	if arch != "" && !strings.EqualFold(arch, "x64") {

@@ -366,12 +366,13 @@ func inRoot(dir string, f func(*os.Root) error) error {
 
 // planSystemdBoot names, in systemd-boot's LoaderEntryOneShot, the BLS
 // entry of m that boots what fallback boots: its id as systemd-boot
-// knows it, the file name with ".conf" and without a boot counter,
-// lower-cased (as "bootctl set-oneshot" takes it).
+// knows it, the file name with ".conf" (a UKI's with ".efi" and its
+// "@PROFILE") and without a boot counter, lower-cased (as "bootctl
+// set-oneshot" takes it).
 func planSystemdBoot(m choose.Menu, fallback state.Ref, boots func(int) string) (*state.OneShot, error) {
 	best := -1
 	for i, e := range m.Entries {
-		if e.Format != entry.BLS || !strings.HasSuffix(e.Source.File, ".conf") {
+		if e.Format != entry.BLS || !strings.HasSuffix(e.Source.File, ".conf") && e.UKI == nil {
 			continue
 		}
 		if fallback.Boots != "" && boots(i) != fallback.Boots || fallback.Boots == "" && e.ID != fallback.ID {

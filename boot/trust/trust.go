@@ -33,6 +33,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/handoff"
@@ -397,5 +398,17 @@ func (t Trust) String() string {
 	if t.Policy == Off {
 		return "policy off: entries are not verified"
 	}
-	return fmt.Sprintf("policy %s, command line edits %s, trusted keys: %s", t.Policy, t.Edits, t.Fingerprints())
+	s := fmt.Sprintf("policy %s, command line edits %s, trusted keys: %s", t.Policy, t.Edits, t.Fingerprints())
+	if len(t.Certs) > 0 || len(t.Deny) > 0 || t.UKI != "" {
+		var names []string
+		for _, c := range t.Certs {
+			name := c.Subject.CommonName
+			if name == "" {
+				name = c.Subject.String()
+			}
+			names = append(names, strconv.Quote(name))
+		}
+		s += fmt.Sprintf("; unified kernel images: %s, certificates: %s, denied: %d", t.UKIs(), strings.Join(names, ", "), len(t.Deny))
+	}
+	return s
 }

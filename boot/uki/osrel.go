@@ -11,63 +11,53 @@ import (
 const MaxText = 64 << 10
 
 // ParseOSRelease reads os-release(5) text, as .osrel and .profile hold
-// it: KEY=VALUE lines, values optionally in single or double quotes with
-// backslash escapes inside double quotes, '#' comments. A malformed line
-// is an error naming it; the last assignment of a key wins.
+// it, as leniently as systemd-boot reads them (line_get_key_value):
+// KEY=VALUE lines, '#' comments; a value in matching single or double
+// quotes loses them (backslash escapes are undone inside double quotes);
+// any other value is taken as it is, spaces included (ukify writes
+// "TITLE=Rescue shell" unquoted). A line that is not KEY=VALUE is
+// skipped. The last assignment of a key wins. Only a text larger than
+// MaxText is an error.
 func ParseOSRelease(data []byte) (map[string]string, error) {
 	if len(data) > MaxText {
 		return nil, fmt.Errorf("%d bytes, more than %d", len(data), MaxText)
 	}
 	out := map[string]string{}
 	text := strings.TrimRight(string(data), "\x00")
-	for n, line := range strings.Split(text, "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsFunc(k, func(r rune) bool {
 			return !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
 		}) {
-			return nil, fmt.Errorf("line %d: not KEY=VALUE", n+1)
+			continue
 		}
-		val, err := unquote(v)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %s: %v", n+1, k, err)
-		}
-		out[k] = val
+		out[k] = unquote(strings.TrimSpace(v))
 	}
 	return out, nil
 }
 
-func unquote(v string) (string, error) {
-	if v == "" {
-		return "", nil
+func unquote(v string) string {
+	if len(v) < 2 || v[0] != v[len(v)-1] || (v[0] != '"' && v[0] != '\'') {
+		return v
 	}
-	switch q := v[0]; q {
-	case '"', '\'':
-		if len(v) < 2 || v[len(v)-1] != q {
-			return "", fmt.Errorf("unterminated %c quote", q)
-		}
-		v = v[1 : len(v)-1]
-		if q == '\'' {
-			return v, nil
-		}
-		var b strings.Builder
-		for i := 0; i < len(v); i++ {
-			c := v[i]
-			if c == '\\' && i+1 < len(v) {
-				i++
-				c = v[i]
-			} else if c == '"' {
-				return "", fmt.Errorf("unescaped quote inside the value")
-			}
-			b.WriteByte(c)
-		}
-		return b.String(), nil
+	q := v[0]
+	v = v[1 : len(v)-1]
+	if q == '\'' {
+		return v
 	}
-	if strings.ContainsAny(v, "\"'`$\\ \t") {
-		return "", fmt.Errorf("value %q needs quotes", v)
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '\\' && i+1 < len(v) {
+			i++
+			c = v[i]
+		}
+		b.WriteByte(c)
 	}
-	return v, nil
+	return b.String()
 }

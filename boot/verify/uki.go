@@ -30,7 +30,7 @@ func checkUKI(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digest
 		man, manErr = Load(fsys, e.FilesDevice(), t).Check(e, cmdline, d, checkCmdline)
 	}
 	var ac Result
-	acErr := fmt.Errorf("no certificates in the image's trust to check its Authenticode signature with (add NAME.crt to TRUST_KEYS)")
+	acErr := fmt.Errorf("no certificates in the image's trust to check the Authenticode signature of %s with (add NAME.crt to TRUST_KEYS)", e.At(e.Kernel))
 	if rule != trust.UKIManifest && d.Authenticode != nil {
 		if acErr = d.Authenticode.Err; acErr == nil {
 			ac = Result{Cert: d.Authenticode.Result.Anchor, CmdlineSigned: true}
@@ -40,14 +40,14 @@ func checkUKI(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digest
 		}
 	}
 	if acErr == nil && checkCmdline && !e.UKI.EmbeddedCmdline && cmdline != d.ComposedCmdline {
-		acErr = fmt.Errorf("command line %q is not the image's own, and an Authenticode signature does not cover it", cmdline)
+		acErr = fmt.Errorf("command line %q is not %s's own, and an Authenticode signature does not cover it", cmdline, e.At(e.Kernel))
 	}
 	switch rule {
 	case trust.UKIManifest:
 		return man, manErr
 	case trust.UKIAuthenticode:
 		if acErr != nil {
-			return Result{}, fmt.Errorf("%w (authenticode): %s: %w", ErrUnsignedUKI, e.At(e.Kernel), acErr)
+			return Result{}, fmt.Errorf("%w (authenticode): %w", ErrUnsignedUKI, acErr)
 		}
 		return ac, nil
 	case trust.UKIBoth:
@@ -55,7 +55,7 @@ func checkUKI(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digest
 			return Result{}, manErr
 		}
 		if acErr != nil {
-			return Result{}, fmt.Errorf("%w (both): a manifest signs it, but %s: %w", ErrUnsignedUKI, e.At(e.Kernel), acErr)
+			return Result{}, fmt.Errorf("%w (both): a manifest signs it, but %w", ErrUnsignedUKI, acErr)
 		}
 		man.Cert = ac.Cert
 		return man, nil
@@ -66,5 +66,5 @@ func checkUKI(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digest
 	if acErr == nil {
 		return ac, nil
 	}
-	return Result{}, fmt.Errorf("%w; and %s: %w", manErr, e.At(e.Kernel), acErr)
+	return Result{}, fmt.Errorf("%w; and %w", manErr, acErr)
 }

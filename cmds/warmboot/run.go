@@ -372,7 +372,19 @@ func printList(w io.Writer, root string, m choose.Menu, n nextboot.Next) {
 		}
 		fmt.Fprintf(w, "%s %d) %s\n", mark, i+1, e.Label)
 		fmt.Fprintf(w, "     id:      %s (%s)\n", e.ID, e.Format)
-		fmt.Fprintf(w, "     kernel:  %s%s\n", e.Kernel, note(e.Kernel))
+		if u := e.UKI; u != nil {
+			fmt.Fprintf(w, "     uki:     %s%s\n", e.Kernel, note(e.Kernel))
+			prof := ""
+			if u.ProfileID != "" || u.Profile > 0 {
+				prof = fmt.Sprintf("profile %d %s, ", u.Profile, u.ProfileID)
+			}
+			fmt.Fprintf(w, "     boots:   %ssections %s\n", prof, strings.Join(u.Sections, " "))
+			for _, a := range u.Addons {
+				fmt.Fprintf(w, "     add-on:  %s%s\n", a, note(a))
+			}
+		} else {
+			fmt.Fprintf(w, "     kernel:  %s%s\n", e.Kernel, note(e.Kernel))
+		}
 		for _, ird := range e.Initrds {
 			fmt.Fprintf(w, "     initrd:  %s%s\n", ird, note(ird))
 		}

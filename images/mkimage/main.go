@@ -5,6 +5,7 @@
 //
 //	mkimage -kernel-dir DIR [-o out/warmboot.cpio] [-flavor warmboot|uroot-boot] [-modules LIST]
 //	        [-trust-keys FILE,...] [-policy enforce|warn|off] [-edits refuse|unsigned]
+//	        [-uki either|manifest|authenticode|both]
 //
 // Description:
 //
@@ -25,7 +26,9 @@
 // -trust-keys bakes public keys (from "warmsign keygen" or signify-openbsd
 // -G) and a verification policy into the image (package trustimg); the
 // policy defaults to enforce with keys and off without. The policy and the
-// keys' fingerprints are printed.
+// keys' fingerprints are printed. X.509 certificates (NAME.crt, .pem, .cer)
+// and deny lists (NAME.deny) among the files check unified kernel images'
+// Authenticode signatures; -uki says which signatures such an image needs.
 //
 // Flavor uroot-boot builds u-root's init with cmds/boot/boot as uinit and
 // the same modules, loaded by u-root's init through modules-load.d: the
@@ -102,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	trustKeys := fs.String("trust-keys", "", "comma- or space-separated public key files to bake in")
 	policy := fs.String("policy", "", "verification policy: enforce (default with keys), warn or off (default without)")
 	edits := fs.String("edits", "", "menu command line edits under a policy: refuse (default) or unsigned")
+	ukiRule := fs.String("uki", "", "signatures a unified kernel image needs: either (default: a manifest or Authenticode), manifest, authenticode or both")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -136,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *flavor == "warmboot" {
-		if err := addTrust(*out, keys, *policy, *edits, stdout); err != nil {
+		if err := addTrust(*out, keys, *policy, *edits, *ukiRule, stdout); err != nil {
 			fmt.Fprintf(stderr, "mkimage: %v\n", err)
 			return 1
 		}
@@ -338,12 +342,12 @@ func inGroups(want sets, name string) bool {
 
 // addTrust appends the trust archive to the image at out and says what
 // the image trusts.
-func addTrust(out string, keys []trust.KeyFile, policy, edits string, stdout io.Writer) error {
+func addTrust(out string, keys []trust.KeyFile, policy, edits, uki string, stdout io.Writer) error {
 	base, err := os.ReadFile(out)
 	if err != nil {
 		return err
 	}
-	img, t, err := trustimg.Append(base, keys, policy, edits)
+	img, t, err := trustimg.Append(base, keys, policy, edits, uki)
 	if err != nil {
 		return err
 	}

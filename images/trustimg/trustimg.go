@@ -17,7 +17,11 @@ import (
 // Append returns base with the trust archive (trust.Archive) appended,
 // and the trust it holds. Policy "" means enforce when keys are given and
 // off otherwise; edits "" means refuse.
-func Append(base []byte, keys []trust.KeyFile, policy, edits string) ([]byte, trust.Trust, error) {
+//
+// Keys may include X.509 certificates (.crt, .pem, .cer) and deny lists
+// (.deny), which check unified kernel images' Authenticode signatures;
+// uki is the rule for those images ("" is either).
+func Append(base []byte, keys []trust.KeyFile, policy, edits, uki string) ([]byte, trust.Trust, error) {
 	p, e := trust.Off, trust.EditsRefuse
 	if len(keys) > 0 {
 		p = trust.Enforce
@@ -33,10 +37,16 @@ func Append(base []byte, keys []trust.KeyFile, policy, edits string) ([]byte, tr
 			return nil, trust.Trust{}, err
 		}
 	}
-	if p != trust.Off && len(keys) == 0 {
-		return nil, trust.Trust{}, fmt.Errorf("policy %s needs keys: give TRUST_KEYS (public keys from warmsign keygen or signify-openbsd -G)", p)
+	var rule trust.UKIRule
+	if uki != "" {
+		if rule, err = trust.ParseUKIRule(uki); err != nil {
+			return nil, trust.Trust{}, err
+		}
 	}
-	seg, t, err := trust.Archive(p, e, keys)
+	if p != trust.Off && len(keys) == 0 {
+		return nil, trust.Trust{}, fmt.Errorf("policy %s needs keys: give TRUST_KEYS (public keys from warmsign keygen or signify-openbsd -G, or certificates NAME.crt for Authenticode)", p)
+	}
+	seg, t, err := trust.ArchiveUKI(p, e, rule, keys)
 	if err != nil {
 		return nil, trust.Trust{}, err
 	}
