@@ -50,7 +50,7 @@ var (
 	ErrDenied = errors.New("on the deny list")
 	// ErrBadSignature is a signature that does not verify: the image
 	// changed after signing, or the signature is malformed.
-	ErrBadSignature = errors.New("Authenticode signature does not verify")
+	ErrBadSignature = errors.New("the Authenticode signature does not verify")
 )
 
 // MaxChain bounds the certificates between a signer and a trusted one;
