@@ -82,7 +82,7 @@ func BootsOf(e entry.Entry, sums *sumcache.Cache) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return state.Boots(k, ins, e.Cmdline), nil
+	return state.EntryBoots(e, k, ins, e.Cmdline), nil
 }
 
 // RefOf is the boot entry e as the state knows it.

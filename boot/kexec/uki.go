@@ -233,3 +233,17 @@ func copySection(name string, r io.ReaderAt, s uki.Section) (*os.File, error) {
 	}
 	return dst, nil
 }
+
+// BootsDigests are the digests besides the kernel's an entry is known
+// by (state.EntryBoots), as Digests gives them: the initrds', or a
+// unified kernel image's add-ons'.
+func (im *Image) BootsDigests() [][32]byte {
+	if im.UKI == nil {
+		return im.InitrdSHA256s
+	}
+	var out [][32]byte
+	for _, a := range im.UKI.Addons {
+		out = append(out, a.SHA256)
+	}
+	return out
+}

@@ -214,8 +214,10 @@ func (l *Loader) stageLoad(e entry.Entry, cmdline string, edited bool, envWrites
 	if err != nil {
 		return staged{err: err}
 	}
-	// What the entry boots is known from the one read of its files.
-	boots := state.Boots(c.Image.KernelSHA256, c.Image.InitrdSHA256s, cmdline)
+	// What the entry boots is known from the one read of its files (a
+	// unified kernel image's command line among them).
+	cmdline = c.Image.Cmdline
+	boots := state.EntryBoots(e, c.Image.KernelSHA256, c.Image.BootsDigests(), cmdline)
 	bt := l.commit.Decide(&l.store, e, boots, l.requested != "" && l.requested == e.ID, cmdline)
 	bt.EnvWrites = envWrites
 	// A trial's panic=N is the bootloader's, added after the policy

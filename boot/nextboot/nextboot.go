@@ -69,7 +69,7 @@ func Boots(m choose.Menu, sums *sumcache.Cache) func(i int) string {
 		e := m.Entries[i]
 		b := ""
 		if k, ins, err := kexec.Digests(e, sums); err == nil {
-			b = state.Boots(k, ins, e.Cmdline)
+			b = state.EntryBoots(e, k, ins, e.Cmdline)
 		}
 		memo[i] = b
 		return b

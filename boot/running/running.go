@@ -153,7 +153,7 @@ func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 	if score >= 3 {
 		how += " and its command line the running one"
 	}
-	return state.Ref{ID: e.ID, Source: e.Source, Boots: state.Boots(k, ins, e.Cmdline)}, how, nil
+	return state.Ref{ID: e.ID, Source: e.Source, Boots: state.EntryBoots(e, k, ins, e.Cmdline)}, how, nil
 }
 
 // runningBuild is the running kernel's release and build, from

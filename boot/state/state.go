@@ -115,10 +115,30 @@ func (r *Ref) String() string {
 // the SHA-256 of its kernel, of each initrd in order, and its command
 // line (as configured or edited, without what a trial adds), in hex.
 func Boots(kernel [32]byte, initrds [][32]byte, cmdline string) string {
+	return boots(kernel, initrds, cmdline, 0)
+}
+
+// EntryBoots is Boots of entry e, whose files have the digests kernel
+// and initrds as kexec.Digests gives them: for a unified kernel image,
+// the image's and its add-ons', and the profile it boots when that is
+// not the first (the profiles of one image may differ only in an
+// initrd section).
+func EntryBoots(e entry.Entry, kernel [32]byte, initrds [][32]byte, cmdline string) string {
+	p := 0
+	if e.UKI != nil {
+		p = e.UKI.Profile
+	}
+	return boots(kernel, initrds, cmdline, p)
+}
+
+func boots(kernel [32]byte, initrds [][32]byte, cmdline string, profile int) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "kernel %x\n", kernel)
 	for _, i := range initrds {
 		fmt.Fprintf(h, "initrd %x\n", i)
+	}
+	if profile > 0 {
+		fmt.Fprintf(h, "profile %d\n", profile)
 	}
 	fmt.Fprintf(h, "cmdline %q\n", cmdline)
 	return hex.EncodeToString(h.Sum(nil))

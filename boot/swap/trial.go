@@ -126,7 +126,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	}
 	tb := ""
 	if k, ins, err := kexec.Digests(p.Target, env.Sums); err == nil {
-		tb = state.Boots(k, ins, p.TargetCmdline)
+		tb = state.EntryBoots(p.Target, k, ins, p.TargetCmdline)
 	}
 	t.Target = state.Ref{ID: id, Source: p.Target.Source, Boots: tb}
 	t.Guarded = !st.LastGood.Is(id, tb)
