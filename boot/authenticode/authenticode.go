@@ -17,7 +17,8 @@
 // As in firmware: no time is checked (a machine's clock is not trusted
 // before the OS runs), the chain is built from the certificates the
 // signature carries up to a trusted one (at most MaxChain links), and an
-// image with several signatures passes if one of them does.
+// image with several signatures passes if one of them does and none is
+// by a denied certificate.
 package authenticode
 
 import (
@@ -162,7 +163,10 @@ func Verify(r io.ReaderAt, pe *uki.PE, t Trust) (Result, error) {
 	if _, err := r.ReadAt(table, pe.CertOffset); err != nil {
 		return Result{}, fmt.Errorf("reading the certificate table: %w", err)
 	}
+	// Every signature is checked: as in EDK2, one by a denied
+	// certificate refuses the image even when another one passes.
 	var errs []error
+	var passed *Result
 	for len(table) >= 8 {
 		n := int(binary.LittleEndian.Uint32(table))
 		rev, typ := binary.LittleEndian.Uint16(table[4:]), binary.LittleEndian.Uint16(table[6:])
@@ -172,13 +176,20 @@ func Verify(r io.ReaderAt, pe *uki.PE, t Trust) (Result, error) {
 		}
 		if rev == 0x0200 && typ == 0x0002 { // WIN_CERT_TYPE_PKCS_SIGNED_DATA
 			res, err := verifySignedData(table[8:n], crypto.SHA256, sha, t)
-			if err == nil {
+			switch {
+			case errors.Is(err, ErrDenied):
+				return Result{}, err
+			case err == nil && passed == nil:
 				res.Digest = digest
-				return res, nil
+				passed = &res
+			case err != nil:
+				errs = append(errs, err)
 			}
-			errs = append(errs, err)
 		}
 		table = table[min((n+7)&^7, len(table)):]
+	}
+	if passed != nil {
+		return *passed, nil
 	}
 	if len(errs) == 0 {
 		return Result{}, ErrUnsigned

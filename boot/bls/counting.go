@@ -56,9 +56,10 @@ func (c Counter) name(base, suffix string) string {
 // suffix is what follows the counter: ".conf" for an entry file, ".efi"
 // for a unified kernel image.
 func suffix(file string) string {
+	// systemd-boot matches ".efi" in any case (FAT is case-insensitive).
 	for _, s := range []string{".conf", ".efi"} {
-		if strings.HasSuffix(file, s) {
-			return s
+		if n := len(file) - len(s); n >= 0 && strings.EqualFold(file[n:], s) {
+			return file[n:]
 		}
 	}
 	return ""

@@ -1,6 +1,7 @@
 package bls
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -51,10 +52,11 @@ func parseType2(fsys fs.FS, dir string) ([]entry.Entry, []entry.Warning) {
 			warns = append(warns, entry.Warnf(src, "more than %d images in /%s; the rest are not listed", MaxUKIs, dir))
 			break
 		}
+		// A profile that cannot be read is a warning; the image's other
+		// profiles are still listed.
 		es, err := readType2(fsys, dir, name)
 		if err != nil {
 			warns = append(warns, entry.Warnf(src, "%v; fix or remove the file", err))
-			continue
 		}
 		out = append(out, es...)
 	}
@@ -74,23 +76,39 @@ func readType2(fsys fs.FS, dir, name string) ([]entry.Entry, error) {
 	if counted {
 		tries = c.Left
 	}
-	addons, addonCmdline, err := findAddons(fsys, dir, id)
+	addons, err := findAddons(fsys, dir, id)
 	if err != nil {
 		return nil, err
 	}
 	var out []entry.Entry
+	var errs []error
 	for i := range u.NumProfiles() {
 		info, err := u.Describe(r, i)
 		if err != nil {
-			if i == 0 {
-				return nil, err
+			// systemd-boot skips the profile, not the image.
+			if len(u.Profiles) > 0 {
+				err = fmt.Errorf("profile %d: %w", i, err)
 			}
-			return nil, fmt.Errorf("profile %d: %w", i, err)
+			errs = append(errs, err)
+			continue
 		}
+		// An add-on for another kernel (.uname) is skipped, as sd-stub
+		// skips it.
+		var paths, cmdlines []string
+		for _, a := range addons {
+			if a.uname != "" && info.Uname != "" && a.uname != info.Uname {
+				continue
+			}
+			paths = append(paths, a.path)
+			if a.cmdline != "" {
+				cmdlines = append(cmdlines, a.cmdline)
+			}
+		}
+		addonCmdline := strings.Join(cmdlines, " ")
 		e := entry.Entry{
 			ID: id, Format: entry.BLS, Kernel: "/" + file, Source: entry.Source{File: "/" + file},
 			Version: info.Version, SortKey: info.SortKey, TriesLeft: tries,
-			UKI: &entry.UKI{Profile: i, ProfileID: info.ProfileID, Sections: info.Sections, Addons: addons, EmbeddedCmdline: info.HasCmdline},
+			UKI: &entry.UKI{Profile: i, ProfileID: info.ProfileID, Sections: info.Sections, Addons: paths, EmbeddedCmdline: info.HasCmdline},
 		}
 		e.Label = strings.TrimSpace(info.Title + " " + firstOf(info.Uname, info.Version))
 		switch {
@@ -111,7 +129,7 @@ func readType2(fsys fs.FS, dir, name string) ([]entry.Entry, error) {
 		e.Cmdline = strings.TrimSpace(info.Cmdline + " " + addonCmdline)
 		out = append(out, e)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 func firstOf(ss ...string) string {
@@ -157,13 +175,16 @@ func AddonDirs(dir, id string) []string {
 	return []string{global, path.Join(dir, id+".extra.d")}
 }
 
+type addon struct{ path, cmdline, uname string }
+
 // findAddons lists the add-ons of the image id in dir, each directory
-// sorted by name, and the command line they add. An add-on that cannot
-// be parsed, or carries a kernel, makes the image an error: sd-stub
-// would refuse it, and booting without it would boot something else
-// than what was installed.
-func findAddons(fsys fs.FS, dir, id string) ([]string, string, error) {
-	var files, cmdlines []string
+// sorted by name, with their command lines and the kernel release they
+// are for (.uname, empty for any). An add-on that cannot be parsed, or
+// carries a kernel, makes the image an error: sd-stub would refuse it,
+// and booting without it would boot something else than what was
+// installed.
+func findAddons(fsys fs.FS, dir, id string) ([]addon, error) {
+	var out []addon
 	for _, d := range AddonDirs(dir, id) {
 		ents, err := fs.ReadDir(fsys, d)
 		if err != nil {
@@ -178,30 +199,38 @@ func findAddons(fsys fs.FS, dir, id string) ([]string, string, error) {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			if len(files) == MaxAddons {
-				return nil, "", fmt.Errorf("more than %d add-ons", MaxAddons)
+			if len(out) == MaxAddons {
+				return nil, fmt.Errorf("more than %d add-ons", MaxAddons)
 			}
 			file := path.Join(d, n)
-			c, err := addonCmdline(fsys, file)
+			a, err := readAddon(fsys, file)
 			if err != nil {
-				return nil, "", fmt.Errorf("add-on /%s: %w", file, err)
+				return nil, fmt.Errorf("add-on /%s: %w", file, err)
 			}
-			files = append(files, "/"+file)
-			if c != "" {
-				cmdlines = append(cmdlines, c)
-			}
+			out = append(out, a)
 		}
 	}
-	return files, strings.Join(cmdlines, " "), nil
+	return out, nil
 }
 
-func addonCmdline(fsys fs.FS, file string) (string, error) {
+func readAddon(fsys fs.FS, file string) (addon, error) {
 	u, r, closer, err := openUKI(fsys, file)
 	if err != nil {
-		return "", err
+		return addon{}, err
 	}
 	defer closer.Close()
-	return Addon(u, r)
+	a := addon{path: "/" + file}
+	if a.cmdline, err = Addon(u, r); err != nil {
+		return addon{}, err
+	}
+	if s, ok := u.Base[uki.Uname]; ok {
+		un, err := uki.Text(r, s)
+		if err != nil {
+			return addon{}, err
+		}
+		a.uname = strings.TrimSpace(un)
+	}
+	return a, nil
 }
 
 // Addon checks an add-on as sd-stub does (it carries no kernel) and
@@ -219,34 +248,27 @@ func Addon(u *uki.UKI, r io.ReaderAt) (string, error) {
 }
 
 // Explicit makes e, a kernel named directly (entry.NewExplicit), the
-// entry of the unified kernel image it names when the file is one (it
-// starts with "MZ"): profile 0, with no add-ons (none are looked for
-// beside a file named on a command line), its command line the image's
-// unless cmdlineSet. A UKI carries its initrd, so initrds named beside
-// it are an error. Any other file is returned unchanged, for staging to
-// check as a kernel.
+// entry of the unified kernel image it names when the file is one: a PE
+// image (as every EFI-stub kernel is too) that parses as a UKI and
+// carries a kernel in a .linux section. It boots profile 0, with no
+// add-ons (none are looked for beside a file named on a command line),
+// its command line the image's unless cmdlineSet. A UKI carries its
+// initrd, so initrds named beside it are an error. Any other file is
+// returned unchanged, for staging to check as a kernel.
 func Explicit(e entry.Entry, cmdlineSet bool) (entry.Entry, error) {
 	fsys := safefs.Dir(e.Root)
 	defer fsys.Close()
-	file := strings.TrimPrefix(e.Kernel, "/")
-	f, err := fsys.Open(file)
+	u, r, closer, err := openUKI(fsys, strings.TrimPrefix(e.Kernel, "/"))
 	if err != nil {
-		return e, nil // staging says what is wrong with it
+		return e, nil // not a UKI; staging says what is wrong with it
 	}
-	magic := make([]byte, 2)
-	_, err = io.ReadFull(f, magic)
-	f.Close()
-	if err != nil || string(magic) != "MZ" {
-		return e, nil
+	defer closer.Close()
+	if _, ok := u.Base[uki.Linux]; !ok && (len(u.Profiles) == 0 || !hasLinux(u.Profiles[0])) {
+		return e, nil // an EFI-stub kernel
 	}
 	if len(e.Initrds) > 0 {
 		return e, fmt.Errorf("%s is a unified kernel image, which carries its initrd: name no initrd with it", e.At(e.Kernel))
 	}
-	u, r, closer, err := openUKI(fsys, file)
-	if err != nil {
-		return e, fmt.Errorf("%s: %w", e.At(e.Kernel), err)
-	}
-	defer closer.Close()
 	info, err := u.Describe(r, 0)
 	if err != nil {
 		return e, fmt.Errorf("%s: %w", e.At(e.Kernel), err)
@@ -256,4 +278,9 @@ func Explicit(e entry.Entry, cmdlineSet bool) (entry.Entry, error) {
 		e.Cmdline = info.Cmdline
 	}
 	return e, nil
+}
+
+func hasLinux(p map[string]uki.Section) bool {
+	_, ok := p[uki.Linux]
+	return ok
 }

@@ -106,11 +106,14 @@ func stageUKI(e entry.Entry, cmdline string, o stageOpts) (_ *Image, err error) 
 		}
 		cmdlines = append(cmdlines, uki.CleanCmdline(c))
 	}
+	var addonBytes int64
 	for _, p := range e.UKI.Addons {
-		a, err := stageAddon(e, p, ui.Uname, o)
+		// Add-ons together are bounded as initrds are.
+		a, err := stageAddon(e, p, ui.Uname, MaxInitrd-addonBytes, o)
 		if err != nil {
 			return nil, err
 		}
+		addonBytes += a.Size
 		ui.Addons = append(ui.Addons, a)
 		if a.Cmdline != "" {
 			cmdlines = append(cmdlines, a.Cmdline)
@@ -191,9 +194,9 @@ func stageUKI(e entry.Entry, cmdline string, o stageOpts) (_ *Image, err error) 
 
 // stageAddon reads add-on p into a sealed memfd and checks it as sd-stub
 // does: no kernel, and a .uname, if it has one, that is the image's.
-func stageAddon(e entry.Entry, p, uname string, o stageOpts) (Addon, error) {
+func stageAddon(e entry.Entry, p, uname string, limit int64, o stageOpts) (Addon, error) {
 	ferr := func(err error) error { return &FileError{Entry: e, Role: "add-on", Path: p, Err: err} }
-	f, n, sums, err := readInto("add-on", e, p, nil, uki.MaxSize, o.hashes)
+	f, n, sums, err := readInto("add-on", e, p, nil, min(limit, uki.MaxSize), o.hashes)
 	if err != nil {
 		return Addon{}, err
 	}
@@ -215,7 +218,7 @@ func stageAddon(e entry.Entry, p, uname string, o stageOpts) (Addon, error) {
 			return fail(err)
 		}
 		if strings.TrimSpace(au) != uname {
-			return fail(fmt.Errorf("it is for kernel %s, the image carries %s", strings.TrimSpace(au), uname))
+			return fail(fmt.Errorf("it is for kernel %s, the image carries %s (it changed since the entries were listed: list them again)", strings.TrimSpace(au), uname))
 		}
 	}
 	return a, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"strconv"
 	"unicode/utf16"
 
@@ -21,6 +22,8 @@ const (
 	PCRKernelConfig = 12
 	evEventTag      = 0x00000006
 	profileEventTag = 0x13aed6db
+	initrdAddonTag  = 0x49dffe0f
+	ucodeAddonTag   = 0xdac08e1a
 )
 
 // ukiImage measures a unified kernel image entry. As for any entry, the
@@ -36,8 +39,10 @@ const (
 //     UTF-16LE with a NUL, as sd-stub logs it. systemd-measure predicts
 //     the result, so a policy bound to it unseals here as under sd-stub.
 //   - PCR 12: for a profile other than the first, an EV_EVENT_TAG event
-//     with its number; an edited command line (EV_IPL); the add-ons'
-//     command lines, joined, as one EV_IPL event.
+//     with its number; an edited command line (EV_IPL); each add-on's
+//     .initrd and .ucode (EV_EVENT_TAG, named by the add-on's file); the
+//     add-ons' command lines, joined, as one EV_IPL event (not when an
+//     edited command line replaced them).
 //
 // The PCR used for the sections is said in the returned note.
 func (m *Measurer) ukiImage(im *kexec.Image, trustEvent string) (string, error) {
@@ -85,14 +90,36 @@ func (m *Measurer) ukiImage(im *kexec.Image, trustEvent string) (string, error) 
 			return "", err
 		}
 	}
-	if im.Cmdline != ui.Cmdline {
+	edited := im.Cmdline != ui.Cmdline
+	if edited {
 		if err := m.extendData(PCRKernelConfig, eventlog.EvIPL, utf16z(im.Cmdline), utf16z(im.Cmdline)); err != nil {
 			return "", err
 		}
 	}
+	// The add-ons' initrd and microcode, each a tagged event with the
+	// add-on's name, as sd-stub's load_addons measures them.
+	for _, a := range ui.Addons {
+		for _, t := range []struct {
+			name string
+			tag  uint32
+		}{{uki.Initrd, initrdAddonTag}, {uki.Ucode, ucodeAddonTag}} {
+			s, ok := a.UKI.Base[t.name]
+			if !ok || s.Size == 0 {
+				continue
+			}
+			desc := utf16z(path.Base(a.Path))
+			tagged := binary.LittleEndian.AppendUint32(nil, t.tag)
+			tagged = binary.LittleEndian.AppendUint32(tagged, uint32(len(desc)))
+			tagged = append(tagged, desc...)
+			if err := m.measureRaw(PCRKernelConfig, evEventTag, s.Reader(a.File), tagged); err != nil {
+				return "", err
+			}
+		}
+	}
+	// The add-ons' command lines, unless the user's replaced them.
 	var extra []string
 	for _, a := range ui.Addons {
-		if a.Cmdline != "" {
+		if a.Cmdline != "" && !edited {
 			extra = append(extra, a.Cmdline)
 		}
 	}

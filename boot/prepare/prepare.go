@@ -27,6 +27,7 @@ import (
 	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
+	"github.com/warmboot/warmboot/boot/uki"
 	"github.com/warmboot/warmboot/boot/verify"
 )
 
@@ -140,6 +141,11 @@ func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, 
 		if p.Verifying() && p.TrustErr == nil {
 			d.Authenticode = p.checkAuthenticode(im)
 		}
+		// Whether the image carries its command line is read from the
+		// staged bytes, not from the listing: the edit rules turn on it.
+		u := *e.UKI
+		_, u.EmbeddedCmdline = im.UKI.Sections[uki.Cmdline]
+		e.UKI = &u
 	}
 	// A unified kernel image's command line is what its verified bytes
 	// compose, not what it said when it was listed.

@@ -128,7 +128,7 @@ func CleanCmdline(s string) string {
 			b[i] = ' '
 		}
 	}
-	return strings.TrimSpace(string(b))
+	return strings.Trim(string(b), " ")
 }
 
 // Info is what a menu shows of one profile of a UKI.

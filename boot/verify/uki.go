@@ -19,9 +19,9 @@ var ErrUnsignedUKI = errors.New("not signed as the policy's uki rule asks")
 // on each add-on by a trusted certificate, or either, or both.
 //
 // An Authenticode signature covers the image's bytes, its own .cmdline
-// among them, not a command line given from outside: an edited one (only
-// possible for an image without .cmdline) is accepted only when the
-// policy boots edits as unsigned, as with a manifest.
+// among them, not a command line given from outside: an edited one is
+// accepted only when the policy boots edits as unsigned, as with a
+// manifest (and under enforce never for an image with .cmdline).
 func checkUKI(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digests, checkCmdline bool) (Result, error) {
 	rule := t.UKIs()
 	var man Result
@@ -39,7 +39,7 @@ func checkUKI(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digest
 			}
 		}
 	}
-	if acErr == nil && checkCmdline && !e.UKI.EmbeddedCmdline && cmdline != d.ComposedCmdline {
+	if acErr == nil && checkCmdline && cmdline != d.ComposedCmdline {
 		acErr = fmt.Errorf("command line %q is not %s's own, and an Authenticode signature does not cover it", cmdline, e.At(e.Kernel))
 	}
 	switch rule {

@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/authenticode"
+	"github.com/warmboot/warmboot/boot/bls"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/trust"
@@ -172,9 +173,9 @@ func (s Set) Check(e entry.Entry, cmdline string, d Digests, checkCmdline bool) 
 	var valid, broken []Candidate
 	for _, c := range s.Candidates {
 		switch {
-		case c.Err == nil && path.Clean(c.M.Kernel.Path) == path.Clean(e.Kernel):
+		case c.Err == nil && sameKernel(e, c.M.Kernel.Path):
 			valid = append(valid, c)
-		case c.Err != nil && (c.Kernel == "" || path.Clean(c.Kernel) == path.Clean(e.Kernel)):
+		case c.Err != nil && (c.Kernel == "" || sameKernel(e, c.Kernel)):
 			broken = append(broken, c)
 		}
 	}
@@ -308,9 +309,36 @@ func compare(e entry.Entry, c Candidate, cmdline string, d Digests, checkCmdline
 
 func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }
 
+// sameKernel says whether a manifest's kernel path p names e's kernel.
+// A unified kernel image is named without its boot counter: counting
+// renames the image itself ("x+3.efi", "x+2-1.efi", then "x.efi" once
+// blessed), and its bytes, which are what is signed, stay the same.
+func sameKernel(e entry.Entry, p string) bool {
+	if e.UKI != nil {
+		return Uncounted(p) == Uncounted(e.Kernel)
+	}
+	return path.Clean(p) == path.Clean(e.Kernel)
+}
+
+// Uncounted is the path p of a unified kernel image without its boot
+// counter (bls.ParseCounter): the name a manifest gives it.
+func Uncounted(p string) string {
+	p = path.Clean(p)
+	base, _, ok := bls.ParseCounter(path.Base(p))
+	if !ok {
+		return p
+	}
+	return path.Join(path.Dir(p), base+p[len(p)-len(path.Ext(p)):])
+}
+
 // ManifestFor is the manifest that signs e with cmdline and digests d.
+// A unified kernel image is named without its boot counter (sameKernel).
 func ManifestFor(e entry.Entry, cmdline string, d Digests) manifest.Manifest {
-	m := manifest.Manifest{Kernel: manifest.File{Path: e.Kernel, SHA256: d.Kernel}, Cmdline: cmdline}
+	kpath := e.Kernel
+	if e.UKI != nil {
+		kpath = Uncounted(kpath)
+	}
+	m := manifest.Manifest{Kernel: manifest.File{Path: kpath, SHA256: d.Kernel}, Cmdline: cmdline}
 	for i, p := range e.Initrds {
 		m.Initrds = append(m.Initrds, manifest.File{Path: p, SHA256: d.Initrds[i]})
 	}
