@@ -181,8 +181,8 @@ func TestUKI(t *testing.T) {
 	}
 	expect(t, vm,
 		`warmboot: refused "B 6.1-wb (Default)": does not match its signed manifest: command line "`+cmdUKIBase+" "+cmdAddon+`" is not the signed`,
-		"warmboot: verified: signed by "+trust.Fingerprint(signKey.Public().(ed25519.PublicKey))+" (vda1:/warmboot/b.manifest)",
 		"warmboot: measured the sections of vda1:/EFI/Linux/b.efi into PCR 11 as sd-stub does",
+		"warmboot: verified: signed by "+trust.Fingerprint(signKey.Public().(ed25519.PublicKey))+" (vda1:/warmboot/b.manifest)",
 		`warmboot: booting "B 6.1-wb (Rescue shell)"`,
 		want,
 		marker(composed))
@@ -260,4 +260,39 @@ func TestUKISecureBoot(t *testing.T) {
 		"the running kernel is locked down (integrity) and kexecs only a kernel it can verify, and the kernel inside this unified kernel image (.linux) is unsigned; build the image with a signed kernel (ukify build --sign-kernel",
 		marker("console=ttyS0 quiet wbtest=uki-signed"))
 	vm.wait()
+}
+
+// warmswap takes a UKI as it takes any entry: "warmswap -entry ID" checks
+// it as the bootloader will (its manifest, on the files on disk), and the
+// bootloader boots it from the handoff, from the image's own bytes. The
+// image is a Type #2 entry on a root filesystem whose /boot is a
+// directory (boot/EFI/Linux), as kernel-install's layout=uki writes it
+// when $BOOT is /boot.
+func TestUKISwap(t *testing.T) {
+	parallel(t)
+	swapSetup(t)
+	const cmdline = "console=ttyS0 quiet wbtest=uki-swap"
+	img := ukify(t, map[string][]byte{"vmlinuz": kernelData, "target.img": efiTarget, "osrel": osrel("wbswap", "Swap UKI")},
+		"--linux=vmlinuz", "--initrd=target.img", "--os-release=@osrel", "--uname=6.1-wb", "--cmdline="+cmdline)
+	m := manifest.Manifest{Kernel: manifest.File{Path: "/boot/EFI/Linux/swap+3.efi", SHA256: sum(img)}, Cmdline: cmdline}
+	d, part := systemDisk(nil)
+	root := &d.Parts[part-1]
+	root.SizeMiB = 128
+	root.Files["/boot/EFI/Linux/swap+3.efi"] = disk.File{Data: img}
+	root.Files["/boot/warmboot/uki.manifest"] = disk.File{Data: m.Sign(signKey)}
+	dimg := buildDisk(t, d)
+	vm, _ := bootSystem(t, dimg, 4*time.Minute)
+	vm.Console.Send("/usr/sbin/warmswap -entry swap.efi -grace 1s\r")
+	expect(t, vm,
+		"warmswap: check ok: verification: verified: signed by",
+		`warmswap: plan: warmboot boots entry "swap.efi" ("Swap UKI 6.1-wb")`,
+		"warmswap: kexec",
+		`warmboot: booting "Swap UKI 6.1-wb" as the handoff asks; skipping the menu`,
+		"warmboot: verified: signed by",
+		"(vda1:/boot/warmboot/uki.manifest)",
+		"boot counting: vda1:/boot/EFI/Linux/swap+3.efi is now swap+2-1.efi",
+		"WARMBOOT-TARGET-BOOTED entry=swap.efi by=warmboot",
+		marker(cmdline))
+	finish(t, vm, true)
+	checkClean(t, rootFS(t, dimg, d, part))
 }

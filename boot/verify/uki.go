@@ -66,5 +66,9 @@ func checkUKI(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digest
 	if acErr == nil {
 		return ac, nil
 	}
+	if d.Authenticode == nil {
+		// No certificates: a manifest was the only way.
+		return Result{}, manErr
+	}
 	return Result{}, fmt.Errorf("%w; and %w", manErr, acErr)
 }
