@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -193,4 +194,34 @@ func FuzzParseKey(f *testing.F) {
 			return
 		}
 	})
+}
+
+// Certificates and deny lists given with the keys are kept in the
+// archive and read back by Load, with the uki rule.
+func TestArchiveCertsAndDeny(t *testing.T) {
+	der, _ := hex.DecodeString("3082") // not a certificate
+	if _, _, err := ArchiveUKI(Enforce, EditsRefuse, UKIBoth, []KeyFile{{Name: "db.crt", Data: der}}); err == nil || !strings.Contains(err.Error(), "db.crt: not an X.509 certificate") {
+		t.Errorf("a bad certificate: %v", err)
+	}
+	if _, _, err := ArchiveUKI(Enforce, EditsRefuse, "", []KeyFile{{Name: "x.deny", Data: []byte("sha256:zz\n")}}); err == nil || !strings.Contains(err.Error(), "x.deny: line 1") {
+		t.Errorf("a bad deny list: %v", err)
+	}
+	pub, _, _ := Generate()
+	deny := "# revoked\nsha256:" + strings.Repeat("ab", 32) + " leaked key\n"
+	seg, tr, err := ArchiveUKI(Enforce, EditsRefuse, UKIBoth, []KeyFile{{Name: "k.pub", Data: MarshalPublic(pub, "k")}, {Name: "revoked.deny", Data: []byte(deny)}})
+	if err != nil || len(tr.Deny) != 1 || tr.UKI != UKIBoth {
+		t.Fatalf("ArchiveUKI = %+v, %v", tr, err)
+	}
+	files, err := initramfs.Read(seg, func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{}
+	for n, b := range files {
+		fsys[n] = &fstest.MapFile{Data: b}
+	}
+	got, err := Load(fsys, Dir)
+	if err != nil || len(got.Deny) != 1 || got.Deny[0][0] != 0xab || got.UKI != UKIBoth || len(got.Keys) != 1 {
+		t.Errorf("Load = %+v, %v", got, err)
+	}
 }
