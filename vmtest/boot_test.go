@@ -133,7 +133,7 @@ func TestNoConfigs(t *testing.T) {
 	expect(t, vm,
 		"warmboot: no boot entries found.",
 		"warmboot:   vda1: ext4, mounted read-only",
-		"warmboot: looked for: loader/entries, boot/loader/entries, boot/grub/grub.cfg")
+		"warmboot: looked for: loader/entries, boot/loader/entries, EFI/Linux/*.efi, boot/EFI/Linux/*.efi, boot/grub/grub.cfg")
 	shellWorks(t, vm)
 }
 

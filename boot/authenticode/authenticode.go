@@ -43,7 +43,7 @@ import (
 // Errors, matched with errors.Is.
 var (
 	// ErrUnsigned is an image without a signature.
-	ErrUnsigned = errors.New("not signed (no Authenticode signature)")
+	ErrUnsigned = errors.New("not signed (no Authenticode signature: sign it with sbsign, or remove it)")
 	// ErrUntrusted is a signature by a certificate that is not trusted
 	// and does not chain to one.
 	ErrUntrusted = errors.New("signed by a certificate this image does not trust")

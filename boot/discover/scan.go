@@ -16,6 +16,9 @@ import (
 // where warmboot looked.
 func Looked() []string {
 	out := append([]string(nil), bls.EntryDirs...)
+	for _, d := range bls.Type2Dirs {
+		out = append(out, d+"/*.efi")
+	}
 	out = append(out, grub.Looked()...)
 	return append(out, syslinux.Paths...)
 }

@@ -124,3 +124,8 @@ func (t *Trust) add(name string, data []byte) error {
 	}
 	return nil
 }
+
+// Add parses one trust file into t by its name: a public key (.pub or
+// anything else), a certificate (.crt, .pem, .cer) or a deny list
+// (.deny), as Load and Archive read them.
+func (t *Trust) Add(name string, data []byte) error { return t.add(name, data) }

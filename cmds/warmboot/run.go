@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/authenticode"
 	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/coldpath"
@@ -139,7 +140,13 @@ type ListTrust struct {
 	Policy string    `json:"policy"`
 	Edits  string    `json:"edits"`
 	Keys   []ListKey `json:"keys"`
-	Error  string    `json:"error,omitempty"`
+	// UKI is the rule for unified kernel images, Certificates the
+	// certificates their Authenticode signatures are checked against,
+	// Denied how many digests the deny lists hold.
+	UKI          string   `json:"uki,omitempty"`
+	Certificates []string `json:"certificates,omitempty"`
+	Denied       int      `json:"denied,omitempty"`
+	Error        string   `json:"error,omitempty"`
 }
 
 // ListKey is one trusted key.
@@ -155,6 +162,13 @@ func newListTrust(dir string, t trust.Trust, err error) ListTrust {
 	}
 	for _, k := range t.Keys {
 		lt.Keys = append(lt.Keys, ListKey{Fingerprint: k.Fingerprint(), Comment: k.Comment})
+	}
+	for _, c := range t.Certs {
+		lt.Certificates = append(lt.Certificates, authenticode.Subject(c))
+	}
+	lt.Denied = len(t.Deny)
+	if len(t.Certs) > 0 || t.UKI != "" {
+		lt.UKI = string(t.UKIs())
 	}
 	return lt
 }

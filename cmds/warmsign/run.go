@@ -128,6 +128,9 @@ type selection struct {
 	root, entry, kernel, cmdline, name string
 	all                                bool
 	initrds                            cli.Strings
+	// warn receives what the configs' parsers stepped over (an image
+	// that is not a valid UKI, a line that does not parse); nil drops.
+	warn io.Writer
 }
 
 func (s *selection) register(flags *flag.FlagSet, explicit bool) {
@@ -178,6 +181,11 @@ func (s *selection) entries() ([]named, error) {
 		return []named{{e, name}}, nil
 	}
 	m := choose.Rank(discover.ScanRoot(s.root))
+	if s.warn != nil {
+		for _, w := range m.Warnings {
+			fmt.Fprintf(s.warn, "warning: %s\n", w)
+		}
+	}
 	if len(m.Entries) == 0 {
 		return nil, fmt.Errorf("no boot entries under %s (looked for %s)", s.root, strings.Join(discover.Looked(), ", "))
 	}
@@ -241,6 +249,7 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", keyFile, err)
 		}
 	}
+	sel.warn = stderr
 	es, err := sel.entries()
 	if err != nil {
 		return err
@@ -329,7 +338,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	flags.SetOutput(stderr)
 	var sel selection
 	sel.register(flags, false)
-	keys := flags.String("keys", "", "comma-separated public key files to trust")
+	keys := flags.String("keys", "", "comma-separated files to trust: public keys (.pub), certificates for UKIs' Authenticode (.crt, .pem), deny lists (.deny)")
 	bl := flags.String("bootloader", "", "check with the keys of the warmboot image installed in this directory (/boot/warmboot), as it will")
 	if err := parse(flags, args); err != nil {
 		return err
@@ -343,11 +352,11 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if len(it.Keys) == 0 {
+		if len(it.Keys) == 0 && len(it.Certs) == 0 {
 			return fmt.Errorf("%s trusts no keys (policy %s): it boots unsigned entries; nothing to verify", img, it.Policy)
 		}
 		fmt.Fprintf(stdout, "keys of %s (policy %s)\n", img, it.Policy)
-		t.Keys = it.Keys
+		t.Keys, t.Certs, t.Deny, t.UKI = it.Keys, it.Certs, it.Deny, it.UKI
 	}
 	for _, k := range strings.Split(*keys, ",") {
 		if k == "" {
@@ -357,15 +366,14 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		key, err := trust.ParseKey(data)
-		if err != nil {
+		if err := t.Add(k, data); err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
-		t.Keys = append(t.Keys, key)
 	}
 	if sel.entry == "" {
 		sel.all = true
 	}
+	sel.warn = stderr
 	es, err := sel.entries()
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warmboot/warmboot/boot/authenticode/actest"
 	"github.com/warmboot/warmboot/boot/uki/ukitest"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
@@ -50,5 +51,27 @@ func TestSignUKI(t *testing.T) {
 	}
 	if out := warmsign(t, 1, "manifest", "-root", root, "-kernel", "/EFI/Linux/debian.efi", "-initrd", "/x"); !strings.Contains(out, "carries its initrd") {
 		t.Errorf("manifest -kernel X.efi -initrd: %s", out)
+	}
+}
+
+// verify -keys takes certificates (Authenticode) as the bootloader's
+// trust does, and a broken image is a warning naming it, not silence.
+func TestVerifyUKIAuthenticode(t *testing.T) {
+	root, dir := t.TempDir(), t.TempDir()
+	db := actest.New(t, dir, "db", nil, false)
+	stranger := actest.New(t, dir, "stranger", nil, false)
+	img := ukitest.Build(
+		ukitest.Section{Name: ".osrel", Data: []byte("ID=debian\n")},
+		ukitest.Section{Name: ".linux", Data: testtool.BzImage(4096)},
+		ukitest.Section{Name: ".cmdline", Data: []byte("quiet")},
+	)
+	write(t, filepath.Join(root, "EFI/Linux/a.efi"), string(db.Sign(t, img)))
+	write(t, filepath.Join(root, "EFI/Linux/broken.efi"), "MZ, and nothing else")
+	out := warmsign(t, 0, "verify", "-keys", db.CertFile, "-root", root)
+	if !strings.Contains(out, `certificate "db"`) || !strings.Contains(out, "warning: /EFI/Linux/broken.efi: not a valid UKI") {
+		t.Errorf("verify with the signing certificate:\n%s", out)
+	}
+	if out := warmsign(t, 1, "verify", "-keys", stranger.CertFile, "-root", root); !strings.Contains(out, "signed by a certificate this image does not trust") {
+		t.Errorf("verify with another certificate:\n%s", out)
 	}
 }
