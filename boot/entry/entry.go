@@ -25,6 +25,8 @@ const (
 	Syslinux Format = "syslinux"
 	// Explicit is a kernel named directly, not by a config (Explicit).
 	Explicit Format = "explicit"
+	// IPXE is what an iPXE script fetched from the network boots.
+	IPXE Format = "ipxe"
 )
 
 // Source says where an entry was defined, so every message about it can
@@ -158,6 +160,20 @@ type Entry struct {
 	// image (and its add-ons) said when it was listed. Booting reads
 	// them again from the verified bytes.
 	UKI *UKI `json:"uki,omitempty"`
+
+	// Net is set for an entry found on the network: Kernel and Initrds
+	// are then URLs (http, https, tftp), Root is empty, and Source.File
+	// is the URL of the script or config that named them.
+	Net *Net `json:"net,omitempty"`
+}
+
+// Net is where a network entry was found.
+type Net struct {
+	// Interface is the network interface whose DHCP answer pointed at
+	// the entry.
+	Interface string `json:"interface"`
+	// BootFile is what that answer named (option 67), as a URL.
+	BootFile string `json:"boot_file"`
 }
 
 // UKI is what boots of a unified kernel image: which profile, with

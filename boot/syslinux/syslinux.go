@@ -134,8 +134,15 @@ const (
 // filesystem the config lives on). Relative paths are resolved against the
 // config's directory, as syslinux does.
 func Parse(fsys fs.FS, name string) (*entry.Config, error) {
+	return ParseIn(fsys, name, path.Dir(name))
+}
+
+// ParseIn is Parse with relative paths resolved against dir (relative to
+// fsys's root) instead: pxelinux resolves them against its path prefix,
+// the directory pxelinux.0 came from, not pxelinux.cfg/.
+func ParseIn(fsys fs.FS, name, dir string) (*entry.Config, error) {
 	top := &menu{}
-	p := &parser{fsys: fsys, dir: path.Dir(name), top: top, cur: top}
+	p := &parser{fsys: fsys, dir: dir, top: top, cur: top}
 	if err := p.file(name, 0); err != nil {
 		return nil, err
 	}

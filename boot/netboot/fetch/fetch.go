@@ -73,6 +73,38 @@ type Error struct {
 func (e *Error) Error() string { return e.URL + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
+// StatusError is an HTTP answer other than 200 OK.
+type StatusError struct {
+	Code   int
+	Status string
+}
+
+func (e *StatusError) Error() string { return "HTTP " + e.Status }
+
+// TFTPError is a TFTP server's ERROR packet.
+type TFTPError struct {
+	Code uint16
+	Msg  string
+}
+
+func (e *TFTPError) Error() string {
+	return fmt.Sprintf("tftp: the server says %q (code %d)", e.Msg, e.Code)
+}
+
+// NotFound says whether err is a server saying it has no such file: HTTP
+// 404 or 410, TFTP's error 1.
+func NotFound(err error) bool {
+	var se *StatusError
+	var te *TFTPError
+	switch {
+	case errors.As(err, &se):
+		return se.Code == http.StatusNotFound || se.Code == http.StatusGone
+	case errors.As(err, &te):
+		return te.Code == 1
+	}
+	return false
+}
+
 // ErrTooLarge is a file larger than the limit it was fetched with.
 var ErrTooLarge = errors.New("larger than the limit")
 
@@ -285,7 +317,7 @@ func (c *Client) openHTTP(ctx context.Context, u *url.URL, limit int64) (io.Read
 		idle.Stop()
 		resp.Body.Close()
 		cancel(nil)
-		return nil, 0, fmt.Errorf("HTTP %s", resp.Status)
+		return nil, 0, &StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	if resp.ContentLength > limit {
 		idle.Stop()

@@ -174,7 +174,7 @@ func (t *tftpConn) exchange(to *net.UDPAddr) ([]byte, *net.UDPAddr, error) {
 			switch binary.BigEndian.Uint16(p) {
 			case opERROR:
 				msg := string(bytes.TrimRight(p[4:], "\x00"))
-				return nil, nil, fmt.Errorf("tftp: the server says %q (code %d)", msg, binary.BigEndian.Uint16(p[2:]))
+				return nil, nil, &TFTPError{Code: binary.BigEndian.Uint16(p[2:]), Msg: msg}
 			case opDATA:
 				if t.server != nil && binary.BigEndian.Uint16(p[2:]) != t.block+1 {
 					continue // a duplicate of a block we have

@@ -1,0 +1,231 @@
+// Package netboot finds what a network offers to boot, given the DHCP
+// answer that pointed at it (package lease): the boot file an answer
+// names is fetched (package fetch) and read as what it is:
+//
+//   - an iPXE script (#!ipxe), run by package ipxe to the kernel, initrds
+//     and command line it boots: one entry;
+//   - pxelinux (pxelinux.0, lpxelinux.0, syslinux.efi, any *.0): its
+//     config found as pxelinux finds it (option 209, else pxelinux.cfg/
+//     by UUID, 01-MAC, hex IP shortened, default; under option 210 or
+//     beside the boot file) and read by the syslinux parser, paths
+//     resolved against the path prefix as pxelinux does: its entries;
+//   - anything else: a bare kernel, booted with no initrd and an empty
+//     command line.
+//
+// Entries name their files by URL (entry.Net is set) and boot through
+// the same pipeline as local ones: staged from the network into sealed
+// memfds, hashed on the way, and checked by the same policy, with the
+// manifest fetched beside the kernel (ManifestURL).
+package netboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/netboot/fetch"
+	"github.com/warmboot/warmboot/boot/netboot/ipxe"
+	"github.com/warmboot/warmboot/boot/netboot/lease"
+	"github.com/warmboot/warmboot/boot/syslinux"
+)
+
+// MaxConfig bounds a pxelinux config fetched.
+const MaxConfig = 1 << 20
+
+// Finder finds what leases point at.
+type Finder struct {
+	Fetch *fetch.Client
+	// UUID is the machine's (SMBIOS), for ${uuid} and pxelinux.cfg/UUID.
+	UUID string
+	// Sleep is the iPXE scripts' sleep; nil sleeps.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Found is what one lease offers.
+type Found struct {
+	Config *entry.Config
+	// Echo is what an iPXE script printed.
+	Echo []string
+}
+
+// Find reads what l's boot file is into a config of network entries. It
+// returns a config with no entries and its warnings when the boot file
+// boots nothing, and an error when there is no boot file to read.
+func (f *Finder) Find(ctx context.Context, l lease.Lease) (Found, error) {
+	u, err := l.BootURL()
+	if err != nil {
+		return Found{}, fmt.Errorf("%s: %w", l.Interface, err)
+	}
+	net := &entry.Net{Interface: l.Interface, BootFile: u.String()}
+	text, script, err := f.Fetch.Probe(ctx, u, ipxe.MaxScript)
+	if err != nil {
+		return Found{}, err
+	}
+	switch {
+	case script:
+		r := ipxe.Run(ctx, ipxe.Config{Settings: l.Settings(f.UUID), Probe: f.probe, Sleep: f.Sleep}, u, text)
+		cfg := &entry.Config{Format: entry.IPXE, Source: entry.Source{File: u.String()}, Warnings: r.Warnings}
+		if b := r.Boot; b != nil {
+			e := entry.Entry{
+				ID:        b.Kernel.String(),
+				Label:     "iPXE " + b.Kernel.Redacted(),
+				Format:    entry.IPXE,
+				Kernel:    b.Kernel.String(),
+				Cmdline:   b.Cmdline,
+				Source:    b.Source,
+				TriesLeft: -1,
+				Net:       net,
+			}
+			for _, i := range b.Initrds {
+				e.Initrds = append(e.Initrds, i.String())
+			}
+			cfg.Entries = []entry.Entry{e}
+		} else {
+			cfg.Warnings = append(cfg.Warnings, entry.Warnf(cfg.Source, "the script ended without booting a kernel"))
+		}
+		return Found{Config: cfg, Echo: r.Echo}, nil
+	case isPXELinux(u):
+		cfg, err := f.pxelinux(ctx, l, net)
+		return Found{Config: cfg}, err
+	}
+	e := entry.Entry{ID: u.String(), Label: "kernel " + u.Redacted(), Format: entry.Explicit, Kernel: u.String(),
+		Source: entry.Source{File: u.String()}, TriesLeft: -1, Net: net}
+	return Found{Config: &entry.Config{Format: entry.Explicit, Source: e.Source, Entries: []entry.Entry{e}}}, nil
+}
+
+func (f *Finder) probe(ctx context.Context, u *url.URL) ([]byte, bool, error) {
+	return f.Fetch.Probe(ctx, u, ipxe.MaxScript)
+}
+
+func isPXELinux(u *url.URL) bool {
+	b := strings.ToLower(path.Base(u.Path))
+	return strings.HasSuffix(b, ".0") || b == "syslinux.efi" || b == "lpxelinux.efi"
+}
+
+// pxelinux finds and reads the config pxelinux would.
+func (f *Finder) pxelinux(ctx context.Context, l lease.Lease, net *entry.Net) (*entry.Config, error) {
+	prefix, names, err := l.PXELinuxConfigs(f.UUID)
+	if err != nil {
+		return nil, err
+	}
+	root := &url.URL{Scheme: prefix.Scheme, User: prefix.User, Host: prefix.Host, Path: "/"}
+	fsys := &FS{Ctx: ctx, Fetch: f.Fetch, Base: root, Limit: MaxConfig}
+	dir := strings.Trim(prefix.Path, "/")
+	var missing []string
+	for _, n := range names {
+		name := path.Join(dir, n)
+		if strings.Contains(n, "://") {
+			// Option 209 may be a URL of its own.
+			u, err := url.Parse(n)
+			if err != nil {
+				return nil, fmt.Errorf("pxelinux config %q: %w", n, err)
+			}
+			fsys.Base = &url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/"}
+			name = strings.TrimPrefix(u.Path, "/")
+		}
+		cfg, err := syslinux.ParseIn(fsys, name, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, n)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pxelinux config %s: %w", fsys.URL(name).Redacted(), err)
+		}
+		return fsys.absolute(cfg, net), nil
+	}
+	return nil, fmt.Errorf("pxelinux: none of %s under %s exists", strings.Join(missing, ", "), prefix.Redacted())
+}
+
+// absolute turns a config read through fsys into network entries: paths
+// become URLs.
+func (fsys *FS) absolute(cfg *entry.Config, net *entry.Net) *entry.Config {
+	src := func(s entry.Source) entry.Source {
+		s.File = fsys.URL(strings.TrimPrefix(s.File, "/")).String()
+		return s
+	}
+	cfg.Source = src(cfg.Source)
+	for i := range cfg.Warnings {
+		cfg.Warnings[i].Source = src(cfg.Warnings[i].Source)
+	}
+	for i := range cfg.Entries {
+		e := &cfg.Entries[i]
+		e.Source = src(e.Source)
+		e.Kernel = fsys.URL(strings.TrimPrefix(e.Kernel, "/")).String()
+		for j, p := range e.Initrds {
+			e.Initrds[j] = fsys.URL(strings.TrimPrefix(p, "/")).String()
+		}
+		e.Label += " (" + cfg.Source.File + ")"
+		e.Net = net
+		e.Root = ""
+	}
+	return cfg
+}
+
+// ManifestURL is where a network entry's manifest is fetched from: beside
+// its kernel, as "warmsign sign -net" writes it under the server's root.
+// Its signature is at the same URL with ".sig" added.
+func ManifestURL(kernel string) (*url.URL, error) {
+	u, err := url.Parse(kernel)
+	if err != nil {
+		return nil, err
+	}
+	m := *u
+	m.Path += ".manifest"
+	m.RawPath = ""
+	return &m, nil
+}
+
+// FS is a network directory as an fs.FS: Open fetches Base with the name
+// appended, at most Limit bytes. A file the server does not have is
+// fs.ErrNotExist.
+type FS struct {
+	Ctx   context.Context
+	Fetch *fetch.Client
+	Base  *url.URL
+	Limit int64
+}
+
+// URL is name's URL.
+func (fsys *FS) URL(name string) *url.URL {
+	return fsys.Base.ResolveReference(&url.URL{Path: name})
+}
+
+// Open implements fs.FS.
+func (fsys *FS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	u := fsys.URL(name)
+	r, size, err := fsys.Fetch.Open(fsys.Ctx, u, fsys.Limit)
+	if err != nil {
+		if fetch.NotFound(err) {
+			err = fs.ErrNotExist
+		}
+		return nil, &fs.PathError{Op: "fetch", Path: u.Redacted(), Err: err}
+	}
+	return &file{ReadCloser: r, name: path.Base(name), size: size}, nil
+}
+
+type file struct {
+	io.ReadCloser
+	name string
+	size int64
+}
+
+func (f *file) Stat() (fs.FileInfo, error) { return info{f}, nil }
+
+type info struct{ f *file }
+
+func (i info) Name() string       { return i.f.name }
+func (i info) Size() int64        { return i.f.size }
+func (i info) Mode() fs.FileMode  { return 0o444 }
+func (i info) ModTime() time.Time { return time.Time{} }
+func (i info) IsDir() bool        { return false }
+func (i info) Sys() any           { return nil }
