@@ -1,6 +1,7 @@
 package kexec
 
 import (
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/internal/sys"
@@ -60,7 +63,18 @@ type StageOption func(*stageOpts)
 type stageOpts struct {
 	hashes []crypto.Hash
 	edited bool
+	fetch  Fetcher
 }
+
+// Fetcher fetches a network entry's files (entry.Net): a stream of at
+// most limit bytes, failing past it (package netboot/fetch's Client).
+type Fetcher interface {
+	Open(ctx context.Context, u *url.URL, limit int64) (io.ReadCloser, int64, error)
+}
+
+// WithFetcher stages network entries with f. Without it a network entry
+// is refused.
+func WithFetcher(f Fetcher) StageOption { return func(o *stageOpts) { o.fetch = f } }
 
 // WithEdited says cmdline is the user's edit. It matters for a unified
 // kernel image, whose command line is otherwise the one its verified
@@ -140,7 +154,15 @@ type FileError struct {
 func (e *FileError) Error() string {
 	where := e.Entry.At(e.Path)
 	fix := "restore the file or fix the entry in " + e.Entry.Source.String()
-	return fmt.Sprintf("%s %s: %v; %s", e.Role, where, e.Err, fix)
+	msg := e.Err.Error()
+	if e.Entry.Net != nil {
+		fix = "put the file on the server or fix " + e.Entry.Source.String()
+		// The fetch error names the URL already.
+		if u, err := url.Parse(e.Path); err == nil {
+			msg = strings.TrimPrefix(msg, u.Redacted()+": ")
+		}
+	}
+	return fmt.Sprintf("%s %s: %s; %s", e.Role, where, msg, fix)
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
@@ -159,7 +181,7 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 		return stageUKI(e, cmdline, o)
 	}
 	im := &Image{Entry: e, Cmdline: cmdline}
-	k, n, sums, err := readInto("kernel", e, e.Kernel, nil, MaxKernel, o.hashes)
+	k, n, sums, err := readInto("kernel", e, e.Kernel, nil, MaxKernel, o)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +195,7 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 	}
 	if len(e.Initrds) > 0 {
 		for _, p := range e.Initrds {
-			f, n, sums, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize, o.hashes)
+			f, n, sums, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize, o)
 			if err != nil {
 				im.Close()
 				return nil, err
@@ -199,18 +221,31 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 	return im, nil
 }
 
-// readInto appends the file at p (under e.Root) to dst, or to a new memfd
-// when dst is nil (sealed if it is the kernel), refusing more than limit
-// bytes. It returns the digests (by each of hashes) of exactly the bytes
-// it wrote, nil when hashes is empty.
-func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, hashes []crypto.Hash) (*os.File, int64, Sums, error) {
+// readInto appends the file at p (under e.Root, or p's URL for a network
+// entry) to dst, or to a new memfd when dst is nil (sealed if it is the
+// kernel), refusing more than limit bytes. It returns the digests (by
+// each of o.hashes) of exactly the bytes it wrote, nil when there are
+// none to take.
+func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, o stageOpts) (*os.File, int64, Sums, error) {
 	var sum Sums
+	hashes := o.hashes
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
-	src, _, err := openFile(role, e, p)
-	if err != nil {
-		return nil, 0, sum, err
+	var src io.ReadCloser
+	if e.Net != nil {
+		r, err := fetchFile(e, p, limit, o.fetch)
+		if err != nil {
+			return nil, 0, sum, ferr(err)
+		}
+		src = r
+	} else {
+		f, _, err := openFile(role, e, p)
+		if err != nil {
+			return nil, 0, sum, err
+		}
+		src = f
 	}
 	defer src.Close()
+	var err error
 	fresh := dst == nil
 	if fresh {
 		if dst, err = sys.MemfdCreate(role); err != nil {
@@ -324,6 +359,19 @@ func digest(role string, e entry.Entry, p string, limit int64, sums *sumcache.Ca
 	h.Sum(sum[:0])
 	sums.Remember(f, st, sum)
 	return sum, n, nil
+}
+
+// fetchFile opens a network entry's file p, a URL.
+func fetchFile(e entry.Entry, p string, limit int64, f Fetcher) (io.ReadCloser, error) {
+	if f == nil {
+		return nil, errors.New("a network entry, and this command does not fetch from the network")
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("not a URL (%v)", err)
+	}
+	r, _, err := f.Open(context.Background(), u, limit)
+	return r, err
 }
 
 // openFile opens e's file p (under e.Root) as a regular file: the checks

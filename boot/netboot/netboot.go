@@ -15,14 +15,13 @@
 // Entries name their files by URL (entry.Net is set) and boot through
 // the same pipeline as local ones: staged from the network into sealed
 // memfds, hashed on the way, and checked by the same policy, with the
-// manifest fetched beside the kernel (ManifestURL).
+// manifest fetched beside the kernel (verify.NetManifest).
 package netboot
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"path"
@@ -33,6 +32,7 @@ import (
 	"github.com/warmboot/warmboot/boot/netboot/fetch"
 	"github.com/warmboot/warmboot/boot/netboot/ipxe"
 	"github.com/warmboot/warmboot/boot/netboot/lease"
+	"github.com/warmboot/warmboot/boot/netboot/netfs"
 	"github.com/warmboot/warmboot/boot/syslinux"
 )
 
@@ -116,7 +116,7 @@ func (f *Finder) pxelinux(ctx context.Context, l lease.Lease, net *entry.Net) (*
 		return nil, err
 	}
 	root := &url.URL{Scheme: prefix.Scheme, User: prefix.User, Host: prefix.Host, Path: "/"}
-	fsys := &FS{Ctx: ctx, Fetch: f.Fetch, Base: root, Limit: MaxConfig}
+	fsys := &netfs.FS{Ctx: ctx, Fetch: f.Fetch, Base: root, Limit: MaxConfig}
 	dir := strings.Trim(prefix.Path, "/")
 	var missing []string
 	for _, n := range names {
@@ -138,14 +138,14 @@ func (f *Finder) pxelinux(ctx context.Context, l lease.Lease, net *entry.Net) (*
 		if err != nil {
 			return nil, fmt.Errorf("pxelinux config %s: %w", fsys.URL(name).Redacted(), err)
 		}
-		return fsys.absolute(cfg, net), nil
+		return absolute(fsys, cfg, net), nil
 	}
 	return nil, fmt.Errorf("pxelinux: none of %s under %s exists", strings.Join(missing, ", "), prefix.Redacted())
 }
 
 // absolute turns a config read through fsys into network entries: paths
 // become URLs.
-func (fsys *FS) absolute(cfg *entry.Config, net *entry.Net) *entry.Config {
+func absolute(fsys *netfs.FS, cfg *entry.Config, net *entry.Net) *entry.Config {
 	src := func(s entry.Source) entry.Source {
 		s.File = fsys.URL(strings.TrimPrefix(s.File, "/")).String()
 		return s
@@ -167,65 +167,3 @@ func (fsys *FS) absolute(cfg *entry.Config, net *entry.Net) *entry.Config {
 	}
 	return cfg
 }
-
-// ManifestURL is where a network entry's manifest is fetched from: beside
-// its kernel, as "warmsign sign -net" writes it under the server's root.
-// Its signature is at the same URL with ".sig" added.
-func ManifestURL(kernel string) (*url.URL, error) {
-	u, err := url.Parse(kernel)
-	if err != nil {
-		return nil, err
-	}
-	m := *u
-	m.Path += ".manifest"
-	m.RawPath = ""
-	return &m, nil
-}
-
-// FS is a network directory as an fs.FS: Open fetches Base with the name
-// appended, at most Limit bytes. A file the server does not have is
-// fs.ErrNotExist.
-type FS struct {
-	Ctx   context.Context
-	Fetch *fetch.Client
-	Base  *url.URL
-	Limit int64
-}
-
-// URL is name's URL.
-func (fsys *FS) URL(name string) *url.URL {
-	return fsys.Base.ResolveReference(&url.URL{Path: name})
-}
-
-// Open implements fs.FS.
-func (fsys *FS) Open(name string) (fs.File, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-	}
-	u := fsys.URL(name)
-	r, size, err := fsys.Fetch.Open(fsys.Ctx, u, fsys.Limit)
-	if err != nil {
-		if fetch.NotFound(err) {
-			err = fs.ErrNotExist
-		}
-		return nil, &fs.PathError{Op: "fetch", Path: u.Redacted(), Err: err}
-	}
-	return &file{ReadCloser: r, name: path.Base(name), size: size}, nil
-}
-
-type file struct {
-	io.ReadCloser
-	name string
-	size int64
-}
-
-func (f *file) Stat() (fs.FileInfo, error) { return info{f}, nil }
-
-type info struct{ f *file }
-
-func (i info) Name() string       { return i.f.name }
-func (i info) Size() int64        { return i.f.size }
-func (i info) Mode() fs.FileMode  { return 0o444 }
-func (i info) ModTime() time.Time { return time.Time{} }
-func (i info) IsDir() bool        { return false }
-func (i info) Sys() any           { return nil }

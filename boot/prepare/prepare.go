@@ -12,17 +12,22 @@
 package prepare
 
 import (
+	"context"
 	"crypto"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
 
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/boot/measure"
+	"github.com/warmboot/warmboot/boot/netboot/netfs"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/timeline"
@@ -53,6 +58,9 @@ type Pipeline struct {
 	Log *slog.Logger
 	// Timeline, if set, times the read, verify, measure and load phases.
 	Timeline *timeline.Timeline
+	// Fetch reads network entries' files and manifests (entry.Net);
+	// nil refuses network entries.
+	Fetch netfs.Fetcher
 }
 
 // Refused is an entry the trust policy refuses (errors.As).
@@ -126,8 +134,16 @@ func (p *Pipeline) begin(phase string) func() {
 // operator changed the command line (the policy's edits rule applies). A
 // refusal is a *Refused; a file that cannot be read is a *kexec.FileError.
 func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, error) {
-	end := p.begin("read")
-	im, err := kexec.Stage(e, cmdline, kexec.WithHashes(p.hashes()...), kexec.WithEdited(edited))
+	phase := "read"
+	if e.Net != nil {
+		phase = "fetch" // from the network, read and hashed as it arrives
+	}
+	end := p.begin(phase)
+	opts := []kexec.StageOption{kexec.WithHashes(p.hashes()...), kexec.WithEdited(edited)}
+	if p.Fetch != nil {
+		opts = append(opts, kexec.WithFetcher(p.Fetch))
+	}
+	im, err := kexec.Stage(e, cmdline, opts...)
 	end()
 	if err != nil {
 		return nil, err
@@ -206,8 +222,18 @@ func (p *Pipeline) apply(e entry.Entry, cmdline string, edited bool, d verify.Di
 		return Verified{}, &Refused{e, fmt.Errorf("%s carries its own command line (.cmdline), which cannot be edited under policy enforce: boot it unedited, or build the image without .cmdline and sign each command line in a manifest", e.At(e.Kernel))}
 	}
 	checkCmdline := !(edited && p.Trust.Edits == trust.EditsUnsigned)
-	fsys := safefs.Dir(e.Root)
-	defer fsys.Close()
+	var fsys fs.FS
+	if e.Net != nil {
+		u, err := url.Parse(e.Kernel)
+		if err != nil || p.Fetch == nil {
+			return Verified{}, &Refused{e, fmt.Errorf("network entry %s cannot be checked here (no network)", e.Kernel)}
+		}
+		fsys = netfs.Root(context.Background(), p.Fetch, u, manifest.MaxSize+1)
+	} else {
+		dir := safefs.Dir(e.Root)
+		defer dir.Close()
+		fsys = dir
+	}
 	v, err := verify.Apply(fsys, p.Trust, e, cmdline, d, checkCmdline)
 	if err != nil {
 		return Verified{}, &Refused{e, err}

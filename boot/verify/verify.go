@@ -97,29 +97,34 @@ func Load(fsys fs.FS, device string, t trust.Trust) Set {
 			names = names[:MaxManifests]
 		}
 		for _, n := range names {
-			c := Candidate{Where: where(n)}
-			data, err := readLimited(fsys, n)
-			if err != nil {
-				c.Err = err
-				s.Candidates = append(s.Candidates, c)
-				continue
-			}
-			if m, _, _, err := manifest.Parse(data); err == nil {
-				c.Kernel = m.Kernel.Path
-			}
-			sig, err := readLimited(fsys, n+".sig")
-			if errors.Is(err, fs.ErrNotExist) {
-				sig, err = nil, nil
-			}
-			if err != nil {
-				c.Err = err
-			} else {
-				c.M, c.Key, c.Err = manifest.Open(data, sig, t)
-			}
-			s.Candidates = append(s.Candidates, c)
+			s.Candidates = append(s.Candidates, loadOne(fsys, n, where(n), t))
 		}
 	}
 	return s
+}
+
+// loadOne reads the manifest n of fsys (where names it) and its
+// signature, and checks it.
+func loadOne(fsys fs.FS, n, where string, t trust.Trust) Candidate {
+	c := Candidate{Where: where}
+	data, err := readLimited(fsys, n)
+	if err != nil {
+		c.Err = err
+		return c
+	}
+	if m, _, _, err := manifest.Parse(data); err == nil {
+		c.Kernel = m.Kernel.Path
+	}
+	sig, err := readLimited(fsys, n+".sig")
+	if errors.Is(err, fs.ErrNotExist) {
+		sig, err = nil, nil
+	}
+	if err != nil {
+		c.Err = err
+	} else {
+		c.M, c.Key, c.Err = manifest.Open(data, sig, t)
+	}
+	return c
 }
 
 func readLimited(fsys fs.FS, name string) ([]byte, error) {
@@ -228,9 +233,12 @@ func Apply(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digests, 
 	}
 	var r Result
 	var err error
-	if e.UKI != nil {
+	switch {
+	case e.Net != nil:
+		r, err = checkNet(fsys, t, e, cmdline, d, checkCmdline)
+	case e.UKI != nil:
 		r, err = checkUKI(fsys, t, e, cmdline, d, checkCmdline)
-	} else {
+	default:
 		r, err = Load(fsys, e.FilesDevice(), t).Check(e, cmdline, d, checkCmdline)
 	}
 	switch {

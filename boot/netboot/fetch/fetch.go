@@ -364,3 +364,6 @@ func (b *idleBody) Close() error {
 	b.cancel(nil)
 	return err
 }
+
+// NotFound is the package's NotFound, as a method (netfs.Fetcher).
+func (c *Client) NotFound(err error) bool { return NotFound(err) }
