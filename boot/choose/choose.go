@@ -118,3 +118,26 @@ func (m Menu) Order(first int) []int {
 	}
 	return out
 }
+
+// WithNetwork puts the network's entries in the menu beside the disks':
+// after them (first false: warmboot.net=last) or before them
+// (warmboot.net=first). The default, and the timeout, are those of the
+// menu that comes first and has entries.
+func WithNetwork(local, network Menu, first bool) Menu {
+	a, b := local, network
+	if first {
+		a, b = network, local
+	}
+	m := Menu{
+		Entries:   append(append([]entry.Entry(nil), a.Entries...), b.Entries...),
+		EnvWrites: append(append([]entry.EnvWrite(nil), local.EnvWrites...), network.EnvWrites...),
+		Warnings:  append(append([]entry.Warning(nil), a.Warnings...), b.Warnings...),
+	}
+	switch {
+	case len(a.Entries) > 0:
+		m.Default, m.Timeout = a.Default, a.Timeout
+	case len(b.Entries) > 0:
+		m.Default, m.Timeout = len(a.Entries)+b.Default, b.Timeout
+	}
+	return m
+}

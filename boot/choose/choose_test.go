@@ -1,6 +1,7 @@
 package choose
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,33 @@ func TestFind(t *testing.T) {
 	}{{"a", 0}, {"b", 1}, {"Debian", 1}, {"c", 2}, {"nope", -1}} {
 		if got := m.Find(tc.want); got != tc.i {
 			t.Errorf("Find(%q) = %d, want %d (ids before labels, first match)", tc.want, got, tc.i)
+		}
+	}
+}
+
+func TestWithNetwork(t *testing.T) {
+	ten, five := 10*time.Second, 5*time.Second
+	local := Menu{Entries: []entry.Entry{{ID: "a"}, {ID: "b"}}, Default: 1, Timeout: &ten}
+	net := Menu{Entries: []entry.Entry{{ID: "n"}}, Timeout: &five, Warnings: []entry.Warning{{Msg: "w"}}}
+	ids := func(m Menu) string {
+		var s []string
+		for _, e := range m.Entries {
+			s = append(s, e.ID)
+		}
+		return strings.Join(s, ",") + " default " + m.Entries[m.Default].ID + " timeout " + m.Timeout.String()
+	}
+	for _, tc := range []struct {
+		local, net Menu
+		first      bool
+		want       string
+	}{
+		{local, net, false, "a,b,n default b timeout 10s"},
+		{local, net, true, "n,a,b default n timeout 5s"},
+		{Menu{}, net, false, "n default n timeout 5s"},
+		{local, Menu{}, true, "a,b default b timeout 10s"},
+	} {
+		if got := ids(WithNetwork(tc.local, tc.net, tc.first)); got != tc.want {
+			t.Errorf("WithNetwork(first %v) = %s, want %s", tc.first, got, tc.want)
 		}
 	}
 }

@@ -59,6 +59,11 @@ type Config struct {
 	// bootloader, and its fallback chain to last-known-good). 0 (or
 	// negative) starts the shell at once and waits there forever.
 	Rescue time.Duration
+	// Net is where network entries go in the menu, or off
+	// (warmboot.net=); "" is last.
+	Net NetMode
+	// NetWait bounds DHCP (warmboot.net.wait=); 0 is DefaultNetWait.
+	NetWait time.Duration
 }
 
 // Loader is the bootloader on one machine.
@@ -73,6 +78,8 @@ type Loader struct {
 	after func(time.Duration) <-chan time.Time
 	tl    *timeline.Timeline
 	disks Disks
+	// network finds the network's entries; nil looks on disks only.
+	network Network
 	// pipe stages, verifies, measures, seals and loads an entry.
 	pipe prepare.Pipeline
 	// commit commits a boot; its Files write the mounted disks.
@@ -120,7 +127,9 @@ func (l *Loader) warn(format string, args ...any) { clog.Warnf(l.log, format, ar
 // for main to take: Kexec when an entry is loaded, Shell or Reboot when
 // nothing could be booted (Rescue), Exit for a dry run.
 func (l *Loader) Pass(ctx context.Context) machine.Action {
+	netc := l.startNetwork(ctx)
 	m, probes := l.discover()
+	m = l.finishNetwork(netc, m)
 	if len(m.Entries) == 0 && (l.handoff == nil || l.handoff.Kernel == nil) {
 		l.explainNothing(probes, m.Warnings)
 	} else {

@@ -14,6 +14,8 @@ import (
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/measure"
 	"github.com/warmboot/warmboot/boot/modload"
+	"github.com/warmboot/warmboot/boot/netboot"
+	"github.com/warmboot/warmboot/boot/netboot/fetch"
 	"github.com/warmboot/warmboot/boot/timeline"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/watchdog"
@@ -33,6 +35,7 @@ func Open(cfg Config, stdout io.Writer) (*Loader, *console.Set) {
 		Arm: func(d time.Duration) (watchdog.Armed, error) { return watchdog.Arm("/", d) }}
 	l.disarm = func() error { return watchdog.Disarm("/") }
 	l.setupTrust()
+	l.setupNetwork()
 	l.readHandoff()
 	return l, cons
 }
@@ -167,4 +170,29 @@ func (l *Loader) readHandoff() {
 			l.log.Warn("writing the handoff seed", "err", err)
 		}
 	}
+}
+
+// setupNetwork makes the fetcher network entries are staged and checked
+// with (HTTPS against the image's certificate authorities) and the
+// network discovery beside the disks'.
+func (l *Loader) setupNetwork() {
+	if l.cfg.Net == NetOff {
+		l.say("network: off (warmboot.net=off)")
+		return
+	}
+	f := &fetch.Client{NotBefore: netboot.Released, UserAgent: "warmboot"}
+	pool, subjects, err := netboot.LoadCAs(os.DirFS("/"))
+	switch {
+	case err != nil:
+		l.say("network: HTTPS refused: the image's certificate authorities are broken: %v", err)
+	case pool != nil:
+		f.RootCAs = pool
+		l.say("network: HTTPS servers checked against %s", strings.Join(subjects, "; "))
+	}
+	wait := l.cfg.NetWait
+	if wait <= 0 {
+		wait = DefaultNetWait
+	}
+	l.pipe.Fetch = f
+	l.network = RealNetwork(f, wait, l.tl)
 }

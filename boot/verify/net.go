@@ -36,23 +36,6 @@ func NetManifest(kernel string) (name string, where string, err error) {
 	return strings.TrimPrefix(m.Path, "/"), m.Redacted(), nil
 }
 
-// netView is e with its files named as a network manifest names them:
-// by their URLs' paths.
-func netView(e entry.Entry) entry.Entry {
-	p := func(s string) string {
-		if u, err := url.Parse(s); err == nil && u.Path != "" {
-			return u.Path
-		}
-		return s
-	}
-	e.Kernel = p(e.Kernel)
-	e.Initrds = append([]string(nil), e.Initrds...)
-	for i := range e.Initrds {
-		e.Initrds[i] = p(e.Initrds[i])
-	}
-	return e
-}
-
 // checkNet checks a network entry; fsys is the root of its kernel's
 // server.
 func checkNet(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digests, checkCmdline bool) (Result, error) {
@@ -66,5 +49,5 @@ func checkNet(fsys fs.FS, t trust.Trust, e entry.Entry, cmdline string, d Digest
 			ErrNoManifest, e.Kernel, where)
 	}
 	s := Set{Looked: []string{where}, Candidates: []Candidate{c}}
-	return s.Check(netView(e), cmdline, d, checkCmdline)
+	return s.Check(e, cmdline, d, checkCmdline)
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -322,6 +323,11 @@ func short(h [32]byte) string { return fmt.Sprintf("%x...", h[:8]) }
 // renames the image itself ("x+3.efi", "x+2-1.efi", then "x.efi" once
 // blessed), and its bytes, which are what is signed, stay the same.
 func sameKernel(e entry.Entry, p string) bool {
+	if e.Net != nil {
+		// A network manifest names the kernel by its URL's path.
+		u, err := url.Parse(e.Kernel)
+		return err == nil && u.Path != "" && path.Clean(p) == path.Clean(u.Path)
+	}
 	if e.UKI != nil {
 		return Uncounted(p) == Uncounted(e.Kernel)
 	}

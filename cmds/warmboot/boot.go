@@ -25,14 +25,15 @@ const DefaultRescue = 300 * time.Second
 // trial.ConfigFrom).
 func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, bool) {
 	var (
-		timeout, wait, deadline, rescue durationFlag
-		panicN                          int
-		c                               loader.Config
+		timeout, wait, deadline, rescue, netWait durationFlag
+		panicN                                   int
+		net                                      string
+		c                                        loader.Config
 	)
 	fs := flag.NewFlagSet("warmboot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: warmboot [-timeout S] [-wait S] [-deadline S] [-panic N] [-rescue S] [-dry-run]   (boots: only as its image's uinit, in the initramfs)")
+		fmt.Fprintln(stderr, "usage: warmboot [-timeout S] [-wait S] [-deadline S] [-panic N] [-rescue S] [-net first|last|off] [-net-wait S] [-dry-run]   (boots: only as its image's uinit, in the initramfs)")
 		fmt.Fprintln(stderr, "       warmboot list [-root DIR] [-bootloader DIR | -trust DIR] [-json] | warmboot bless [-root DIR] [-pin] | warmboot booted [-root DIR] | warmboot efi-entry [-remove] [-force] [-dry-run]")
 		fs.PrintDefaults()
 	}
@@ -41,12 +42,14 @@ func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, 
 	fs.Var(&deadline, "deadline", "seconds a trial boot has to run \"warmboot bless\" before the watchdog resets the machine (0: no watchdog; default 300)")
 	fs.Var(&rescue, "rescue", "seconds to wait for a key before the rescue shell when nothing boots; with none, reboot (0: the shell at once, waiting forever; default 300)")
 	fs.IntVar(&panicN, "panic", -1, "N of the panic=N a trial boot's command line gets (0: none; default 10)")
+	fs.StringVar(&net, "net", "", "network entries: last (after the disks', the default), first, or off")
+	fs.Var(&netWait, "net-wait", "seconds DHCP may take, on every interface at once (default 5)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "read, verify, measure and load the chosen kernel, then exit instead of kexecing (the image stays loaded)")
 	if err := fs.Parse(args); err != nil {
 		return c, false
 	}
 	p := cmdlineParams(cmdline)
-	for name, fl := range map[string]*durationFlag{"timeout": &timeout, "wait": &wait, "rescue": &rescue} {
+	for name, fl := range map[string]*durationFlag{"timeout": &timeout, "wait": &wait, "rescue": &rescue, "net.wait": &netWait} {
 		if v, ok := p[name]; ok && !fl.set {
 			if err := fl.Set(v); err != nil {
 				fmt.Fprintf(stderr, "warmboot: ignoring warmboot.%s=%s: %v\n", name, v, err)
@@ -69,6 +72,22 @@ func parseBoot(args []string, cmdline string, stderr io.Writer) (loader.Config, 
 		c.Rescue = rescue.d
 	}
 	c.Trial = tc
+	c.Net = loader.NetLast
+	if v, ok := p["net"]; ok && net == "" {
+		net = v
+	}
+	if net != "" {
+		m, err := loader.ParseNetMode(net)
+		if err != nil {
+			fmt.Fprintf(stderr, "warmboot: ignoring warmboot.net=%s: %v\n", net, err)
+		} else {
+			c.Net = m
+		}
+	}
+	c.NetWait = loader.DefaultNetWait
+	if netWait.set {
+		c.NetWait = netWait.d
+	}
 	// warmswap says what the firmware starts when it re-enters the
 	// bootloader; without it the bootloader was started on a cold boot.
 	c.Firmware = "warmboot"

@@ -88,10 +88,14 @@
 // 0 for none), -panic the N of its panic=N (default 10, 0 for none). The
 // -rescue is how long to wait for a key before the rescue shell when
 // nothing boots, rebooting if none comes (seconds, default 300; 0 starts
-// the shell at once and waits forever). The kernel command line
-// parameters warmboot.timeout=, warmboot.wait=, warmboot.deadline=,
-// warmboot.panic= and warmboot.rescue= set the same, for images whose
-// uinit has no arguments.
+// the shell at once and waits forever). -net puts network entries
+// (DHCP, then the iPXE script, pxelinux config or kernel its answer
+// names) after the disks' (last, the default), before them (first), or
+// looks for none (off); -net-wait bounds DHCP (seconds, default 5), which
+// runs beside the disks' discovery. The kernel command line parameters
+// warmboot.timeout=, warmboot.wait=, warmboot.deadline=, warmboot.panic=,
+// warmboot.rescue=, warmboot.net= and warmboot.net.wait= set the same,
+// for images whose uinit has no arguments.
 //
 // Example:
 //

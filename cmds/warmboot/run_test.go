@@ -16,6 +16,7 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
+	"github.com/warmboot/warmboot/boot/loader"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
@@ -272,6 +273,16 @@ func TestParseBoot(t *testing.T) {
 	}
 	if c, _ = parseBoot([]string{"-rescue", "0"}, "warmboot.rescue=60", &stderr); c.Rescue != 0 {
 		t.Errorf("parseBoot(-rescue 0) = %v, want 0 (the flag wins, and waits forever)", c.Rescue)
+	}
+	if c, _ = parseBoot(nil, "", &stderr); c.Net != loader.NetLast || c.NetWait != loader.DefaultNetWait {
+		t.Errorf("parseBoot: net %q, wait %s; want last, %s", c.Net, c.NetWait, loader.DefaultNetWait)
+	}
+	if c, _ = parseBoot([]string{"-net", "off"}, "warmboot.net=first warmboot.net.wait=12", &stderr); c.Net != loader.NetOff || c.NetWait != 12*time.Second {
+		t.Errorf("parseBoot(-net off, warmboot.net=first warmboot.net.wait=12): net %q, wait %s", c.Net, c.NetWait)
+	}
+	stderr.Reset()
+	if c, _ = parseBoot(nil, "warmboot.net=sometimes", &stderr); c.Net != loader.NetLast || !strings.Contains(stderr.String(), `ignoring warmboot.net=sometimes: "sometimes": want first, last or off`) {
+		t.Errorf("warmboot.net=sometimes: net %q, stderr %q", c.Net, stderr.String())
 	}
 }
 
