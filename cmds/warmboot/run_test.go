@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/loader"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
-	"github.com/warmboot/warmboot/boot/loader"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
