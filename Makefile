@@ -82,7 +82,7 @@ FORCE:
 payload: $(PAYLOAD) ## build the LinuxBoot payload: out/warmboot.bzImage and out/warmboot.efi, one kernel with the image inside (TRUST_KEYS… as for image; SIGN_KEY=key SIGN_CERT=cert.pem to sign the .efi)
 $(PAYLOAD_IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
 	go run ./images/mkimage -kernel-dir $(KDIR) -o $(PAYLOAD_IMAGE) $(TRUSTARGS) -modules "" -match "" -ondemand ""
-$(PAYLOAD): $(PAYLOAD_IMAGE).zst images/payload/payload.config images/payload/main.go $(OUT)/sign.stamp
+$(PAYLOAD): $(PAYLOAD_IMAGE).zst $(wildcard images/payload/*.config) images/payload/main.go $(OUT)/sign.stamp
 	@dpkg-query -W -f='payload: kernel source $${Package} $${Version}\n' linux-source-6.1
 	go run ./images/payload -initramfs $(PAYLOAD_IMAGE) -o $@ -efi $(OUT)/warmboot.efi $(if $(SIGN_KEY),-sign-key $(SIGN_KEY) -sign-cert $(SIGN_CERT))
 $(OUT)/sign.stamp: FORCE

@@ -253,3 +253,24 @@ func TestFallbackQuietsStdLog(t *testing.T) {
 		t.Error("the standard logger was not restored")
 	}
 }
+
+// What is staged is bounded by the memory there is, saying so.
+func TestStageMemory(t *testing.T) {
+	dir := t.TempDir()
+	kernel := fakeKernel(8192, 8192)
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), kernel, 0o644)
+	os.WriteFile(filepath.Join(dir, "big"), make([]byte, 3<<20), 0o644)
+	e := entry.Entry{Root: dir, Kernel: "/vmlinuz", Initrds: []string{"/big"}, Source: entry.Source{File: "/a.conf"}}
+	_, err := Stage(e, "", WithMemory(func() int64 { return 2 << 20 }))
+	if err == nil || !strings.Contains(err.Error(), "initrd /big: larger than the 1 MiB of memory free to stage it") {
+		t.Errorf("Stage with 2 MiB free = %v", err)
+	}
+	im, err := Stage(e, "", WithMemory(func() int64 { return 8 << 20 }))
+	if err != nil {
+		t.Fatalf("Stage with 8 MiB free: %v", err)
+	}
+	im.Close()
+	if got := memAvailable([]byte("MemTotal:       16384 kB\nMemFree:  100 kB\nMemAvailable:    2048 kB\n")); got != 2<<20 {
+		t.Errorf("memAvailable = %d, want 2 MiB", got)
+	}
+}

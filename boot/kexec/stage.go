@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/warmboot/warmboot/boot/entry"
@@ -64,6 +65,40 @@ type stageOpts struct {
 	hashes []crypto.Hash
 	edited bool
 	fetch  Fetcher
+	// free is the memory staging may use (memFree); nil reads
+	// /proc/meminfo.
+	free func() int64
+}
+
+// WithMemory bounds what is staged by free() bytes instead of the
+// machine's MemAvailable.
+func WithMemory(free func() int64) StageOption { return func(o *stageOpts) { o.free = free } }
+
+// memFree is how much an entry may stage: three quarters of the memory
+// the kernel says is available (the rest for the kexec'd kernel's
+// decompression and the bootloader itself). A network server that sends
+// an endless file is stopped there, not by the OOM killer. Unknown
+// (no /proc/meminfo) is no bound but the files' own limits.
+func memFree() int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 1 << 62
+	}
+	return memAvailable(data) / 4 * 3
+}
+
+// memAvailable reads MemAvailable (kB) from /proc/meminfo's text, in
+// bytes; unknown is no bound.
+func memAvailable(meminfo []byte) int64 {
+	for _, l := range strings.Split(string(meminfo), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "MemAvailable:" {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil && kb > 0 {
+				return kb << 10
+			}
+		}
+	}
+	return 1 << 62
 }
 
 // Fetcher fetches a network entry's files (entry.Net): a stream of at
@@ -177,11 +212,15 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.free == nil {
+		o.free = memFree
+	}
 	if e.UKI != nil {
 		return stageUKI(e, cmdline, o)
 	}
 	im := &Image{Entry: e, Cmdline: cmdline}
-	k, n, sums, err := readInto("kernel", e, e.Kernel, nil, MaxKernel, o)
+	free := o.free()
+	k, n, sums, err := readInto("kernel", e, e.Kernel, nil, bound(MaxKernel, free), o)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +234,7 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 	}
 	if len(e.Initrds) > 0 {
 		for _, p := range e.Initrds {
-			f, n, sums, err := readInto("initrd", e, p, im.Initrd, MaxInitrd-im.InitrdSize, o)
+			f, n, sums, err := readInto("initrd", e, p, im.Initrd, bound(MaxInitrd-im.InitrdSize, free-im.KernelSize-im.InitrdSize), o)
 			if err != nil {
 				im.Close()
 				return nil, err
@@ -221,18 +260,41 @@ func Stage(e entry.Entry, cmdline string, opts ...StageOption) (*Image, error) {
 	return im, nil
 }
 
+// limit is a read's limit: the file's own, or less when that is all the
+// memory there is.
+type limit struct {
+	n      int64
+	memory bool
+}
+
+func bound(most, free int64) limit {
+	if free < most {
+		return limit{n: max(free, 0), memory: true}
+	}
+	return limit{n: most}
+}
+
+func (l limit) tooLarge() error {
+	if l.memory {
+		return fmt.Errorf("larger than the %d MiB of memory free to stage it (a machine with more memory, or a smaller file)", l.n>>20)
+	}
+	return fmt.Errorf("larger than %d MiB", l.n>>20)
+}
+
 // readInto appends the file at p (under e.Root, or p's URL for a network
 // entry) to dst, or to a new memfd when dst is nil (sealed if it is the
 // kernel), refusing more than limit bytes. It returns the digests (by
 // each of o.hashes) of exactly the bytes it wrote, nil when there are
 // none to take.
-func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, o stageOpts) (*os.File, int64, Sums, error) {
+func readInto(role string, e entry.Entry, p string, dst *os.File, lim limit, o stageOpts) (*os.File, int64, Sums, error) {
 	var sum Sums
 	hashes := o.hashes
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
 	var src io.ReadCloser
 	if e.Net != nil {
-		r, err := fetchFile(e, p, limit, o.fetch)
+		// One byte more than the limit, so that the check below, which
+		// says why, is the one that fires.
+		r, err := fetchFile(e, p, lim.n+1, o.fetch)
 		if err != nil {
 			return nil, 0, sum, ferr(err)
 		}
@@ -259,12 +321,12 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, limit int64, o
 		ws = append(ws, hs[i])
 	}
 	w := io.MultiWriter(ws...)
-	n, err := io.Copy(w, io.LimitReader(src, limit+1))
+	n, err := io.Copy(w, io.LimitReader(src, lim.n+1))
 	switch {
 	case err != nil:
 		err = ferr(fmt.Errorf("reading: %w", err))
-	case n > limit:
-		err = ferr(fmt.Errorf("larger than %d MiB", limit>>20))
+	case n > lim.n:
+		err = ferr(lim.tooLarge())
 	case n == 0:
 		err = ferr(errors.New("file is empty"))
 	}

@@ -64,7 +64,7 @@ func (u *UKIImage) close() error {
 // cmdline is the user's). Only the memfds' bytes are used after the read.
 func stageUKI(e entry.Entry, cmdline string, o stageOpts) (_ *Image, err error) {
 	ferr := func(p string, err error) error { return &FileError{Entry: e, Role: "UKI", Path: p, Err: err} }
-	f, n, sums, err := readInto("UKI", e, e.Kernel, nil, uki.MaxSize, o)
+	f, n, sums, err := readInto("UKI", e, e.Kernel, nil, bound(uki.MaxSize, o.free()), o)
 	if err != nil {
 		return nil, err
 	}
@@ -194,9 +194,9 @@ func stageUKI(e entry.Entry, cmdline string, o stageOpts) (_ *Image, err error) 
 
 // stageAddon reads add-on p into a sealed memfd and checks it as sd-stub
 // does: no kernel, and a .uname, if it has one, that is the image's.
-func stageAddon(e entry.Entry, p, uname string, limit int64, o stageOpts) (Addon, error) {
+func stageAddon(e entry.Entry, p, uname string, most int64, o stageOpts) (Addon, error) {
 	ferr := func(err error) error { return &FileError{Entry: e, Role: "add-on", Path: p, Err: err} }
-	f, n, sums, err := readInto("add-on", e, p, nil, min(limit, uki.MaxSize), o)
+	f, n, sums, err := readInto("add-on", e, p, nil, limit{n: min(most, uki.MaxSize)}, o)
 	if err != nil {
 		return Addon{}, err
 	}

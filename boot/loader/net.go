@@ -75,6 +75,9 @@ func RealNetwork(f *fetch.Client, wait time.Duration, tl *timeline.Timeline) Net
 		}
 		if len(res.Leases) == 0 {
 			say("network: no DHCP answer on %s within %s (warmboot.net.wait= waits longer, warmboot.net=off skips the network)", strings.Join(res.Interfaces, ", "), wait)
+			for _, p := range res.Problems {
+				say("network:   %s", p)
+			}
 			return out
 		}
 		end = tl.Begin("fetch")

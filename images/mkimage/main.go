@@ -78,8 +78,14 @@ const (
 	// ipmi_watchdog: it reports no settable timeout or magic close
 	// (WDIOC_GETSUPPORT options 0), stops the BMC's timer when it loads,
 	// and, loaded first, would take /dev/watchdog from the chipset's.
+	// And the NICs network entries boot through (package netboot/netup):
+	// virtio's, Intel's (e1000, e1000e, igb, ixgbe, i40e, ice), NVIDIA/
+	// Mellanox ConnectX (mlx5_core), Broadcom's (bnxt_en, tg3) and
+	// Realtek's (r8169); no firmware files (ice runs in its safe mode,
+	// some r8169 and tg3 chips need theirs).
 	DefaultMatch = "virtio_pci,virtio_blk,virtio_scsi,nvme,ahci,mpt3sas,megaraid_sas,smartpqi,sd_mod,sr_mod,xhci_pci,ehci_pci,usb_storage,uas,usbhid,hid_generic," +
-		"i6300esb,lpc_ich,i2c_i801,iTCO_wdt,sp5100_tco,hpwdt,wdat_wdt"
+		"i6300esb,lpc_ich,i2c_i801,iTCO_wdt,sp5100_tco,hpwdt,wdat_wdt," +
+		"virtio_net,e1000,e1000e,igb,ixgbe,i40e,ice,mlx5_core,bnxt_en,tg3,r8169"
 	// DefaultOnDemand are loaded when what they read is found: a
 	// filesystem's superblock, an md member, an LVM physical volume.
 	DefaultOnDemand = "xfs=xfs btrfs=btrfs iso9660=isofs md=md_mod,raid1 dm=dm_mod"

@@ -5,14 +5,16 @@
 // Synopsis:
 //
 //	payload -initramfs IMAGE.cpio [-o out/warmboot.bzImage] [-efi out/warmboot.efi]
-//	        [-source /usr/src/linux-source-6.1.tar.xz] [-config images/payload/payload.config]
+//	        [-source /usr/src/linux-source-6.1.tar.xz] [-config FRAGMENT,...]
 //	        [-cache DIR] [-sign-key KEY -sign-cert CERT]
 //
 // Description:
 //
 // The kernel is Debian's linux-source-6.1 (the line of the test kernel),
-// configured as images/payload/payload.config over "make tinyconfig":
-// everything built in, no modules. payload fails if a line of the
+// configured as images/payload/payload.config over "make tinyconfig",
+// with the network (net.config) and its Ethernet drivers, one fragment
+// per vendor (nic-*.config; DefaultConfig): everything built in, no
+// modules. payload fails if a line of the
 // fragment did not stick after olddefconfig (a dependency missing), so
 // the config in the repository is the config that is built.
 //
@@ -69,6 +71,11 @@ const recipe = "warmboot-payload-1"
 // initramfsName is the file CONFIG_INITRAMFS_SOURCE names, in the tree.
 const initramfsName = "warmboot-initramfs.cpio"
 
+// DefaultConfig are the fragments -config merges by default.
+const DefaultConfig = "images/payload/payload.config,images/payload/net.config," +
+	"images/payload/nic-virtio.config,images/payload/nic-intel.config,images/payload/nic-mellanox.config," +
+	"images/payload/nic-broadcom.config,images/payload/nic-realtek.config"
+
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -77,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("payload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	source := fs.String("source", "/usr/src/linux-source-6.1.tar.xz", "the kernel source tarball (Debian's linux-source-6.1)")
-	config := fs.String("config", "images/payload/payload.config", "the config fragment over tinyconfig")
+	config := fs.String("config", DefaultConfig, "the config fragments over tinyconfig, comma-separated, merged in order")
 	initramfs := fs.String("initramfs", "", "the warmboot image to embed (uncompressed cpio, built with no modules)")
 	out := fs.String("o", "out/warmboot.bzImage", "the payload")
 	efi := fs.String("efi", "out/warmboot.efi", "the payload as an EFI program (\"\" for none)")
@@ -196,13 +203,17 @@ func (b builder) treeKey(ctx context.Context, settings []string) (string, error)
 }
 
 func (b builder) build(ctx context.Context, initramfs, out string) error {
-	fragment, err := os.ReadFile(b.config)
-	if err != nil {
-		return err
-	}
-	lines, err := parseFragment(fragment)
-	if err != nil {
-		return fmt.Errorf("%s: %w", b.config, err)
+	var lines []string
+	for _, name := range strings.Split(b.config, ",") {
+		fragment, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		l, err := parseFragment(fragment)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		lines = append(lines, l...)
 	}
 	image, err := os.ReadFile(initramfs)
 	if err != nil {

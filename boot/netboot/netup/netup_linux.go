@@ -51,8 +51,19 @@ func Up(ctx context.Context, c Config) (Result, error) {
 	// dhclient logs with the standard logger: not on our consoles.
 	log.SetOutput(io.Discard)
 	cfg := dhclient.Config{Timeout: c.Timeout, Retries: c.Retries, Modifiers4: mods}
-	for res := range dhclient.SendRequests(ctx, ifs, true, true, cfg, c.LinkWait) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := dhclient.SendRequests(ctx, ifs, true, true, cfg, c.LinkWait)
+	v4 := map[string]bool{}
+	stopped := false
+	for res := range results {
 		name := res.Interface.Attrs().Name
+		if res.Protocol == dhclient.NetIPv4 {
+			v4[name] = true
+		}
+		if res.Err != nil && stopped {
+			continue // cancelled by us
+		}
 		if res.Err != nil {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s: %s: %v", name, res.Protocol, res.Err))
 			continue
@@ -74,8 +85,27 @@ func Up(ctx context.Context, c Config) (Result, error) {
 				logf(c.Log, "%s: DHCPv6, boot file URL %s", name, u)
 			}
 		}
+		if !stopped && enough(len(v4) == len(ifs), r.Leases) {
+			// DHCPv6, which may never answer, is not waited for.
+			stopped = true
+			cancel()
+		}
 	}
 	return r, nil
+}
+
+// enough says DHCP may stop: every interface's DHCPv4 attempt has ended
+// and an answer named a boot file.
+func enough(allV4 bool, leases []lease.Lease) bool {
+	if !allV4 {
+		return false
+	}
+	for _, l := range leases {
+		if l.Bootfile != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func logf(l *slog.Logger, format string, args ...any) {
