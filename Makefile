@@ -63,7 +63,7 @@ kernel: $(KDIR)/release ## download and extract the Debian test kernel
 $(KDIR)/release: | $(OUT)/.deps
 	scripts/setup.sh kernel $(KDIR)
 
-image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes (TRUST_KEYS="a.pub b.pub db.crt" [POLICY=enforce|warn|off] [EDITS=refuse|unsigned] [UKI=either|manifest|authenticode|both] [MODULES=… MATCH=… ONDEMAND=…])
+image: $(IMAGE).zst ## build out/warmboot.cpio and .zst; prints sizes (TRUST_KEYS="a.pub b.pub db.crt" [TLS_CAS=ca.crt] [POLICY=enforce|warn|off] [EDITS=refuse|unsigned] [UKI=either|manifest|authenticode|both] [MODULES=… MATCH=… ONDEMAND=…])
 $(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
 	go run ./images/mkimage -kernel-dir $(KDIR) -o $(IMAGE) $(TRUSTARGS) $(MODARGS)
 
@@ -71,10 +71,10 @@ $(IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
 # change. MODULES (loaded at start), MATCH (loaded for the hardware found)
 # and ONDEMAND ("GROUP=mod,… …") override images/mkimage's defaults, e.g.
 # MATCH=virtio_pci,virtio_blk ONDEMAND= for an image that only runs in QEMU.
-TRUSTARGS := $(if $(TRUST_KEYS),-trust-keys "$(TRUST_KEYS)") $(if $(POLICY),-policy $(POLICY)) $(if $(EDITS),-edits $(EDITS)) $(if $(UKI),-uki $(UKI))
+TRUSTARGS := $(if $(TRUST_KEYS),-trust-keys "$(TRUST_KEYS)") $(if $(TLS_CAS),-tls-cas "$(TLS_CAS)") $(if $(POLICY),-policy $(POLICY)) $(if $(EDITS),-edits $(EDITS)) $(if $(UKI),-uki $(UKI))
 MODARGS   := $(if $(MODULES),-modules "$(MODULES)") $(if $(filter undefined,$(origin MATCH)),,-match "$(MATCH)") $(if $(filter undefined,$(origin ONDEMAND)),,-ondemand "$(ONDEMAND)")
 $(OUT)/trust.stamp: FORCE
-	@mkdir -p $(OUT); { echo '$(TRUSTARGS) $(MODARGS)'; cat $(TRUST_KEYS) /dev/null; } > $@.new; \
+	@mkdir -p $(OUT); { echo '$(TRUSTARGS) $(MODARGS)'; cat $(TRUST_KEYS) $(TLS_CAS) /dev/null; } > $@.new; \
 	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 .PHONY: FORCE
 FORCE:

@@ -4,8 +4,8 @@
 // Synopsis:
 //
 //	warmsign keygen -o NAME [-comment TEXT]
-//	warmsign sign -key NAME.sec -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME]
-//	warmsign manifest -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME]
+//	warmsign sign -key NAME.sec -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME] [-net]
+//	warmsign manifest -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME] [-net]
 //	warmsign verify -keys A.pub[,B.pub] -root DIR [-entry ID]
 //
 // Description:
@@ -23,6 +23,13 @@
 // every entry; -kernel/-initrd/-cmdline sign an explicit set (paths as the
 // config names them, relative to DIR). Re-sign after every kernel or
 // command line change: a manifest signs bytes, not file names.
+//
+// With -net, sign signs a network entry: -root is the directory an HTTP
+// or TFTP server serves, -kernel and -initrd the paths of the URLs the
+// iPXE script or pxelinux config names (http://server/boot/vmlinuz is
+// -kernel /boot/vmlinuz), -cmdline exactly what the script passes, and
+// the manifest goes beside the kernel as DIR/boot/vmlinuz.manifest,
+// where the bootloader fetches it.
 //
 // manifest writes the same manifests unsigned, for signing with
 // signify-openbsd instead:

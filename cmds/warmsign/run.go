@@ -31,8 +31,8 @@ import (
 
 const usage = `usage:
   warmsign keygen -o NAME [-comment TEXT]
-  warmsign sign -key NAME.sec -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME]
-  warmsign manifest -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME]
+  warmsign sign -key NAME.sec -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME] [-net]
+  warmsign manifest -root DIR (-entry ID | -all | -kernel P [-initrd P]... -cmdline C) [-o NAME] [-net]
   warmsign verify -keys A.pub[,B.pub] -root DIR [-entry ID]
 `
 
@@ -233,8 +233,12 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 	if cmd == "sign" {
 		flags.StringVar(&keyFile, "key", "", "secret key from warmsign keygen")
 	}
+	net := flags.Bool("net", false, "a network entry: -root is the directory the server serves, and the manifest goes beside the kernel (KERNEL.manifest), where the bootloader fetches it")
 	if err := parse(flags, args); err != nil {
 		return err
+	}
+	if *net && sel.kernel == "" {
+		return usageError{errors.New("-net signs an explicit entry: give -kernel (and -initrd, -cmdline) as the server's URLs' paths")}
 	}
 	var priv ed25519.PrivateKey
 	if cmd == "sign" {
@@ -255,8 +259,10 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dir := manifestDir(sel.root)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if !*net {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	sums := sumcache.Open(sumsFile)
 	defer sums.Save()
@@ -273,6 +279,13 @@ func sign(cmd string, args []string, stdout, stderr io.Writer) error {
 			data = m.Sign(priv)
 		}
 		p := filepath.Join(dir, e.name+".manifest")
+		if *net {
+			if e.UKI != nil {
+				return fmt.Errorf("%s is a unified kernel image: network entries boot kernels (bzImage) only", e.Kernel)
+			}
+			// verify.NetManifest: beside the kernel, by its URL's path.
+			p = filepath.Join(sel.root, filepath.FromSlash(e.Kernel)+".manifest")
+		}
 		if old, err := os.ReadFile(p); err == nil && sameManifest(old, data, priv == nil) {
 			// The same statement: its signature (a line in it, or a
 			// signify .sig beside it) still holds.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/warmboot/warmboot/boot/kexec"
+	"github.com/warmboot/warmboot/boot/manifest"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
@@ -241,4 +242,29 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// -net writes the manifest beside the kernel, as the bootloader fetches
+// it for a network entry.
+func TestSignNet(t *testing.T) {
+	root := t.TempDir()
+	k := filepath.Join(t.TempDir(), "k")
+	warmsign(t, 0, "keygen", "-o", k)
+	os.MkdirAll(filepath.Join(root, "boot"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz"), testtool.BzImage(4096), 0o644)
+	os.WriteFile(filepath.Join(root, "boot/initrd.img"), []byte("initrd"), 0o644)
+	out := warmsign(t, 0, "sign", "-net", "-key", k+".sec", "-root", root, "-kernel", "/boot/vmlinuz", "-initrd", "/boot/initrd.img", "-cmdline", "console=ttyS0")
+	p := filepath.Join(root, "boot/vmlinuz.manifest")
+	if !strings.Contains(out, p) {
+		t.Errorf("sign -net said %q, want it to name %s", out, p)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, sig, _, err := manifest.Parse(data)
+	if err != nil || sig == nil || m.Kernel.Path != "/boot/vmlinuz" || len(m.Initrds) != 1 || m.Cmdline != "console=ttyS0" {
+		t.Errorf("manifest %+v (signed %v, %v)", m, sig != nil, err)
+	}
+	warmsign(t, 2, "sign", "-net", "-key", k+".sec", "-root", root, "-all")
 }

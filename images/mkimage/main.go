@@ -111,6 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	trustKeys := fs.String("trust-keys", "", "comma- or space-separated public key files to bake in")
 	policy := fs.String("policy", "", "verification policy: enforce (default with keys), warn or off (default without)")
 	edits := fs.String("edits", "", "menu command line edits under a policy: refuse (default) or unsigned")
+	tlsCAs := fs.String("tls-cas", "", "comma- or space-separated PEM certificate authorities HTTPS servers are checked against (network entries)")
 	ukiRule := fs.String("uki", "", "signatures a unified kernel image needs: either (default: a manifest or Authenticode), manifest, authenticode or both")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -147,6 +148,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *flavor == "warmboot" {
 		if err := addTrust(*out, keys, *policy, *edits, *ukiRule, stdout); err != nil {
+			fmt.Fprintf(stderr, "mkimage: %v\n", err)
+			return 1
+		}
+		if err := addTLS(*out, *tlsCAs, stdout); err != nil {
 			fmt.Fprintf(stderr, "mkimage: %v\n", err)
 			return 1
 		}
@@ -361,6 +366,35 @@ func addTrust(out string, keys []trust.KeyFile, policy, edits, uki string, stdou
 		return err
 	}
 	fmt.Fprintf(stdout, "trust: %s\n", t)
+	return nil
+}
+
+// addTLS appends the certificate authorities in the files cas names.
+func addTLS(out, cas string, stdout io.Writer) error {
+	var files []trust.KeyFile
+	for _, c := range strings.FieldsFunc(cas, func(r rune) bool { return r == ',' || r == ' ' }) {
+		data, err := os.ReadFile(c)
+		if err != nil {
+			return fmt.Errorf("TLS CA: %w", err)
+		}
+		files = append(files, trust.KeyFile{Name: c, Data: data})
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stdout, "tls: no certificate authorities: network entries over https are refused (TLS_CAS=ca.crt)")
+		return nil
+	}
+	base, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	img, subjects, err := trustimg.AppendTLS(base, files)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, img, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "tls: https servers checked against %s\n", strings.Join(subjects, "; "))
 	return nil
 }
 

@@ -10,7 +10,14 @@ package trustimg
 
 import (
 	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing/fstest"
 
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/netboot"
 	"github.com/warmboot/warmboot/boot/trust"
 )
 
@@ -55,4 +62,37 @@ func Append(base []byte, keys []trust.KeyFile, policy, edits, uki string) ([]byt
 		out = append(out, 0)
 	}
 	return append(out, seg...), t, nil
+}
+
+// AppendTLS returns base with the certificate authorities cas (PEM)
+// appended in netboot.TLSDir, and their subjects; a file with no
+// certificate in it is an error naming it.
+func AppendTLS(base []byte, cas []trust.KeyFile) ([]byte, []string, error) {
+	files := map[string][]byte{}
+	for i, c := range cas {
+		name := strings.TrimSuffix(filepath.Base(c.Name), filepath.Ext(c.Name))
+		files["/"+path.Join(netboot.TLSDir, fmt.Sprintf("%02d-%s.crt", i, name))] = c.Data
+	}
+	// Read back as the bootloader will: what it refuses, refuse here.
+	_, subjects, err := netboot.LoadCAs(mapFS(files))
+	if err != nil {
+		return nil, nil, err
+	}
+	seg, err := handoff.Segment(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := append([]byte(nil), base...)
+	for len(out)%4 != 0 {
+		out = append(out, 0)
+	}
+	return append(out, seg...), subjects, nil
+}
+
+func mapFS(files map[string][]byte) fs.FS {
+	m := fstest.MapFS{}
+	for k, v := range files {
+		m[strings.TrimPrefix(k, "/")] = &fstest.MapFile{Data: v, Mode: 0o644}
+	}
+	return m
 }
