@@ -135,7 +135,7 @@ vmtest: image payload deb $(KDIR)/release ## VM tests: boot real kernels in QEMU
 	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
 	ukify=$$(images/ukify/mkukify.sh) && test -d "$$ukify" && \
 	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) WARMBOOT_SOAK_N=$(WARMBOOT_SOAK_N) \
-	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1" \
+	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1 -nic none" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
 		WARMBOOT_VMPAR=$(VMPAR) go test -count=1 -timeout 60m -parallel 1000 -run '$(RUN)' -v ./vmtest/ 2>&1 | tee $(OUT)/vmtest.log; exit $${PIPESTATUS[0]}
@@ -148,7 +148,7 @@ bench: image peer payload deb $(KDIR)/release ## boot the demo disk BENCH_N time
 	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
 	ukify=$$(images/ukify/mkukify.sh) && test -d "$$ukify" && \
 	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) \
-	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1" \
+	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1 -nic none" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst WARMBOOT_PEER=$(abspath $(PEER)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
 	WARMBOOT_BENCH_N=$(BENCH_N) go test -count=1 -timeout 90m -run '^$$' -bench '$(BENCH)' -benchtime=1x -v ./vmtest/ | tee $(OUT)/bench.log; exit $${PIPESTATUS[0]}

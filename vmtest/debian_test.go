@@ -275,7 +275,7 @@ func bootDebian(t testing.TB, root, xfer, vmlinuz, initrd, cmdline string, noReb
 		args = append(args, "-no-reboot")
 	}
 	vm := qemu.StartT(t, "debian", qemu.ArchAMD64,
-		qemu.WithQEMUCommand("qemu-system-x86_64 -machine q35 "+os.Getenv("WARMBOOT_QEMU_ACCEL")+" -cpu max -m 2G -smp 2"),
+		qemu.WithQEMUCommand("qemu-system-x86_64 -machine q35 "+os.Getenv("WARMBOOT_QEMU_ACCEL")+" -cpu max -m 2G -smp 2 -nic none"),
 		qemu.WithKernel(vmlinuz),
 		qemu.WithInitramfs(initrd),
 		qemu.WithAppendKernel(cmdline),

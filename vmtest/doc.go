@@ -5,7 +5,9 @@
 //
 // The environment contract (make vmtest sets all of it):
 //
-//	VMTEST_QEMU          QEMU command, e.g. "qemu-system-x86_64 -machine q35 -m 1G"
+//	VMTEST_QEMU          QEMU command, e.g. "qemu-system-x86_64 -machine q35 -m 1G -nic none"
+//	                     (no NIC but the network tests' own: without one the
+//	                     bootloader does not wait for DHCP)
 //	WARMBOOT_QEMU_ACCEL  the -accel option of VMTEST_QEMU, for the VMs that
 //	                     build their own command (TestDebian's 2 GiB, 2 CPUs);
 //	                     optional (the Makefile explains its tb-size)

@@ -194,7 +194,7 @@ func (e *FileError) Error() string {
 		fix = "put the file on the server or fix " + e.Entry.Source.String()
 		// The fetch error names the URL already.
 		if u, err := url.Parse(e.Path); err == nil {
-			msg = strings.TrimPrefix(msg, u.Redacted()+": ")
+			msg = strings.Replace(msg, u.Redacted()+": ", "", 1)
 		}
 	}
 	return fmt.Sprintf("%s %s: %s; %s", e.Role, where, msg, fix)
