@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,6 +24,9 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/installed"
+	"github.com/warmboot/warmboot/boot/netboot"
+	"github.com/warmboot/warmboot/boot/netboot/fetch"
+	"github.com/warmboot/warmboot/boot/netboot/lease"
 	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/state"
@@ -190,6 +195,9 @@ type ListEntry struct {
 
 // missing returns the files e names that are not there to boot.
 func missing(e entry.Entry) []string {
+	if e.Net != nil {
+		return nil // on a server: fetched when booted
+	}
 	fsys := safefs.Dir(e.Root)
 	defer fsys.Close()
 	var out []string
@@ -234,6 +242,8 @@ func list(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the "+ListSchema+" JSON document")
 	trustDir := fs.String("trust", "", "directory holding the trust policy and keys/*.pub, instead of the installed image's (inside the bootloader image: /"+trust.Dir+")")
 	blDir := fs.String("bootloader", installed.Dir, "the installed warmboot image whose trust the list reports (as warmswap reads it)")
+	netBoot := fs.String("net", "", "also list what this boot file offers (an iPXE script, pxelinux or a kernel, by URL), as a DHCP answer naming it would")
+	mac := fs.String("mac", "", "with -net: the MAC address ${net0/mac} and pxelinux's 01-MAC config stand for")
 	if err := fs.Parse(args); err != nil {
 		return cli.ExitUsage
 	}
@@ -252,6 +262,14 @@ func list(args []string, stdout, stderr io.Writer) int {
 	end := tl.Begin("parse")
 	m := choose.Rank(discover.ScanRoot(*root))
 	end()
+	if *netBoot != "" {
+		nm, err := listNet(*netBoot, *mac, tl)
+		if err != nil {
+			fmt.Fprintf(stderr, "warmboot list: -net %s: %v\n", *netBoot, err)
+			return cli.ExitError
+		}
+		m = choose.WithNetwork(m, nm, false)
+	}
 	tr, trustFrom, terr := listTrust(*trustDir, *blDir)
 	clean := filepath.Clean(*root)
 	host := clean == filepath.Join(hostRoot, "boot") || clean == filepath.Clean(hostRoot)
@@ -312,6 +330,32 @@ func list(args []string, stdout, stderr io.Writer) int {
 		return cli.ExitError
 	}
 	return cli.ExitOK
+}
+
+// listNet reads what the boot file offers, as the bootloader does after
+// a DHCP answer naming it (package netboot), over the network from here.
+func listNet(bootfile, mac string, tl *timeline.Timeline) (choose.Menu, error) {
+	l := lease.Lease{Interface: "net0", Bootfile: bootfile}
+	if mac != "" {
+		hw, err := net.ParseMAC(mac)
+		if err != nil {
+			return choose.Menu{}, fmt.Errorf("-mac: %w", err)
+		}
+		l.MAC = hw
+	}
+	defer tl.Begin("fetch")()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := &netboot.Finder{Fetch: &fetch.Client{NotBefore: netboot.Released, UserAgent: "warmboot"},
+		Sleep: func(context.Context, time.Duration) error { return nil }}
+	if pool, err := x509.SystemCertPool(); err == nil {
+		f.Fetch.RootCAs = pool
+	}
+	found, err := f.Find(ctx, l)
+	if err != nil {
+		return choose.Menu{}, err
+	}
+	return choose.Rank([]*entry.Config{found.Config}), nil
 }
 
 // defaultListRoot is list's root when -root is not given: /boot where it

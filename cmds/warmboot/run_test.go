@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +22,7 @@ import (
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -395,5 +399,49 @@ func TestListNext(t *testing.T) {
 	}
 	if o := listJSON(other); o.Next == nil || *o.Next != 1 || len(o.NextWhy) != 0 {
 		t.Errorf("list -json -root %s without a state: next %v, why %+v; want the configs' default 1, no why", other, o.Next, o.NextWhy)
+	}
+}
+
+// list -net lists what a boot file offers after the disks' entries, in
+// text and JSON, as the bootloader would.
+func TestListNet(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/boot.ipxe":
+			io.WriteString(w, "#!ipxe\nkernel vmlinuz-${net0/mac:hexhyp} console=ttyS0\nboot\n")
+		case "/vmlinuz-52-54-00-12-34-56":
+			w.Write(testtool.BzImage(4096))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "loader/entries"), 0o755)
+	os.WriteFile(filepath.Join(root, "loader/entries/a.conf"), []byte("title A\nlinux /vmlinuz\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "vmlinuz"), testtool.BzImage(4096), 0o644)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"list", "-root", root, "-trust", t.TempDir(), "-net", srv.URL + "/boot.ipxe", "-mac", "52:54:00:12:34:56", "-json"}, &out, &errb); code != 0 {
+		t.Fatalf("list -net = %d: %s", code, errb.String())
+	}
+	var doc struct {
+		Entries []struct {
+			Label, Kernel string
+			Net           *struct {
+				BootFile string `json:"boot_file"`
+			} `json:"net"`
+			Missing []string
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Entries) != 2 || doc.Entries[1].Kernel != srv.URL+"/vmlinuz-52-54-00-12-34-56" || doc.Entries[1].Net == nil ||
+		doc.Entries[1].Net.BootFile != srv.URL+"/boot.ipxe" || len(doc.Entries[1].Missing) != 0 {
+		t.Errorf("list -net -json: %s", out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"list", "-root", root, "-trust", t.TempDir(), "-net", srv.URL + "/nope.ipxe"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "/nope.ipxe: HTTP 404 Not Found") {
+		t.Errorf("list -net of a missing file = %d: %s", code, errb.String())
 	}
 }
