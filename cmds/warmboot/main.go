@@ -77,7 +77,10 @@
 // boots next, as its boot state makes it of the configs' default (">",
 // with the bootloader's reasons; package nextboot), and, listing the
 // running system (DIR /boot or /), what the firmware starts on a cold
-// boot (package coldpath). With -json the output is the
+// boot (package coldpath). -net URL adds what that boot file offers (an
+// iPXE script run to its kernel, pxelinux's config, or a kernel), as the
+// bootloader would after a DHCP answer naming it, with -mac for
+// ${net0/mac}. With -json the output is the
 // stable "warmboot.list/v2" document described in README.md.
 //
 // Options (boot): -timeout overrides the config's menu timeout (seconds;
