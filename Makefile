@@ -79,14 +79,21 @@ $(OUT)/trust.stamp: FORCE
 .PHONY: FORCE
 FORCE:
 
+# The payload's NIC drivers (images/payload/nic-NAME.config): those that keep it under 8 MiB.
+# Add intel-10g, intel-ice, broadcom-bnxt, mellanox (and PAYLOAD_IPV6=1 for DHCPv6) for the
+# machines that need them; the size is printed.
+PAYLOAD_NICS ?= virtio intel-1g broadcom-tg3 realtek
+comma := ,
+PAYLOAD_CONFIG := $(subst $(eval) ,$(comma),$(strip images/payload/payload.config images/payload/net.config \
+	$(if $(PAYLOAD_IPV6),images/payload/net-ipv6.config) $(foreach n,$(PAYLOAD_NICS),images/payload/nic-$(n).config)))
 payload: $(PAYLOAD) ## build the LinuxBoot payload: out/warmboot.bzImage and out/warmboot.efi, one kernel with the image inside (TRUST_KEYS… as for image; SIGN_KEY=key SIGN_CERT=cert.pem to sign the .efi)
 $(PAYLOAD_IMAGE).zst: $(GOSRC) $(KDIR)/release $(OUT)/.deps $(OUT)/trust.stamp
 	go run ./images/mkimage -kernel-dir $(KDIR) -o $(PAYLOAD_IMAGE) $(TRUSTARGS) -modules "" -match "" -ondemand ""
 $(PAYLOAD): $(PAYLOAD_IMAGE).zst $(wildcard images/payload/*.config) images/payload/main.go $(OUT)/sign.stamp
 	@dpkg-query -W -f='payload: kernel source $${Package} $${Version}\n' linux-source-6.1
-	go run ./images/payload -initramfs $(PAYLOAD_IMAGE) -o $@ -efi $(OUT)/warmboot.efi $(if $(SIGN_KEY),-sign-key $(SIGN_KEY) -sign-cert $(SIGN_CERT))
+	go run ./images/payload -initramfs $(PAYLOAD_IMAGE) -o $@ -efi $(OUT)/warmboot.efi -config $(PAYLOAD_CONFIG) $(if $(SIGN_KEY),-sign-key $(SIGN_KEY) -sign-cert $(SIGN_CERT))
 $(OUT)/sign.stamp: FORCE
-	@mkdir -p $(OUT); { echo '$(SIGN_KEY) $(SIGN_CERT)'; cat $(SIGN_CERT) /dev/null; } > $@.new; \
+	@mkdir -p $(OUT); { echo '$(SIGN_KEY) $(SIGN_CERT) $(PAYLOAD_CONFIG)'; cat $(SIGN_CERT) /dev/null; } > $@.new; \
 	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 deb: $(DEB) ## build the Debian package out/warmboot.deb (dpkg-deb; lintian-clean): warmswap, warmboot, warmsign, units, initramfs and kernel hooks

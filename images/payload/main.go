@@ -12,9 +12,10 @@
 //
 // The kernel is Debian's linux-source-6.1 (the line of the test kernel),
 // configured as images/payload/payload.config over "make tinyconfig",
-// with the network (net.config) and its Ethernet drivers, one fragment
-// per vendor (nic-*.config; DefaultConfig): everything built in, no
-// modules. payload fails if a line of the
+// with the network (net.config) and Ethernet drivers, one fragment per
+// vendor and class (nic-*.config); DefaultConfig are those that keep the
+// payload under 8 MiB. Everything is built in, no modules. A fragment
+// given later overrides an earlier one's setting of the same option. payload fails if a line of the
 // fragment did not stick after olddefconfig (a dependency missing), so
 // the config in the repository is the config that is built.
 //
@@ -72,9 +73,12 @@ const recipe = "warmboot-payload-1"
 const initramfsName = "warmboot-initramfs.cpio"
 
 // DefaultConfig are the fragments -config merges by default.
+// The rest of images/payload/*.config (IPv6, 10-100 GbE NICs) are left
+// out so that the payload stays under 8 MiB; make payload's PAYLOAD_NICS
+// and PAYLOAD_IPV6 add them.
 const DefaultConfig = "images/payload/payload.config,images/payload/net.config," +
-	"images/payload/nic-virtio.config,images/payload/nic-intel.config,images/payload/nic-mellanox.config," +
-	"images/payload/nic-broadcom.config,images/payload/nic-realtek.config"
+	"images/payload/nic-virtio.config,images/payload/nic-intel-1g.config," +
+	"images/payload/nic-broadcom-tg3.config,images/payload/nic-realtek.config"
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
@@ -152,6 +156,31 @@ func parseFragment(data []byte) (lines []string, err error) {
 	return lines, sc.Err()
 }
 
+// lastWins keeps, of the settings of one option, the last: a fragment
+// given later overrides one given earlier (net-ipv6.config's
+// CONFIG_IPV6=y over net.config's "# CONFIG_IPV6 is not set"), as
+// merge_config.sh merges them.
+func lastWins(lines []string) []string {
+	name := func(l string) string {
+		if strings.HasPrefix(l, "# ") {
+			return strings.TrimSuffix(strings.TrimPrefix(l, "# "), " is not set")
+		}
+		n, _, _ := strings.Cut(l, "=")
+		return n
+	}
+	last := map[string]int{}
+	for i, l := range lines {
+		last[name(l)] = i
+	}
+	var out []string
+	for i, l := range lines {
+		if last[name(l)] == i {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // missing are the fragment's lines that the final .config does not hold.
 func missing(lines []string, dotConfig []byte) []string {
 	have := map[string]bool{}
@@ -215,6 +244,7 @@ func (b builder) build(ctx context.Context, initramfs, out string) error {
 		}
 		lines = append(lines, l...)
 	}
+	lines = lastWins(lines)
 	image, err := os.ReadFile(initramfs)
 	if err != nil {
 		return fmt.Errorf("%w: make payload builds it", err)

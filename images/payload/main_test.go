@@ -117,3 +117,11 @@ func TestTreeKey(t *testing.T) {
 		t.Error("the source did not change the key")
 	}
 }
+
+func TestLastWins(t *testing.T) {
+	got := lastWins([]string{"CONFIG_NET=y", "# CONFIG_IPV6 is not set", "CONFIG_PACKET=y", "CONFIG_IPV6=y"})
+	want := []string{"CONFIG_NET=y", "CONFIG_PACKET=y", "CONFIG_IPV6=y"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("lastWins = %q, want %q", got, want)
+	}
+}
