@@ -122,8 +122,19 @@ func (m Menu) Order(first int) []int {
 // WithNetwork puts the network's entries in the menu beside the disks':
 // after them (first false: warmboot.net=last) or before them
 // (warmboot.net=first). The default, and the timeout, are those of the
-// menu that comes first and has entries.
+// menu that comes first and has entries, except that a network config
+// asking to wait for a choice (its default boots no Linux kernel:
+// pxelinux's DEFAULT local, LOCALBOOT) defers to the disks': booting the
+// local disk is what it asks for.
 func WithNetwork(local, network Menu, first bool) Menu {
+	if first && len(local.Entries) > 0 && network.Timeout != nil && *network.Timeout < 0 {
+		m := WithNetwork(local, network, false)
+		// The order asked for, the disks' default.
+		m.Entries = append(append([]entry.Entry(nil), network.Entries...), local.Entries...)
+		m.Warnings = append(append([]entry.Warning(nil), network.Warnings...), local.Warnings...)
+		m.Default = len(network.Entries) + local.Default
+		return m
+	}
 	a, b := local, network
 	if first {
 		a, b = network, local

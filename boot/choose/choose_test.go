@@ -85,7 +85,7 @@ func TestFind(t *testing.T) {
 }
 
 func TestWithNetwork(t *testing.T) {
-	ten, five := 10*time.Second, 5*time.Second
+	ten, five, wait := 10*time.Second, 5*time.Second, time.Duration(-1)
 	local := Menu{Entries: []entry.Entry{{ID: "a"}, {ID: "b"}}, Default: 1, Timeout: &ten}
 	net := Menu{Entries: []entry.Entry{{ID: "n"}}, Timeout: &five, Warnings: []entry.Warning{{Msg: "w"}}}
 	ids := func(m Menu) string {
@@ -104,6 +104,9 @@ func TestWithNetwork(t *testing.T) {
 		{local, net, true, "n,a,b default n timeout 5s"},
 		{Menu{}, net, false, "n default n timeout 5s"},
 		{local, Menu{}, true, "a,b default b timeout 10s"},
+		// pxelinux's DEFAULT local: the disks' default and timeout.
+		{local, Menu{Entries: net.Entries, Timeout: &wait}, true, "n,a,b default b timeout 10s"},
+		{Menu{}, Menu{Entries: net.Entries, Timeout: &wait}, true, "n default n timeout -1ns"},
 	} {
 		if got := ids(WithNetwork(tc.local, tc.net, tc.first)); got != tc.want {
 			t.Errorf("WithNetwork(first %v) = %s, want %s", tc.first, got, tc.want)

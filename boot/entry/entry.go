@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -95,8 +96,15 @@ func (s Source) At(p string) string {
 }
 
 // At names path p (absolute, on the filesystem holding the entry's kernel)
-// for messages: "nvme0n1p2:/vmlinuz".
+// for messages: "nvme0n1p2:/vmlinuz"; for a network entry, the URL p
+// without its password.
 func (e Entry) At(p string) string {
+	if e.Net != nil {
+		if u, err := url.Parse(p); err == nil {
+			return u.Redacted()
+		}
+		return p
+	}
 	if d := e.FilesDevice(); d != "" {
 		return d + ":" + p
 	}

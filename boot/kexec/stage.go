@@ -68,7 +68,13 @@ type stageOpts struct {
 	// free is the memory staging may use (memFree); nil reads
 	// /proc/meminfo.
 	free func() int64
+	// ctx ends a network entry's fetches early; nil is Background.
+	ctx context.Context
 }
+
+// WithContext stops fetching a network entry's files when ctx ends (a
+// background preload the user chose not to boot).
+func WithContext(ctx context.Context) StageOption { return func(o *stageOpts) { o.ctx = ctx } }
 
 // WithMemory bounds what is staged by free() bytes instead of the
 // machine's MemAvailable.
@@ -294,7 +300,7 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, lim limit, o s
 	if e.Net != nil {
 		// One byte more than the limit, so that the check below, which
 		// says why, is the one that fires.
-		r, err := fetchFile(e, p, lim.n+1, o.fetch)
+		r, err := fetchFile(o.ctx, e, p, lim.n+1, o.fetch)
 		if err != nil {
 			return nil, 0, sum, ferr(err)
 		}
@@ -424,7 +430,10 @@ func digest(role string, e entry.Entry, p string, limit int64, sums *sumcache.Ca
 }
 
 // fetchFile opens a network entry's file p, a URL.
-func fetchFile(e entry.Entry, p string, limit int64, f Fetcher) (io.ReadCloser, error) {
+func fetchFile(ctx context.Context, e entry.Entry, p string, limit int64, f Fetcher) (io.ReadCloser, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if f == nil {
 		return nil, errors.New("a network entry, and this command does not fetch from the network")
 	}
@@ -432,7 +441,7 @@ func fetchFile(e entry.Entry, p string, limit int64, f Fetcher) (io.ReadCloser, 
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("not a URL (%v)", err)
 	}
-	r, _, err := f.Open(context.Background(), u, limit)
+	r, _, err := f.Open(ctx, u, limit)
 	return r, err
 }
 

@@ -219,7 +219,13 @@ type staged struct {
 // stageLoad decides the boot of e and prepares it through the pipeline.
 // edited says the user changed the command line.
 func (l *Loader) stageLoad(e entry.Entry, cmdline string, edited bool, envWrites []entry.EnvWrite) staged {
-	c, err := l.pipe.Check(e, cmdline, edited)
+	return l.stageLoadContext(context.Background(), e, cmdline, edited, envWrites)
+}
+
+// stageLoadContext is stageLoad, a network entry's fetches ended when
+// ctx ends.
+func (l *Loader) stageLoadContext(ctx context.Context, e entry.Entry, cmdline string, edited bool, envWrites []entry.EnvWrite) staged {
+	c, err := l.pipe.CheckContext(ctx, e, cmdline, edited)
 	if err != nil {
 		return staged{err: err}
 	}
@@ -294,9 +300,11 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 	}
 	def := m.Entries[m.Default]
 	var pre chan staged
+	preCtx, cancelPre := context.WithCancel(ctx)
+	defer cancelPre()
 	if timeout != 0 {
 		pre = make(chan staged, 1)
-		go func() { pre <- l.stageLoad(def, def.Cmdline, false, m.EnvWrites) }()
+		go func() { pre <- l.stageLoadContext(preCtx, def, def.Cmdline, false, m.EnvWrites) }()
 	}
 	opts := menu.Options{Timeout: timeout}
 	if t := l.pipe; t.TrustErr == nil && t.Trust.Policy == trust.Enforce && t.Trust.Edits == trust.EditsRefuse {
@@ -312,8 +320,16 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 	// round.
 	var preloaded *staged
 	if pre != nil {
+		abandoned := err != nil || choice.Index != m.Default || choice.Edited
+		if abandoned && def.Net != nil {
+			// Not booted: a network default still arriving stops now,
+			// and is staged again if the fall-through comes to it.
+			cancelPre()
+		}
 		s := <-pre
-		preloaded = &s
+		if !(abandoned && def.Net != nil) {
+			preloaded = &s
+		}
 	}
 	if err != nil {
 		l.say("menu: %v", err)

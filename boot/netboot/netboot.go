@@ -63,7 +63,10 @@ func (f *Finder) Find(ctx context.Context, l lease.Lease) (Found, error) {
 	if err != nil {
 		return Found{}, fmt.Errorf("%s: %w", l.Interface, err)
 	}
-	net := &entry.Net{Interface: l.Interface, BootFile: u.String()}
+	net := &entry.Net{Interface: l.Interface, BootFile: u.Redacted()}
+	if isFirmware(u) {
+		return Found{}, fmt.Errorf("boot file %s is a program for firmware (iPXE's or GRUB's), not a kernel or a script warmboot reads: have the DHCP server give warmboot (vendor class %q) an iPXE script, a pxelinux.0 path or a kernel", u.Redacted(), "warmboot:x86_64")
+	}
 	text, script, err := f.Fetch.Probe(ctx, u, ipxe.MaxScript)
 	if err != nil {
 		return Found{}, err
@@ -71,15 +74,15 @@ func (f *Finder) Find(ctx context.Context, l lease.Lease) (Found, error) {
 	switch {
 	case script:
 		r := ipxe.Run(ctx, ipxe.Config{Settings: l.Settings(f.UUID), Probe: f.probe, Sleep: f.Sleep}, u, text)
-		cfg := &entry.Config{Format: entry.IPXE, Source: entry.Source{File: u.String()}, Warnings: r.Warnings}
+		cfg := &entry.Config{Format: entry.IPXE, Source: entry.Source{File: u.Redacted()}, Warnings: r.Warnings}
 		if b := r.Boot; b != nil {
 			e := entry.Entry{
-				ID:        b.Kernel.String(),
+				ID:        b.Kernel.Redacted(),
 				Label:     "iPXE " + b.Kernel.Redacted(),
 				Format:    entry.IPXE,
 				Kernel:    b.Kernel.String(),
 				Cmdline:   b.Cmdline,
-				Source:    b.Source,
+				Source:    redactSource(b.Source),
 				TriesLeft: -1,
 				Net:       net,
 			}
@@ -95,13 +98,34 @@ func (f *Finder) Find(ctx context.Context, l lease.Lease) (Found, error) {
 		cfg, err := f.pxelinux(ctx, l, net)
 		return Found{Config: cfg}, err
 	}
-	e := entry.Entry{ID: u.String(), Label: "kernel " + u.Redacted(), Format: entry.Explicit, Kernel: u.String(),
-		Source: entry.Source{File: u.String()}, TriesLeft: -1, Net: net}
+	e := entry.Entry{ID: u.Redacted(), Label: "kernel " + u.Redacted(), Format: entry.Explicit, Kernel: u.String(),
+		Source: entry.Source{File: u.Redacted()}, TriesLeft: -1, Net: net}
 	return Found{Config: &entry.Config{Format: entry.Explicit, Source: e.Source, Entries: []entry.Entry{e}}}, nil
 }
 
 func (f *Finder) probe(ctx context.Context, u *url.URL) ([]byte, bool, error) {
 	return f.Fetch.Probe(ctx, u, ipxe.MaxScript)
+}
+
+// redactSource hides a password in a script's URL.
+func redactSource(s entry.Source) entry.Source {
+	if u, err := url.Parse(s.File); err == nil {
+		s.File = u.Redacted()
+	}
+	return s
+}
+
+// isFirmware says u names a program for firmware: iPXE (undionly.kpxe,
+// ipxe.efi, *.pxe), GRUB or shim (*.efi), not pxelinux's EFI build.
+func isFirmware(u *url.URL) bool {
+	b := strings.ToLower(path.Base(u.Path))
+	switch path.Ext(b) {
+	case ".kpxe", ".kkpxe", ".kkkpxe", ".pxe", ".com":
+		return true
+	case ".efi":
+		return b != "syslinux.efi" && b != "lpxelinux.efi"
+	}
+	return false
 }
 
 func isPXELinux(u *url.URL) bool {
@@ -135,6 +159,13 @@ func (f *Finder) pxelinux(ctx context.Context, l lease.Lease, net *entry.Net) (*
 			missing = append(missing, n)
 			continue
 		}
+		var pe *fs.PathError
+		if err != nil && errors.As(err, &pe) && pe.Op == "fetch" {
+			// pxelinux goes on to the next name whatever kept it from
+			// this one.
+			missing = append(missing, fmt.Sprintf("%s (%v)", n, pe.Err))
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("pxelinux config %s: %w", fsys.URL(name).Redacted(), err)
 		}
@@ -147,8 +178,16 @@ func (f *Finder) pxelinux(ctx context.Context, l lease.Lease, net *entry.Net) (*
 // become URLs.
 func absolute(fsys *netfs.FS, cfg *entry.Config, net *entry.Net) *entry.Config {
 	src := func(s entry.Source) entry.Source {
-		s.File = fsys.URL(strings.TrimPrefix(s.File, "/")).String()
+		s.File = fsys.URL(strings.TrimPrefix(s.File, "/")).Redacted()
 		return s
+	}
+	// lpxelinux fetches a KERNEL or INITRD given as a URL from there
+	// (ParseIn keeps URLs as they are).
+	abs := func(p string) string {
+		if strings.Contains(p, "://") {
+			return p
+		}
+		return fsys.URL(strings.TrimPrefix(p, "/")).String()
 	}
 	cfg.Source = src(cfg.Source)
 	for i := range cfg.Warnings {
@@ -157,9 +196,9 @@ func absolute(fsys *netfs.FS, cfg *entry.Config, net *entry.Net) *entry.Config {
 	for i := range cfg.Entries {
 		e := &cfg.Entries[i]
 		e.Source = src(e.Source)
-		e.Kernel = fsys.URL(strings.TrimPrefix(e.Kernel, "/")).String()
+		e.Kernel = abs(e.Kernel)
 		for j, p := range e.Initrds {
-			e.Initrds[j] = fsys.URL(strings.TrimPrefix(p, "/")).String()
+			e.Initrds[j] = abs(p)
 		}
 		e.Label += " (" + cfg.Source.File + ")"
 		e.Net = net

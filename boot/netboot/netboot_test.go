@@ -103,3 +103,14 @@ func TestFind(t *testing.T) {
 		t.Errorf("missing boot file: %v", err)
 	}
 }
+
+// A boot file meant for firmware (iPXE's, GRUB's) is named, not
+// downloaded and refused as a kernel.
+func TestFirmwareBootfile(t *testing.T) {
+	for _, f := range []string{"SRV/undionly.kpxe", "SRV/ipxe.efi", "SRV/grubx64.efi"} {
+		_, _, err := find(t, map[string]string{}, f)
+		if err == nil || !strings.Contains(err.Error(), "is a program for firmware") {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

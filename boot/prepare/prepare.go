@@ -134,12 +134,17 @@ func (p *Pipeline) begin(phase string) func() {
 // operator changed the command line (the policy's edits rule applies). A
 // refusal is a *Refused; a file that cannot be read is a *kexec.FileError.
 func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, error) {
+	return p.CheckContext(context.Background(), e, cmdline, edited)
+}
+
+// CheckContext is Check, a network entry's fetches ended when ctx ends.
+func (p *Pipeline) CheckContext(ctx context.Context, e entry.Entry, cmdline string, edited bool) (*Checked, error) {
 	phase := "read"
 	if e.Net != nil {
 		phase = "fetch" // from the network, read and hashed as it arrives
 	}
 	end := p.begin(phase)
-	opts := []kexec.StageOption{kexec.WithHashes(p.hashes()...), kexec.WithEdited(edited)}
+	opts := []kexec.StageOption{kexec.WithHashes(p.hashes()...), kexec.WithEdited(edited), kexec.WithContext(ctx)}
 	if p.Fetch != nil {
 		opts = append(opts, kexec.WithFetcher(p.Fetch))
 	}
@@ -165,7 +170,7 @@ func (p *Pipeline) Check(e entry.Entry, cmdline string, edited bool) (*Checked, 
 	}
 	// A unified kernel image's command line is what its verified bytes
 	// compose, not what it said when it was listed.
-	v, err := p.apply(e, im.Cmdline, edited, d)
+	v, err := p.apply(ctx, e, im.Cmdline, edited, d)
 	if err != nil {
 		im.Close()
 		return nil, err
@@ -186,7 +191,7 @@ func (p *Pipeline) Verify(e entry.Entry, cmdline string, edited bool, sums *sumc
 		}
 		d.Authenticode, d.ComposedCmdline = p.diskAuthenticode(e)
 	}
-	return p.apply(e, cmdline, edited, d)
+	return p.apply(context.Background(), e, cmdline, edited, d)
 }
 
 // Digests are the digests of e's files on disk as a manifest signs them
@@ -205,7 +210,7 @@ func Digests(e entry.Entry, sums *sumcache.Cache) (verify.Digests, error) {
 }
 
 // apply is the policy's verdict on e with the digests d of its files.
-func (p *Pipeline) apply(e entry.Entry, cmdline string, edited bool, d verify.Digests) (Verified, error) {
+func (p *Pipeline) apply(ctx context.Context, e entry.Entry, cmdline string, edited bool, d verify.Digests) (Verified, error) {
 	if !p.Verifying() {
 		return Verified{Entry: e, Verdict: verify.Verdict{Policy: trust.Off}}, nil
 	}
@@ -228,7 +233,7 @@ func (p *Pipeline) apply(e entry.Entry, cmdline string, edited bool, d verify.Di
 		if err != nil || p.Fetch == nil {
 			return Verified{}, &Refused{e, fmt.Errorf("network entry %s cannot be checked here (no network)", e.Kernel)}
 		}
-		fsys = netfs.Root(context.Background(), p.Fetch, u, manifest.MaxSize+1)
+		fsys = netfs.Root(ctx, p.Fetch, u, manifest.MaxSize+1)
 	} else {
 		dir := safefs.Dir(e.Root)
 		defer dir.Close()

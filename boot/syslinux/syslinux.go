@@ -108,6 +108,7 @@ type menuItem struct {
 type parser struct {
 	fsys       fs.FS
 	dir        string // directory relative paths are resolved against
+	urls       bool   // URLs are kept as they are (ParseIn)
 	labels     []*label
 	top, cur   *menu
 	label      *label // the LABEL being read, across INCLUDEs
@@ -139,10 +140,11 @@ func Parse(fsys fs.FS, name string) (*entry.Config, error) {
 
 // ParseIn is Parse with relative paths resolved against dir (relative to
 // fsys's root) instead: pxelinux resolves them against its path prefix,
-// the directory pxelinux.0 came from, not pxelinux.cfg/.
+// the directory pxelinux.0 came from, not pxelinux.cfg/. A KERNEL or
+// INITRD given as a URL (lpxelinux's http://, ftp://) is kept as it is.
 func ParseIn(fsys fs.FS, name, dir string) (*entry.Config, error) {
 	top := &menu{}
-	p := &parser{fsys: fsys, dir: dir, top: top, cur: top}
+	p := &parser{fsys: fsys, dir: dir, top: top, cur: top, urls: true}
 	if err := p.file(name, 0); err != nil {
 		return nil, err
 	}
@@ -375,6 +377,9 @@ func (p *parser) unbootable(l *label) string {
 }
 
 func (p *parser) resolve(file string) string {
+	if p.urls && strings.Contains(file, "://") {
+		return file
+	}
 	if strings.HasPrefix(file, "/") {
 		return path.Clean(file)
 	}

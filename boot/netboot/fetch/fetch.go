@@ -38,6 +38,13 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultIdleTimeout    = 15 * time.Second
 	DefaultMaxRedirects   = 5
+	// DefaultMaxTime bounds one file's transfer, and DefaultMinRate
+	// its average speed once DefaultRateGrace has passed: a server that
+	// trickles a byte just often enough to beat the idle timeout still
+	// ends.
+	DefaultMaxTime   = 5 * time.Minute
+	DefaultMinRate   = 256 << 10 // bytes a second
+	DefaultRateGrace = 30 * time.Second
 )
 
 // Client fetches files. The zero value fetches HTTP and TFTP and refuses
@@ -52,6 +59,12 @@ type Client struct {
 	IdleTimeout time.Duration
 	// MaxRedirects bounds the redirects one HTTP fetch follows.
 	MaxRedirects int
+	// MaxTime bounds one file's transfer; MinRate (bytes a second) is
+	// the average it must keep once RateGrace has passed. Zero values
+	// are the defaults.
+	MaxTime   time.Duration
+	MinRate   int64
+	RateGrace time.Duration
 	// NotBefore is the earliest time the clock may plausibly read (the
 	// image's build time): before it, HTTPS is refused.
 	NotBefore time.Time
@@ -92,13 +105,14 @@ func (e *TFTPError) Error() string {
 }
 
 // NotFound says whether err is a server saying it has no such file: HTTP
-// 404 or 410, TFTP's error 1.
+// 404 or 410, or 403 (object stores without list permission, S3 and
+// GCS, say 403 for a missing object), TFTP's error 1.
 func NotFound(err error) bool {
 	var se *StatusError
 	var te *TFTPError
 	switch {
 	case errors.As(err, &se):
-		return se.Code == http.StatusNotFound || se.Code == http.StatusGone
+		return se.Code == http.StatusNotFound || se.Code == http.StatusGone || se.Code == http.StatusForbidden
 	case errors.As(err, &te):
 		return te.Code == 1
 	}
@@ -110,6 +124,9 @@ var ErrTooLarge = errors.New("larger than the limit")
 
 // ErrStalled is a transfer that made no progress for IdleTimeout.
 var ErrStalled = errors.New("stalled")
+
+// ErrTooSlow is a transfer slower than MinRate, or longer than MaxTime.
+var ErrTooSlow = errors.New("too slow")
 
 func (c *Client) connectTimeout() time.Duration {
 	if c.ConnectTimeout > 0 {
@@ -155,7 +172,9 @@ func (c *Client) Open(ctx context.Context, u *url.URL, limit int64) (rc io.ReadC
 	if err != nil {
 		return nil, 0, err
 	}
-	return &limited{r: body, name: name, left: limit, limit: limit}, size, nil
+	l := &limited{r: body, name: name, left: limit, limit: limit, now: c.now, start: c.now(),
+		maxTime: cmpOr(c.MaxTime, DefaultMaxTime), minRate: cmpOr(c.MinRate, DefaultMinRate), grace: cmpOr(c.RateGrace, DefaultRateGrace)}
+	return l, size, nil
 }
 
 // limited fails a read past the limit, naming the file.
@@ -163,6 +182,33 @@ type limited struct {
 	r           io.ReadCloser
 	name        string
 	left, limit int64
+	// The rate rule: the clock, when the transfer began, and its bounds.
+	now     func() time.Time
+	start   time.Time
+	maxTime time.Duration
+	minRate int64
+	grace   time.Duration
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// slow says why the transfer must end for its speed, nil while it may go on.
+func (l *limited) slow() error {
+	d := l.now().Sub(l.start)
+	got := l.limit - l.left
+	switch {
+	case d > l.maxTime:
+		return &Error{URL: l.name, Err: fmt.Errorf("%w: %d bytes in %s, the most a file may take", ErrTooSlow, got, l.maxTime)}
+	case d > l.grace && float64(got) < float64(l.minRate)*d.Seconds():
+		return &Error{URL: l.name, Err: fmt.Errorf("%w: %d bytes in %s, less than %d KiB/s", ErrTooSlow, got, d.Round(time.Second), l.minRate>>10)}
+	}
+	return nil
 }
 
 func (l *limited) tooLarge() error {
@@ -191,6 +237,11 @@ func (l *limited) Read(p []byte) (int, error) {
 	l.left -= int64(n)
 	if l.left < 0 {
 		return n, l.tooLarge()
+	}
+	if err == nil {
+		if serr := l.slow(); serr != nil {
+			return n, serr
+		}
 	}
 	if err != nil && err != io.EOF {
 		var fe *Error

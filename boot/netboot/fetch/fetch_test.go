@@ -163,3 +163,39 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("https -> http redirect: %v", err)
 	}
 }
+
+// A server that trickles a byte just often enough to beat the idle
+// timeout still ends: by its rate once the grace has passed, and by the
+// most a file may take.
+func TestTrickle(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for {
+			if _, err := w.Write([]byte{0}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	defer s.Close()
+	for _, tc := range []struct {
+		c    *Client
+		want string
+	}{
+		{&Client{IdleTimeout: time.Second, RateGrace: 300 * time.Millisecond, MinRate: 1 << 10}, "less than 1 KiB/s"},
+		{&Client{IdleTimeout: time.Second, RateGrace: time.Hour, MaxTime: 300 * time.Millisecond}, "the most a file may take"},
+	} {
+		start := time.Now()
+		_, err := fetchAll(tc.c, parse(t, s.URL+"/k"), 1<<30)
+		if !errors.Is(err, ErrTooSlow) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("trickle: %v, want %v with %q", err, ErrTooSlow, tc.want)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("trickle ended after %s", d)
+		}
+	}
+}

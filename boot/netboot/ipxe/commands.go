@@ -72,15 +72,21 @@ func (r *runner) command(u *url.URL, src entry.Source, argv []string, depth int)
 			return fail("want a setting name")
 		}
 		v := strings.Join(argv[2:], " ")
-		if len(r.settings) >= 1024 {
+		old, had := r.settings[argv[1]]
+		if !had && len(r.settings) >= 1024 {
 			return fail("too many settings")
 		}
+		if r.held-len(old)+len(v) > MaxSettings {
+			return fail("the settings would hold more than %d KiB", MaxSettings>>10)
+		}
+		r.held += len(v) - len(old)
 		r.settings[argv[1]] = v
 		return nil
 	case "clear":
 		if len(argv) != 2 {
 			return fail("want a setting name")
 		}
+		r.held -= len(r.settings[argv[1]])
 		delete(r.settings, argv[1])
 		return nil
 	case "echo":
@@ -89,7 +95,11 @@ func (r *runner) command(u *url.URL, src entry.Source, argv []string, depth int)
 			args = args[1:]
 		}
 		if len(r.res.Echo) < 100 {
-			r.res.Echo = append(r.res.Echo, strings.Join(args, " "))
+			line := strings.Join(args, " ")
+			if len(line) > 256 {
+				line = line[:256] + "..."
+			}
+			r.res.Echo = append(r.res.Echo, line)
 		}
 		return nil
 	case "sleep":
@@ -216,6 +226,13 @@ done:
 	}
 	r.images = append(r.images, im)
 	switch cmd {
+	case "initrd", "imgfetch", "module":
+		if len(im.args) > 0 {
+			// iPXE puts the file at that path in an initrd.magic cpio
+			// (for EFI); warmboot passes the file as an initrd as it is.
+			r.warn(src, "%s: the arguments %q are ignored: warmboot passes %s as an initrd as it is, not at a path inside one", cmd, strings.Join(im.args, " "), u.Redacted())
+			im.args = nil
+		}
 	case "kernel", "imgselect", "imgload":
 		if script {
 			// iPXE would select the script; boot would run it.

@@ -31,6 +31,7 @@ package ipxe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -48,6 +49,12 @@ const (
 	MaxSteps = 10000
 	// MaxExpansion bounds a token once its settings are expanded.
 	MaxExpansion = 4096
+	// MaxCommand bounds a command once its tokens are expanded (a kernel
+	// command line is at most a few KiB; iPXE's own limit is its
+	// memory).
+	MaxCommand = 16 << 10
+	// MaxSettings bounds the bytes all settings hold together.
+	MaxSettings = 256 << 10
 	// MaxSleep bounds the time all sleeps together wait.
 	MaxSleep = 30 * time.Second
 )
@@ -126,6 +133,7 @@ type runner struct {
 	images   []*image
 	selected *image
 	steps    int
+	held     int // bytes the settings hold
 	slept    time.Duration
 	booted   bool
 	// lines is the running script's, for goto; jump the line a goto
@@ -266,9 +274,15 @@ func (r *runner) run(u *url.URL, src entry.Source, tokens []string, depth int) e
 		return errFatal{err}
 	}
 	argv := make([]string, len(tokens))
+	total := 0
 	for i, t := range tokens {
 		v, err := r.expand(t)
 		if err != nil {
+			r.warn(src, "%v", err)
+			return err
+		}
+		if total += len(v) + 1; total > MaxCommand {
+			err := fmt.Errorf("%s: the command expands to more than %d KiB", tokens[0], MaxCommand>>10)
 			r.warn(src, "%v", err)
 			return err
 		}
