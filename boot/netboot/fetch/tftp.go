@@ -152,6 +152,11 @@ func (t *tftpConn) exchange(to *net.UDPAddr) ([]byte, *net.UDPAddr, error) {
 		}
 		for {
 			t.conn.SetReadDeadline(until)
+			if err := t.ctx.Err(); err != nil {
+				// Ended between the context's interrupt and the line
+				// above, which undid it.
+				return nil, nil, err
+			}
 			n, from, err := t.conn.ReadFromUDP(t.pkt)
 			if err != nil {
 				if err := t.ctx.Err(); err != nil {
