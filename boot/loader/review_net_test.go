@@ -101,20 +101,12 @@ func TestReviewPXELinuxLocalbootWaitsForever(t *testing.T) {
 		"/pxelinux.0":           "\x00binary",
 		"/pxelinux.cfg/default": "DEFAULT local\nTIMEOUT 50\nLABEL local\n  LOCALBOOT 0\nLABEL install\n  KERNEL debian/vmlinuz\n  APPEND auto=true\n",
 	}
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write([]byte(b))
-	}))
-	t.Cleanup(s.Close)
+	srv := testtool.Serve(t, files)
 	f := &fetch.Client{}
 	bt.pipe.Fetch = f
 	bt.cfg.Net = NetFirst
 	bt.network = func(ctx context.Context) NetFound {
-		found, err := (&netboot.Finder{Fetch: f}).Find(ctx, lease.Lease{Interface: "eth0", Bootfile: s.URL + "/pxelinux.0"})
+		found, err := (&netboot.Finder{Fetch: f}).Find(ctx, lease.Lease{Interface: "eth0", Bootfile: srv + "/pxelinux.0"})
 		if err != nil {
 			return NetFound{Said: []string{err.Error()}}
 		}

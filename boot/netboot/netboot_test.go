@@ -3,8 +3,6 @@ package netboot
 import (
 	"context"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -13,20 +11,10 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/netboot/fetch"
 	"github.com/warmboot/warmboot/boot/netboot/lease"
+	"github.com/warmboot/warmboot/internal/testtool"
 )
 
-func serve(t *testing.T, files map[string]string) string {
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write([]byte(b))
-	}))
-	t.Cleanup(s.Close)
-	return s.URL
-}
+func serve(t *testing.T, files map[string]string) string { return testtool.Serve(t, files) }
 
 type view struct {
 	ID, Label, Format, Kernel, Cmdline, Source string
