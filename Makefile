@@ -115,8 +115,10 @@ disk: $(DISK) ## build the demo disk
 $(DISK): $(GOSRC) $(KDIR)/release $(OUT)/.deps
 	go run ./images/mkdisk -kernel $(KDIR)/vmlinuz -release $$(cat $(KDIR)/release) -o $(DISK) -target $(TARGET)
 
+# The demo has no NIC (-nic none): QEMU's default one would answer DHCP with no boot file, and
+# warmboot would wait warmboot.net.wait for DHCPv6 before its menu (README: Network boot).
 demo: image disk ## boot the demo disk in QEMU: menu, countdown, then the target's marker
-	$(QEMU) -kernel $(KDIR)/vmlinuz -initrd $(IMAGE).zst -append "console=ttyS0 quiet" \
+	$(QEMU) -nic none -kernel $(KDIR)/vmlinuz -initrd $(IMAGE).zst -append "console=ttyS0 quiet" \
 		-drive file=$(DISK),if=virtio,format=raw,snapshot=on
 
 test: lint unit fuzz vmtest ## every test (what CI runs)

@@ -37,7 +37,7 @@ func Up(ctx context.Context, c Config) (Result, error) {
 	}
 	sort.Strings(r.Interfaces)
 	if len(ifs) == 0 {
-		return r, fmt.Errorf("no network interface (is the NIC's driver in the image? warmboot list shows the modules)")
+		return r, fmt.Errorf("no network interface: not looking on the network (a NIC whose driver the image lacks is not seen: the console's \"kernel modules\" line lists those loaded)")
 	}
 	mods := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier(VendorClass))}
 	if id, err := lease.ParseUUID(c.UUID); err == nil {
