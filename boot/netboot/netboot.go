@@ -29,15 +29,13 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/internal/cfgfile"
 	"github.com/warmboot/warmboot/boot/netboot/fetch"
 	"github.com/warmboot/warmboot/boot/netboot/ipxe"
 	"github.com/warmboot/warmboot/boot/netboot/lease"
 	"github.com/warmboot/warmboot/boot/netboot/netfs"
 	"github.com/warmboot/warmboot/boot/syslinux"
 )
-
-// MaxConfig bounds a pxelinux config fetched.
-const MaxConfig = 1 << 20
 
 // Finder finds what leases point at.
 type Finder struct {
@@ -139,8 +137,9 @@ func (f *Finder) pxelinux(ctx context.Context, l lease.Lease, net *entry.Net) (*
 	if err != nil {
 		return nil, err
 	}
-	root := &url.URL{Scheme: prefix.Scheme, User: prefix.User, Host: prefix.Host, Path: "/"}
-	fsys := &netfs.FS{Ctx: ctx, Fetch: f.Fetch, Base: root, Limit: MaxConfig}
+	// A config is read as from a disk (cfgfile.Read), which says when it
+	// is too large.
+	fsys := netfs.Root(ctx, f.Fetch, prefix, cfgfile.MaxSize+1)
 	dir := strings.Trim(prefix.Path, "/")
 	var missing []string
 	for _, n := range names {
@@ -151,7 +150,7 @@ func (f *Finder) pxelinux(ctx context.Context, l lease.Lease, net *entry.Net) (*
 			if err != nil {
 				return nil, fmt.Errorf("pxelinux config %q: %w", n, err)
 			}
-			fsys.Base = &url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/"}
+			fsys = netfs.Root(ctx, f.Fetch, u, cfgfile.MaxSize+1)
 			name = strings.TrimPrefix(u.Path, "/")
 		}
 		cfg, err := syslinux.ParseIn(fsys, name, dir)

@@ -57,11 +57,7 @@ func Append(base []byte, keys []trust.KeyFile, policy, edits, uki string) ([]byt
 	if err != nil {
 		return nil, trust.Trust{}, err
 	}
-	out := append([]byte(nil), base...)
-	for len(out)%4 != 0 {
-		out = append(out, 0)
-	}
-	return append(out, seg...), t, nil
+	return appendSegment(base, seg), t, nil
 }
 
 // AppendTLS returns base with the certificate authorities cas (PEM)
@@ -82,11 +78,7 @@ func AppendTLS(base []byte, cas []trust.KeyFile) ([]byte, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	out := append([]byte(nil), base...)
-	for len(out)%4 != 0 {
-		out = append(out, 0)
-	}
-	return append(out, seg...), subjects, nil
+	return appendSegment(base, seg), subjects, nil
 }
 
 func mapFS(files map[string][]byte) fs.FS {
@@ -95,4 +87,14 @@ func mapFS(files map[string][]byte) fs.FS {
 		m[strings.TrimPrefix(k, "/")] = &fstest.MapFile{Data: v, Mode: 0o644}
 	}
 	return m
+}
+
+// appendSegment is base with the cpio segment seg appended, 4-byte
+// aligned as the kernel reads concatenated archives.
+func appendSegment(base, seg []byte) []byte {
+	out := append([]byte(nil), base...)
+	for len(out)%4 != 0 {
+		out = append(out, 0)
+	}
+	return append(out, seg...)
 }

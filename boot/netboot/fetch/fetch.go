@@ -20,6 +20,7 @@ package fetch
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -173,7 +174,7 @@ func (c *Client) Open(ctx context.Context, u *url.URL, limit int64) (rc io.ReadC
 		return nil, 0, err
 	}
 	l := &limited{r: body, name: name, left: limit, limit: limit, now: c.now, start: c.now(),
-		maxTime: cmpOr(c.MaxTime, DefaultMaxTime), minRate: cmpOr(c.MinRate, DefaultMinRate), grace: cmpOr(c.RateGrace, DefaultRateGrace)}
+		maxTime: cmp.Or(c.MaxTime, DefaultMaxTime), minRate: cmp.Or(c.MinRate, DefaultMinRate), grace: cmp.Or(c.RateGrace, DefaultRateGrace)}
 	return l, size, nil
 }
 
@@ -188,14 +189,6 @@ type limited struct {
 	maxTime time.Duration
 	minRate int64
 	grace   time.Duration
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // slow says why the transfer must end for its speed, nil while it may go on.

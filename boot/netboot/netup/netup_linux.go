@@ -39,14 +39,11 @@ func Up(ctx context.Context, c Config) (Result, error) {
 	if len(ifs) == 0 {
 		return r, fmt.Errorf("no network interface: not looking on the network (a NIC whose driver the image lacks is not seen: the console's \"kernel modules\" line lists those loaded)")
 	}
-	mods := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier(VendorClass))}
+	mods := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier(VendorClass)),
+		dhcpv4.WithRequestedOptions(dhcpv4.OptionPXELinuxConfigFile, dhcpv4.OptionPXELinuxPathPrefix,
+			dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName, dhcpv4.OptionHostName, dhcpv4.OptionDomainName)}
 	if id, err := lease.ParseUUID(c.UUID); err == nil {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, id...))),
-			dhcpv4.WithRequestedOptions(dhcpv4.OptionPXELinuxConfigFile, dhcpv4.OptionPXELinuxPathPrefix,
-				dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName, dhcpv4.OptionHostName, dhcpv4.OptionDomainName))
-	} else {
-		mods = append(mods, dhcpv4.WithRequestedOptions(dhcpv4.OptionPXELinuxConfigFile, dhcpv4.OptionPXELinuxPathPrefix,
-			dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName, dhcpv4.OptionHostName, dhcpv4.OptionDomainName))
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, id...))))
 	}
 	// dhclient logs with the standard logger: not on our consoles.
 	log.SetOutput(io.Discard)
