@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/inventory"
 )
 
 // RecordFile is where a handoff record is read from, in the initramfs of
@@ -59,6 +60,21 @@ type Record struct {
 	From    string    `json:"from,omitempty"`
 	Seed    string    `json:"seed,omitempty"`
 	Kernel  *Kernel   `json:"kernel,omitempty"`
+	// Check is what the booted system checks before it blesses the boot:
+	// the devices that worked before the kexec (issue 24). Images before
+	// it ignore it.
+	Check *DeviceCheck `json:"device_check,omitempty"`
+}
+
+// DeviceCheck is the running system's devices just before it was
+// stopped for a kexec, which the system the kexec boots compares with
+// its own before "warmboot bless" (package inventory): kexec skips the
+// firmware's POST, and a driver that does not reinitialise its device
+// leaves it dead though the kernel came up.
+type DeviceCheck struct {
+	Inventory inventory.Inventory `json:"inventory"`
+	// Kernel is the SHA-256 of the kernel file asked for, in hex.
+	Kernel string `json:"kernel,omitempty"`
 }
 
 // Kernel is a kernel handed over in the segment rather than named by an
@@ -184,6 +200,9 @@ type Booted struct {
 	// Boots is what the entry booted (state.Boots: the digest of its
 	// kernel, initrds and command line), "" from images before it.
 	Boots string `json:"boots,omitempty"`
+	// Kernel is the SHA-256 of the kernel file it booted (a unified
+	// kernel image's: the image), in hex; "" from images before it.
+	Kernel string `json:"kernel,omitempty"`
 	// Firmware is what the firmware starts on a cold boot of this
 	// machine, as far as the chain of boots knows (package coldpath):
 	// "warmboot" when warmboot itself was started without a handoff; else

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Version is the record's version (typed and versioned: it crosses a
@@ -57,6 +58,20 @@ type Block struct {
 	Name string `json:"name"`
 	// Sectors is its size in 512-byte sectors.
 	Sectors string `json:"sectors"`
+	// ID is what it is known by, as names (sda, sdb; nvme0n1) follow
+	// the order in which disks were found, which a boot may change: its
+	// WWID ("wwid:eui.0025388b91b2e3c1"), else its serial
+	// ("serial:..."), else the PCI function it hangs from
+	// ("pci:0000:00:04.0"; several disks may share one); "" when none
+	// is known (then its name).
+	ID string `json:"id,omitempty"`
+}
+
+func (b Block) key() string {
+	if b.ID != "" {
+		return b.ID + " " + b.Sectors
+	}
+	return b.Name + " " + b.Sectors
 }
 
 // Input is an input device (keyboard, mouse, touchpad, ...).
@@ -72,6 +87,9 @@ func Take(root string) Inventory {
 	inv := Inventory{Version: Version}
 	for _, d := range dir(filepath.Join(sys, "bus/pci/devices")) {
 		p := filepath.Join(sys, "bus/pci/devices", d)
+		if isVF(p) {
+			continue
+		}
 		f := Function{Address: d, ID: trimHex(read(p, "vendor")) + ":" + trimHex(read(p, "device")), Class: read(p, "class"), Driver: link(p, "driver")}
 		inv.PCI = append(inv.PCI, f)
 	}
@@ -79,6 +97,9 @@ func Take(root string) Inventory {
 		p := filepath.Join(sys, "class/net", d)
 		if _, err := os.Stat(filepath.Join(p, "device")); err != nil {
 			continue // virtual: lo, bridges, bonds, tunnels
+		}
+		if isVF(filepath.Join(p, "device")) {
+			continue
 		}
 		inv.Net = append(inv.Net, Link{Name: d, MAC: read(p, "address"), Driver: link(filepath.Join(p, "device"), "driver"), Carrier: read(p, "carrier") == "1"})
 	}
@@ -90,7 +111,7 @@ func Take(root string) Inventory {
 		if strings.HasPrefix(d, "loop") || strings.HasPrefix(d, "ram") || strings.HasPrefix(d, "zram") || strings.HasPrefix(d, "dm-") || strings.HasPrefix(d, "md") {
 			continue // made by software, not found on a bus
 		}
-		inv.Block = append(inv.Block, Block{Name: d, Sectors: read(p, "size")})
+		inv.Block = append(inv.Block, Block{Name: d, Sectors: read(p, "size"), ID: blockID(p)})
 	}
 	for _, d := range dir(filepath.Join(sys, "class/input")) {
 		if !strings.HasPrefix(d, "input") {
@@ -132,6 +153,48 @@ func link(p, name string) string {
 	return path.Base(filepath.ToSlash(t))
 }
 
+// isVF says the PCI function at p is an SR-IOV virtual function: the
+// running system made it (sriov_numvfs), and a boot has none until it is
+// made again, so it is no device a kexec could lose.
+func isVF(p string) bool {
+	_, err := os.Lstat(filepath.Join(p, "physfn"))
+	return err == nil
+}
+
+// blockID is Block.ID of the block device at p (/sys/class/block/X).
+func blockID(p string) string {
+	for _, f := range []string{"wwid", "device/wwid"} {
+		if v := read(p, f); v != "" {
+			return "wwid:" + v
+		}
+	}
+	for _, f := range []string{"serial", "device/serial"} {
+		if v := read(p, f); v != "" {
+			return "serial:" + v
+		}
+	}
+	t, err := filepath.EvalSymlinks(filepath.Join(p, "device"))
+	if err != nil {
+		return ""
+	}
+	addr := ""
+	for _, c := range strings.Split(filepath.ToSlash(t), "/") {
+		if isPCIAddress(c) {
+			addr = c
+		}
+	}
+	if addr == "" {
+		return ""
+	}
+	return "pci:" + addr
+}
+
+// isPCIAddress says s is a PCI function's address ("0000:00:1f.6").
+func isPCIAddress(s string) bool {
+	ok, _ := path.Match("[0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f].[0-7]", s)
+	return ok
+}
+
 func trimHex(s string) string { return strings.TrimPrefix(s, "0x") }
 
 // Loss is a device that worked before and does not after.
@@ -145,11 +208,20 @@ type Loss struct {
 
 func (l Loss) String() string { return l.ID + ": " + l.What }
 
-// Rules say which losses count. The zero value counts every one.
+// Rules say which losses count and how long devices get to come back
+// (RulesFile). The zero value counts every one, at once.
 type Rules struct {
+	// Off turns the check off.
+	Off bool
 	// Ignore are path.Match patterns of IDs that do not count
 	// ("net/wl*", "input/*", "pci/0000:00:14.0").
 	Ignore []string
+	// NoCarrier: a link that lost its carrier (a cable, a switch port
+	// down) does not count; only a link gone does.
+	NoCarrier bool
+	// Wait is how long the booted system lets devices come back (a link
+	// takes seconds to negotiate) before a loss counts.
+	Wait time.Duration
 }
 
 func (r Rules) ignored(id string) bool {
@@ -202,18 +274,24 @@ func Compare(before, after Inventory, r Rules) []Loss {
 		switch {
 		case !ok:
 			add("net", l.Name, "link %s (%s) is gone; it had carrier before", l.Name, l.MAC)
-		case !a.Carrier:
+		case !a.Carrier && !r.NoCarrier:
 			add("net", l.Name, "link %s (%s) has no carrier; it had before", a.Name, l.MAC)
 		}
 	}
-	blocks := map[string]bool{}
+	blocks := map[string]int{}
 	for _, b := range after.Block {
-		blocks[b.Name+" "+b.Sectors] = true
+		blocks[b.key()]++
 	}
 	for _, b := range before.Block {
-		if !blocks[b.Name+" "+b.Sectors] {
-			add("block", b.Name, "block device %s (%s sectors) is gone", b.Name, b.Sectors)
+		if blocks[b.key()] == 0 {
+			id := ""
+			if b.ID != "" {
+				id = ", " + b.ID
+			}
+			add("block", b.Name, "block device %s (%s sectors%s) is gone", b.Name, b.Sectors, id)
+			continue
 		}
+		blocks[b.key()]--
 	}
 	inputs := map[string]int{}
 	for _, in := range after.Input {

@@ -3,8 +3,10 @@ package inventory
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -136,4 +138,157 @@ func TestCompare(t *testing.T) {
 	if diff := cmp.Diff([]string{"block/nvme0n1: block device nvme0n1 (1000215216 sectors) is gone"}, got); diff != "" {
 		t.Errorf("Compare (-want +got):\n%s", diff)
 	}
+}
+
+// SR-IOV virtual functions are the running system's making: not in the
+// inventory. Disks are known by WWID, serial or PCI function, not by
+// name: two disks whose names swapped across a boot lost nothing; one of
+// two disks on one controller gone is a loss.
+func TestIdentity(t *testing.T) {
+	m := newMachine(t)
+	m.pci("0000:3b:00.0", "0x8086", "0x1572", "0x020000", "i40e")
+	m.pci("0000:3b:02.0", "0x8086", "0x154c", "0x020000", "iavf")
+	if err := os.Symlink("../0000:3b:00.0", filepath.Join(m.root, "sys/bus/pci/devices/0000:3b:02.0/physfn")); err != nil {
+		t.Fatal(err)
+	}
+	m.net("enp59s0f0v0", "52:54:00:aa:bb:01", "iavf", "1", true)
+	if err := os.Symlink("../../../bus/pci/devices/0000:3b:02.0", filepath.Join(m.root, "sys/class/net/enp59s0f0v0/device/physfn")); err != nil {
+		t.Fatal(err)
+	}
+	disk := func(name, size, wwid, pci string) {
+		d := "sys/class/block/" + name
+		m.file(d+"/size", size)
+		if wwid != "" {
+			m.file(d+"/wwid", wwid)
+		}
+		if pci != "" {
+			dev := filepath.Join(m.root, "sys/devices/pci0000:00", pci, "host0/target0:0:"+name)
+			os.MkdirAll(dev, 0o755)
+			if err := os.Symlink(dev, filepath.Join(m.root, d, "device")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	disk("sda", "100", "naa.5000c500a1b2c3d4", "")
+	disk("sdb", "200", "naa.5000c500a1b2c3d5", "")
+	disk("sdc", "300", "", "0000:00:17.0")
+	disk("sdd", "300", "", "0000:00:17.0")
+	before := Take(m.root)
+	for _, f := range before.PCI {
+		if f.Address == "0000:3b:02.0" {
+			t.Errorf("a virtual function is in the inventory: %+v", f)
+		}
+	}
+	for _, l := range before.Net {
+		if l.Name == "enp59s0f0v0" {
+			t.Errorf("a virtual function's link is in the inventory: %+v", l)
+		}
+	}
+	ids := map[string]string{}
+	for _, b := range before.Block {
+		ids[b.Name] = b.ID
+	}
+	if diff := cmp.Diff(map[string]string{"nvme0n1": "", "sda": "wwid:naa.5000c500a1b2c3d4", "sdb": "wwid:naa.5000c500a1b2c3d5", "sdc": "pci:0000:00:17.0", "sdd": "pci:0000:00:17.0"}, ids); diff != "" {
+		t.Errorf("block IDs (-want +got):\n%s", diff)
+	}
+	after := before
+	after.Block = nil
+	for _, b := range before.Block {
+		switch b.Name {
+		case "sda":
+			b.Name = "sdb"
+		case "sdb":
+			b.Name = "sda"
+		}
+		after.Block = append(after.Block, b)
+	}
+	if l := Compare(before, after, Rules{}); len(l) != 0 {
+		t.Errorf("names swapped: lost %v", l)
+	}
+	after.Block = slices.DeleteFunc(slices.Clone(after.Block), func(b Block) bool { return b.Name == "sdd" })
+	if l := Compare(before, after, Rules{}); len(l) != 1 || l[0].ID != "block/sdd" {
+		t.Errorf("one of two disks on one controller gone: lost %v", l)
+	}
+}
+
+func TestRules(t *testing.T) {
+	r, err := ParseRules([]byte("# the laptop's wifi comes and goes\nignore net/wl*\nignore input/*  # USB\ncarrier no\nwait 2m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Rules{Ignore: []string{"net/wl*", "input/*"}, NoCarrier: true, Wait: 2 * time.Minute}, r); diff != "" {
+		t.Errorf("ParseRules (-want +got):\n%s", diff)
+	}
+	if r, err := ParseRules(nil); err != nil || r.Wait != DefaultWait || r.Off {
+		t.Errorf("ParseRules(empty) = %+v, %v", r, err)
+	}
+	if r, _ := ParseRules([]byte("check off\n")); !r.Off {
+		t.Errorf("check off: %+v", r)
+	}
+	for _, bad := range []string{"ignore [", "wait forever", "wait 11m", "wait -1s", "carrier maybe", "check later", "frobnicate yes", "ignore", "ignore a b"} {
+		if _, err := ParseRules([]byte("# x\n" + bad + "\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("ParseRules(%q) = %v; want an error at line 2", bad, err)
+		}
+	}
+	root := t.TempDir()
+	if r, err := ReadRules(root); err != nil || r.Wait != DefaultWait {
+		t.Errorf("ReadRules(none) = %+v, %v", r, err)
+	}
+	p := filepath.Join(root, RulesFile)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("wait soon\n"), 0o644)
+	if _, err := ReadRules(root); err == nil || !strings.Contains(err.Error(), RulesFile) {
+		t.Errorf("ReadRules(bad) = %v; want an error naming %s", err, RulesFile)
+	}
+	// Carrier lost, with carrier no: not a loss; the link gone still is.
+	m := newMachine(t)
+	before := Take(m.root)
+	m.file("sys/class/net/eth0/carrier", "0")
+	if l := Compare(before, Take(m.root), Rules{NoCarrier: true}); len(l) != 0 {
+		t.Errorf("carrier no: lost %v", l)
+	}
+	os.RemoveAll(filepath.Join(m.root, "sys/class/net/eth0"))
+	if l := Compare(before, Take(m.root), Rules{NoCarrier: true}); len(l) != 1 {
+		t.Errorf("carrier no, link gone: lost %v", l)
+	}
+}
+
+// Settle waits for a link to come back, and gives up at Wait.
+func TestSettle(t *testing.T) {
+	m := newMachine(t)
+	before := Take(m.root)
+	m.file("sys/class/net/eth0/carrier", "0")
+	clock := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	takes := 0
+	take := func() Inventory {
+		takes++
+		if takes == 3 {
+			m.file("sys/class/net/eth0/carrier", "1") // negotiated
+		}
+		return Take(m.root)
+	}
+	sleep := func(d time.Duration) { clock = clock.Add(d) }
+	if l, _ := Settle(before, Rules{Wait: 30 * time.Second}, take, now, sleep); len(l) != 0 || takes != 3 {
+		t.Errorf("Settle = %v after %d takes; want none after 3", l, takes)
+	}
+	m.file("sys/class/net/eth0/carrier", "0")
+	takes, start := 100, clock
+	if l, _ := Settle(before, Rules{Wait: 30 * time.Second}, take, now, sleep); len(l) != 1 || clock.Sub(start) != 30*time.Second {
+		t.Errorf("Settle = %v after %s; want the loss after 30s", l, clock.Sub(start))
+	}
+}
+
+func FuzzParseRules(f *testing.F) {
+	f.Add([]byte("ignore net/wl*\ncarrier no\nwait 60s\ncheck on\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRules(b)
+		if err != nil {
+			return
+		}
+		if r.Wait < 0 || r.Wait > maxWait {
+			t.Errorf("wait %s out of bounds", r.Wait)
+		}
+		Compare(Inventory{Net: []Link{{Name: "wlan0", MAC: "x", Carrier: true}}}, Inventory{}, r)
+	})
 }

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,10 +116,13 @@ type Boot struct {
 	// EnvWrites are the grubenv writes the GRUB configs made while they
 	// ran (save_env next_entry), made when the boot is committed.
 	EnvWrites []entry.EnvWrite
-	by        string
-	trial     trial.Boot
-	boots     string
-	chain     string
+	// Kernel is the SHA-256 of the kernel file booted, for the booted
+	// record (a device check that fails records the kernel).
+	Kernel [32]byte
+	by     string
+	trial  trial.Boot
+	boots  string
+	chain  string
 	// firmware is the one-shot this boot sets (PlanFirmware).
 	firmware *state.OneShot
 }
@@ -186,6 +190,9 @@ func (c *Committer) Decide(s *Store, e entry.Entry, boots string, asked bool, cm
 // the entry, who booted it, the request that asked for it, the timeline.
 func (b Boot) Booted(asked *handoff.Record, tl *timeline.Timeline) handoff.Booted {
 	r := handoff.Booted{Entry: b.Entry.ID, Label: b.Entry.Label, Source: b.Entry.Source, Boots: b.boots, Firmware: b.chain, By: b.by, Handoff: asked}
+	if b.Kernel != ([32]byte{}) {
+		r.Kernel = hex.EncodeToString(b.Kernel[:])
+	}
 	if tl != nil {
 		r.Timeline, _ = json.Marshal(tl) // a Timeline always marshals
 	}

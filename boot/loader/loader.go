@@ -235,6 +235,7 @@ func (l *Loader) stageLoadContext(ctx context.Context, e entry.Entry, cmdline st
 	boots := state.EntryBoots(e, c.Image.KernelSHA256, c.Image.BootsDigests(), cmdline)
 	bt := l.commit.Decide(&l.store, e, boots, l.requested != "" && l.requested == e.ID, cmdline)
 	bt.EnvWrites = envWrites
+	bt.Kernel = c.Image.KernelSHA256
 	// A trial's panic=N is the bootloader's, added after the policy
 	// checked the entry's own command line, and measured with it.
 	c.Image.Cmdline = bt.Cmdline(c.Image.Cmdline)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // DefaultDir is Debian's prometheus-node-exporter textfile directory.
@@ -39,6 +40,24 @@ type Counts struct {
 	// Entry and Kernel name what runs.
 	Entry  string `json:"entry,omitempty"`
 	Kernel string `json:"kernel,omitempty"`
+	// Pending is the restart warmswap started and the next bless has
+	// not yet seen come up.
+	Pending *Pending `json:"pending,omitempty"`
+	// TrialSeen and FailureSeen are the last trial start and trial
+	// failure bless counted (the boot state's last_attempt.at and
+	// last_failure.seen), so that each is counted once.
+	TrialSeen   time.Time `json:"trial_seen,omitzero"`
+	FailureSeen time.Time `json:"failure_seen,omitzero"`
+}
+
+// Pending is a restart under way.
+type Pending struct {
+	// Path is "kexec", "soft" or "firmware".
+	Path string `json:"path"`
+	// Began is when warmswap started, Stopping when it handed over to
+	// the shutdown (services start stopping).
+	Began    time.Time `json:"began"`
+	Stopping time.Time `json:"stopping"`
 }
 
 // Render is c in Prometheus's text exposition format.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -173,4 +174,19 @@ func nextReboot(f RebootFacts) RebootPath {
 	default:
 		return RebootPath{Kexec: true, Why: fmt.Sprintf("through warmboot (kexec, no firmware): %s", f.ArmedBy)}
 	}
+}
+
+// SystemdVersion reads the version from "systemctl --version"'s first
+// line ("systemd 257 (257.9-1~deb13u1)"); 0 when it says none.
+func SystemdVersion(out string) int {
+	line, _, _ := strings.Cut(out, "\n")
+	f := strings.Fields(line)
+	if len(f) < 2 || f[0] != "systemd" {
+		return 0
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0
+	}
+	return n
 }

@@ -46,12 +46,15 @@ import (
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/installed"
+	"github.com/warmboot/warmboot/boot/inventory"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/prepare"
+	"github.com/warmboot/warmboot/boot/restart"
 	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/shutdown"
+	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/trust"
 	"github.com/warmboot/warmboot/boot/verify"
@@ -93,6 +96,11 @@ type Request struct {
 	Teardown   string
 	NeverKexec string
 	Reason     string
+	// Mode is how to restart (warmswap -mode; "" is auto).
+	Mode restart.Mode
+	// Later says the restart happens later (warmswap -load): never a
+	// soft reboot, which restarts nothing that could be loaded.
+	Later bool
 	// Unprotected lets a trial go when nothing would bring the machine
 	// back if it failed (the firmware's loader cannot be made to boot the
 	// fallback): warmswap -unprotected.
@@ -105,8 +113,12 @@ type Mode string
 const (
 	ViaBootloader Mode = "bootloader"
 	Direct        Mode = "direct"
-	// Reboot is a firmware reboot: kexec is refused for this machine.
+	// Reboot is a firmware reboot: asked for, or kexec is refused for
+	// this machine or the target's kernel.
 	Reboot Mode = "reboot"
+	// Soft is systemd's soft-reboot: the target boots what runs, so only
+	// userspace restarts; nothing is kexec'd.
+	Soft Mode = "soft"
 )
 
 // Check is one preflight check that passed, for the plan.
@@ -115,9 +127,14 @@ type Check struct{ What, Result string }
 // Plan is a prepared swap.
 type Plan struct {
 	Mode Mode
-	// Why explains a Reboot.
-	Why    string
-	Target entry.Entry
+	// Why explains a Reboot or a Soft restart.
+	Why string
+	// Restart is how the machine restarts and why (package restart).
+	Restart restart.Decision
+	// Running is the running entry as known (booted.json, or its kernel),
+	// nil when it is not.
+	Running *state.Ref
+	Target  entry.Entry
 	// TargetCmdline is the command line the target will get.
 	TargetCmdline string
 	Checks        []Check
@@ -166,6 +183,12 @@ type Env struct {
 	// Arm arms the watchdog for -direct's trial; nil arms the one under
 	// Root (package watchdog).
 	Arm func(time.Duration) (watchdog.Armed, error)
+	// SoftReboot says systemd 254 or later is PID 1 (systemctl
+	// soft-reboot).
+	SoftReboot bool
+	// Inventory takes the devices' inventory for the device check after
+	// a kexec; nil takes Root's (package inventory).
+	Inventory func() inventory.Inventory
 }
 
 func (e Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -224,24 +247,14 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 		return fail("privileges", ErrNotRoot)
 	}
 	check("privileges", "root")
+	never := ""
 	if why, err := os.ReadFile(env.path(req.NeverKexec)); err == nil {
-		p.Mode = Reboot
-		reason := strings.TrimSpace(string(why))
-		if reason != "" {
-			reason = " (" + reason + ")"
+		never = fmt.Sprintf("%s says this machine must never kexec", req.NeverKexec)
+		if reason := strings.TrimSpace(string(why)); reason != "" {
+			never += " (" + reason + ")"
 		}
-		p.Why = fmt.Sprintf("%s says this machine must never kexec%s: rebooting through the firmware instead", req.NeverKexec, reason)
 	}
 	p.Kernel = kexec.ReadKernelState(env.Root)
-	if p.Mode != Reboot {
-		if p.Kernel.LoadDisabled {
-			return fail("kexec", ErrKexecOff)
-		}
-		check("kexec", "kernel.kexec_load_disabled=0")
-		if p.Kernel.Lockdown != "" && p.Kernel.Lockdown != "none" {
-			check("lockdown", p.Kernel.Lockdown+": the kernel will check the signature of the image it loads (tried below)")
-		}
-	}
 
 	// The bootloader image: needed for its trust even with -direct.
 	bl, err := installed.Find(env.Root, req.Bootloader)
@@ -330,6 +343,31 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 		check("verification", "policy off: the bootloader boots unsigned kernels")
 	}
 
+	// How: soft-reboot, kexec or the firmware (package restart).
+	var kernel [32]byte
+	if p.Restart, kernel, err = decide(env, req, p, never); err != nil {
+		closeStaged()
+		return fail("mode", err)
+	}
+	switch p.Restart.Mode {
+	case restart.Soft:
+		// Nothing is kexec'd and nothing is tried: the kernel stays.
+		closeStaged()
+		p.Mode, p.Why = Soft, p.Restart.Why
+		return p, nil
+	case restart.Firmware:
+		p.Mode, p.Why = Reboot, p.Restart.Why
+	default:
+		if p.Kernel.LoadDisabled {
+			closeStaged()
+			return fail("kexec", ErrKexecOff)
+		}
+		check("kexec", "kernel.kexec_load_disabled=0")
+		if p.Kernel.Lockdown != "" && p.Kernel.Lockdown != "none" {
+			check("lockdown", p.Kernel.Lockdown+": the kernel will check the signature of the image it loads (tried below)")
+		}
+	}
+
 	if p.Teardown, err = shutdown.Teardown(env.path(req.Teardown)); err != nil {
 		closeStaged()
 		return fail("teardown", err)
@@ -367,7 +405,11 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 		d := p.Trial.direct
 		tc.Image.Cmdline = d.boot.Cmdline(tc.Image.Cmdline)
 		p.TargetCmdline = tc.Image.Cmdline
-		booted := func() handoff.Booted { return d.boot.Booted(nil, nil) }
+		d.boot.Kernel = tc.Image.KernelSHA256
+		// The target is told who asked for it and what the devices were.
+		asked := &handoff.Record{Version: handoff.Version, Entry: p.Target.ID, Reason: req.Reason, Time: env.Now().UTC(),
+			From: strings.TrimSpace(env.Hostname + " " + env.Release), Check: devices(env, kernel, p)}
+		booted := func() handoff.Booted { return d.boot.Booted(asked, nil) }
 		if _, err := pipe.Finish(tc, nil, booted); err != nil {
 			return fail("staging", err)
 		}
@@ -399,7 +441,13 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 		check("event log", fmt.Sprintf("%s (%d bytes) handed back, so the bootloader's log still replays", EventLogFile, len(log)))
 	}
 	if !req.NoRecord {
+		r.Check = devices(env, kernel, p)
 		data, err := r.Marshal()
+		if err == nil && len(data) > handoff.MaxRecord {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("no device check after this kexec: the inventory of this machine's devices makes the handoff larger than %d bytes", handoff.MaxRecord))
+			r.Check = nil
+			data, err = r.Marshal()
+		}
 		if err != nil {
 			return fail("staging", err)
 		}
@@ -426,6 +474,100 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 	}
 	p.Image = pb.Image
 	return p, nil
+}
+
+// devices is the inventory for the device check after the kexec of the
+// kernel whose digest is kernel (package inventory), said in the plan.
+func devices(env Env, kernel [32]byte, p *Plan) *handoff.DeviceCheck {
+	take := env.Inventory
+	if take == nil {
+		take = func() inventory.Inventory { return inventory.Take(env.Root) }
+	}
+	inv := take()
+	links := 0
+	for _, l := range inv.Net {
+		if l.Carrier {
+			links++
+		}
+	}
+	bound := 0
+	for _, f := range inv.PCI {
+		if f.Driver != "" {
+			bound++
+		}
+	}
+	check("devices", fmt.Sprintf("%d PCI functions with a driver, %d links with carrier, %d disks, %d input devices: checked again after the kexec, before the boot is blessed", bound, links, len(inv.Block), len(inv.Input)), p)
+	return &handoff.DeviceCheck{Inventory: inv, Kernel: hex.EncodeToString(kernel[:])}
+}
+
+// decide is how the machine restarts (package restart): the target's
+// and the running entry's contents (state's Boots), whether systemd can
+// soft-reboot, never-kexec, and the kexec-unsafe record for the target's
+// kernel. It fills in p.Running and returns the decision and the
+// target's kernel digest.
+func decide(env Env, req Request, p *Plan, never string) (restart.Decision, [32]byte, error) {
+	f := restart.Facts{Asked: req.Mode, SoftReboot: env.SoftReboot, NeverKexec: never}
+	if f.Asked == "" {
+		f.Asked = restart.Auto
+	}
+	if (req.NoRecord || req.Later) && f.Asked == restart.Soft {
+		return restart.Decision{}, [32]byte{}, errors.New("-load loads a kernel for a later reboot: -mode soft restarts nothing it could load")
+	}
+	k, ins, err := kexec.Digests(p.Target, env.Sums)
+	if err == nil {
+		f.Target = state.EntryBoots(p.Target, k, ins, p.TargetCmdline)
+		u, uerr := restart.ReadUnsafe(env.Root)
+		if uerr != nil {
+			p.Warnings = append(p.Warnings, uerr.Error())
+		}
+		f.Unsafe = u.Why(hex.EncodeToString(k[:]))
+	}
+	if r, how, err := running.Identify(env.Root, p.Menu, env.Sums); err == nil {
+		p.Running = &r
+		f.Running = r.Boots
+		// Known by its kernel only (no booted.json), the running entry's
+		// contents are its files' now: a file changed since this boot
+		// (an initrd rebuilt) is not what runs.
+		if !strings.HasPrefix(how, "booted.json") {
+			if changed := changedSinceBoot(env, p.Target); changed != "" {
+				f.Running = ""
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s changed since this boot: the target is not taken for what runs", changed))
+			}
+		}
+	}
+	if req.NoRecord || req.Later {
+		// -load: a later reboot, whatever the target boots.
+		f.Running = ""
+	}
+	d, err := restart.Decide(f)
+	if err != nil {
+		return d, k, err
+	}
+	check("mode", string(d.Mode)+": "+d.Why, p)
+	return d, k, nil
+}
+
+func check(what, result string, p *Plan) { p.Checks = append(p.Checks, Check{what, result}) }
+
+// changedSinceBoot names the first of e's files modified since this
+// boot began, "" for none (or when that cannot be told).
+func changedSinceBoot(env Env, e entry.Entry) string {
+	up, err := os.ReadFile(env.path("proc/uptime"))
+	if err != nil {
+		return ""
+	}
+	var secs float64
+	if _, err := fmt.Sscanf(string(up), "%f", &secs); err != nil {
+		return ""
+	}
+	booted := env.Now().Add(-time.Duration(secs * float64(time.Second)))
+	for _, f := range append([]string{e.Kernel}, e.Initrds...) {
+		st, err := os.Stat(filepath.Join(e.Root, f))
+		if err == nil && st.ModTime().After(booted) {
+			return e.At(f)
+		}
+	}
+	return ""
 }
 
 // consoles returns the console= parameters of a command line: the

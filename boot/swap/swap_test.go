@@ -143,7 +143,8 @@ func TestPreflightRefusals(t *testing.T) {
 		msg   string
 	}{
 		{"not root", func(_ string, e *Env, _ *Request) { e.Euid = 1000 }, ErrNotRoot, "privileges: warmswap must run as root"},
-		{"kexec disabled", func(root string, _ *Env, _ *Request) {
+		{"kexec disabled", func(root string, _ *Env, r *Request) {
+			r.Entry = "a"
 			os.WriteFile(filepath.Join(root, "proc/sys/kernel/kexec_load_disabled"), []byte("1\n"), 0o644)
 		}, ErrKexecOff, "kernel.kexec_load_disabled=1"},
 		{"no bootloader", func(root string, _ *Env, _ *Request) { os.Remove(filepath.Join(root, "boot/warmboot/vmlinuz")) }, installed.ErrNoImage, "/boot/warmboot/vmlinuz: no such file or directory"},
@@ -476,6 +477,8 @@ func TestPreflightStateUnwritableByBootloader(t *testing.T) {
 // warmswap does after a dry run: a plan left locked would hold up the
 // next Preflight until its file was collected.
 func done(p *Plan) {
-	p.Image.Close()
+	if p.Image != nil {
+		p.Image.Close()
+	}
 	p.Release()
 }

@@ -110,6 +110,13 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	if r, how, err := running.Identify(env.Root, p.Menu, env.Sums); err == nil {
 		t.Fallback = &r
 		t.Running = how
+		if a := st.Trial; a != nil && a.Entry.Same(&r) && a.Fallback != nil && p.Mode == Reboot {
+			// The running entry is on trial (not blessed): restarting
+			// it through the firmware (after a device check failed,
+			// or asked) keeps its trial's fallback, not itself.
+			t.Fallback = a.Fallback
+			t.Running = how + "; on trial, so its own fallback stays " + a.Fallback.FallbackName()
+		}
 	} else {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("the running system: %v; its fallback is last-known-good, %s", err, st.LastGood.FallbackName()))
 	}
@@ -170,7 +177,21 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*st
 	case fw.Loader == coldpath.Warmboot:
 		return nil, nil
 	case p.Mode == Reboot:
-		return nil, fmt.Errorf("a firmware reboot starts %s, which does not read warmboot's one-shot entry", fw)
+		// The firmware's loader boots the target only if made to, once:
+		// then a failure of the target comes back to what that loader
+		// boots by default, not to the fallback.
+		target := state.Ref{ID: p.Target.ID, Source: p.Target.Source}
+		if i := p.Menu.Find(p.Target.ID); i >= 0 {
+			target.Boots = boots(i)
+		}
+		o, err := coldpath.Plan(env.Root, fw, p.Menu, target, boots)
+		if err != nil {
+			return nil, fmt.Errorf("a firmware reboot starts %s, which cannot be made to boot %q once: %w", fw, p.Target.ID, err)
+		}
+		if err := pending(env, o); err != nil {
+			return nil, err
+		}
+		return o, fmt.Errorf("a firmware reboot starts %s, made to boot %q once (%s); if it fails, %s boots its own default, which warmboot's fallback does not change", fw, p.Target.ID, o, fw.Loader)
 	case fallback == nil:
 		return nil, errors.New("the running system is not known (no booted.json, no entry whose kernel is the running one) and nothing is last-known-good")
 	}
@@ -178,13 +199,18 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*st
 	if err != nil {
 		return nil, err
 	}
+	return o, pending(env, o)
+}
+
+// pending refuses to set o over a one-shot boot someone else asked for.
+func pending(env Env, o *state.OneShot) error {
 	switch cur, err := coldpath.Pending(env.Root, o); {
 	case err != nil:
-		return nil, fmt.Errorf("%w: reading %s: %v", coldpath.ErrNoOneShot, o, err)
+		return fmt.Errorf("%w: reading %s: %v", coldpath.ErrNoOneShot, o, err)
 	case cur != "":
-		return nil, fmt.Errorf("%w: %s's %s is already %q, a boot someone else asked for once (a firmware update, a reinstall, grub-reboot): setting it to %q would drop that boot; let it happen first, or clear it (%s)", coldpath.ErrNoOneShot, o.Loader, o.Var, cur, o.Value, coldpath.ClearHint(o))
+		return fmt.Errorf("%w: %s's %s is already %q, a boot someone else asked for once (a firmware update, a reinstall, grub-reboot): setting it to %q would drop that boot; let it happen first, or clear it (%s)", coldpath.ErrNoOneShot, o.Loader, o.Var, cur, o.Value, coldpath.ClearHint(o))
 	}
-	return o, nil
+	return nil
 }
 
 // release lets go of the boot state lock (state.Lock).
@@ -214,7 +240,11 @@ func (t *Trial) Commit(log *slog.Logger) error {
 		if err := coldpath.Set(t.root, o); err != nil {
 			return fmt.Errorf("trial: %w: nothing would bring the machine back if %q failed: fix it, or swap with -unprotected", err, t.Target.ID)
 		}
-		clog.Infof(log, "%s", o.SetNote(t.Fallback))
+		if t.reboot {
+			clog.Infof(log, "firmware path: set %s: the firmware reboot boots %q, once", o, t.Target.ID)
+		} else {
+			clog.Infof(log, "%s", o.SetNote(t.Fallback))
+		}
 	}
 	// A refused swap takes back the one-shot it set: nothing records it,
 	// and the next cold boot would boot the fallback for nothing.

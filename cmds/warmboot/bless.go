@@ -1,14 +1,29 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os/exec"
 
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/cmds/internal/bless"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
 )
+
+// restartCommand runs the restart through the firmware after a device
+// check failed (warmswap, which decides and commits every restart);
+// tests replace it.
+var restartCommand = func(stdout, stderr io.Writer, args ...string) error {
+	exe, err := exec.LookPath("warmswap")
+	if err != nil {
+		exe = "/usr/sbin/warmswap"
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	return cmd.Run()
+}
 
 // blessCmd is "warmboot bless": the running system came up.
 func blessCmd(args []string, stdout, stderr io.Writer) int {
@@ -16,10 +31,31 @@ func blessCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	root := fs.String("root", "/", "the running system's root")
 	pin := fs.Bool("pin", false, "keep the running entry (a warm swap's target) as the default for good, not only until the configs' default changes")
+	onLoss := fs.String("on-device-loss", "fail", "when a device that worked before the kexec did not come back: fail (exit 3, not blessed) or restart (through the firmware into the same entry: warmboot-bless.service)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return cli.ExitUsage
 	}
-	if err := bless.Bless(*root, clog.New(stdout, "warmboot: bless"), bless.Options{Pin: *pin}); err != nil {
+	if *onLoss != "fail" && *onLoss != "restart" {
+		fmt.Fprintf(stderr, "warmboot bless: -on-device-loss %q: want fail or restart\n", *onLoss)
+		return cli.ExitUsage
+	}
+	err := bless.Bless(*root, clog.New(stdout, "warmboot: bless"), bless.Options{Pin: *pin})
+	var lost *bless.DeviceLostError
+	switch {
+	case errors.As(err, &lost):
+		fmt.Fprintf(stderr, "warmboot: bless: %v\n", err)
+		if *onLoss != "restart" {
+			return cli.ExitDeviceLost
+		}
+		fmt.Fprintf(stdout, "warmboot: bless: restarting through the firmware into %q: warmswap -mode firmware -unprotected -entry %s\n", lost.Entry, lost.Entry)
+		// -unprotected: where the firmware starts GRUB or systemd-boot,
+		// it is made to boot this entry once, and a failure then comes
+		// back to that loader's default; this entry's kernel came up.
+		if err := restartCommand(stdout, stderr, "-mode", "firmware", "-unprotected", "-entry", lost.Entry, "-reason", "device check failed after a kexec"); err != nil {
+			fmt.Fprintf(stderr, "warmboot: bless: the restart through the firmware failed (%v): the boot stays unblessed; a trial's watchdog resets the machine into its fallback, else restart it by hand\n", err)
+		}
+		return cli.ExitDeviceLost
+	case err != nil:
 		fmt.Fprintf(stderr, "warmboot: bless: %v\n", err)
 		return cli.ExitError
 	}

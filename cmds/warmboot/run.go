@@ -28,6 +28,7 @@ import (
 	"github.com/warmboot/warmboot/boot/netboot/fetch"
 	"github.com/warmboot/warmboot/boot/netboot/lease"
 	"github.com/warmboot/warmboot/boot/nextboot"
+	"github.com/warmboot/warmboot/boot/restart"
 	"github.com/warmboot/warmboot/boot/safefs"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/timeline"
@@ -82,6 +83,17 @@ type ListOutput struct {
 	// coldpath): listing the running system only (-root /boot or /),
 	// else null.
 	Firmware *ListFirmware `json:"firmware"`
+	// KexecUnsafe is the record of kernels after whose kexec a device
+	// did not come back here (package restart): swaps to them go through
+	// the firmware. Listing the running system only, else null.
+	KexecUnsafe *ListUnsafe `json:"kexec_unsafe"`
+}
+
+// ListUnsafe is the kexec-unsafe part of ListOutput.
+type ListUnsafe struct {
+	File  string `json:"file"`
+	Error string `json:"error,omitempty"`
+	restart.Unsafe
 }
 
 // ListNote is one thing the bootloader will say about its choice.
@@ -291,7 +303,16 @@ func list(args []string, stdout, stderr io.Writer) int {
 	ls := readListState(*root, m, host)
 	next := nextboot.Of(ls.State, m, nil, time.Now())
 	var fw *coldpath.Path
+	var unsafe *ListUnsafe
 	if host {
+		u, err := restart.ReadUnsafe(hostRoot)
+		unsafe = &ListUnsafe{File: filepath.Join(hostRoot, restart.UnsafeFile), Unsafe: u}
+		if err != nil {
+			unsafe.Error = err.Error()
+		}
+		if unsafe.Kernels == nil {
+			unsafe.Kernels = []restart.UnsafeKernel{}
+		}
 		var b *handoff.Booted
 		if booted, err := handoff.ReadBooted(hostRoot); err == nil {
 			b = &booted
@@ -308,6 +329,7 @@ func list(args []string, stdout, stderr io.Writer) int {
 		if fw != nil {
 			out.Firmware = newListFirmware(*fw)
 		}
+		out.KexecUnsafe = unsafe
 		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "warmboot list: %v\n", err)
 			return cli.ExitError
@@ -318,6 +340,14 @@ func list(args []string, stdout, stderr io.Writer) int {
 		printNext(stdout, m, next)
 		if fw != nil {
 			fmt.Fprintf(stdout, "firmware: a cold boot (a reset, a power cycle) starts %s\n", fw)
+		}
+		if unsafe != nil {
+			if unsafe.Error != "" {
+				fmt.Fprintf(stdout, "kexec-unsafe: %s\n", unsafe.Error)
+			}
+			for _, k := range unsafe.Kernels {
+				fmt.Fprintf(stdout, "kexec-unsafe: %s\n", unsafe.Why(k.Kernel))
+			}
 		}
 		if terr != nil {
 			fmt.Fprintf(stdout, "trust: %s: %v\n", trustFrom, terr)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/loader"
+	"github.com/warmboot/warmboot/boot/restart"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/swap/swaptest"
 	"github.com/warmboot/warmboot/boot/trial"
@@ -443,5 +444,52 @@ func TestListNet(t *testing.T) {
 	out.Reset()
 	if code := run(context.Background(), []string{"list", "-root", root, "-trust", t.TempDir(), "-net", srv.URL + "/nope.ipxe"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "/nope.ipxe: HTTP 404 Not Found") {
 		t.Errorf("list -net of a missing file = %d: %s", code, errb.String())
+	}
+}
+
+// On a host, list shows the kernels recorded kexec-unsafe (text and
+// JSON), and an empty record as an empty list; under another root, null.
+func TestListKexecUnsafe(t *testing.T) {
+	hostRoot = swaptest.System(t, "warn")
+	defer func() { hostRoot = "/" }()
+	var u restart.Unsafe
+	k := strings.Repeat("ab", 32)
+	u.Add(restart.UnsafeKernel{Kernel: k, Release: "6.12.57+deb13-amd64", Entry: "a", Devices: []string{"net/enp0s3: link enp0s3 (52:54:00:12:34:56) is gone; it had carrier before"}, At: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)})
+	if err := restart.WriteUnsafe(hostRoot, u); err != nil {
+		t.Fatal(err)
+	}
+	boot := filepath.Join(hostRoot, "boot")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"list", "-root", boot}, &stdout, &stderr); code != 0 {
+		t.Fatalf("list = exit %d, stderr %q", code, stderr.String())
+	}
+	if want := "kexec-unsafe: kernel 6.12.57+deb13-amd64 (sha256 abababababab…) lost net/enp0s3"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("list output lacks %q:\n%s", want, stdout.String())
+	}
+	listJSON := func(root string) *ListUnsafe {
+		t.Helper()
+		stdout.Reset()
+		if code := run(context.Background(), []string{"list", "-json", "-root", root}, &stdout, &stderr); code != 0 {
+			t.Fatalf("list -json = exit %d, stderr %q", code, stderr.String())
+		}
+		var o struct {
+			KexecUnsafe *ListUnsafe `json:"kexec_unsafe"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &o); err != nil {
+			t.Fatal(err)
+		}
+		return o.KexecUnsafe
+	}
+	if got := listJSON(boot); got == nil || len(got.Kernels) != 1 || got.Kernels[0].Kernel != k || got.Kernels[0].Release != "6.12.57+deb13-amd64" || got.File != filepath.Join(hostRoot, restart.UnsafeFile) {
+		t.Errorf("kexec_unsafe = %+v", got)
+	}
+	restart.ClearUnsafe(hostRoot)
+	if got := listJSON(boot); got == nil || got.Kernels == nil || len(got.Kernels) != 0 {
+		t.Errorf("kexec_unsafe with nothing recorded = %+v; want an empty list", got)
+	}
+	other := t.TempDir()
+	os.CopyFS(other, os.DirFS(boot))
+	if got := listJSON(other); got != nil {
+		t.Errorf("kexec_unsafe under another root = %+v; want null", got)
 	}
 }

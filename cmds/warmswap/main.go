@@ -89,7 +89,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 
 	"github.com/warmboot/warmboot/boot/machine"
 	"github.com/warmboot/warmboot/cmds/internal/cli"
@@ -114,10 +113,11 @@ func do(s *swapper, a machine.Action) int {
 		if a.Force {
 			args = []string{"--force", a.Verb}
 		}
-		cmd := exec.Command("systemctl", args...)
-		cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
-		if err := cmd.Run(); err != nil {
+		if err := s.systemctl(args); err != nil {
 			fmt.Fprintf(s.stderr, "warmswap: %s: %v\n", a, err)
+			if a.Verb != "kexec" || !a.Force {
+				s.abandoned()
+			}
 			return cli.ExitError
 		}
 		return cli.ExitOK

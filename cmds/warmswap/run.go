@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,8 @@ import (
 	"github.com/warmboot/warmboot/boot/installed"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/machine"
+	"github.com/warmboot/warmboot/boot/metrics"
+	"github.com/warmboot/warmboot/boot/restart"
 	"github.com/warmboot/warmboot/boot/shutdown"
 	"github.com/warmboot/warmboot/boot/sumcache"
 	"github.com/warmboot/warmboot/boot/swap"
@@ -27,13 +30,14 @@ import (
 )
 
 type options struct {
-	req    swap.Request
-	dryRun bool
-	load   bool
-	unload bool
-	commit bool
-	pin    bool
-	grace  time.Duration
+	req         swap.Request
+	clearUnsafe bool
+	dryRun      bool
+	load        bool
+	unload      bool
+	commit      bool
+	pin         bool
+	grace       time.Duration
 }
 
 func parse(args []string, stderr io.Writer) (options, bool) {
@@ -56,9 +60,17 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	fs.BoolVar(&o.pin, "pin", false, "with -commit: keep the running system's entry as the default for good (else only until the configs' default changes, e.g. a kernel upgrade)")
 	fs.BoolVar(&o.req.Unprotected, "unprotected", false, "swap even when nothing would bring the machine back if the target failed (the firmware's loader cannot be made to boot the running entry once)")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "time processes get between SIGTERM and SIGKILL")
+	mode := fs.String("mode", "auto", "how to restart: auto (soft when the target boots the running kernel, initrds and command line; else kexec; the firmware where kexec is not safe), kexec, soft (systemctl soft-reboot), firmware")
+	fs.BoolVar(&o.clearUnsafe, "clear-unsafe", false, "forget the kernels recorded kexec-unsafe (a device did not survive their kexec): later swaps to them kexec again")
 	if err := fs.Parse(args); err != nil {
 		return o, false
 	}
+	m, err := restart.ParseMode(*mode)
+	if err != nil {
+		fmt.Fprintln(stderr, "warmswap: "+err.Error())
+		return o, false
+	}
+	o.req.Mode, o.req.Later = m, o.load
 	fs.Visit(func(f *flag.Flag) { o.req.CmdlineSet = o.req.CmdlineSet || f.Name == "cmdline" })
 	o.req.Initrds = initrds
 	bad := func(msg string) (options, bool) { fmt.Fprintln(stderr, "warmswap: "+msg); return o, false }
@@ -75,6 +87,8 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 		return bad("-commit goes alone (or with -pin): it blesses the running system")
 	case o.unload && len(args) > 1:
 		return bad("-unload goes alone: it unloads what -load loaded")
+	case o.clearUnsafe && len(args) > 1:
+		return bad("-clear-unsafe goes alone: it forgets the kernels recorded kexec-unsafe")
 	case o.load && (o.dryRun || o.req.Direct):
 		return bad("-load loads the bootloader for a later reboot: it goes with neither -dry-run nor -direct")
 	}
@@ -100,6 +114,10 @@ type swapper struct {
 	// sums is the digest cache file (package sumcache) the checks before
 	// a swap use; "" for none (tests).
 	sums string
+	// softReboot says PID 1's systemd can soft-reboot (v254+).
+	softReboot func() bool
+	// systemctl runs systemctl with args (faked in tests).
+	systemctl func(args []string) error
 }
 
 // newSwapper is warmswap on this machine.
@@ -113,7 +131,12 @@ func newSwapper(stdout, stderr io.Writer) *swapper {
 	stdout, stderr = io.MultiWriter(stdout, kmsg), io.MultiWriter(stderr, kmsg)
 	return &swapper{stdout: stdout, stderr: stderr, log: clog.New(stdout, "warmswap"), sums: sumcache.Default,
 		env:   swap.Env{Root: "/", Euid: os.Geteuid(), Now: time.Now, Rand: rand.Reader, Hostname: host, Release: strings.TrimSpace(string(rel))},
-		loads: kexec.Real{}, machine: machine.Real{}, sys: shutdown.Real{}, systemd: systemdIsInit(),
+		loads: kexec.Real{}, machine: machine.Real{}, sys: shutdown.Real{}, systemd: systemdIsInit(), softReboot: systemdSoftReboot,
+		systemctl: func(args []string) error {
+			cmd := exec.Command("systemctl", args...)
+			cmd.Stdout, cmd.Stderr = stdout, stderr
+			return cmd.Run()
+		},
 		detach: func() {
 			// We outlive our session: the shell and terminal that
 			// started us are about to be stopped.
@@ -145,6 +168,10 @@ func (s *swapper) run(args []string) machine.Action {
 	if o.commit {
 		if err := bless.Bless(s.env.Root, clog.New(s.stdout, "warmswap: commit"), bless.Options{Pin: o.pin}); err != nil {
 			fmt.Fprintf(s.stderr, "warmswap: commit: %v\n", err)
+			var lost *bless.DeviceLostError
+			if errors.As(err, &lost) {
+				return machine.ExitWith(cli.ExitDeviceLost)
+			}
 			return machine.ExitWith(cli.ExitError)
 		}
 		return machine.ExitWith(cli.ExitOK)
@@ -152,6 +179,16 @@ func (s *swapper) run(args []string) machine.Action {
 	if o.unload {
 		return machine.ExitWith(s.unloadArmed())
 	}
+	if o.clearUnsafe {
+		if err := restart.ClearUnsafe(s.env.Root); err != nil {
+			fmt.Fprintf(s.stderr, "warmswap: -clear-unsafe: %v\n", err)
+			return machine.ExitWith(cli.ExitError)
+		}
+		s.say("cleared %s: every kernel is kexec'd again (a device check that fails records it again)", restart.UnsafeFile)
+		return machine.ExitWith(cli.ExitOK)
+	}
+	began := s.env.Now()
+	s.env.SoftReboot = s.systemd && s.softReboot != nil && s.softReboot()
 	// The digest cache is read here, not at start: "warmswap reboot" and
 	// "teardown" run late in a shutdown and need none.
 	if s.sums != "" {
@@ -170,6 +207,15 @@ func (s *swapper) run(args []string) machine.Action {
 	// lets go), or until this run ends without committing it.
 	defer p.Release()
 	s.printPlan(p)
+	if p.Mode == swap.Soft {
+		if o.dryRun {
+			s.say("dry run: every check passed; nothing was stopped")
+			return machine.ExitWith(cli.ExitOK)
+		}
+		s.started("soft", began)
+		s.say("systemd is PID 1: handing over to systemctl soft-reboot (it stops the services and starts userspace again on this kernel; the boot ID stays)")
+		return machine.Action{Kind: machine.Systemctl, Verb: "soft-reboot"}
+	}
 
 	lateLoad := false
 	if p.Mode != swap.Reboot && o.dryRun && s.machine.Loaded() {
@@ -235,9 +281,11 @@ func (s *swapper) run(args []string) machine.Action {
 		if p.Mode == swap.Reboot {
 			verb = "reboot"
 		}
+		s.started(path(p), began)
 		s.say("systemd is PID 1: handing over to systemctl %s (it stops the services and unmounts)", verb)
 		return machine.Action{Kind: machine.Systemctl, Verb: verb}
 	}
+	s.started(path(p), began)
 	return s.stop(p, o.grace, lateLoad)
 }
 
@@ -297,6 +345,8 @@ func (s *swapper) printPlan(p *swap.Plan) {
 		clog.Warnf(s.log, "%s", w)
 	}
 	switch p.Mode {
+	case swap.Soft:
+		s.say("plan: soft reboot: %s", p.Why)
 	case swap.Reboot:
 		s.say("%s", p.Why)
 	case swap.Direct:
@@ -352,6 +402,40 @@ func (s *swapper) stop(p *swap.Plan, grace time.Duration, lateLoad bool) machine
 		return machine.Action{Kind: machine.Reboot}
 	}
 	return machine.Action{Kind: machine.Kexec, RebootOnFailure: true}
+}
+
+// path is the metrics' name of the plan's restart.
+func path(p *swap.Plan) string {
+	if p.Mode == swap.Reboot {
+		return "firmware"
+	}
+	return "kexec"
+}
+
+// started counts the restart handed over now (package metrics); the
+// booted system's bless sees it come up.
+func (s *swapper) started(path string, began time.Time) {
+	if _, err := metrics.Update(s.env.Root, func(c *metrics.Counts) { c.Started(path, began, s.env.Now()) }); err != nil {
+		clog.Warnf(s.log, "metrics: %v", err)
+	}
+}
+
+// abandoned takes back the restart started counted, which systemctl
+// refused.
+func (s *swapper) abandoned() {
+	if _, err := metrics.Update(s.env.Root, func(c *metrics.Counts) { c.Abandon() }); err != nil {
+		clog.Warnf(s.log, "metrics: %v", err)
+	}
+}
+
+// systemdSoftReboot says PID 1's systemd is version 254 or later, which
+// has "systemctl soft-reboot".
+func systemdSoftReboot() bool {
+	out, err := exec.Command("systemctl", "--version").Output()
+	if err != nil {
+		return false
+	}
+	return swap.SystemdVersion(string(out)) >= 254
 }
 
 // systemdIsInit is sd_booted(3): /run/systemd/system exists.

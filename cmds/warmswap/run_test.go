@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,9 @@ func newSwapTest(t *testing.T, root string) *swapTest {
 	st.swapper = &swapper{stdout: st.stdout, stderr: st.stderr, log: clog.New(st.stdout, "warmswap"),
 		env: swap.Env{Root: root, Now: func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) },
 			Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 32)), Hostname: "h", Release: "6.1.0-56-amd64"},
-		loads: st.loads, machine: st.rec, sys: st.sys, detach: func() {}}
+		loads: st.loads, machine: st.rec, sys: st.sys, detach: func() {},
+		// Never the machine's: a test that reaches it fails.
+		systemctl: func(args []string) error { return fmt.Errorf("test: systemctl %v not faked", args) }}
 	return st
 }
 

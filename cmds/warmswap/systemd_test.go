@@ -117,8 +117,8 @@ func TestRebootDropInAndBootedUnit(t *testing.T) {
 // systemd-bless-boot.service is ordered.
 func TestBlessUnit(t *testing.T) {
 	u := unit(t, "systemd/warmboot-bless.service")
-	if got := u["Service"]["ExecStart"]; len(got) != 1 || got[0] != "/usr/sbin/warmboot bless" {
-		t.Errorf("ExecStart = %q, want /usr/sbin/warmboot bless (README installs it there)", got)
+	if got := u["Service"]["ExecStart"]; len(got) != 1 || got[0] != "/usr/sbin/warmboot bless -on-device-loss=restart" {
+		t.Errorf("ExecStart = %q, want /usr/sbin/warmboot bless -on-device-loss=restart (README installs it there)", got)
 	}
 	if got := strings.Join(u["Unit"]["After"], " "); !strings.Contains(got, "boot-complete.target") {
 		t.Errorf("After = %q, want boot-complete.target", got)

@@ -32,6 +32,8 @@ type Options struct {
 	// until the configs' default changes (warmswap -commit -pin).
 	Pin bool
 	Now func() time.Time
+	// Devices are the device check's hooks (tests).
+	Devices Devices
 }
 
 // Bless blesses the system under root ("/"), saying what it does on log.
@@ -70,6 +72,14 @@ func Bless(root string, log *slog.Logger, o Options) error {
 		say("no booted.json (warmboot did not boot this system, or its initrd does not keep the record): the running entry is %s: %s", r.String(), how)
 		run = r
 	}
+	// A kexec that lost a device is not blessed (package inventory).
+	ran, lost := checkDevices(root, log, b, o)
+	if lost != nil {
+		if ran {
+			observe(root, log, b, nil, o, true)
+		}
+		return lost
+	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return err
@@ -103,6 +113,9 @@ func Bless(root string, log *slog.Logger, o Options) error {
 		// counter nor a one-shot), only the watchdog is stopped.
 		oneShots, src = nil, entry.Source{}
 	}
+	seen, running := st, b
+	running.Entry = run.ID
+	defer func() { observe(root, log, running, &seen, o, false) }()
 	st, notes := trial.MarkGood(st, trial.Good{Running: run, Pin: o.Pin, Now: o.Now()})
 	saveErr := lockErr
 	if !errors.Is(lockErr, state.ErrLockBusy) {

@@ -1,0 +1,126 @@
+package bless
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/warmboot/warmboot/boot/clog"
+	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/inventory"
+	"github.com/warmboot/warmboot/boot/restart"
+)
+
+// CheckedFile records this boot's device check, so that it is done once
+// per boot (a second bless, or one after a soft reboot, which keeps /run
+// and the kernel, reads it).
+const CheckedFile = "/run/warmboot/device-check.json"
+
+// DeviceLostError is a boot not blessed because a device that worked
+// before the kexec did not after it.
+type DeviceLostError struct {
+	// Entry is the running entry's id.
+	Entry string
+	// Lost says what was lost.
+	Lost []string
+	// Recorded says the kernel was recorded kexec-unsafe (the record's
+	// own error otherwise).
+	Recorded error
+}
+
+func (e *DeviceLostError) Error() string {
+	rec := "kexec into this kernel is recorded as unsafe on this machine (" + restart.UnsafeFile + "): later swaps to it go through the firmware"
+	if e.Recorded != nil {
+		rec = fmt.Sprintf("recording the kernel as kexec-unsafe failed (%v)", e.Recorded)
+	}
+	return fmt.Sprintf("device check failed after the kexec into %q: %s; the boot is not blessed; %s; a restart through the firmware brings the devices back: warmswap -mode firmware -entry %s",
+		e.Entry, strings.Join(e.Lost, "; "), rec, e.Entry)
+}
+
+// Devices are the device check's hooks; the zero value is the machine's.
+type Devices struct {
+	Take  func() inventory.Inventory
+	Sleep func(time.Duration)
+}
+
+type checked struct {
+	OK   bool     `json:"ok"`
+	Lost []string `json:"lost,omitempty"`
+}
+
+// checkDevices is the device check after a kexec (package inventory):
+// the inventory the running system took before it (booted.json's
+// handoff) compared with this one's, devices given the rules' wait to
+// come back. A loss records the kernel as kexec-unsafe. It returns
+// whether the check ran now (and so counts), and a *DeviceLostError for
+// a loss.
+func checkDevices(root string, log *slog.Logger, b handoff.Booted, o Options) (bool, error) {
+	say := func(format string, a ...any) { clog.Infof(log, format, a...) }
+	if b.Handoff == nil || b.Handoff.Check == nil {
+		return false, nil
+	}
+	c := b.Handoff.Check
+	marker := filepath.Join(root, CheckedFile)
+	if data, err := os.ReadFile(marker); err == nil {
+		var done checked
+		if json.Unmarshal(data, &done) == nil {
+			if done.OK {
+				return false, nil
+			}
+			return false, &DeviceLostError{Entry: b.Entry, Lost: done.Lost}
+		}
+	}
+	rules, err := inventory.ReadRules(root)
+	if err != nil {
+		clog.Warnf(log, "device check: %v: checking with the defaults", err)
+	}
+	if rules.Off {
+		say("device check: off (%s)", inventory.RulesFile)
+		return false, nil
+	}
+	take, sleep := o.Devices.Take, o.Devices.Sleep
+	if take == nil {
+		take = func() inventory.Inventory { return inventory.Take(root) }
+	}
+	if sleep == nil {
+		sleep = time.Sleep
+	}
+	lost, after := inventory.Settle(c.Inventory, rules, take, o.Now, sleep)
+	keep := func(ch checked) {
+		data, _ := json.Marshal(ch)
+		if err := os.MkdirAll(filepath.Dir(marker), 0o755); err == nil {
+			os.WriteFile(marker, data, 0o644)
+		}
+	}
+	if len(lost) == 0 {
+		keep(checked{OK: true})
+		say("device check: every device that worked before the kexec works (%d PCI functions, %d links, %d disks, %d input devices)", len(after.PCI), len(after.Net), len(after.Block), len(after.Input))
+		return true, nil
+	}
+	e := &DeviceLostError{Entry: b.Entry}
+	for _, l := range lost {
+		e.Lost = append(e.Lost, l.String())
+	}
+	keep(checked{Lost: e.Lost})
+	kernel := b.Kernel
+	if kernel == "" {
+		kernel = c.Kernel
+	}
+	rel, _ := os.ReadFile(filepath.Join(root, "proc/sys/kernel/osrelease"))
+	u, err := restart.ReadUnsafe(root)
+	if err != nil {
+		clog.Warnf(log, "%v: starting a new record", err)
+	}
+	u.Add(restart.UnsafeKernel{Kernel: kernel, Release: strings.TrimSpace(string(rel)), Entry: b.Entry, Devices: e.Lost, At: o.Now().UTC()})
+	if kernel == "" {
+		e.Recorded = errors.New("the booted record names no kernel digest")
+	} else {
+		e.Recorded = restart.WriteUnsafe(root, u)
+	}
+	return true, e
+}
