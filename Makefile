@@ -104,8 +104,9 @@ $(DEB): $(DEBSRC) $(OUT)/.deps
 	grep -v '^running with root privileges' <<<"$$out" || true; exit $$st
 	mv $(OUT)/warmboot.new.deb $@
 
-debian: $(OUT)/.deps ## build (once, cached in ~/.cache/warmboot) the stock Debian 12 system TestDebian runs
+debian: $(OUT)/.deps ## build (once, cached in ~/.cache/warmboot) the stock Debian 12 and 13 systems TestDebian and TestTrixie run
 	images/debian/mkdebian.sh
+	images/debian/mkdebian.sh trixie
 
 peer: $(PEER).zst ## build u-root's boot command image (the benchmark's peer)
 $(PEER).zst: go.mod go.sum images/mkimage/main.go $(KDIR)/release $(OUT)/.deps
@@ -142,8 +143,9 @@ fuzz: $(OUT)/.deps ## each fuzz target for FUZZTIME
 
 vmtest: image payload deb $(KDIR)/release ## VM tests: boot real kernels in QEMU (TCG)
 	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
+	trixie=$$(images/debian/mkdebian.sh trixie) && test -d "$$trixie" && \
 	ukify=$$(images/ukify/mkukify.sh) && test -d "$$ukify" && \
-	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) WARMBOOT_SOAK_N=$(WARMBOOT_SOAK_N) \
+	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_TRIXIE=$$trixie WARMBOOT_DEB=$(abspath $(DEB)) WARMBOOT_SOAK_N=$(WARMBOOT_SOAK_N) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1 -nic none" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \
@@ -155,8 +157,9 @@ soak: image payload deb $(KDIR)/release ## the swap soak with SOAK_N swaps in on
 
 bench: image peer payload deb $(KDIR)/release ## boot the demo disk BENCH_N times with warmboot and u-root's boot, the payload and Debian's kernel; swaps; reboots of the stock Debian system; report medians (BENCH=regexp narrows)
 	debian=$$(images/debian/mkdebian.sh) && test -d "$$debian" && \
+	trixie=$$(images/debian/mkdebian.sh trixie) && test -d "$$trixie" && \
 	ukify=$$(images/ukify/mkukify.sh) && test -d "$$ukify" && \
-	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_DEB=$(abspath $(DEB)) \
+	WARMBOOT_UKIFY=$$ukify WARMBOOT_DEBIAN=$$debian WARMBOOT_TRIXIE=$$trixie WARMBOOT_DEB=$(abspath $(DEB)) \
 	VMTEST_QEMU="qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu max -m 1G -smp 1 -nic none" \
 	VMTEST_KERNEL=$(abspath $(KDIR))/vmlinuz WARMBOOT_IMAGE=$(abspath $(IMAGE)).zst WARMBOOT_PEER=$(abspath $(PEER)).zst \
 	WARMBOOT_PAYLOAD=$(abspath $(PAYLOAD)) WARMBOOT_PAYLOAD_IMAGE=$(abspath $(PAYLOAD_IMAGE)) \

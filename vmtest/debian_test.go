@@ -200,8 +200,17 @@ type debSystem struct {
 // reboots in place (the firmware path of a benchmark) instead of ending
 // QEMU.
 func debianInstalled(t testing.TB, stock bool) *debSystem {
+	return installedOn(t, os.Getenv("WARMBOOT_DEBIAN"), stock, nil)
+}
+
+// installedOn is debianInstalled on the system in sys (images/debian's
+// directory), with extra files on the transfer disk; with nic set the
+// VM has it (QEMU's -nic), else none.
+func installedOn(t testing.TB, sys string, stock bool, o *sysOptions) *debSystem {
 	swapSetup(t)
-	sys := os.Getenv("WARMBOOT_DEBIAN")
+	if o == nil {
+		o = &sysOptions{}
+	}
 	deb := os.Getenv("WARMBOOT_DEB")
 	read := func(f string) string {
 		b, err := os.ReadFile(filepath.Join(sys, f))
@@ -220,11 +229,16 @@ func debianInstalled(t testing.TB, stock bool) *debSystem {
 	// What the operator brings: the package, the bootloader image built
 	// with the test key (enforce), the host signing key, a second kernel.
 	files := map[string]disk.File{
-		"/warmboot.deb":        {Src: deb},
-		"/vmlinuz":             {Src: kernel},
-		"/initramfs.cpio.zst":  {Src: bootloaderZst},
-		"/host.sec":            {Data: trust.MarshalSecret(signKey)},
-		"/linux-image-new.deb": {Src: filepath.Join(sys, "linux-image-new.deb")},
+		"/warmboot.deb":       {Src: deb},
+		"/vmlinuz":            {Src: kernel},
+		"/initramfs.cpio.zst": {Src: bootloaderZst},
+		"/host.sec":           {Data: trust.MarshalSecret(signKey)},
+	}
+	if _, err := os.Stat(filepath.Join(sys, "linux-image-new.deb")); err == nil {
+		files["/linux-image-new.deb"] = disk.File{Src: filepath.Join(sys, "linux-image-new.deb")}
+	}
+	for name, f := range o.files {
+		files[name] = f
 	}
 	size, initrd := 96, filepath.Join(sys, "initrd.img")
 	if stock {
@@ -234,7 +248,7 @@ func debianInstalled(t testing.TB, stock bool) *debSystem {
 	xfer := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "xfer", SizeMiB: size, Files: files}}})
 
 	s.fw = func() *debVM {
-		return bootDebian(t, s.root, xfer, filepath.Join(sys, "vmlinuz"), initrd, s.cmdline, !stock)
+		return bootDebian(t, s.root, xfer, filepath.Join(sys, "vmlinuz"), initrd, s.cmdline+o.cmdline, !stock, o.nic)
 	}
 	d := s.fw()
 	s.d = d
@@ -254,6 +268,16 @@ func debianInstalled(t testing.TB, stock bool) *debSystem {
 	return s
 }
 
+// sysOptions are what a test adds to the Debian system it boots.
+type sysOptions struct {
+	// files go on the transfer disk.
+	files map[string]disk.File
+	// nic is QEMU's -nic for the VM ("" for none).
+	nic string
+	// cmdline is added to the firmware's command line (GRUB's entry).
+	cmdline string
+}
+
 // debVM is the Debian system in QEMU, driven at root's shell on the
 // serial console.
 type debVM struct {
@@ -266,8 +290,11 @@ type debVM struct {
 // bootDebian boots the Debian system as its firmware would (QEMU's
 // -kernel: Debian's kernel and initrd with GRUB's command line), with the
 // transfer disk as vdb.
-func bootDebian(t testing.TB, root, xfer, vmlinuz, initrd, cmdline string, noReboot bool) *debVM {
+func bootDebian(t testing.TB, root, xfer, vmlinuz, initrd, cmdline string, noReboot bool, nic string) *debVM {
 	t.Helper()
+	if nic == "" {
+		nic = "none"
+	}
 	c := &console{}
 	args := []string{"-drive", "file=" + root + ",if=virtio,format=qcow2",
 		"-drive", "file=" + xfer + ",if=virtio,format=raw,readonly=on"}
@@ -275,7 +302,7 @@ func bootDebian(t testing.TB, root, xfer, vmlinuz, initrd, cmdline string, noReb
 		args = append(args, "-no-reboot")
 	}
 	vm := qemu.StartT(t, "debian", qemu.ArchAMD64,
-		qemu.WithQEMUCommand("qemu-system-x86_64 -machine q35 "+os.Getenv("WARMBOOT_QEMU_ACCEL")+" -cpu max -m 2G -smp 2 -nic none"),
+		qemu.WithQEMUCommand("qemu-system-x86_64 -machine q35 "+os.Getenv("WARMBOOT_QEMU_ACCEL")+" -cpu max -m 2G -smp 2 -nic "+nic),
 		qemu.WithKernel(vmlinuz),
 		qemu.WithInitramfs(initrd),
 		qemu.WithAppendKernel(cmdline),

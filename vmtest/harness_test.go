@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	var missing []string
-	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR", "WARMBOOT_PAYLOAD", "WARMBOOT_PAYLOAD_IMAGE", "WARMBOOT_DEB", "WARMBOOT_DEBIAN", "WARMBOOT_UKIFY"} {
+	for _, v := range []string{"VMTEST_QEMU", "VMTEST_KERNEL", "WARMBOOT_IMAGE", "WARMBOOT_KERNEL_DIR", "WARMBOOT_PAYLOAD", "WARMBOOT_PAYLOAD_IMAGE", "WARMBOOT_DEB", "WARMBOOT_DEBIAN", "WARMBOOT_TRIXIE", "WARMBOOT_UKIFY"} {
 		if os.Getenv(v) == "" {
 			missing = append(missing, v)
 		}
@@ -189,7 +189,7 @@ func parallel(t *testing.T) {
 
 // runtimes are the tests that take longest, in seconds (the rest ~30).
 var runtimes = map[string]int{
-	"TestDebian": 925, "TestDebianGRUBFallback": 865, "TestTrialFallback": 305, "TestSwapSoak": 287,
+	"TestDebian": 925, "TestDebianGRUBFallback": 865, "TestTrixie": 900, "TestTrialFallback": 305, "TestSwapSoak": 287,
 	"TestBLSBootCounting": 93, "TestSwapUEFI": 67, "TestImageReproducible": 64, "TestSwapKernel": 62,
 	"TestSwapEntry": 61, "TestGRUBNextEntry": 48, "TestSwapDirect": 42, "TestSwapPayload": 40,
 }

@@ -212,11 +212,11 @@ func TestIdentity(t *testing.T) {
 }
 
 func TestRules(t *testing.T) {
-	r, err := ParseRules([]byte("# the laptop's wifi comes and goes\nignore net/wl*\nignore input/*  # USB\ncarrier no\nwait 2m\n"))
+	r, err := ParseRules([]byte("# the laptop's wifi comes and goes\nignore net/wl*\nignore input/*  # USB\nignore input/AT Translated Set 2 keyboard\ncarrier no\nwait 2m\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Rules{Ignore: []string{"net/wl*", "input/*"}, NoCarrier: true, Wait: 2 * time.Minute}, r); diff != "" {
+	if diff := cmp.Diff(Rules{Ignore: []string{"net/wl*", "input/*", "input/AT Translated Set 2 keyboard"}, NoCarrier: true, Wait: 2 * time.Minute}, r); diff != "" {
 		t.Errorf("ParseRules (-want +got):\n%s", diff)
 	}
 	if r, err := ParseRules(nil); err != nil || r.Wait != DefaultWait || r.Off {
@@ -225,7 +225,7 @@ func TestRules(t *testing.T) {
 	if r, _ := ParseRules([]byte("check off\n")); !r.Off {
 		t.Errorf("check off: %+v", r)
 	}
-	for _, bad := range []string{"ignore [", "wait forever", "wait 11m", "wait -1s", "carrier maybe", "check later", "frobnicate yes", "ignore", "ignore a b"} {
+	for _, bad := range []string{"ignore [", "wait forever", "wait 11m", "wait -1s", "carrier maybe", "check later", "frobnicate yes", "ignore", "carrier no yes"} {
 		if _, err := ParseRules([]byte("# x\n" + bad + "\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
 			t.Errorf("ParseRules(%q) = %v; want an error at line 2", bad, err)
 		}

@@ -17,7 +17,8 @@ import (
 // line ("#" starts a comment):
 //
 //	ignore net/wl*        a loss whose ID matches does not count (path.Match:
-//	ignore input/*        pci/ADDRESS, net/NAME, block/NAME, input/NAME)
+//	ignore input/*        pci/ADDRESS, net/NAME, block/NAME, input/NAME; the
+//	                      rest of the line, spaces and all)
 //	carrier no            a link that lost its carrier counts only if it is gone
 //	wait 60s              how long devices get to come back (default 30s, at most 10m)
 //	check off             no device check
@@ -62,18 +63,23 @@ func ParseRules(b []byte) (Rules, error) {
 		bad := func(format string, a ...any) (Rules, error) {
 			return Rules{Wait: DefaultWait}, fmt.Errorf("line %d: "+format, append([]any{n}, a...)...)
 		}
-		if len(f) != 2 {
-			return bad("%q: want a setting and one value (ignore PATTERN, carrier yes|no, wait DURATION, check on|off)", strings.TrimSpace(line))
-		}
-		switch f[0] {
-		case "ignore":
-			if _, err := path.Match(f[1], ""); err != nil {
-				return bad("ignore %q: %v", f[1], err)
+		if f[0] == "ignore" {
+			// The rest of the line: input devices' names have spaces
+			// ("input/AT Translated Set 2 keyboard").
+			p := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "ignore"))
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				return bad("ignore %q: not a pattern (path.Match: pci/ADDRESS, net/NAME, block/NAME, input/NAME)", p)
 			}
 			if len(r.Ignore) >= 1024 {
 				return bad("more than 1024 ignore lines")
 			}
-			r.Ignore = append(r.Ignore, f[1])
+			r.Ignore = append(r.Ignore, p)
+			continue
+		}
+		if len(f) != 2 {
+			return bad("%q: want a setting and one value (ignore PATTERN, carrier yes|no, wait DURATION, check on|off)", strings.TrimSpace(line))
+		}
+		switch f[0] {
 		case "carrier":
 			switch f[1] {
 			case "yes":

@@ -1,13 +1,16 @@
 #!/bin/bash
-# mkdebian.sh: builds (once) the stock Debian 12 system TestDebian runs,
-# and prints the directory holding it. Cached outside the work tree
+# mkdebian.sh [bookworm|trixie]: builds (once) the stock Debian system a
+# VM test runs (Debian 12 for TestDebian, the default; Debian 13 for
+# TestTrixie: systemd 257, with soft-reboot), and prints the directory
+# holding it. Cached outside the work tree
 # ($WARMBOOT_CACHE, default ~/.cache/warmboot) under a key of everything
 # that shapes it (this script: the package list, the suites, the
 # settings; and the two kernel packages chosen); the two newest are kept.
 #
 # The system is what an operator's server has, from Debian's own packages
-# (mmdebstrap, minbase + the list below, bookworm and bookworm-security):
-# systemd 252, Debian's kernel one security update behind the newest,
+# (mmdebstrap, minbase + the list below; bookworm and bookworm-security:
+# systemd 252, Debian's kernel one security update behind the newest;
+# trixie: systemd 257, its one kernel, 6.12),
 # its initramfs-tools initrd (MODULES=dep, below), GRUB's own update-grub
 # config. Its first boot (here, in QEMU) runs update-grub, as the
 # installer would have.
@@ -19,11 +22,12 @@
 #   initrd.stock  the stock MODULES=most initrd (30 MB) mmdebstrap made
 #   uuid        the root filesystem's UUID
 #   cmdline     the command line GRUB's entry gives
-#   old, new    the installed kernel release and the newer one
-#   linux-image-new.deb  the newer kernel's Debian package, re-packed
-#               with only the modules this VM uses (a virtio disk, ext4)
-#               so that installing it under TCG takes seconds, for the
-#               upgrade test
+#   old, new    the installed kernel release and the newer one (trixie:
+#               both the installed one)
+#   linux-image-new.deb  (bookworm) the newer kernel's Debian package,
+#               re-packed with only the modules this VM uses (a virtio
+#               disk, ext4) so that installing it under TCG takes seconds,
+#               for the upgrade test
 set -euo pipefail
 # The directory is this script's only standard output (the Makefile takes
 # it with $(...)): everything else, whatever tool prints it and however
@@ -32,45 +36,67 @@ set -euo pipefail
 exec 3>&1 1>&2
 say_dir() { echo "$1" >&3; }
 
-suite=bookworm
-mirrors=("deb http://deb.debian.org/debian bookworm main" "deb http://deb.debian.org/debian-security bookworm-security main")
-# The two newest 6.1 kernel ABIs Debian publishes: the system runs the
-# older; the test upgrades to the newer.
-read -r old new < <(apt-cache pkgnames linux-image-6.1.0- | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' |
-	sed 's/^linux-image-//' | sort -V | tail -2 | paste -sd' ')
-if [ -z "${new:-}" ]; then
-	echo "mkdebian: apt knows fewer than two linux-image-6.1.0-N-amd64 packages (is bookworm-security in apt's sources? apt-get update)" >&2
-	exit 1
-fi
+suite=${1:-bookworm}
+case $suite in
+bookworm)
+	name=debian12
+	mirrors=("deb http://deb.debian.org/debian bookworm main" "deb http://deb.debian.org/debian-security bookworm-security main")
+	# The two newest 6.1 kernel ABIs Debian publishes: the system runs
+	# the older; the test upgrades to the newer.
+	read -r old new < <(apt-cache pkgnames linux-image-6.1.0- | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' |
+		sed 's/^linux-image-//' | sort -V | tail -2 | paste -sd' ')
+	if [ -z "${new:-}" ]; then
+		echo "mkdebian: apt knows fewer than two linux-image-6.1.0-N-amd64 packages (is bookworm-security in apt's sources? apt-get update)" >&2
+		exit 1
+	fi
+	kernelpkg=linux-image-$old
+	;;
+trixie)
+	name=debian13
+	mirrors=("deb http://deb.debian.org/debian trixie main")
+	# Its one kernel: the release is read from the system once built.
+	old= new=
+	kernelpkg=linux-image-amd64
+	;;
+*)
+	echo "usage: mkdebian.sh [bookworm|trixie]" >&2
+	exit 2
+	;;
+esac
 # kexec-tools as Debian installs it (LOAD_KEXEC=true: it loads /vmlinuz at
 # every reboot) and efibootmgr, with which operators make UEFI boot
 # entries that start the kernel itself.
-packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-$old,initramfs-tools,zstd,e2fsprogs,grub-pc,kexec-tools,efibootmgr
+packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,$kernelpkg,initramfs-tools,zstd,e2fsprogs,grub-pc,kexec-tools,efibootmgr
 uuid=6b0c2c9e-9d3b-4a51-8a4e-5d6a3b1f0e42
 cmdline="console=ttyS0 quiet"
 
 cache=${WARMBOOT_CACHE:-$HOME/.cache/warmboot}
-key=$({ cat "$0"; echo "$old $new"; } | sha256sum | cut -c1-16)
-dir=$cache/debian12-$key
+key=$({ cat "$0"; echo "$suite $old $new"; } | sha256sum | cut -c1-16)
+dir=$cache/$name-$key
 if [ -e "$dir/disk.img" ]; then
 	say_dir "$dir"
 	exit 0
 fi
 mkdir -p "$cache"
-exec 9>"$cache/debian12.lock"
+exec 9>"$cache/$name.lock"
 flock 9
 if [ -e "$dir/disk.img" ]; then
 	say_dir "$dir"
 	exit 0
 fi
 log() { echo "mkdebian: $*" >&2; }
-work=$(mktemp -d "$cache/debian12-build.XXXXXX")
+work=$(mktemp -d "$cache/$name-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 
-log "mmdebstrap $suite ($packages; downloading linux-image-$new)"
-timeout 1800 mmdebstrap --quiet --variant=minbase --include="$packages" \
-	--customize-hook='chroot "$1" sh -c "cd /tmp && apt-get download -q linux-image-'"$new"'" && mv "$1"/tmp/linux-image-*.deb "'"$work"'/new.deb"' \
+hooks=()
+if [ -n "$new" ]; then
+	log "mmdebstrap $suite ($packages; downloading linux-image-$new)"
+	hooks=(--customize-hook='chroot "$1" sh -c "cd /tmp && apt-get download -q linux-image-'"$new"'" && mv "$1"/tmp/linux-image-*.deb "'"$work"'/new.deb"')
+else
+	log "mmdebstrap $suite ($packages)"
+fi
+timeout 1800 mmdebstrap --quiet --variant=minbase --include="$packages" "${hooks[@]}" \
 	"$suite" "$work/root.tar" "${mirrors[@]}"
 
 log "configuring the root filesystem"
@@ -118,19 +144,26 @@ WantedBy=multi-user.target
 UNIT
 ln -s /etc/systemd/system/wbtest-firstboot.service "$r/etc/systemd/system/multi-user.target.wants/wbtest-firstboot.service"
 sed -i 's/^MODULES=.*/MODULES=dep/' "$r/etc/initramfs-tools/initramfs.conf"
+if [ -z "$old" ]; then
+	old=$(basename "$(ls -1 "$r"/boot/vmlinuz-* | sort -V | tail -1)")
+	old=${old#vmlinuz-}
+	new=$old
+fi
 rel=$old
 cp "$r/boot/vmlinuz-$rel" "$work/vmlinuz"
 cp "$r/boot/initrd.img-$rel" "$work/initrd.stock"
 
-log "re-packing linux-image-$new with the modules this VM uses"
-p=$work/kpkg
-dpkg-deb -R "$work/new.deb" "$p"
-rm "$work/new.deb"
-(cd "$p/lib/modules/$new/kernel" && find . -mindepth 1 -maxdepth 1 ! -name fs ! -name lib ! -name crypto ! -name drivers -exec rm -rf {} + &&
-	find drivers -mindepth 1 -maxdepth 1 ! -name block ! -name virtio ! -name char -exec rm -rf {} +)
-(cd "$p" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$p/DEBIAN/md5sums"
-dpkg-deb -Zgzip -z1 --root-owner-group --build "$p" "$work/linux-image-new.deb" >/dev/null
-rm -rf "$p"
+if [ -e "$work/new.deb" ]; then
+	log "re-packing linux-image-$new with the modules this VM uses"
+	p=$work/kpkg
+	dpkg-deb -R "$work/new.deb" "$p"
+	rm "$work/new.deb"
+	(cd "$p/lib/modules/$new/kernel" && find . -mindepth 1 -maxdepth 1 ! -name fs ! -name lib ! -name crypto ! -name drivers -exec rm -rf {} + &&
+		find drivers -mindepth 1 -maxdepth 1 ! -name block ! -name virtio ! -name char -exec rm -rf {} +)
+	(cd "$p" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$p/DEBIAN/md5sums"
+	dpkg-deb -Zgzip -z1 --root-owner-group --build "$p" "$work/linux-image-new.deb" >/dev/null
+	rm -rf "$p"
+fi
 
 log "making the disk"
 mke2fs -q -t ext4 -U "$uuid" -L debian -d "$r" "$work/root.ext4" 3G
@@ -159,9 +192,12 @@ echo "$new" >"$work/new"
 echo "$uuid" >"$work/uuid"
 echo "root=UUID=$uuid ro $cmdline" >"$work/cmdline"
 mkdir -p "$dir.new"
-mv "$work"/{disk.img,vmlinuz,initrd.img,initrd.stock,uuid,cmdline,old,new,linux-image-new.deb,firstboot.log} "$dir.new/"
+mv "$work"/{disk.img,vmlinuz,initrd.img,initrd.stock,uuid,cmdline,old,new,firstboot.log} "$dir.new/"
+if [ -e "$work/linux-image-new.deb" ]; then
+	mv "$work/linux-image-new.deb" "$dir.new/"
+fi
 mv "$dir.new" "$dir"
 # Keep the two newest.
-ls -1dt "$cache"/debian12-*/ 2>/dev/null | grep -v build | tail -n +3 | xargs -r rm -rf
+ls -1dt "$cache/$name"-*/ 2>/dev/null | grep -v build | tail -n +3 | xargs -r rm -rf
 log "built in $((SECONDS - start)) s"
 say_dir "$dir"

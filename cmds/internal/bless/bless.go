@@ -113,10 +113,12 @@ func Bless(root string, log *slog.Logger, o Options) error {
 		// counter nor a one-shot), only the watchdog is stopped.
 		oneShots, src = nil, entry.Source{}
 	}
+	st, notes := trial.MarkGood(st, trial.Good{Running: run, Pin: o.Pin, Now: o.Now()})
+	// Counted from the state as this bless leaves it: a trial it finds
+	// failed (the firmware's loader booted another entry) is a fallback.
 	seen, running := st, b
 	running.Entry = run.ID
 	defer func() { observe(root, log, running, &seen, o, false) }()
-	st, notes := trial.MarkGood(st, trial.Good{Running: run, Pin: o.Pin, Now: o.Now()})
 	saveErr := lockErr
 	if !errors.Is(lockErr, state.ErrLockBusy) {
 		saveErr = state.Save(r, file, st)

@@ -173,3 +173,25 @@ func TestBlessDeviceCheckOff(t *testing.T) {
 		t.Errorf("Bless = %v; said %s", err, said.String())
 	}
 }
+
+// The trial failed and the firmware's loader booted the fallback: bless
+// records the failure and counts a fallback (and the trial), once.
+func TestBlessCountsFallback(t *testing.T) {
+	root, began := kexecd(t)
+	b := handoff.Booted{Entry: "old", Boots: strings.Repeat("o", 64), By: "warmboot"}
+	data, _ := b.Marshal()
+	os.WriteFile(filepath.Join(root, "run/warmboot/booted.json"), data, 0o644)
+	o := Options{Now: func() time.Time { return began.Add(time.Minute) }}
+	var said bytes.Buffer
+	for range 2 {
+		if err := Bless(root, clog.New(&said, "bless"), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(said.String(), "failed") {
+		t.Errorf("bless said %s; want the trial's failure", said.String())
+	}
+	if c, _ := metrics.Load(root); c.Fallbacks != 1 || c.Trials != 1 || c.Entry != "old" {
+		t.Errorf("counts = %+v; want one trial, one fallback", c)
+	}
+}
