@@ -135,11 +135,17 @@ func TestTrixie(t *testing.T) {
 	d.ok("sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT=.*/GRUB_CMDLINE_LINUX_DEFAULT=\"quiet wbtest=1\"/' /etc/default/grub && update-grub 2>/dev/null && warmsign sign -key /root/host.sec -root / -all >/dev/null")
 	d.ok("systemctl enable wbtest-breaknic.service")
 	nics := d.ok("ls /sys/bus/pci/drivers/virtio-pci/ | grep -c '^0000:'")
-	out = d.ok("warmswap -dry-run")
+	// GRUB has no entry with the old command line left: nothing on the
+	// firmware's path boots the running entry, so the trial is
+	// unprotected (said, and refused without -unprotected).
+	if out, code := d.run("warmswap -dry-run 2>&1"); code != 1 || !strings.Contains(out, "warmswap: refused: protection:") {
+		t.Errorf("warmswap -dry-run after the command line changed: exit %d:\n%s", code, out)
+	}
+	out = d.ok("warmswap -dry-run -unprotected")
 	if !strings.Contains(out, "check ok: mode: kexec: the target boots another kernel, initrd or command line") {
 		t.Errorf("warmswap -dry-run after the command line changed:\n%s", out)
 	}
-	d.send("warmswap")
+	d.send("warmswap -unprotected")
 	d.expect("handing over to systemctl kexec", "warmboot: starting")
 	if err := d.vm.Wait(); err != nil {
 		t.Fatalf("the boot whose NIC did not come back did not restart through the firmware (QEMU -no-reboot): %v", err)

@@ -27,6 +27,10 @@ const Version = 1
 // MaxRecord bounds a record.
 const MaxRecord = 64 << 10
 
+// MaxBooted bounds a booted record: it holds the record that asked for
+// the boot, indented one level deeper, and more.
+const MaxBooted = 256 << 10
+
 // Record is what the running system tells the bootloader it re-enters
 // (warmswap writes it): which entry to boot and why. It is a request:
 // the bootloader still applies its own verification policy.
@@ -212,6 +216,8 @@ type Booted struct {
 	Trust    string          `json:"trust,omitempty"`
 	Handoff  *Record         `json:"handoff,omitempty"`
 	Timeline json.RawMessage `json:"timeline,omitempty"`
+	// CheckDropped says why the handoff's device check is not here.
+	CheckDropped string `json:"device_check_dropped,omitempty"`
 }
 
 // bootedV1 is a Booted as version 1 wrote it: the source as a string,
@@ -221,17 +227,28 @@ type bootedV1 struct {
 	Source string `json:"source,omitempty"`
 }
 
-// Marshal writes b as JSON, as version BootedVersion.
+// Marshal writes b as JSON, as version BootedVersion. A record larger
+// than MaxBooted loses the handoff's device check (the inventory of a
+// machine with very many devices), and says so in CheckDropped, rather
+// than be a record the booted system cannot read.
 func (b Booted) Marshal() ([]byte, error) {
 	b.Version = BootedVersion
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil || len(data) <= MaxBooted || b.Handoff == nil || b.Handoff.Check == nil {
+		return data, err
+	}
+	h := *b.Handoff
+	h.Check = nil
+	b.Handoff = &h
+	b.CheckDropped = fmt.Sprintf("the devices before the kexec made this record larger than %d bytes: no device check", MaxBooted)
 	return json.MarshalIndent(b, "", "  ")
 }
 
 // ParseBooted reads a Booted record of version BootedVersion or 1 (its
 // source parsed back into an entry.Source); Version says which it was.
 func ParseBooted(data []byte) (Booted, error) {
-	if len(data) > MaxRecord {
-		return Booted{}, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxRecord)
+	if len(data) > MaxBooted {
+		return Booted{}, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxBooted)
 	}
 	var v struct {
 		Version int `json:"version"`

@@ -15,7 +15,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,10 +49,25 @@ type Function struct {
 
 // Link is a network interface backed by a device.
 type Link struct {
-	Name    string `json:"name"`
-	MAC     string `json:"mac"`
-	Driver  string `json:"driver,omitempty"`
-	Carrier bool   `json:"carrier"`
+	Name string `json:"name"`
+	MAC  string `json:"mac"`
+	// Port is the PCI function it hangs from and its port on it
+	// ("0000:3b:00.1/0"): what it is known by, as the ports of a bond
+	// share the bond's MAC and names may change across kernels; "" when
+	// it hangs from no PCI function (then its MAC).
+	Port   string `json:"port,omitempty"`
+	Driver string `json:"driver,omitempty"`
+	// Down says it is administratively down (no IFF_UP); Carrier, that
+	// its link is established.
+	Down    bool `json:"down,omitempty"`
+	Carrier bool `json:"carrier"`
+}
+
+func (l Link) key() string {
+	if l.Port != "" {
+		return "port " + l.Port
+	}
+	return "mac " + l.MAC
 }
 
 // Block is a whole block device (not a partition).
@@ -101,15 +118,19 @@ func Take(root string) Inventory {
 		if isVF(filepath.Join(p, "device")) {
 			continue
 		}
-		inv.Net = append(inv.Net, Link{Name: d, MAC: read(p, "address"), Driver: link(filepath.Join(p, "device"), "driver"), Carrier: read(p, "carrier") == "1"})
+		inv.Net = append(inv.Net, Link{Name: d, MAC: read(p, "address"), Port: port(p), Driver: link(filepath.Join(p, "device"), "driver"),
+			Down: !up(read(p, "flags")), Carrier: read(p, "carrier") == "1"})
 	}
 	for _, d := range dir(filepath.Join(sys, "class/block")) {
 		p := filepath.Join(sys, "class/block", d)
 		if _, err := os.Stat(filepath.Join(p, "partition")); err == nil {
 			continue
 		}
-		if strings.HasPrefix(d, "loop") || strings.HasPrefix(d, "ram") || strings.HasPrefix(d, "zram") || strings.HasPrefix(d, "dm-") || strings.HasPrefix(d, "md") {
-			continue // made by software, not found on a bus
+		if _, err := os.Stat(filepath.Join(p, "device")); err != nil {
+			continue // made by software, on no bus: loop, dm, md, nbd, zram, a zvol
+		}
+		if s := read(p, "size"); s == "" || s == "0" {
+			continue // no medium (an empty card reader, a CD drive)
 		}
 		inv.Block = append(inv.Block, Block{Name: d, Sectors: read(p, "size"), ID: blockID(p)})
 	}
@@ -118,6 +139,9 @@ func Take(root string) Inventory {
 			continue // event*, mouse*: the same devices' handlers
 		}
 		p := filepath.Join(sys, "class/input", d)
+		if t, err := filepath.EvalSymlinks(p); err == nil && strings.Contains(filepath.ToSlash(t), "/devices/virtual/") {
+			continue // made by software: uinput (a remapping daemon's keyboard)
+		}
 		inv.Input = append(inv.Input, Input{Name: read(p, "name"), Phys: read(p, "phys")})
 	}
 	return inv
@@ -187,6 +211,35 @@ func blockID(p string) string {
 		return ""
 	}
 	return "pci:" + addr
+}
+
+// port is Link.Port of the link at p (/sys/class/net/NAME).
+func port(p string) string {
+	t, err := filepath.EvalSymlinks(filepath.Join(p, "device"))
+	if err != nil {
+		return ""
+	}
+	addr := ""
+	for _, c := range strings.Split(filepath.ToSlash(t), "/") {
+		if isPCIAddress(c) {
+			addr = c
+		}
+	}
+	if addr == "" {
+		return ""
+	}
+	dp := read(p, "dev_port")
+	if dp == "" {
+		dp = "0"
+	}
+	return addr + "/" + dp
+}
+
+// up reads IFF_UP from a link's flags ("0x1003"); unreadable flags are
+// taken for up, so that a carrier lost is not overlooked.
+func up(flags string) bool {
+	f, err := strconv.ParseUint(strings.TrimPrefix(flags, "0x"), 16, 32)
+	return err != nil || f&1 != 0
 }
 
 // isPCIAddress says s is a PCI function's address ("0000:00:1f.6").
@@ -262,19 +315,31 @@ func Compare(before, after Inventory, r Rules) []Loss {
 			add("pci", f.Address, "%s (%s) has no driver; %s drove it before", f.ID, f.Class, f.Driver)
 		}
 	}
-	links := map[string]Link{}
+	// Links are known by their port, else their MAC (names may change
+	// across kernels); several with one MAC (a bond's ports) are told
+	// apart by name.
+	links := map[string][]Link{}
 	for _, l := range after.Net {
-		links[l.MAC] = l // names may change across kernels; the MAC does not
+		links[l.key()] = append(links[l.key()], l)
 	}
 	for _, l := range before.Net {
 		if !l.Carrier {
 			continue
 		}
-		a, ok := links[l.MAC]
-		switch {
-		case !ok:
+		cands := links[l.key()]
+		i := slices.IndexFunc(cands, func(a Link) bool { return a.Name == l.Name })
+		if i < 0 && len(cands) > 0 {
+			i = 0
+		}
+		if i < 0 {
 			add("net", l.Name, "link %s (%s) is gone; it had carrier before", l.Name, l.MAC)
-		case !a.Carrier && !r.NoCarrier:
+			continue
+		}
+		a := cands[i]
+		links[l.key()] = slices.Delete(slices.Clone(cands), i, i+1)
+		// A link the booted system has not brought up (yet) says nothing
+		// about its device: only presence counts then.
+		if !a.Carrier && !a.Down && !r.NoCarrier {
 			add("net", l.Name, "link %s (%s) has no carrier; it had before", a.Name, l.MAC)
 		}
 	}
@@ -304,6 +369,24 @@ func Compare(before, after Inventory, r Rules) []Loss {
 			continue
 		}
 		inputs[k]--
+	}
+	return out
+}
+
+// Worked is inv with only what Compare looks at in a "before" inventory:
+// PCI functions with a driver, links with carrier, disks, input devices
+// (a smaller record to hand over).
+func Worked(inv Inventory) Inventory {
+	out := Inventory{Version: inv.Version, Block: inv.Block, Input: inv.Input}
+	for _, f := range inv.PCI {
+		if f.Driver != "" {
+			out.PCI = append(out.PCI, f)
+		}
+	}
+	for _, l := range inv.Net {
+		if l.Carrier {
+			out.Net = append(out.Net, l)
+		}
 	}
 	return out
 }

@@ -26,6 +26,7 @@ func newMachine(t *testing.T) machine {
 	m.net("eth0", "52:54:00:12:34:56", "e1000e", "1", true)
 	m.net("lo", "00:00:00:00:00:00", "", "1", false)
 	m.file("sys/class/block/nvme0n1/size", "1000215216")
+	m.file("sys/class/block/nvme0n1/device/state", "live")
 	m.file("sys/class/block/nvme0n1p1/size", "1048576")
 	m.file("sys/class/block/nvme0n1p1/partition", "1")
 	m.file("sys/class/block/loop0/size", "0")
@@ -160,6 +161,7 @@ func TestIdentity(t *testing.T) {
 		m.file(d+"/size", size)
 		if wwid != "" {
 			m.file(d+"/wwid", wwid)
+			m.file(d+"/device/state", "running")
 		}
 		if pci != "" {
 			dev := filepath.Join(m.root, "sys/devices/pci0000:00", pci, "host0/target0:0:"+name)

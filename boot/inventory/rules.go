@@ -3,6 +3,7 @@ package inventory
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -127,4 +128,39 @@ func Settle(before Inventory, r Rules, take func() Inventory, now func() time.Ti
 		}
 		sleep(time.Second)
 	}
+}
+
+// CheckedFile records this boot's device check (bless), so that it is
+// done once per boot (a second bless, or one after a soft reboot, which
+// keeps /run and the kernel, reads it) and so that a swap from a boot
+// whose check failed goes through the firmware.
+const CheckedFile = "/run/warmboot/device-check.json"
+
+// Checked is what CheckedFile holds.
+type Checked struct {
+	OK   bool     `json:"ok"`
+	Lost []string `json:"lost,omitempty"`
+}
+
+// ReadChecked reads root's CheckedFile; ok is false when there is none
+// (or it is unreadable: no check is known to have run).
+func ReadChecked(root string) (c Checked, ok bool) {
+	data, err := os.ReadFile(filepath.Join(root, CheckedFile))
+	if err != nil || len(data) > 1<<20 || json.Unmarshal(data, &c) != nil {
+		return Checked{}, false
+	}
+	return c, true
+}
+
+// WriteChecked writes root's CheckedFile.
+func WriteChecked(root string, c Checked) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(root, CheckedFile)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
 }

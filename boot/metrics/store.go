@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/warmboot/warmboot/boot/state"
@@ -92,6 +93,11 @@ func Save(root string, c Counts) error {
 // does a file that cannot be written; the counts f made are kept where
 // they can be.
 func Update(root string, f func(*Counts)) (string, error) {
+	// warmswap and bless may count at once (an orchestrator's swap while
+	// the bless unit waits for devices): one at a time.
+	if unlock, err := lock(root); err == nil {
+		defer unlock()
+	}
 	c, lerr := Load(root)
 	f(&c)
 	errs := []error{lerr}
@@ -206,4 +212,22 @@ func (c *Counts) Abandon() {
 		}
 		c.Pending = nil
 	}
+}
+
+// lock holds an exclusive lock on the counts (flock on a file beside
+// them) until unlock.
+func lock(root string) (unlock func(), err error) {
+	p := filepath.Join(root, CountsFile+".lock")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
 }

@@ -47,6 +47,10 @@ type Facts struct {
 	// Unsafe, when not empty, is why kexec into the target's kernel is
 	// not safe on this machine (a device that did not survive one).
 	Unsafe string
+	// DevicesLost, when not empty, is why this boot's devices are not
+	// all working (its own device check failed): only the firmware's
+	// POST brings them back, whatever the target.
+	DevicesLost string
 }
 
 // Same says the target boots exactly what runs.
@@ -77,6 +81,8 @@ func Decide(f Facts) (Decision, error) {
 		return Decision{Soft, "asked for (-mode soft): the target boots the running kernel, initrds and command line"}, nil
 	case Kexec:
 		switch {
+		case f.DevicesLost != "":
+			return Decision{}, fmt.Errorf("-mode kexec refused: %s; use -mode firmware or auto", f.DevicesLost)
 		case f.NeverKexec != "":
 			return Decision{}, fmt.Errorf("-mode kexec refused: %s; use -mode firmware or auto", f.NeverKexec)
 		case f.Unsafe != "":
@@ -88,6 +94,8 @@ func Decide(f Facts) (Decision, error) {
 		return Decision{}, fmt.Errorf("-mode %q: want auto, kexec, soft or firmware", f.Asked)
 	}
 	switch {
+	case f.DevicesLost != "":
+		return Decision{Firmware, f.DevicesLost + ": through the firmware, whose POST brings them back"}, nil
 	case same && f.SoftReboot:
 		return Decision{Soft, "the target boots the running kernel, initrds and command line: only userspace restarts (systemctl soft-reboot)"}, nil
 	case f.NeverKexec != "":

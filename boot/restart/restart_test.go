@@ -33,6 +33,9 @@ func TestDecide(t *testing.T) {
 		{"asked kexec, unsafe", Facts{Asked: Kexec, Running: a, Target: b, Unsafe: unsafe}, "", "-mode kexec refused: " + unsafe},
 		{"asked kexec, never-kexec", Facts{Asked: Kexec, Running: a, Target: b, NeverKexec: never}, "", "-mode kexec refused: " + never},
 		{"asked kexec", Facts{Asked: Kexec, Running: a, Target: a, SoftReboot: true}, Kexec, ""},
+		{"devices lost: firmware", Facts{Asked: Auto, Running: a, Target: b, DevicesLost: "lost"}, Firmware, ""},
+		{"devices lost, same boot: firmware, not soft", Facts{Asked: Auto, Running: a, Target: a, SoftReboot: true, DevicesLost: "lost"}, Firmware, ""},
+		{"asked kexec, devices lost", Facts{Asked: Kexec, Running: a, Target: b, DevicesLost: "lost"}, "", "-mode kexec refused: lost"},
 		{"asked nonsense", Facts{Asked: "sometimes"}, "", "want auto, kexec, soft or firmware"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,10 +96,10 @@ func TestUnsafe(t *testing.T) {
 }
 
 func TestUnsafeBad(t *testing.T) {
+	k := strings.Repeat("ab", 32)
 	for name, data := range map[string]string{
 		"not json":      "kernel abc",
 		"other version": `{"version":2,"kernels":[]}`,
-		"bad digest":    `{"version":1,"kernels":[{"kernel":"../etc","devices":[]}]}`,
 		"too large":     strings.Repeat(" ", maxUnsafeFile+1),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -105,13 +108,38 @@ func TestUnsafeBad(t *testing.T) {
 			os.MkdirAll(filepath.Dir(p), 0o755)
 			os.WriteFile(p, []byte(data), 0o644)
 			u, err := ReadUnsafe(root)
-			if err == nil || !strings.Contains(err.Error(), UnsafeFile) || !strings.Contains(err.Error(), "remove it") {
+			if err == nil || !strings.Contains(err.Error(), UnsafeFile) || !strings.Contains(err.Error(), "warmswap -clear-unsafe") {
 				t.Errorf("ReadUnsafe = %v; want an error naming the file and the fix", err)
 			}
-			if len(u.Kernels) != 0 {
-				t.Errorf("ReadUnsafe kept %+v from a bad file", u.Kernels)
+			// Unreadable, no kernel is known safe.
+			if w := u.Why(k); !strings.Contains(w, "unreadable") {
+				t.Errorf("Why with an unreadable record = %q", w)
+			}
+			// Recording a loss keeps the unreadable file aside.
+			u.Add(UnsafeKernel{Kernel: k, Devices: []string{"net/x: gone"}})
+			if err := WriteUnsafe(root, u); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(p + ".unreadable"); string(b) != data {
+				t.Errorf("the unreadable record was not kept aside")
+			}
+			if got, err := ReadUnsafe(root); err != nil || got.Why(k) == "" || len(got.Kernels) != 1 {
+				t.Errorf("after recording: %+v, %v", got, err)
 			}
 		})
+	}
+	// One bad entry is left out, the others hold; digests in upper case
+	// are read.
+	root := t.TempDir()
+	p := filepath.Join(root, UnsafeFile)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte(`{"version":1,"kernels":[{"kernel":"../etc","devices":[]},{"kernel":"`+strings.ToUpper(k)+`","devices":["net/x: gone"]}]}`), 0o644)
+	u, err := ReadUnsafe(root)
+	if err == nil || !strings.Contains(err.Error(), "left out") || !strings.Contains(err.Error(), UnsafeFile) {
+		t.Errorf("ReadUnsafe = %v; want the bad entry named", err)
+	}
+	if u.Why(k) == "" || len(u.Kernels) != 1 || u.Unreadable != "" {
+		t.Errorf("record = %+v; want the good entry kept", u)
 	}
 }
 

@@ -37,6 +37,9 @@ const (
 type Unsafe struct {
 	Version int            `json:"version"`
 	Kernels []UnsafeKernel `json:"kernels"`
+	// Unreadable, when set, is why the file could not be read: then no
+	// kernel is known to be safe (Why says so for every kernel).
+	Unreadable string `json:"-"`
 }
 
 // UnsafeKernel is a kernel after whose kexec devices were lost. A kernel
@@ -82,14 +85,25 @@ func ReadUnsafe(root string) (Unsafe, error) {
 		return Unsafe{Version: UnsafeVersion}, err
 	}
 	if len(b) > maxUnsafeFile {
-		return Unsafe{Version: UnsafeVersion}, fmt.Errorf("%s: larger than %d bytes: not a record warmswap wrote (remove it)", p, maxUnsafeFile)
+		err := fmt.Errorf("%s: larger than %d bytes: not a record warmswap wrote (fix or remove it: warmswap -clear-unsafe)", p, maxUnsafeFile)
+		return Unsafe{Version: UnsafeVersion, Unreadable: err.Error()}, err
 	}
 	u, err := ParseUnsafe(b)
-	if err != nil {
-		return Unsafe{Version: UnsafeVersion}, fmt.Errorf("%s: %w (remove it: every kernel is then kexec'd again)", p, err)
+	var bad *BadEntries
+	switch {
+	case errors.As(err, &bad):
+		return u, fmt.Errorf("%s: %w (the other kernels recorded hold)", p, err)
+	case err != nil:
+		err = fmt.Errorf("%s: %w (fix or remove it: warmswap -clear-unsafe)", p, err)
+		return Unsafe{Version: UnsafeVersion, Unreadable: err.Error()}, err
 	}
 	return u, nil
 }
+
+// BadEntries are entries of a record ParseUnsafe left out.
+type BadEntries struct{ Why []string }
+
+func (e *BadEntries) Error() string { return "left out: " + strings.Join(e.Why, "; ") }
 
 // ParseUnsafe reads a record of version UnsafeVersion.
 func ParseUnsafe(b []byte) (Unsafe, error) {
@@ -106,10 +120,21 @@ func ParseUnsafe(b []byte) (Unsafe, error) {
 	if err := json.Unmarshal(b, &u); err != nil {
 		return Unsafe{}, fmt.Errorf("not a kexec-unsafe record: %v", err)
 	}
+	// An entry is left out on its own (an operator's typo does not
+	// lose the others); digests are taken in either case.
+	var bad BadEntries
+	kept := u.Kernels[:0]
 	for _, k := range u.Kernels {
+		k.Kernel = strings.ToLower(k.Kernel)
 		if !isDigest(k.Kernel) {
-			return Unsafe{}, fmt.Errorf("kernel digest %q is not 64 hex digits", k.Kernel)
+			bad.Why = append(bad.Why, fmt.Sprintf("kernel digest %q is not 64 hex digits", k.Kernel))
+			continue
 		}
+		kept = append(kept, k)
+	}
+	u.Kernels = kept
+	if len(bad.Why) > 0 {
+		return u, &bad
 	}
 	return u, nil
 }
@@ -139,6 +164,9 @@ func (u Unsafe) Find(kernel string) *UnsafeKernel {
 // Why says why kexec into kernel is unsafe here, "" when nothing says
 // it is.
 func (u Unsafe) Why(kernel string) string {
+	if u.Unreadable != "" {
+		return "the record of kernels not safe to kexec here is unreadable (" + u.Unreadable + ")"
+	}
 	k := u.Find(kernel)
 	if k == nil {
 		return ""
@@ -172,9 +200,17 @@ func (u *Unsafe) Add(k UnsafeKernel) {
 	}
 }
 
-// WriteUnsafe replaces root's record atomically (state.Write).
+// WriteUnsafe replaces root's record atomically (state.Write). An
+// unreadable record (u.Unreadable) is kept aside, as FILE.unreadable,
+// for the operator.
 func WriteUnsafe(root string, u Unsafe) error {
 	u.Version = UnsafeVersion
+	if u.Unreadable != "" {
+		p := filepath.Join(root, UnsafeFile)
+		if err := os.Rename(p, p+".unreadable"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	b, err := json.MarshalIndent(u, "", "  ")
 	if err != nil {
 		return err

@@ -483,7 +483,7 @@ func devices(env Env, kernel [32]byte, p *Plan) *handoff.DeviceCheck {
 	if take == nil {
 		take = func() inventory.Inventory { return inventory.Take(env.Root) }
 	}
-	inv := take()
+	inv := inventory.Worked(take())
 	links := 0
 	for _, l := range inv.Net {
 		if l.Carrier {
@@ -538,6 +538,9 @@ func decide(env Env, req Request, p *Plan, never string) (restart.Decision, [32]
 	if req.NoRecord || req.Later {
 		// -load: a later reboot, whatever the target boots.
 		f.Running = ""
+	}
+	if c, ok := inventory.ReadChecked(env.Root); ok && !c.OK {
+		f.DevicesLost = fmt.Sprintf("this boot's device check failed (%s; %s)", strings.Join(c.Lost, "; "), inventory.CheckedFile)
 	}
 	d, err := restart.Decide(f)
 	if err != nil {

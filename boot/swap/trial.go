@@ -138,7 +138,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	t.Target = state.Ref{ID: id, Source: p.Target.Source, Boots: tb}
 	t.Guarded = !st.LastGood.Is(id, tb)
 	if t.Guarded {
-		t.OneShot, t.Unprotected = protect(env, p, t.Fallback, boots)
+		t.OneShot, t.Unprotected = protect(env, p, t.Fallback, boots, ownOneShots(st))
 		if p.Mode != Direct {
 			// Through the bootloader, the bootloader records the trial
 			// (and uses up the one-shot entry): where it cannot write,
@@ -171,7 +171,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 // trial); another loader gets a one-shot entry (planned here, set by
 // Commit). A firmware reboot (never-kexec) goes to that loader with
 // warmboot's one-shot entry, which only warmboot reads.
-func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*state.OneShot, error) {
+func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string, ours []*state.OneShot) (*state.OneShot, error) {
 	fw := p.Firmware
 	switch {
 	case fw.Loader == coldpath.Warmboot:
@@ -188,7 +188,7 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*st
 		if err != nil {
 			return nil, fmt.Errorf("a firmware reboot starts %s, which cannot be made to boot %q once: %w", fw, p.Target.ID, err)
 		}
-		if err := pending(env, o); err != nil {
+		if err := pending(env, o, ours); err != nil {
 			return nil, err
 		}
 		return o, fmt.Errorf("a firmware reboot starts %s, made to boot %q once (%s); if it fails, %s boots its own default, which warmboot's fallback does not change", fw, p.Target.ID, o, fw.Loader)
@@ -199,12 +199,31 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string) (*st
 	if err != nil {
 		return nil, err
 	}
-	return o, pending(env, o)
+	return o, pending(env, o, ours)
 }
 
-// pending refuses to set o over a one-shot boot someone else asked for.
-func pending(env Env, o *state.OneShot) error {
-	switch cur, err := coldpath.Pending(env.Root, o); {
+// ownOneShots are the one-shots warmboot's own trials set (the state's
+// trial and one-shot entry), which a new one may replace.
+func ownOneShots(st state.State) []*state.OneShot {
+	var out []*state.OneShot
+	for _, a := range []*state.Attempt{st.Trial, st.Next} {
+		if a != nil && a.Firmware != nil {
+			out = append(out, a.Firmware)
+		}
+	}
+	return out
+}
+
+// pending refuses to set o over a one-shot boot someone else asked for:
+// one that ours (warmboot's own trials) set is replaced.
+func pending(env Env, o *state.OneShot, ours []*state.OneShot) error {
+	cur, err := coldpath.Pending(env.Root, o)
+	for _, own := range ours {
+		if cur != "" && own.Loader == o.Loader && own.Var == o.Var && own.File == o.File && own.Value == cur {
+			return nil // a trial of ours set it: its fallback gives way
+		}
+	}
+	switch {
 	case err != nil:
 		return fmt.Errorf("%w: reading %s: %v", coldpath.ErrNoOneShot, o, err)
 	case cur != "":

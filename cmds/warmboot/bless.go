@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strings"
 
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/cmds/internal/bless"
@@ -47,11 +48,22 @@ func blessCmd(args []string, stdout, stderr io.Writer) int {
 		if *onLoss != "restart" {
 			return cli.ExitDeviceLost
 		}
-		fmt.Fprintf(stdout, "warmboot: bless: restarting through the firmware into %q: warmswap -mode firmware -unprotected -entry %s\n", lost.Entry, lost.Entry)
 		// -unprotected: where the firmware starts GRUB or systemd-boot,
 		// it is made to boot this entry once, and a failure then comes
 		// back to that loader's default; this entry's kernel came up.
-		if err := restartCommand(stdout, stderr, "-mode", "firmware", "-unprotected", "-entry", lost.Entry, "-reason", "device check failed after a kexec"); err != nil {
+		args := []string{"-mode", "firmware", "-unprotected", "-reason", "device check failed after a kexec"}
+		if lost.Entry != "" && lost.Entry != "handoff" {
+			fmt.Fprintf(stdout, "warmboot: bless: restarting through the firmware into %q: warmswap %s -entry %s\n", lost.Entry, strings.Join(args, " "), lost.Entry)
+			if err := restartCommand(stdout, stderr, append(args, "-entry", lost.Entry)...); err == nil {
+				return cli.ExitDeviceLost
+			} else {
+				fmt.Fprintf(stderr, "warmboot: bless: the restart through the firmware into %q failed (%v): through the firmware into the configs' default instead\n", lost.Entry, err)
+			}
+		} else {
+			// A kernel handed over (warmswap -kernel) is in no config.
+			fmt.Fprintf(stdout, "warmboot: bless: %q is in no boot config: restarting through the firmware into the configs' default: warmswap %s\n", lost.Entry, strings.Join(args, " "))
+		}
+		if err := restartCommand(stdout, stderr, args...); err != nil {
 			fmt.Fprintf(stderr, "warmboot: bless: the restart through the firmware failed (%v): the boot stays unblessed; a trial's watchdog resets the machine into its fallback, else restart it by hand\n", err)
 		}
 		return cli.ExitDeviceLost

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,10 +47,52 @@ func TestBlessDeviceLoss(t *testing.T) {
 	if code := blessCmd([]string{"-root", root, "-on-device-loss=restart"}, &stdout, &stderr); code != cli.ExitDeviceLost {
 		t.Fatalf("bless -on-device-loss=restart = exit %d", code)
 	}
-	if want := "-mode firmware -unprotected -entry debian-6.12 -reason device check failed after a kexec"; len(ran) != 1 || strings.Join(ran[0], " ") != want {
+	if want := "-mode firmware -unprotected -reason device check failed after a kexec -entry debian-6.12"; len(ran) != 1 || strings.Join(ran[0], " ") != want {
 		t.Errorf("restart = %q; want warmswap %s", ran, want)
 	}
 	if code := blessCmd([]string{"-root", root, "-on-device-loss=later"}, &stdout, &stderr); code != cli.ExitUsage {
 		t.Errorf("-on-device-loss=later = exit %d; want 2", code)
+	}
+}
+
+// A kernel handed over (entry "handoff", in no config) whose device check
+// failed restarts through the firmware into the configs' default; so does
+// an entry whose own restart warmswap refused.
+func TestBlessDeviceLossHandoff(t *testing.T) {
+	for _, tc := range []struct {
+		entry string
+		fail  bool
+		want  []string
+	}{
+		{"handoff", false, []string{"-mode firmware -unprotected -reason device check failed after a kexec"}},
+		{"debian", true, []string{"-mode firmware -unprotected -reason device check failed after a kexec -entry debian", "-mode firmware -unprotected -reason device check failed after a kexec"}},
+	} {
+		root := t.TempDir()
+		write := func(name, data string) {
+			p := filepath.Join(root, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, []byte(data), 0o644)
+		}
+		b := handoff.Booted{Entry: tc.entry, Kernel: strings.Repeat("ab", 32), By: "warmboot", Handoff: &handoff.Record{Version: 1, Entry: tc.entry,
+			Check: &handoff.DeviceCheck{Inventory: inventory.Inventory{Version: 1, Net: []inventory.Link{{Name: "enp0s3", MAC: "52:54:00:12:34:56", Carrier: true}}}}}}
+		data, _ := b.Marshal()
+		write("run/warmboot/booted.json", string(data))
+		write("proc/self/mountinfo", "22 1 8:1 / / rw,relatime - ext4 /dev/vda1 rw\n")
+		write(inventory.RulesFile, "wait 0s\n")
+		var ran []string
+		orig := restartCommand
+		restartCommand = func(_, _ io.Writer, args ...string) error {
+			ran = append(ran, strings.Join(args, " "))
+			if tc.fail && len(ran) == 1 {
+				return errors.New("exit status 1")
+			}
+			return nil
+		}
+		var stdout, stderr bytes.Buffer
+		code := blessCmd([]string{"-root", root, "-on-device-loss=restart"}, &stdout, &stderr)
+		restartCommand = orig
+		if code != cli.ExitDeviceLost || strings.Join(ran, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s: exit %d, restarts %q; want 3, %q\n%s%s", tc.entry, code, ran, tc.want, stdout.String(), stderr.String())
+		}
 	}
 }

@@ -5,10 +5,12 @@
 //
 // Synopsis:
 //
-//	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-direct] [-unprotected] [-dry-run | -load]
+//	warmswap [-entry ID | -kernel K [-initrd I]... [-cmdline C]] [-mode auto|kexec|soft|firmware]
+//	         [-direct] [-unprotected] [-dry-run | -load]
 //	         [-bootloader DIR] [-grace D] [-reason TEXT] [-teardown DIR]
 //	warmswap -commit [-pin]
 //	warmswap -unload
+//	warmswap -clear-unsafe
 //	warmswap reboot
 //	warmswap teardown VERB
 //
@@ -27,6 +29,22 @@
 // -grace, sends SIGKILL, syncs, unmounts every filesystem (remounting
 // read-only what cannot be unmounted, including /), runs the teardown
 // executables and kexecs.
+//
+// -mode says how the machine restarts (package restart; auto by
+// default): systemd's soft-reboot when the target boots exactly the
+// running kernel, initrds and command line (userspace restarts, the
+// kernel and the boot ID stay); a kexec otherwise; through the firmware
+// when asked, when never-kexec exists, or when the target's kernel is
+// recorded kexec-unsafe here (a device did not come back after its
+// kexec: "warmboot bless" checks the devices warmswap recorded before
+// stopping anything, and -clear-unsafe forgets the record). warmswap
+// counts the restart it hands over for the metrics (package metrics).
+//
+// Exit codes: 0 the restart is under way (or -dry-run, -load passed), 1
+// refused with nothing stopped (the reason on stderr), 2 bad usage, 3
+// -commit did not bless: a device did not survive the kexec. It asks
+// nothing, so orchestrators (kured's --reboot-command, Ansible) run it as
+// it is.
 //
 // By default the image kexec'd is warmboot's, with a handoff saying what
 // to boot: the bootloader skips its menu and applies its own policy. With
@@ -70,6 +88,8 @@
 // Options:
 //
 //	-entry ID        entry id or label to boot (default: the default entry)
+//	-mode M          auto (default), kexec, soft or firmware
+//	-clear-unsafe    forget the kernels recorded kexec-unsafe
 //	-kernel K        kernel to boot instead of an entry; -initrd (repeatable), -cmdline
 //	-cmdline C       command line for -kernel (default: the running kernel's)
 //	-direct          kexec the target itself, not the bootloader

@@ -116,12 +116,17 @@ func Bless(root string, log *slog.Logger, o Options) error {
 	st, notes := trial.MarkGood(st, trial.Good{Running: run, Pin: o.Pin, Now: o.Now()})
 	// Counted from the state as this bless leaves it: a trial it finds
 	// failed (the firmware's loader booted another entry) is a fallback.
-	seen, running := st, b
+	seen, running := &st, b
 	running.Entry = run.ID
-	defer func() { observe(root, log, running, &seen, o, false) }()
+	defer func() { observe(root, log, running, seen, o, false) }()
 	saveErr := lockErr
 	if !errors.Is(lockErr, state.ErrLockBusy) {
 		saveErr = state.Save(r, file, st)
+	}
+	if saveErr != nil {
+		// Not saved: the next bless sees the same trial and failure
+		// again, and counts them then.
+		seen = nil
 	}
 	if saveErr == nil {
 		clog.Say(log, notes...)

@@ -1,7 +1,6 @@
 package bless
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,11 +14,6 @@ import (
 	"github.com/warmboot/warmboot/boot/inventory"
 	"github.com/warmboot/warmboot/boot/restart"
 )
-
-// CheckedFile records this boot's device check, so that it is done once
-// per boot (a second bless, or one after a soft reboot, which keeps /run
-// and the kernel, reads it).
-const CheckedFile = "/run/warmboot/device-check.json"
 
 // DeviceLostError is a boot not blessed because a device that worked
 // before the kexec did not after it.
@@ -48,11 +42,6 @@ type Devices struct {
 	Sleep func(time.Duration)
 }
 
-type checked struct {
-	OK   bool     `json:"ok"`
-	Lost []string `json:"lost,omitempty"`
-}
-
 // checkDevices is the device check after a kexec (package inventory):
 // the inventory the running system took before it (booted.json's
 // handoff) compared with this one's, devices given the rules' wait to
@@ -61,19 +50,22 @@ type checked struct {
 // a loss.
 func checkDevices(root string, log *slog.Logger, b handoff.Booted, o Options) (bool, error) {
 	say := func(format string, a ...any) { clog.Infof(log, format, a...) }
+	if b.CheckDropped != "" {
+		clog.Warnf(log, "device check: %s", b.CheckDropped)
+	}
 	if b.Handoff == nil || b.Handoff.Check == nil {
 		return false, nil
 	}
 	c := b.Handoff.Check
-	marker := filepath.Join(root, CheckedFile)
-	if data, err := os.ReadFile(marker); err == nil {
-		var done checked
-		if json.Unmarshal(data, &done) == nil {
-			if done.OK {
-				return false, nil
-			}
-			return false, &DeviceLostError{Entry: b.Entry, Lost: done.Lost}
+	failed := false
+	if done, ok := inventory.ReadChecked(root); ok {
+		if done.OK {
+			return false, nil
 		}
+		// Checked and failed already this boot (recorded, counted):
+		// looked at again at once, as an operator who brought the
+		// device back by hand runs bless again.
+		failed = true
 	}
 	rules, err := inventory.ReadRules(root)
 	if err != nil {
@@ -90,15 +82,17 @@ func checkDevices(root string, log *slog.Logger, b handoff.Booted, o Options) (b
 	if sleep == nil {
 		sleep = time.Sleep
 	}
+	if failed {
+		rules.Wait = 0
+	}
 	lost, after := inventory.Settle(c.Inventory, rules, take, o.Now, sleep)
-	keep := func(ch checked) {
-		data, _ := json.Marshal(ch)
-		if err := os.MkdirAll(filepath.Dir(marker), 0o755); err == nil {
-			os.WriteFile(marker, data, 0o644)
+	keep := func(ch inventory.Checked) {
+		if err := inventory.WriteChecked(root, ch); err != nil {
+			clog.Warnf(log, "device check: %v", err)
 		}
 	}
 	if len(lost) == 0 {
-		keep(checked{OK: true})
+		keep(inventory.Checked{OK: true})
 		say("device check: every device that worked before the kexec works (%d PCI functions, %d links, %d disks, %d input devices)", len(after.PCI), len(after.Net), len(after.Block), len(after.Input))
 		return true, nil
 	}
@@ -106,7 +100,10 @@ func checkDevices(root string, log *slog.Logger, b handoff.Booted, o Options) (b
 	for _, l := range lost {
 		e.Lost = append(e.Lost, l.String())
 	}
-	keep(checked{Lost: e.Lost})
+	if failed {
+		return false, e
+	}
+	keep(inventory.Checked{Lost: e.Lost})
 	kernel := b.Kernel
 	if kernel == "" {
 		kernel = c.Kernel
