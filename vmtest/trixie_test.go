@@ -96,7 +96,9 @@ func TestTrixie(t *testing.T) {
 		t.Errorf("warmswap -dry-run to the running entry:\n%s", out)
 	}
 	d.send("warmswap")
-	d.expect("handing over to systemctl soft-reboot")
+	// The new userspace's login, then its prompt (the old shell's is
+	// still on the console).
+	d.expect("handing over to systemctl soft-reboot", "(automatic login)")
 	d.up(true)
 	if got := strings.TrimSpace(d.ok("cat /proc/sys/kernel/random/boot_id")); got != bootID {
 		t.Errorf("boot ID %s after the soft reboot, was %s: the kernel restarted", got, bootID)

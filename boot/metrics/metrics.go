@@ -103,7 +103,7 @@ func label(s string) string {
 func Write(dir string, c Counts) error {
 	tmp, err := os.CreateTemp(dir, "."+File+".*")
 	if err != nil {
-		return fmt.Errorf("metrics: %w (is %s node_exporter's textfile directory? warmswap -metrics-dir sets another)", err, dir)
+		return fmt.Errorf("metrics: %w (is %s node_exporter's textfile directory? /etc/warmboot/metrics-dir names another, or off)", err, dir)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(Render(c)); err != nil {

@@ -176,15 +176,22 @@ func nextReboot(f RebootFacts) RebootPath {
 	}
 }
 
-// SystemdVersion reads the version from "systemctl --version"'s first
+// RebootRequired are Debian's "a reboot is required" flag files
+// (update-notifier-common, unattended-upgrades, kured's sentinel), which
+// a soft reboot, keeping /run, would leave set.
+var RebootRequired = []string{"run/reboot-required", "run/reboot-required.pkgs"}
+
+// SystemdVersion reads systemd's version from "systemctl show -P
+// Version" (PID 1's: "257.9-1~deb13u1") or "systemctl --version"'s first
 // line ("systemd 257 (257.9-1~deb13u1)"); 0 when it says none.
 func SystemdVersion(out string) int {
-	line, _, _ := strings.Cut(out, "\n")
-	f := strings.Fields(line)
-	if len(f) < 2 || f[0] != "systemd" {
-		return 0
+	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	line = strings.TrimPrefix(line, "systemd ")
+	end := strings.IndexFunc(line, func(r rune) bool { return r < '0' || r > '9' })
+	if end >= 0 {
+		line = line[:end]
 	}
-	n, err := strconv.Atoi(f[1])
+	n, err := strconv.Atoi(line)
 	if err != nil {
 		return 0
 	}

@@ -111,6 +111,8 @@ func TestSystemdVersion(t *testing.T) {
 	for out, want := range map[string]int{
 		"systemd 257 (257.9-1~deb13u1)\n+PAM +AUDIT\n": 257,
 		"systemd 252 (252.39-1~deb12u1)\n":             252,
+		"257.9-1~deb13u1\n":                            257,
+		"254\n":                                        254,
 		"":                                             0,
 		"systemctl: command not found\n":               0,
 		"systemd two\n":                                0,

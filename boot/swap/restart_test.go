@@ -213,3 +213,26 @@ func TestPreflightFirmwareGRUB(t *testing.T) {
 		t.Errorf("grubenv after Commit: %v, %v; want next_entry naming gb", vars, err)
 	}
 }
+
+// Where the firmware starts GRUB and GRUB's default boots the running
+// entry, a firmware reboot into another entry is protected: GRUB is made
+// to boot it once, and a failure comes back to the default, the running
+// entry.
+func TestPreflightFirmwareGRUBProtected(t *testing.T) {
+	root := grubColdPath(t)
+	// GRUB's config alone, as on Debian.
+	os.RemoveAll(filepath.Join(root, "boot/loader"))
+	k, _ := os.ReadFile(filepath.Join(root, "boot/vmlinuz"))
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz-x"), k, 0o644)
+	cfg, _ := os.ReadFile(filepath.Join(root, "boot/grub/grub.cfg"))
+	cfg = []byte(strings.Replace(string(cfg), "}\n}\n", "}\nmenuentry 'X' --id gx {\n  linux /boot/vmlinuz-x\n  initrd /boot/initrd.img\n}\n}\n", 1))
+	os.WriteFile(filepath.Join(root, "boot/grub/grub.cfg"), cfg, 0o644)
+	p, err := Preflight(env(root), Request{Entry: "gx", Mode: restart.Firmware})
+	if err != nil {
+		t.Fatalf("Preflight = %v; want a protected firmware reboot", err)
+	}
+	done(p)
+	if o := p.Trial.OneShot; o == nil || o.Value != "adv>gx" || p.Trial.Unprotected != nil {
+		t.Errorf("one-shot %+v, unprotected %v", p.Trial.OneShot, p.Trial.Unprotected)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/warmboot/warmboot/boot/clog"
 	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/loader"
 	"github.com/warmboot/warmboot/boot/nextboot"
@@ -191,7 +192,13 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string, ours
 		if err := pending(env, o, ours); err != nil {
 			return nil, err
 		}
-		return o, fmt.Errorf("a firmware reboot starts %s, made to boot %q once (%s); if it fails, %s boots its own default, which warmboot's fallback does not change", fw, p.Target.ID, o, fw.Loader)
+		// If the target fails, that loader boots its own default:
+		// protected when that is the fallback (the menu's default is
+		// that loader's when its config is the menu's first).
+		if d := p.Menu.Default; fallback != nil && d >= 0 && d < len(p.Menu.Entries) && defaultOf(p.Menu.Entries[d], fw) && boots(d) != "" && boots(d) == fallback.Boots {
+			return o, nil
+		}
+		return o, fmt.Errorf("a firmware reboot starts %s, made to boot %q once (%s); if it fails, %s boots its own default, which does not boot %s", fw, p.Target.ID, o, fw.Loader, fallback.FallbackName())
 	case fallback == nil:
 		return nil, errors.New("the running system is not known (no booted.json, no entry whose kernel is the running one) and nothing is last-known-good")
 	}
@@ -200,6 +207,19 @@ func protect(env Env, p *Plan, fallback *state.Ref, boots func(int) string, ours
 		return nil, err
 	}
 	return o, pending(env, o, ours)
+}
+
+// defaultOf says e, a menu's default, is the default of the loader on
+// the firmware's path fw: an entry of its GRUB config, or a BLS entry
+// where it is systemd-boot.
+func defaultOf(e entry.Entry, fw coldpath.Path) bool {
+	switch fw.Loader {
+	case coldpath.GRUB:
+		return e.Format == entry.GRUB && strings.HasSuffix(e.Source.File, path.Join(fw.Dir, "grub.cfg"))
+	case coldpath.SystemdBoot:
+		return e.Format == entry.BLS
+	}
+	return false
 }
 
 // ownOneShots are the one-shots warmboot's own trials set (the state's

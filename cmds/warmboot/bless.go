@@ -52,7 +52,9 @@ func blessCmd(args []string, stdout, stderr io.Writer) int {
 		// it is made to boot this entry once, and a failure then comes
 		// back to that loader's default; this entry's kernel came up.
 		args := []string{"-mode", "firmware", "-unprotected", "-reason", "device check failed after a kexec"}
-		if lost.Entry != "" && lost.Entry != "handoff" {
+		// A kernel handed over (warmswap -kernel: "handoff" through
+		// warmboot, "kernel" with -direct) is in no config.
+		if lost.Entry != "" && lost.Entry != "handoff" && lost.Entry != "kernel" {
 			fmt.Fprintf(stdout, "warmboot: bless: restarting through the firmware into %q: warmswap %s -entry %s\n", lost.Entry, strings.Join(args, " "), lost.Entry)
 			if err := restartCommand(stdout, stderr, append(args, "-entry", lost.Entry)...); err == nil {
 				return cli.ExitDeviceLost

@@ -34,8 +34,9 @@
 // default): systemd's soft-reboot when the target boots exactly the
 // running kernel, initrds and command line (userspace restarts, the
 // kernel and the boot ID stay); a kexec otherwise; through the firmware
-// when asked, when never-kexec exists, or when the target's kernel is
-// recorded kexec-unsafe here (a device did not come back after its
+// when asked, when never-kexec exists, when this boot's own device
+// check failed, or when the target's kernel is recorded kexec-unsafe
+// here (a device did not come back after its
 // kexec: "warmboot bless" checks the devices warmswap recorded before
 // stopping anything, and -clear-unsafe forgets the record). warmswap
 // counts the restart it hands over for the metrics (package metrics).

@@ -49,11 +49,15 @@ func TestRunSoft(t *testing.T) {
 	if c, _ := metrics.Load(st.env.Root); c.Restarts["soft"] != 0 {
 		t.Errorf("a dry run counted %v", c.Restarts)
 	}
+	os.WriteFile(filepath.Join(st.env.Root, "run/reboot-required"), []byte("*** System restart required ***\n"), 0o644)
 	if a := st.run([]string{"-entry", "a"}); a != (machine.Action{Kind: machine.Systemctl, Verb: "soft-reboot"}) {
 		t.Fatalf("run = %v, want systemctl soft-reboot\n%s%s", a, st.stdout, st.stderr)
 	}
 	if len(st.rec.Calls) > 0 {
 		t.Errorf("machine calls %v; a soft reboot loads nothing", st.rec.Calls)
+	}
+	if _, err := os.Stat(filepath.Join(st.env.Root, "run/reboot-required")); err == nil {
+		t.Errorf("/run/reboot-required survives the soft reboot it asked for")
 	}
 	if s := st.state(t); s.Next != nil {
 		t.Errorf("state after a soft reboot: %+v; want no one-shot entry", s)

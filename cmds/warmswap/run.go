@@ -213,6 +213,14 @@ func (s *swapper) run(args []string) machine.Action {
 			return machine.ExitWith(cli.ExitOK)
 		}
 		s.started("soft", began)
+		// A soft reboot keeps /run: Debian's "a reboot is required" flag
+		// would survive the restart it asks for (and kured would ask
+		// again).
+		for _, f := range swap.RebootRequired {
+			if err := os.Remove(filepath.Join(s.env.Root, f)); err == nil {
+				s.say("removed /%s: this restart is the one it asks for (a soft reboot keeps /run)", f)
+			}
+		}
 		s.say("systemd is PID 1: handing over to systemctl soft-reboot (it stops the services and starts userspace again on this kernel; the boot ID stays)")
 		return machine.Action{Kind: machine.Systemctl, Verb: "soft-reboot"}
 	}
@@ -428,10 +436,11 @@ func (s *swapper) abandoned() {
 	}
 }
 
-// systemdSoftReboot says PID 1's systemd is version 254 or later, which
-// has "systemctl soft-reboot".
+// systemdSoftReboot says PID 1's systemd (not the systemctl binary,
+// which an upgrade may have replaced) is version 254 or later, which has
+// "systemctl soft-reboot".
 func systemdSoftReboot() bool {
-	out, err := exec.Command("systemctl", "--version").Output()
+	out, err := exec.Command("systemctl", "show", "-P", "Version").Output()
 	if err != nil {
 		return false
 	}

@@ -32,7 +32,7 @@ func (e *DeviceLostError) Error() string {
 	if e.Recorded != nil {
 		rec = fmt.Sprintf("recording the kernel as kexec-unsafe failed (%v)", e.Recorded)
 	}
-	return fmt.Sprintf("device check failed after the kexec into %q: %s; the boot is not blessed; %s; a restart through the firmware brings the devices back: warmswap -mode firmware -entry %s",
+	return fmt.Sprintf("device check failed after the kexec into %q: %s; the boot is not blessed; %s; a restart through the firmware brings the devices back: warmswap -mode firmware -unprotected -entry %s (or bring the device back and run bless again)",
 		e.Entry, strings.Join(e.Lost, "; "), rec, e.Entry)
 }
 

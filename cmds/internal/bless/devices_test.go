@@ -86,7 +86,7 @@ func TestBlessDeviceLost(t *testing.T) {
 	if !errors.As(err, &lost) || lost.Recorded != nil || len(lost.Lost) != 1 || !strings.Contains(lost.Lost[0], "net/enp0s3: link enp0s3 (52:54:00:12:34:56) is gone") {
 		t.Fatalf("Bless = %v; want the NIC lost", err)
 	}
-	for _, w := range []string{`after the kexec into "new"`, "not blessed", restart.UnsafeFile, "warmswap -mode firmware -entry new"} {
+	for _, w := range []string{`after the kexec into "new"`, "not blessed", restart.UnsafeFile, "warmswap -mode firmware -unprotected -entry new"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
