@@ -88,7 +88,7 @@ func TestTrixie(t *testing.T) {
 	}
 
 	// b. The same entry again: a soft reboot.
-	d.ok("systemctl start wbtest-fdstore.service")
+	d.ok("systemctl enable --now wbtest-fdstore.service")
 	bootID := strings.TrimSpace(d.ok("cat /proc/sys/kernel/random/boot_id"))
 	journald := strings.TrimSpace(d.ok("systemctl show -P MainPID systemd-journald"))
 	out = d.ok("warmswap -dry-run")
