@@ -45,7 +45,7 @@ export WARMBOOT_KERNEL_DIR := $(abspath $(KDIR))
 PAYLOAD  := $(OUT)/warmboot.bzImage
 PAYLOAD_IMAGE := $(OUT)/payload.cpio
 
-.PHONY: help deps kernel image payload peer disk demo test lint unit fuzz vmtest bench clean deb debian soak
+.PHONY: help deps kernel image payload peer disk demo test systems lint unit fuzz vmtest bench clean deb debian soak
 
 DEB      := $(OUT)/warmboot.deb
 DEBSRC   := $(GOSRC) $(shell find images/deb cmds/warmswap/systemd -type f 2>/dev/null) README.md
@@ -122,7 +122,17 @@ demo: image disk ## boot the demo disk in QEMU: menu, countdown, then the target
 	$(QEMU) -nic none -kernel $(KDIR)/vmlinuz -initrd $(IMAGE).zst -append "console=ttyS0 quiet" \
 		-drive file=$(DISK),if=virtio,format=raw,snapshot=on
 
-test: lint unit fuzz vmtest ## every test (what CI runs)
+test: systems lint unit fuzz vmtest ## every test (what CI runs)
+
+# The Debian systems and the ukify root the VM tests boot are built (once,
+# cached) in the background from the start of make test: their downloads
+# overlap the lint, unit, fuzz and kernel builds; vmtest's own calls wait
+# for them (flock) and take the cached result, or build again and say why
+# if a background build failed. Logs in $(OUT)/systems-*.log.
+systems: $(OUT)/.deps
+	@for s in bookworm trixie; do nohup images/debian/mkdebian.sh $$s >/dev/null 2>$(OUT)/systems-$$s.log & done; \
+	nohup images/ukify/mkukify.sh >/dev/null 2>$(OUT)/systems-ukify.log & \
+	echo "systems: building the Debian 12 and 13 systems and the ukify root in the background (logs: $(OUT)/systems-*.log)"
 
 lint: $(OUT)/.deps ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l cmds boot images internal vmtest)" || { gofmt -l cmds boot images internal vmtest; echo "gofmt: files above need formatting"; exit 1; }

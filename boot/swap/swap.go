@@ -529,7 +529,12 @@ func decide(env Env, req Request, p *Plan, never string) (restart.Decision, [32]
 		// contents are its files' now: a file changed since this boot
 		// (an initrd rebuilt) is not what runs.
 		if !strings.HasPrefix(how, "booted.json") {
-			if changed := changedSinceBoot(env, p.Target); changed != "" {
+			switch changed := changedSinceBoot(env, p.Target); {
+			case !strings.Contains(how, "command line the running one"):
+				// Found by its kernel alone: no entry has the running
+				// command line (a parameter changed since this boot).
+				f.Running = ""
+			case changed != "":
 				f.Running = ""
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s changed since this boot: the target is not taken for what runs", changed))
 			}

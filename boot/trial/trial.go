@@ -430,7 +430,10 @@ func MarkGood(s state.State, g Good) (state.State, []clog.Note) {
 	running := g.Running
 	var out []clog.Note
 	if t := s.Trial; t != nil {
-		if t.Entry.Same(&running) {
+		// Known by what it boots: the running entry may be found under
+		// another id that boots the same (GRUB's simple and advanced
+		// entries of one kernel).
+		if t.Entry.Same(&running) || running.Boots != "" && t.Entry.Boots == running.Boots {
 			out = append(out, clog.Notef("the trial of %q (started by %s at %s) succeeded", running.ID, t.By, t.At.UTC().Format(time.RFC3339)))
 			if t.By != "warmboot" || g.Pin {
 				st.Default = &state.Kept{Ref: running, Over: t.Over, Pinned: g.Pin}

@@ -350,3 +350,18 @@ func TestUpgradeAfterBlessedSwap(t *testing.T) {
 		t.Errorf("the upgraded default's boot: %+v", bt)
 	}
 }
+
+// The running entry found under another id that boots the same contents
+// (GRUB's simple and advanced entries of one kernel, told apart only by
+// id) is the trial that came up, not a failure.
+func TestMarkGoodSameContentsOtherID(t *testing.T) {
+	tr := &state.Attempt{Entry: state.Ref{ID: "gnulinux-simple-u", Boots: "x"}, By: "warmswap"}
+	st, notes := MarkGood(state.State{Trial: tr}, Good{Running: state.Ref{ID: "gnulinux-6.12-advanced-u", Boots: "x"}, Now: time.Unix(0, 0)})
+	if st.Trial != nil || st.LastFailure != nil || len(notes) == 0 || !strings.Contains(notes[0].Msg, "succeeded") {
+		t.Errorf("state %+v, notes %v; want the trial succeeded", st, notes)
+	}
+	st, _ = MarkGood(state.State{Trial: tr}, Good{Running: state.Ref{ID: "gnulinux-6.12-advanced-u", Boots: "y"}, Now: time.Unix(0, 0)})
+	if st.LastFailure == nil {
+		t.Errorf("another boot under another id: %+v; want the trial failed", st)
+	}
+}
