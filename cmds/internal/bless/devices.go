@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,6 +41,21 @@ func (e *DeviceLostError) Error() string {
 type Devices struct {
 	Take  func() inventory.Inventory
 	Sleep func(time.Duration)
+	// Settle waits, at most d, for the device manager to have handled
+	// the boot's devices (udevadm settle); nil runs udevadm where there
+	// is one.
+	Settle func(d time.Duration)
+}
+
+// udevSettle waits for udev's event queue to empty (drivers bound,
+// modules loaded), at most d: bless can run while udev still handles the
+// boot's devices, and a device not there yet is not a device lost.
+func udevSettle(d time.Duration) {
+	exe, err := exec.LookPath("udevadm")
+	if err != nil || d <= 0 {
+		return
+	}
+	exec.Command(exe, "settle", fmt.Sprintf("--timeout=%d", int(d.Seconds())+1)).Run()
 }
 
 // checkDevices is the device check after a kexec (package inventory):
@@ -84,6 +100,13 @@ func checkDevices(root string, log *slog.Logger, b handoff.Booted, o Options) (b
 	}
 	if failed {
 		rules.Wait = 0
+	}
+	settle := o.Devices.Settle
+	if settle == nil && o.Devices.Take == nil {
+		settle = udevSettle
+	}
+	if settle != nil {
+		settle(rules.Wait)
 	}
 	lost, after := inventory.Settle(c.Inventory, rules, take, o.Now, sleep)
 	keep := func(ch inventory.Checked) {
