@@ -197,6 +197,15 @@ func blockID(p string) string {
 			return "serial:" + v
 		}
 	}
+	if addr := pciOf(p); addr != "" {
+		return "pci:" + addr
+	}
+	return ""
+}
+
+// pciOf is the address of the PCI function the device of p (p/device)
+// hangs from, the nearest on its sysfs path; "" when none.
+func pciOf(p string) string {
 	t, err := filepath.EvalSymlinks(filepath.Join(p, "device"))
 	if err != nil {
 		return ""
@@ -207,24 +216,12 @@ func blockID(p string) string {
 			addr = c
 		}
 	}
-	if addr == "" {
-		return ""
-	}
-	return "pci:" + addr
+	return addr
 }
 
 // port is Link.Port of the link at p (/sys/class/net/NAME).
 func port(p string) string {
-	t, err := filepath.EvalSymlinks(filepath.Join(p, "device"))
-	if err != nil {
-		return ""
-	}
-	addr := ""
-	for _, c := range strings.Split(filepath.ToSlash(t), "/") {
-		if isPCIAddress(c) {
-			addr = c
-		}
-	}
+	addr := pciOf(p)
 	if addr == "" {
 		return ""
 	}

@@ -75,15 +75,7 @@ func Load(root string) (Counts, error) {
 // Save replaces root's counts atomically (state.Write).
 func Save(root string, c Counts) error {
 	c.Version = Version
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	p := filepath.Join(root, CountsFile)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return state.Write(state.OS{}, p, append(b, '\n'))
+	return state.WriteJSON(filepath.Join(root, CountsFile), c)
 }
 
 // Update applies f to root's counts, keeps them, and writes the textfile

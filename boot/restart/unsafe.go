@@ -211,15 +211,7 @@ func WriteUnsafe(root string, u Unsafe) error {
 			return err
 		}
 	}
-	b, err := json.MarshalIndent(u, "", "  ")
-	if err != nil {
-		return err
-	}
-	p := filepath.Join(root, UnsafeFile)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return state.Write(state.OS{}, p, append(b, '\n'))
+	return state.WriteJSON(filepath.Join(root, UnsafeFile), u)
 }
 
 // ClearUnsafe removes root's record: every kernel is kexec'd again.
