@@ -132,9 +132,14 @@ type Plan struct {
 	// Restart is how the machine restarts and why (package restart).
 	Restart restart.Decision
 	// Running is the running entry as known (booted.json, or its kernel),
-	// nil when it is not.
-	Running *state.Ref
-	Target  entry.Entry
+	// nil when it is not; runningHow says how, runningErr why not.
+	// targetBoots is the target's state.Boots ("" when its files could
+	// not be read). decide finds them once; the trial uses them.
+	Running     *state.Ref
+	runningHow  string
+	runningErr  error
+	targetBoots string
+	Target      entry.Entry
 	// TargetCmdline is the command line the target will get.
 	TargetCmdline string
 	Checks        []Check
@@ -484,19 +489,7 @@ func devices(env Env, kernel [32]byte, p *Plan) *handoff.DeviceCheck {
 		take = func() inventory.Inventory { return inventory.Take(env.Root) }
 	}
 	inv := inventory.Worked(take())
-	links := 0
-	for _, l := range inv.Net {
-		if l.Carrier {
-			links++
-		}
-	}
-	bound := 0
-	for _, f := range inv.PCI {
-		if f.Driver != "" {
-			bound++
-		}
-	}
-	check("devices", fmt.Sprintf("%d PCI functions with a driver, %d links with carrier, %d disks, %d input devices: checked again after the kexec, before the boot is blessed", bound, links, len(inv.Block), len(inv.Input)), p)
+	check("devices", fmt.Sprintf("%d PCI functions with a driver, %d links with carrier, %d disks, %d input devices: checked again after the kexec, before the boot is blessed", len(inv.PCI), len(inv.Net), len(inv.Block), len(inv.Input)), p)
 	return &handoff.DeviceCheck{Inventory: inv, Kernel: hex.EncodeToString(kernel[:])}
 }
 
@@ -516,13 +509,16 @@ func decide(env Env, req Request, p *Plan, never string) (restart.Decision, [32]
 	k, ins, err := kexec.Digests(p.Target, env.Sums)
 	if err == nil {
 		f.Target = state.EntryBoots(p.Target, k, ins, p.TargetCmdline)
+		p.targetBoots = f.Target
 		u, uerr := restart.ReadUnsafe(env.Root)
 		if uerr != nil {
 			p.Warnings = append(p.Warnings, uerr.Error())
 		}
 		f.Unsafe = u.Why(hex.EncodeToString(k[:]))
 	}
-	if r, how, err := running.Identify(env.Root, p.Menu, env.Sums); err == nil {
+	r, how, err := running.Identify(env.Root, p.Menu, env.Sums)
+	p.runningHow, p.runningErr = how, err
+	if err == nil {
 		p.Running = &r
 		f.Running = r.Boots
 		// Known by its kernel only (no booted.json), the running entry's

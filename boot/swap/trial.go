@@ -14,10 +14,8 @@ import (
 	"github.com/warmboot/warmboot/boot/coldpath"
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/entry"
-	"github.com/warmboot/warmboot/boot/kexec"
 	"github.com/warmboot/warmboot/boot/loader"
 	"github.com/warmboot/warmboot/boot/nextboot"
-	"github.com/warmboot/warmboot/boot/running"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/boot/trial"
 	"github.com/warmboot/warmboot/boot/watchdog"
@@ -108,10 +106,12 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	t.StateErr = err
 	boots := nextboot.Boots(p.Menu, env.Sums)
 	t.Fallback = st.LastGood
-	if r, how, err := running.Identify(env.Root, p.Menu, env.Sums); err == nil {
-		t.Fallback = &r
+	// The running entry as decide found it (running.Identify).
+	if r, how, err := p.Running, p.runningHow, p.runningErr; err == nil && r != nil {
+		fb := *r
+		t.Fallback = &fb
 		t.Running = how
-		if a := st.Trial; a != nil && a.Entry.Same(&r) && a.Fallback != nil && p.Mode == Reboot {
+		if a := st.Trial; a != nil && a.Entry.Same(r) && a.Fallback != nil && p.Mode == Reboot {
 			// The running entry is on trial (not blessed): restarting
 			// it through the firmware (after a device check failed,
 			// or asked) keeps its trial's fallback, not itself.
@@ -132,10 +132,7 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 		d := p.Menu.Entries[p.Menu.Default]
 		over = &state.Ref{ID: d.ID, Source: d.Source, Boots: boots(p.Menu.Default)}
 	}
-	tb := ""
-	if k, ins, err := kexec.Digests(p.Target, env.Sums); err == nil {
-		tb = state.EntryBoots(p.Target, k, ins, p.TargetCmdline)
-	}
+	tb := p.targetBoots
 	t.Target = state.Ref{ID: id, Source: p.Target.Source, Boots: tb}
 	t.Guarded = !st.LastGood.Is(id, tb)
 	if t.Guarded {
