@@ -132,10 +132,12 @@ func TestDebian(t *testing.T) {
 
 	// e. The new kernel is found bad in production: a swap back to the
 	// old one, whose initrd was built before warmboot was installed (no
-	// hook: update-initramfs -u rebuilds only the newest), so it has no
-	// booted.json. bless knows the running entry by its kernel and
-	// command line, and blesses the trial (and stops the watchdog where there is one).
-	d.ok("mv /usr/share/initramfs-tools/scripts/init-bottom/warmboot /root/wb-init-bottom && update-initramfs -u -k " + oldRel + " 2>&1 && mv /root/wb-init-bottom /usr/share/initramfs-tools/scripts/init-bottom/warmboot")
+	// hook: update-initramfs -u rebuilds only the newest; here the initrd
+	// the system had before dpkg -i put the package's trigger to work),
+	// so it has no booted.json. bless knows the running entry by its
+	// kernel and command line, and blesses the trial (and stops the
+	// watchdog where there is one).
+	d.ok("cp /root/initrd.before-warmboot /boot/initrd.img-" + oldRel + " && ! lsinitramfs /boot/initrd.img-" + oldRel + " | grep -q init-bottom/warmboot")
 	d.ok("warmsign sign -key /root/host.sec -root / -all >/dev/null")
 	d.send("warmswap -entry " + entry)
 	d.expect(`warmswap: plan: trial: "`+entry+`"`, "warmboot: starting", `warmboot: trial: "Advanced options for Debian GNU/Linux > Debian GNU/Linux, with Linux `+oldRel+`" recorded in`)
@@ -254,6 +256,10 @@ func installedOn(t testing.TB, sys string, stock bool, o *sysOptions) *debSystem
 	s.d = d
 	d.up(false)
 	d.ok("mount -o ro /dev/vdb1 /mnt")
+	// The running kernel's initrd as it was before the package (no
+	// init-bottom script): TestDebian's swap back to a kernel whose
+	// initrd predates warmboot boots it.
+	d.ok("cp /boot/initrd.img-$(uname -r) /root/initrd.before-warmboot")
 	s.dpkg = d.ok("dpkg -i /mnt/warmboot.deb 2>&1")
 	if stock {
 		// Debian's stock initrd as it was built before the package: the
