@@ -56,6 +56,33 @@ func HostMenu(root string) (choose.Menu, error) {
 // ErrUnknown is returned when no entry is the running system.
 var ErrUnknown = errors.New("cannot tell which boot entry is running")
 
+// By is the evidence Identify knew the running entry by.
+type By int
+
+const (
+	// ByBooted: booted.json, warmboot's record of what it booted.
+	ByBooted By = iota + 1
+	// ByOldBooted: booted.json of an older warmboot, with its entry's id
+	// but not what it booted (the Ref has no Boots).
+	ByOldBooted
+	// ByFirmware: the UEFI boot entry the firmware started (BootCurrent),
+	// a kernel it started itself, with the running command line.
+	ByFirmware
+	// ByKernel: an entry whose kernel is the running kernel.
+	ByKernel
+)
+
+// How says how Identify knew the running entry; String says it in words.
+type How struct {
+	By By
+	// Cmdline is set when the entry's command line is the running one
+	// (always for ByFirmware; ByBooted's record is what was booted).
+	Cmdline bool
+	text    string
+}
+
+func (h How) String() string { return h.text }
+
 // Identify returns the entry running under root, with what it boots:
 // booted.json's entry when warmboot booted this system (its Boots), else
 // the UEFI boot entry the firmware started (BootCurrent) when it is a
@@ -65,10 +92,10 @@ var ErrUnknown = errors.New("cannot tell which boot entry is running")
 // command line is /proc/cmdline; of several, the one whose kernel file is
 // GRUB's BOOT_IMAGE, then the last in menu order (GRUB's per-kernel
 // "advanced" entries follow its floating "simple" one). how says which.
-func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how string, err error) {
+func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how How, err error) {
 	b, err := handoff.ReadBooted(root)
 	if err == nil && b.Boots != "" {
-		return state.Ref{ID: b.Entry, Source: b.Source, Boots: b.Boots}, "booted.json: warmboot booted it", nil
+		return state.Ref{ID: b.Entry, Source: b.Source, Boots: b.Boots}, How{By: ByBooted, Cmdline: true, text: "booted.json: warmboot booted it"}, nil
 	}
 	if err != nil {
 		if ref, how, ok := byBootCurrent(root, sums); ok {
@@ -79,7 +106,7 @@ func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 	// (its id may now boot another kernel): by the running kernel.
 	ref, how, ierr := byKernel(root, m, sums)
 	if ierr != nil && err == nil {
-		return state.Ref{ID: b.Entry, Source: b.Source}, "booted.json of an older warmboot, which does not say what it booted (" + ierr.Error() + ")", nil
+		return state.Ref{ID: b.Entry, Source: b.Source}, How{By: ByOldBooted, text: "booted.json of an older warmboot, which does not say what it booted (" + ierr.Error() + ")"}, nil
 	}
 	return ref, how, ierr
 }
@@ -91,33 +118,33 @@ func Identify(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 // included). BootCurrent outlives a kexec: a kernel kexec'd since has
 // another command line (a config's, or a trial's panic=N), and is not
 // that entry.
-func byBootCurrent(root string, sums *sumcache.Cache) (ref state.Ref, how string, ok bool) {
+func byBootCurrent(root string, sums *sumcache.Cache) (ref state.Ref, how How, ok bool) {
 	stub, err := coldpath.CurrentEntry(root)
 	if err != nil {
-		return state.Ref{}, "", false
+		return state.Ref{}, How{}, false
 	}
 	e := stub.Entry
 	rel, build, err := runningBuild(root)
 	if err != nil {
-		return state.Ref{}, "", false
+		return state.Ref{}, How{}, false
 	}
 	r, b, ok := kernelBuild(e)
 	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
 	if !ok || r != rel || b != build || !slices.Equal(strings.Fields(stub.Options), strings.Fields(string(cmdline))) {
-		return state.Ref{}, "", false
+		return state.Ref{}, How{}, false
 	}
 	ref, err = coldpath.RefOf(e, sums)
 	if err != nil {
-		return state.Ref{}, "", false
+		return state.Ref{}, How{}, false
 	}
-	return ref, fmt.Sprintf("the firmware started it: BootCurrent is %s %q, whose kernel is the running kernel (%s) and whose command line the running one", e.ID, e.Label, rel), true
+	return ref, How{By: ByFirmware, Cmdline: true, text: fmt.Sprintf("the firmware started it: BootCurrent is %s %q, whose kernel is the running kernel (%s) and whose command line the running one", e.ID, e.Label, rel)}, true
 }
 
 // byKernel is the entry of m whose kernel is the running kernel (Identify).
-func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how string, err error) {
+func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, how How, err error) {
 	rel, build, err := runningBuild(root)
 	if err != nil {
-		return state.Ref{}, "", err
+		return state.Ref{}, How{}, err
 	}
 	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
 	bootImage := param(string(cmdline), "BOOT_IMAGE")
@@ -142,16 +169,16 @@ func byKernel(root string, m choose.Menu, sums *sumcache.Cache) (ref state.Ref, 
 		}
 	}
 	if best < 0 {
-		return state.Ref{}, "", fmt.Errorf("%w: no entry's kernel is %s %s", ErrUnknown, rel, build)
+		return state.Ref{}, How{}, fmt.Errorf("%w: no entry's kernel is %s %s", ErrUnknown, rel, build)
 	}
 	e := m.Entries[best]
 	k, ins, err := kexec.Digests(e, sums)
 	if err != nil {
-		return state.Ref{}, "", err
+		return state.Ref{}, How{}, err
 	}
-	how = "its kernel is the running kernel (" + rel + ")"
-	if score >= 3 {
-		how += " and its command line the running one"
+	how = How{By: ByKernel, Cmdline: score >= 3, text: "its kernel is the running kernel (" + rel + ")"}
+	if how.Cmdline {
+		how.text += " and its command line the running one"
 	}
 	return state.Ref{ID: e.ID, Source: e.Source, Boots: state.EntryBoots(e, k, ins, e.Cmdline)}, how, nil
 }

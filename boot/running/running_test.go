@@ -67,12 +67,19 @@ func TestIdentify(t *testing.T) {
 	} {
 		root, m := system(t, tt.cmdline)
 		r, how, err := Identify(root, m, nil)
-		if err != nil || r.ID != tt.want || len(r.Boots) != 64 || !strings.Contains(how, "6.1.0-10-amd64") {
-			t.Errorf("%q: Identify = %+v, %q, %v; want %s", tt.cmdline, r, how, err, tt.want)
+		if err != nil || r.ID != tt.want || len(r.Boots) != 64 || !strings.Contains(how.String(), "6.1.0-10-amd64") || how.By != ByKernel || !how.Cmdline {
+			t.Errorf("%q: Identify = %+v, %+v, %v; want %s by its kernel and command line", tt.cmdline, r, how, err, tt.want)
 		}
 	}
+	// A parameter added since this boot: the running kernel's entries,
+	// none with the running command line (of the equally good, the
+	// last); how says so, and swap does not take it for what runs.
+	root, m := system(t, "BOOT_IMAGE=/boot/vmlinuz-6.1.0-10 root=UUID=x ro quiet wbtest=1")
+	if r, how, err := Identify(root, m, nil); err != nil || r.ID != "rec-10" || how.By != ByKernel || how.Cmdline || strings.Contains(how.String(), "command line") {
+		t.Errorf("another command line: Identify = %+v, %+v, %v; want rec-10 by its kernel alone", r, how, err)
+	}
 	// No entry boots the running kernel: said, not guessed.
-	root, m := system(t, "root=UUID=x")
+	root, m = system(t, "root=UUID=x")
 	m.Entries = m.Entries[:2]
 	if _, _, err := Identify(root, m, nil); !errors.Is(err, ErrUnknown) {
 		t.Errorf("no entry of the running kernel: %v", err)
@@ -80,8 +87,8 @@ func TestIdentify(t *testing.T) {
 	// booted.json, when warmboot booted the system, says it.
 	os.MkdirAll(filepath.Join(root, "run/warmboot"), 0o755)
 	os.WriteFile(filepath.Join(root, "run/warmboot/booted.json"), []byte(`{"version":2,"entry":"adv-11","by":"warmboot","boots":"abc"}`), 0o644)
-	if r, _, err := Identify(root, m, nil); err != nil || r.ID != "adv-11" || r.Boots != "abc" {
-		t.Errorf("with booted.json: %+v, %v", r, err)
+	if r, how, err := Identify(root, m, nil); err != nil || r.ID != "adv-11" || r.Boots != "abc" || how.By != ByBooted {
+		t.Errorf("with booted.json: %+v, %+v, %v", r, how, err)
 	}
 }
 
@@ -142,7 +149,7 @@ const stubCmdline = `initrd=\EFI\debian\initrd.img root=UUID=x ro quiet`
 func TestIdentifyBootCurrent(t *testing.T) {
 	root, m := stubSystem(t, stubCmdline)
 	r, how, err := Identify(root, m, nil)
-	if err != nil || r.ID != "Boot0003" || len(r.Boots) != 64 || !strings.Contains(how, `BootCurrent is Boot0003 "Debian 6.1.0-10"`) {
+	if err != nil || r.ID != "Boot0003" || len(r.Boots) != 64 || !strings.Contains(how.String(), `BootCurrent is Boot0003 "Debian 6.1.0-10"`) || how.By != ByFirmware || !how.Cmdline {
 		t.Fatalf("Identify = %+v, %q, %v", r, how, err)
 	}
 	// Another command line runs than the entry's: not that entry.

@@ -71,6 +71,18 @@ func TestPreflightSoft(t *testing.T) {
 	if _, err := Preflight(e, Request{NoRecord: true, Mode: restart.Soft}); err == nil || !strings.Contains(err.Error(), "-load") {
 		t.Errorf("-load -mode soft: %v", err)
 	}
+	// A parameter added to the entry since this boot: the running entry
+	// is known by its kernel alone, not taken for what runs: kexec.
+	os.WriteFile(filepath.Join(root, "proc/cmdline"), []byte("BOOT_IMAGE=/boot/vmlinuz wbtest=1\n"), 0o644)
+	p, err = Preflight(e, Request{Entry: "gb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(p)
+	if p.Mode != ViaBootloader || !hasCheck(p, "mode", "another kernel, initrd or command line") {
+		t.Errorf("after a parameter change, plan = %+v, checks %v; want a kexec", p.Mode, p.Checks)
+	}
+	os.WriteFile(filepath.Join(root, "proc/cmdline"), []byte("BOOT_IMAGE=/boot/vmlinuz\n"), 0o644)
 	// An initrd rebuilt since this boot is not what runs: kexec.
 	os.WriteFile(filepath.Join(root, "proc/uptime"), []byte("100.00 150.00\n"), 0o644)
 	earlier, later := e.Now().Add(-time.Hour), e.Now().Add(time.Minute)

@@ -136,7 +136,7 @@ type Plan struct {
 	// targetBoots is the target's state.Boots ("" when its files could
 	// not be read). decide finds them once; the trial uses them.
 	Running     *state.Ref
-	runningHow  string
+	runningHow  running.How
 	runningErr  error
 	targetBoots string
 	Target      entry.Entry
@@ -524,9 +524,9 @@ func decide(env Env, req Request, p *Plan, never string) (restart.Decision, [32]
 		// Known by its kernel only (no booted.json), the running entry's
 		// contents are its files' now: a file changed since this boot
 		// (an initrd rebuilt) is not what runs.
-		if !strings.HasPrefix(how, "booted.json") {
+		if how.By != running.ByBooted {
 			switch changed := changedSinceBoot(env, p.Target); {
-			case !strings.Contains(how, "command line the running one"):
+			case !how.Cmdline:
 				// Found by its kernel alone: no entry has the running
 				// command line (a parameter changed since this boot).
 				f.Running = ""

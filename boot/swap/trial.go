@@ -110,13 +110,13 @@ func planTrial(env Env, req Request, p *Plan, blCmdline string) {
 	if r, how, err := p.Running, p.runningHow, p.runningErr; err == nil && r != nil {
 		fb := *r
 		t.Fallback = &fb
-		t.Running = how
+		t.Running = how.String()
 		if a := st.Trial; a != nil && a.Entry.Same(r) && a.Fallback != nil && p.Mode == Reboot {
 			// The running entry is on trial (not blessed): restarting
 			// it through the firmware (after a device check failed,
 			// or asked) keeps its trial's fallback, not itself.
 			t.Fallback = a.Fallback
-			t.Running = how + "; on trial, so its own fallback stays " + a.Fallback.FallbackName()
+			t.Running = how.String() + "; on trial, so its own fallback stays " + a.Fallback.FallbackName()
 		}
 	} else {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("the running system: %v; its fallback is last-known-good, %s", err, st.LastGood.FallbackName()))
