@@ -189,7 +189,7 @@ func parallel(t *testing.T) {
 
 // runtimes are the tests that take longest, in seconds (the rest ~30).
 var runtimes = map[string]int{
-	"TestDebian": 925, "TestDebianGRUBFallback": 865, "TestTrixie": 462, "TestTrialFallback": 305, "TestSwapSoak": 287,
+	"TestDebianGRUBFallback": 803, "TestDebian": 672, "TestTrixie": 652, "TestSwapSoak": 282, "TestTrialFallback": 253,
 	"TestBLSBootCounting": 93, "TestSwapUEFI": 67, "TestImageReproducible": 64, "TestSwapKernel": 62,
 	"TestSwapEntry": 61, "TestGRUBNextEntry": 48, "TestSwapDirect": 42, "TestSwapPayload": 40,
 }
