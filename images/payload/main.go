@@ -7,6 +7,7 @@
 //	payload -initramfs IMAGE.cpio [-o out/warmboot.bzImage] [-efi out/warmboot.efi]
 //	        [-source /usr/src/linux-source-6.1.tar.xz] [-config FRAGMENT,...]
 //	        [-cache DIR] [-sign-key KEY -sign-cert CERT]
+//	payload -prepare [-source …] [-config …] [-cache DIR]
 //
 // Description:
 //
@@ -96,14 +97,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	key := fs.String("sign-key", "", "sign the EFI program with this key (sbsign)")
 	cert := fs.String("sign-cert", "", "the certificate of -sign-key")
 	jobs := fs.Int("j", runtime.NumCPU(), "make's jobs")
+	prepare := fs.Bool("prepare", false, "configure and compile the kernel tree only, for a later build to relink (no -initramfs, no payload written)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	b := builder{source: *source, config: *config, cache: *cache, jobs: *jobs, stdout: stdout}
+	if *prepare {
+		if *initramfs != "" || fs.NArg() != 0 {
+			fmt.Fprintln(stderr, "usage: payload -prepare [-source TARBALL] [-config FRAGMENT] [-cache DIR]")
+			return 2
+		}
+		if err := b.prepare(ctx); err != nil {
+			fmt.Fprintf(stderr, "payload: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if *initramfs == "" || fs.NArg() != 0 || (*key == "") != (*cert == "") {
 		fmt.Fprintln(stderr, "usage: payload -initramfs IMAGE.cpio [-o FILE] [-efi FILE] [-source TARBALL] [-config FRAGMENT] [-cache DIR] [-sign-key KEY -sign-cert CERT]")
 		return 2
 	}
-	b := builder{source: *source, config: *config, cache: *cache, jobs: *jobs, stdout: stdout}
 	if err := b.build(ctx, *initramfs, *out); err != nil {
 		fmt.Fprintf(stderr, "payload: %v\n", err)
 		return 1
@@ -231,20 +244,79 @@ func (b builder) treeKey(ctx context.Context, settings []string) (string, error)
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-func (b builder) build(ctx context.Context, initramfs, out string) error {
+// settings are the fragments' settings, merged.
+func (b builder) settings() ([]string, error) {
 	var lines []string
 	for _, name := range strings.Split(b.config, ",") {
 		fragment, err := os.ReadFile(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l, err := parseFragment(fragment)
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		lines = append(lines, l...)
 	}
-	lines = lastWins(lines)
+	return lastWins(lines), nil
+}
+
+// tree locks and returns the kernel tree for the settings, configuring it
+// if it is new (cold).
+func (b builder) tree(ctx context.Context, lines []string) (tree string, cold bool, unlock func(), err error) {
+	key, err := b.treeKey(ctx, lines)
+	if err != nil {
+		return "", false, nil, err
+	}
+	if err := os.MkdirAll(b.cache, 0o755); err != nil {
+		return "", false, nil, fmt.Errorf("kernel cache: %w (set WARMBOOT_CACHE to a writable directory)", err)
+	}
+	tree = filepath.Join(b.cache, "payload-"+key)
+	unlock, err = lockFile(tree + ".lock")
+	if err != nil {
+		return "", false, nil, err
+	}
+	if _, err := os.Stat(filepath.Join(tree, ".config")); err != nil {
+		cold = true
+		fmt.Fprintf(b.stdout, "payload: configuring a new kernel tree %s (a cold build takes minutes; later builds reuse it)\n", tree)
+		if err := b.configure(ctx, tree, lines); err != nil {
+			unlock()
+			return "", false, nil, err
+		}
+	}
+	return tree, cold, unlock, nil
+}
+
+// prepare compiles the tree up to vmlinux, leaving its initramfs alone
+// (the console archive configure wrote, or the last payload's): a later
+// build relinks.
+func (b builder) prepare(ctx context.Context) error {
+	lines, err := b.settings()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	tree, _, unlock, err := b.tree(ctx, lines)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	log := filepath.Join(tree, "prepare.log")
+	os.Remove(log)
+	fmt.Fprintf(b.stdout, "payload: compiling the kernel tree (log: %s)\n", log)
+	if err := b.make(ctx, tree, log, "vmlinux"); err != nil {
+		return err
+	}
+	prune(b.cache, tree, b.stdout)
+	fmt.Fprintf(b.stdout, "payload: kernel tree %s compiled in %s\n", tree, time.Since(start).Round(time.Second))
+	return nil
+}
+
+func (b builder) build(ctx context.Context, initramfs, out string) error {
+	lines, err := b.settings()
+	if err != nil {
+		return err
+	}
 	image, err := os.ReadFile(initramfs)
 	if err != nil {
 		return fmt.Errorf("%w: make payload builds it", err)
@@ -252,29 +324,12 @@ func (b builder) build(ctx context.Context, initramfs, out string) error {
 	if len(image) < 6 || string(image[:6]) != "070701" {
 		return fmt.Errorf("%s is not an uncompressed newc cpio archive (give the .cpio mkimage writes, not the .zst)", initramfs)
 	}
-	key, err := b.treeKey(ctx, lines)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(b.cache, 0o755); err != nil {
-		return fmt.Errorf("kernel cache: %w (set WARMBOOT_CACHE to a writable directory)", err)
-	}
-	tree := filepath.Join(b.cache, "payload-"+key)
-	unlock, err := lockFile(tree + ".lock")
+	start := time.Now()
+	tree, cold, unlock, err := b.tree(ctx, lines)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-
-	start := time.Now()
-	cold := false
-	if _, err := os.Stat(filepath.Join(tree, ".config")); err != nil {
-		cold = true
-		fmt.Fprintf(b.stdout, "payload: configuring a new kernel tree %s (a cold build takes minutes; later builds reuse it)\n", tree)
-		if err := b.configure(ctx, tree, lines); err != nil {
-			return err
-		}
-	}
 	if err := writeIfChanged(filepath.Join(tree, initramfsName), append(payload.ConsoleArchive(), image...)); err != nil {
 		return err
 	}

@@ -125,3 +125,84 @@ func TestLastWins(t *testing.T) {
 		t.Errorf("lastWins = %q, want %q", got, want)
 	}
 }
+
+// fakeKernelTools puts a tar, make and merge_config.sh on PATH that do
+// what the builder needs of them: make records its targets in the tree's
+// "made" file, and its bzImage is the tree's initramfs.
+func fakeKernelTools(t *testing.T) (source string) {
+	t.Helper()
+	testtool.Need(t, "gcc")
+	bin := t.TempDir()
+	write := func(name, script string) {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tar", `dir=; while [ $# -gt 0 ]; do [ "$1" = -C ] && dir=$2; shift; done
+mkdir -p "$dir/scripts/kconfig" && printf '#!/bin/sh\ncat "$3" >> "$2"\n' > "$dir/scripts/kconfig/merge_config.sh" && chmod +x "$dir/scripts/kconfig/merge_config.sh"
+`)
+	write("make", `tree=.; target=
+while [ $# -gt 0 ]; do case $1 in -C) tree=$2; shift;; -j*|*=*) ;; *) target=$1;; esac; shift; done
+case $target in
+tinyconfig) echo '#' > .config;;
+olddefconfig) ;;
+*) echo "$target" >> "$tree/made"
+   if [ "$target" = bzImage ]; then mkdir -p "$tree/arch/x86/boot" && cat "$tree/warmboot-initramfs.cpio" > "$tree/arch/x86/boot/bzImage"; fi;;
+esac
+`)
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	source = filepath.Join(t.TempDir(), "linux.tar.xz")
+	os.WriteFile(source, []byte("source"), 0o644)
+	return source
+}
+
+// -prepare configures and compiles a tree (vmlinux) and writes no
+// payload; the build that follows finds the tree and relinks it with its
+// initramfs.
+func TestPrepareThenBuild(t *testing.T) {
+	source := fakeKernelTools(t)
+	dir := t.TempDir()
+	frag := filepath.Join(dir, "frag.config")
+	os.WriteFile(frag, []byte("CONFIG_A=y\n"), 0o644)
+	cache := filepath.Join(dir, "cache")
+	var stdout, stderr strings.Builder
+	if rc := run(context.Background(), []string{"-prepare", "-source", source, "-config", frag, "-cache", cache}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("payload -prepare = %d: %s", rc, stderr.String())
+	}
+	trees, _ := filepath.Glob(filepath.Join(cache, "payload-*[^k]"))
+	if len(trees) != 1 {
+		t.Fatalf("trees after -prepare: %q", trees)
+	}
+	tree := trees[0]
+	if made, _ := os.ReadFile(filepath.Join(tree, "made")); string(made) != "vmlinux\n" {
+		t.Errorf("-prepare made %q, want vmlinux", made)
+	}
+	if !strings.Contains(stdout.String(), "configuring a new kernel tree") {
+		t.Errorf("-prepare said %q", stdout.String())
+	}
+
+	image := filepath.Join(dir, "image.cpio")
+	os.WriteFile(image, []byte("070701 the image"), 0o644)
+	out := filepath.Join(dir, "warmboot.bzImage")
+	stdout.Reset()
+	if rc := run(context.Background(), []string{"-initramfs", image, "-o", out, "-efi", "", "-source", source, "-config", frag, "-cache", cache}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("payload = %d: %s", rc, stderr.String())
+	}
+	if strings.Contains(stdout.String(), "configuring") || !strings.Contains(stdout.String(), "cached tree") {
+		t.Errorf("the build after -prepare did not take its tree: %q", stdout.String())
+	}
+	if made, _ := os.ReadFile(filepath.Join(tree, "made")); string(made) != "vmlinux\nbzImage\n" {
+		t.Errorf("made %q, want vmlinux then bzImage", made)
+	}
+	bz, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(bz), "070701 the image") {
+		t.Errorf("the payload does not hold the image: %q", bz)
+	}
+
+	if rc := run(context.Background(), []string{"-prepare", "-initramfs", image}, &stdout, &stderr); rc != 2 {
+		t.Errorf("-prepare with -initramfs = %d, want 2 (usage)", rc)
+	}
+}
