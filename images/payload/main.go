@@ -29,6 +29,11 @@
 // whose initramfs changed only relinks (seconds). Builds of the same tree
 // wait on one lock; the two trees used last are kept.
 //
+// -prepare configures and compiles the tree (vmlinux, its initramfs only
+// /dev/console) and writes no payload: make test starts it in the
+// background when it starts, beside the Debian systems, and make payload
+// later waits on the tree's lock and only relinks.
+//
 // The initramfs (an image built with no modules: make payload runs
 // mkimage with empty module sets) is embedded uncompressed with
 // CONFIG_INITRAMFS_SOURCE, preceded by a small archive holding
