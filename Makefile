@@ -130,11 +130,12 @@ demo: image disk ## boot the demo disk in QEMU: menu, countdown, then the target
 # waits for both and fails if either did.
 test: systems lint unit ## every test (what CI runs)
 	@echo "fuzz: beside the VM tests, niced (log: $(OUT)/fuzz.log)"; \
-	nice -n 19 $(MAKE) --no-print-directory fuzz >$(OUT)/fuzz.log 2>&1 & fuzz=$$!; \
-	$(MAKE) --no-print-directory vmtest; vm=$$?; \
+	bash -c '$(CPUTIME) nice -n 19 $(MAKE) --no-print-directory fuzz' >$(OUT)/fuzz.log 2>&1 & fuzz=$$!; \
+	TIMEFORMAT="vmtest (images, payload, package, VM tests): cpu: %0R s wall, %0U s user, %0S s sys"; time $(MAKE) --no-print-directory vmtest; vm=$$?; \
 	wait $$fuzz; fz=$$?; \
 	if [ $$fz = 0 ]; then grep -E '^(fuzz |ok )' $(OUT)/fuzz.log | paste - - | awk '{print "fuzz:", $$2, $$3, $$NF}'; \
 	else cat $(OUT)/fuzz.log; echo "fuzz: FAILED (above; $(OUT)/fuzz.log)"; fi; \
+	for f in $(OUT)/systems-*.log $(OUT)/fuzz.log; do echo "$$(basename $$f .log): $$(grep '^cpu: ' $$f | tail -1)"; done; \
 	test $$vm = 0 -a $$fz = 0
 
 # The Debian systems and the ukify root the VM tests boot are built (once,
@@ -148,10 +149,13 @@ test: systems lint unit ## every test (what CI runs)
 # nice 10, 2026-12-04, the extraction took 7 minutes and the fuzz
 # targets ran before the VM tests instead of beside them). Logs in
 # $(OUT)/systems-*.log.
+# Each job's last log line is its CPU time ("cpu: …"), which make test
+# prints at its end: where a cold run's time goes.
+CPUTIME := TIMEFORMAT="cpu: %0R s wall, %0U s user, %0S s sys"; time
 systems: $(OUT)/.deps
-	@for s in bookworm trixie; do nohup images/debian/mkdebian.sh $$s >/dev/null 2>$(OUT)/systems-$$s.log & done; \
-	nohup images/ukify/mkukify.sh >/dev/null 2>$(OUT)/systems-ukify.log & \
-	nohup go run ./images/payload -prepare -config $(PAYLOAD_CONFIG) >$(OUT)/systems-kernel.log 2>&1 & \
+	@for s in bookworm trixie; do nohup bash -c '$(CPUTIME) images/debian/mkdebian.sh $$0' $$s >/dev/null 2>$(OUT)/systems-$$s.log & done; \
+	nohup bash -c '$(CPUTIME) images/ukify/mkukify.sh' >/dev/null 2>$(OUT)/systems-ukify.log & \
+	nohup bash -c '$(CPUTIME) go run ./images/payload -prepare -config $(PAYLOAD_CONFIG)' >$(OUT)/systems-kernel.log 2>&1 & \
 	echo "systems: building the Debian 12 and 13 systems, the ukify root and the payload's kernel tree in the background (logs: $(OUT)/systems-*.log)"
 
 lint: $(OUT)/.deps ## gofmt, go vet, staticcheck
