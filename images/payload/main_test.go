@@ -202,6 +202,22 @@ func TestPrepareThenBuild(t *testing.T) {
 		t.Errorf("the payload does not hold the image: %q", bz)
 	}
 
+	// A build that waits for the tree (a -prepare holding it) says so,
+	// apart from its own time.
+	hold, err := lockFile(tree + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(1500*time.Millisecond, hold)
+	os.WriteFile(image, []byte("070701 another image"), 0o644)
+	stdout.Reset()
+	if rc := run(context.Background(), []string{"-initramfs", image, "-o", out, "-efi", "", "-source", source, "-config", frag, "-cache", cache}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("payload = %d: %s", rc, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "payload: waited 2s for the kernel tree") && !strings.Contains(stdout.String(), "payload: waited 1s for the kernel tree") {
+		t.Errorf("a build that waited for the tree did not say so: %q", stdout.String())
+	}
+
 	if rc := run(context.Background(), []string{"-prepare", "-initramfs", image}, &stdout, &stderr); rc != 2 {
 		t.Errorf("-prepare with -initramfs = %d, want 2 (usage)", rc)
 	}
