@@ -124,6 +124,11 @@ demo: image disk ## boot the demo disk in QEMU: menu, countdown, then the target
 	$(QEMU) -nic none -kernel $(KDIR)/vmlinuz -initrd $(IMAGE).zst -append "console=ttyS0 quiet" \
 		-drive file=$(DISK),if=virtio,format=raw,snapshot=on
 
+# $(call CPUTIME,LABEL) COMMAND: bash's time, its line ("LABELcpu: …")
+# last in the job's log; make test prints them at its end: where a cold
+# run's time goes.
+CPUTIME = TIMEFORMAT="$(1)cpu: %0R s wall, %0U s user, %0S s sys"; time
+
 # The fuzz targets run beside the VM tests, niced to the lowest priority:
 # they take the CPU the VMs leave idle (their countdowns, waits and disk
 # I/O) instead of holding up the kernel builds and the VMs. make test
@@ -131,7 +136,7 @@ demo: image disk ## boot the demo disk in QEMU: menu, countdown, then the target
 test: systems lint unit ## every test (what CI runs)
 	@echo "fuzz: beside the VM tests, niced (log: $(OUT)/fuzz.log)"; \
 	bash -c '$(CPUTIME) nice -n 19 $(MAKE) --no-print-directory fuzz' >$(OUT)/fuzz.log 2>&1 & fuzz=$$!; \
-	TIMEFORMAT="vmtest (images, payload, package, VM tests): cpu: %0R s wall, %0U s user, %0S s sys"; time $(MAKE) --no-print-directory vmtest; vm=$$?; \
+	$(call CPUTIME,vmtest with its images and package: ) $(MAKE) --no-print-directory vmtest; vm=$$?; \
 	wait $$fuzz; fz=$$?; \
 	if [ $$fz = 0 ]; then grep -E '^(fuzz |ok )' $(OUT)/fuzz.log | paste - - | awk '{print "fuzz:", $$2, $$3, $$NF}'; \
 	else cat $(OUT)/fuzz.log; echo "fuzz: FAILED (above; $(OUT)/fuzz.log)"; fi; \
@@ -140,7 +145,7 @@ test: systems lint unit ## every test (what CI runs)
 
 # The Debian systems and the ukify root the VM tests boot are built (once,
 # cached) in the background from the start of make test: their downloads
-# overlap the lint, unit, fuzz and kernel builds; vmtest's own calls wait
+# overlap the lint, unit and image builds; vmtest's own calls wait
 # for them (flock) and take the cached result, or build again and say why
 # if a background build failed. The payload's kernel tree is compiled
 # beside them (payload -prepare), and make payload waits for it (the
@@ -149,9 +154,6 @@ test: systems lint unit ## every test (what CI runs)
 # nice 10, 2026-12-04, the extraction took 7 minutes and the fuzz
 # targets ran before the VM tests instead of beside them). Logs in
 # $(OUT)/systems-*.log.
-# Each job's last log line is its CPU time ("cpu: …"), which make test
-# prints at its end: where a cold run's time goes.
-CPUTIME := TIMEFORMAT="cpu: %0R s wall, %0U s user, %0S s sys"; time
 systems: $(OUT)/.deps
 	@for s in bookworm trixie; do nohup bash -c '$(CPUTIME) images/debian/mkdebian.sh $$0' $$s >/dev/null 2>$(OUT)/systems-$$s.log & done; \
 	nohup bash -c '$(CPUTIME) images/ukify/mkukify.sh' >/dev/null 2>$(OUT)/systems-ukify.log & \
