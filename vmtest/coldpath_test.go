@@ -105,7 +105,7 @@ func TestDebianGRUBFallback(t *testing.T) {
 	espFiles["/EFI/warmboot/warmboot.efi"] = disk.File{Src: payload} // for step 3
 	esp := buildDisk(t, disk.Disk{Parts: []disk.FS{{Type: "vfat", Label: "ESP", SizeMiB: 96, ESP: true, Files: espFiles}}})
 	vm := startFirmware(t, ovmf, 25*time.Minute, true,
-		"-machine", "q35", "-cpu", "max", "-m", "2G", "-smp", debianCPUs(t), "-nic", "none",
+		"-machine", "q35", "-cpu", qemuCPU(), "-m", "2G", "-smp", debianCPUs(t), "-nic", "none",
 		// A watchdog that resets: QEMU's i6300esb, and the ICH9's TCO
 		// (iTCO_wdt), which QEMU only lets reset with noreboot off.
 		"-device", "i6300esb", "-action", "watchdog=reset", "-global", "ICH9-LPC.noreboot=false",
