@@ -1,16 +1,16 @@
 package state
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,9 +153,10 @@ type RootFS struct{ R *os.Root }
 func (r RootFS) CreateTemp(dir, pattern string) (File, error) {
 	prefix, suffix, _ := strings.Cut(pattern, "*")
 	for range 10 {
-		var b [6]byte
-		rand.Read(b[:])
-		name := path.Join(dir, prefix+hex.EncodeToString(b[:])+suffix)
+		// math/rand, not crypto/rand: a name needs no secret, and
+		// crypto/rand's getrandom(2) blocks, in the bootloader on a
+		// machine with no RDRAND, until the kernel's RNG is seeded.
+		name := path.Join(dir, prefix+strconv.FormatUint(rand.Uint64()>>16, 16)+suffix)
 		f, err := r.R.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, fs.ErrExist) {
 			continue

@@ -72,6 +72,21 @@ func Unmount(target string, flags int) error {
 	return callErr(unix.Unmount(target, flags), "umount2(%s, %#x)", target, flags)
 }
 
+// RandomReady says whether the kernel's random number generator is
+// seeded: getrandom(2) with GRND_NONBLOCK, which fails with EAGAIN until
+// it is (and a plain getrandom, Go's crypto/rand, blocks).
+func RandomReady() (bool, error) {
+	var b [1]byte
+	_, err := unix.Getrandom(b[:], unix.GRND_NONBLOCK)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EAGAIN):
+		return false, nil
+	}
+	return false, callErr(err, "getrandom(GRND_NONBLOCK)")
+}
+
 // Release returns the running kernel's release ("uname -r").
 func Release() (string, error) {
 	var u unix.Utsname

@@ -25,6 +25,7 @@ func Mount(source, target, fstype string, flags uintptr, data string) error {
 }
 func Unmount(target string, flags int) error           { return ErrUnsupported }
 func Release() (string, error)                         { return "", ErrUnsupported }
+func RandomReady() (bool, error)                       { return false, ErrUnsupported }
 func RawTerminal(f *os.File) (restore func(), ok bool) { return func() {}, false }
 func ReadTimeout(f *os.File, p []byte, timeout time.Duration) (int, error) {
 	return 0, ErrUnsupported

@@ -11,9 +11,12 @@
 package netup
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/warmboot/warmboot/boot/internal/sys"
 	"github.com/warmboot/warmboot/boot/netboot/lease"
 )
 
@@ -32,6 +35,41 @@ type Config struct {
 	UUID string
 	// Log receives what happens on each interface; nil discards.
 	Log *slog.Logger
+	// RandomReady says whether the kernel's random number generator is
+	// seeded; nil asks the kernel (sys.RandomReady).
+	RandomReady func() (bool, error)
+}
+
+// ErrNoRandom is why the network is not looked at on a machine whose
+// kernel has no seeded random number generator yet.
+var ErrNoRandom = errors.New("the kernel's random number generator is not seeded yet, and DHCP and HTTPS take their numbers from it: not looking on the network. A CPU with RDRAND or a hardware RNG (a TPM's, QEMU's -device virtio-rng-pci) seeds it at once, interrupts only slowly (QEMU's default qemu64 CPU has no RDRAND: -cpu qemu64,+rdrand, or -cpu host under KVM); warmboot.net.wait= waits longer")
+
+// waitRandom waits, until ctx ends, for the kernel's random number
+// generator to be seeded. The DHCP clients draw their transaction IDs,
+// and TLS its keys, from Go's crypto/rand, whose getrandom(2) blocks
+// until then and cannot be interrupted: on a machine with no RDRAND and
+// no hardware RNG (QEMU's default CPU under TCG) that can be minutes, or
+// for ever on an idle machine, and DHCP's own timeouts do not end it.
+// Asking first, without blocking, keeps the network's wait bounded.
+func waitRandom(ctx context.Context, ready func() (bool, error)) error {
+	if ready == nil {
+		ready = sys.RandomReady
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := ready()
+		if ok || err != nil {
+			// A kernel that cannot say (getrandom(2) missing) is not
+			// kept off the network for it.
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ErrNoRandom
+		case <-tick.C:
+		}
+	}
 }
 
 // Result is what bringing the network up gave.

@@ -39,6 +39,9 @@ func Up(ctx context.Context, c Config) (Result, error) {
 	if len(ifs) == 0 {
 		return r, fmt.Errorf("no network interface: not looking on the network (a NIC whose driver the image lacks is not seen: the console's \"kernel modules\" line lists those loaded)")
 	}
+	if err := waitRandom(ctx, c.RandomReady); err != nil {
+		return r, err
+	}
 	mods := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier(VendorClass)),
 		dhcpv4.WithRequestedOptions(dhcpv4.OptionPXELinuxConfigFile, dhcpv4.OptionPXELinuxPathPrefix,
 			dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName, dhcpv4.OptionHostName, dhcpv4.OptionDomainName)}
