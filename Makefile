@@ -24,12 +24,14 @@ GOSRC    := $(shell find cmds boot images -name '*.go' -not -name '*_test.go' 2>
 QEMU_ACCEL := -accel tcg,tb-size=64
 export WARMBOOT_QEMU_ACCEL := $(QEMU_ACCEL)
 # QEMU's CPU model for the demo and the tests: qemu64 (x86-64 v1, all
-# that Debian's kernels and ours need). Under TCG the SIMD paths a guest
-# picks on -cpu max (SSSE3/AVX hashing, copying) cost more to emulate
-# than the scalar ones: five VM tests one at a time, models interleaved,
-# took 0.88 and 0.87 of max's time (README: Tests). Benchmarks keep max,
-# as README's figures were measured.
-QEMU_CPU := qemu64
+# that Debian's kernels and ours need) with RDRAND, which every server
+# of the last decade has. Under TCG the SIMD paths a guest picks on -cpu
+# max (SSSE3/AVX hashing, copying) cost more to emulate than the scalar
+# ones: five VM tests one at a time, models interleaved, took 0.88 and
+# 0.87 of max's time (README: Tests). Without RDRAND nothing seeds the
+# kernel's RNG for minutes under TCG (TestNetNoRandom boots so).
+# Benchmarks keep max, as README's figures were measured.
+QEMU_CPU := qemu64,+rdrand
 export WARMBOOT_QEMU_CPU := $(QEMU_CPU)
 QEMU     := qemu-system-x86_64 -machine q35 $(QEMU_ACCEL) -cpu $(QEMU_CPU) -m 1G -smp 1 -nographic -no-reboot
 # Fuzz budgets are execution counts: a wall-clock -fuzztime races the fuzz

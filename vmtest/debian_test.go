@@ -309,12 +309,12 @@ func debianCPUs(t testing.TB) string {
 
 // qemuCPU is the CPU model of the VMs that build their own QEMU command
 // (the Debian ones): WARMBOOT_QEMU_CPU, as the Makefile sets it (qemu64
-// for tests, max for benchmarks), else qemu64.
+// with RDRAND for tests, max for benchmarks), else that qemu64.
 func qemuCPU() string {
 	if m := os.Getenv("WARMBOOT_QEMU_CPU"); m != "" {
 		return m
 	}
-	return "qemu64"
+	return "qemu64,+rdrand"
 }
 
 // bootDebian boots the Debian system as its firmware would (QEMU's

@@ -11,7 +11,7 @@
 //	WARMBOOT_QEMU_ACCEL  the -accel option of VMTEST_QEMU, for the VMs that
 //	                     build their own command (TestDebian's 2 GiB, 2 CPUs);
 //	                     optional (the Makefile explains its tb-size)
-//	WARMBOOT_QEMU_CPU    their -cpu model (default qemu64; benchmarks max)
+//	WARMBOOT_QEMU_CPU    their -cpu model (default qemu64,+rdrand; benchmarks max)
 //	VMTEST_KERNEL        the kernel the bootloader runs on, and the one it boots
 //	WARMBOOT_IMAGE       the warmboot initramfs (out/warmboot.cpio.zst)
 //	WARMBOOT_KERNEL_DIR  the extracted kernel package (for its release)

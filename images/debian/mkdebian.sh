@@ -178,7 +178,7 @@ log "first boot (update-grub), in QEMU"
 # One vCPU: make test builds both systems at once beside its other work,
 # and under TCG a VM whose vCPUs outnumber the free cores stalls at each
 # flush of its translation cache (vmtest's debianCPUs).
-timeout 900 qemu-system-x86_64 -machine q35 ${WARMBOOT_QEMU_ACCEL:--accel tcg} -cpu ${WARMBOOT_QEMU_CPU:-qemu64} -m 1G -smp 1 -nographic -no-reboot \
+timeout 900 qemu-system-x86_64 -machine q35 ${WARMBOOT_QEMU_ACCEL:--accel tcg} -cpu ${WARMBOOT_QEMU_CPU:-qemu64,+rdrand} -m 1G -smp 1 -nographic -no-reboot \
 	-kernel "$work/vmlinuz" -initrd "$work/initrd.stock" -append "root=UUID=$uuid ro $cmdline" \
 	-drive "file=$work/disk.img,if=virtio,format=raw" >"$work/firstboot.log" 2>&1 ||
 	{ tail -40 "$work/firstboot.log" >&2; log "the first boot failed"; exit 1; }
