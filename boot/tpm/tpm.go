@@ -22,6 +22,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/warmboot/warmboot/boot/internal/sys"
 )
 
 // Alg is a TPM_ALG_ID of a hash.
@@ -114,11 +116,13 @@ func (e *Error) Error() string {
 // has no TPM.
 func Open(root string) (*os.File, error) {
 	rm, raw := filepath.Join(root, "dev/tpmrm0"), filepath.Join(root, "dev/tpm0")
-	f, err := os.OpenFile(rm, os.O_RDWR, 0)
+	// Blocking: a TPM device opened non-blocking (as os.OpenFile opens
+	// it) answers a read before its response is ready with EOF.
+	f, err := sys.OpenDevice(rm)
 	if err == nil {
 		return f, nil
 	}
-	f, err2 := os.OpenFile(raw, os.O_RDWR, 0)
+	f, err2 := sys.OpenDevice(raw)
 	if err2 != nil {
 		return nil, fmt.Errorf("opening %s and %s: %w", rm, raw, errors.Join(err, err2))
 	}

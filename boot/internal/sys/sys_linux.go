@@ -72,6 +72,23 @@ func Unmount(target string, flags int) error {
 	return callErr(unix.Unmount(target, flags), "umount2(%s, %#x)", target, flags)
 }
 
+// OpenDevice opens a character device for reading and writing in
+// blocking mode. os.OpenFile puts a device it can poll in non-blocking
+// mode for Go's poller, and a TPM (/dev/tpm0, /dev/tpmrm0) in
+// non-blocking mode runs each command written in the background and
+// answers a read before the response is ready with 0 bytes: "reading
+// response: EOF" whenever the TPM is slower than the reader
+// (drivers/char/tpm/tpm-dev-common.c). Blocking, a write returns once
+// the TPM has answered. Errors are *fs.PathError, as os.OpenFile's.
+func OpenDevice(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	// NewFile leaves a blocking descriptor out of the poller.
+	return os.NewFile(uintptr(fd), path), nil
+}
+
 // RandomReady says whether the kernel's random number generator is
 // seeded: getrandom(2) with GRND_NONBLOCK, which fails with EAGAIN until
 // it is (and a plain getrandom, Go's crypto/rand, blocks).

@@ -25,6 +25,9 @@ func Mount(source, target, fstype string, flags uintptr, data string) error {
 }
 func Unmount(target string, flags int) error           { return ErrUnsupported }
 func Release() (string, error)                         { return "", ErrUnsupported }
+func OpenDevice(path string) (*os.File, error) {
+	return nil, &fs.PathError{Op: "open", Path: path, Err: ErrUnsupported}
+}
 func RandomReady() (bool, error)                       { return false, ErrUnsupported }
 func RawTerminal(f *os.File) (restore func(), ok bool) { return func() {}, false }
 func ReadTimeout(f *os.File, p []byte, timeout time.Duration) (int, error) {
