@@ -23,8 +23,8 @@ func FinitModule(f *os.File, params string) error            { return ErrUnsuppo
 func Mount(source, target, fstype string, flags uintptr, data string) error {
 	return ErrUnsupported
 }
-func Unmount(target string, flags int) error           { return ErrUnsupported }
-func Release() (string, error)                         { return "", ErrUnsupported }
+func Unmount(target string, flags int) error { return ErrUnsupported }
+func Release() (string, error)               { return "", ErrUnsupported }
 func OpenDevice(path string) (*os.File, error) {
 	return nil, &fs.PathError{Op: "open", Path: path, Err: ErrUnsupported}
 }
