@@ -63,6 +63,9 @@ func (l *Loader) loadModules() *modules {
 	for _, err := range r.Errors {
 		l.warn("%v", err)
 	}
+	if len(r.Absent) > 0 {
+		l.log.Debug("modules not for this machine (their init said ENODEV)", "modules", strings.Join(r.Absent, ", "))
+	}
 	hw, errs := m.mods.Coldplug()
 	for _, err := range errs {
 		l.warn("%v", err)

@@ -23,13 +23,16 @@ type Loader func(f *os.File, params string) error
 // Result says what happened to each module.
 type Result struct {
 	Loaded, Present int
-	Errors          []error
+	// Absent are the modules not for this machine (Modules.Absent).
+	Absent []string
+	Errors []error
 }
 
 // Load reads the list at list (paths relative to root) and loads each
-// module. A module already loaded (EEXIST) counts as present. A failure
-// does not stop the rest: a missing optional module (crc32c_intel on a CPU
-// without SSE4.2) must not cost the disk driver. release is the running
+// module. A module already loaded (EEXIST) counts as present, one whose
+// init declines with ENODEV (crc32c_intel on a CPU without SSE4.2) as
+// absent, not an error. A failure does not stop the rest: a broken
+// optional module must not cost the disk driver. release is the running
 // kernel's, to explain a mismatch.
 func Load(root, list, release string, load Loader, exists func(error) bool) (Result, error) {
 	return (&Modules{Root: root, Release: release, Load: load, Exists: exists}).LoadList(list)
@@ -51,8 +54,9 @@ func (m *Modules) LoadList(list string) (Result, error) {
 			paths = append(paths, p)
 		}
 	}
+	before := len(m.Absent)
 	names, present, errs := m.loadPaths(paths)
-	return Result{Loaded: len(names), Present: present, Errors: errs}, nil
+	return Result{Loaded: len(names), Present: present, Absent: m.Absent[before:], Errors: errs}, nil
 }
 
 // OptionsFile holds module parameters, one module a line: "NAME PARAMS",

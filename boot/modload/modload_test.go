@@ -4,21 +4,24 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/warmboot/warmboot/boot/internal/sys"
 )
 
 var errExist = errors.New("exists")
 
 func TestLoad(t *testing.T) {
 	root := t.TempDir()
-	for _, p := range []string{"lib/modules/6.1/a.ko", "lib/modules/6.1/b.ko", "lib/modules/6.1/c.ko", "lib/modules/6.1/bad.ko", "lib/modules/5.0/old.ko"} {
+	for _, p := range []string{"lib/modules/6.1/a.ko", "lib/modules/6.1/b.ko", "lib/modules/6.1/c.ko", "lib/modules/6.1/bad.ko", "lib/modules/6.1/cpu.ko", "lib/modules/5.0/old.ko"} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
 		os.WriteFile(filepath.Join(root, p), nil, 0o644)
 	}
-	list := "lib/modules/6.1/a.ko\n# comment\nlib/modules/6.1/b.ko\nlib/modules/6.1/gone.ko\nlib/modules/6.1/bad.ko\nlib/modules/5.0/old.ko\nlib/modules/6.1/c.ko\n"
+	list := "lib/modules/6.1/a.ko\n# comment\nlib/modules/6.1/b.ko\nlib/modules/6.1/gone.ko\nlib/modules/6.1/bad.ko\nlib/modules/6.1/cpu.ko\nlib/modules/5.0/old.ko\nlib/modules/6.1/c.ko\n"
 	os.MkdirAll(filepath.Join(root, "etc/warmboot"), 0o755)
 	os.WriteFile(filepath.Join(root, ListFile), []byte(list), 0o644)
 
@@ -31,6 +34,8 @@ func TestLoad(t *testing.T) {
 			return errExist
 		case "bad.ko":
 			return errors.New("invalid module format")
+		case "cpu.ko":
+			return &sys.CallError{Call: "finit_module(cpu.ko)", Err: sys.ENODEV}
 		}
 		return nil
 	}
@@ -38,11 +43,12 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"a.ko", "b.ko", "bad.ko", "c.ko"}, loaded); diff != "" {
+	if diff := cmp.Diff([]string{"a.ko", "b.ko", "bad.ko", "cpu.ko", "c.ko"}, loaded); diff != "" {
 		t.Errorf("load order (-want +got):\n%s", diff)
 	}
-	if r.Loaded != 2 || r.Present != 1 || len(r.Errors) != 3 {
-		t.Errorf("Result = %+v, want 2 loaded, 1 present, 3 errors", r)
+	// cpu.ko declined (ENODEV: not for this machine): absent, not an error.
+	if r.Loaded != 2 || r.Present != 1 || len(r.Errors) != 3 || !slices.Equal(r.Absent, []string{"cpu"}) {
+		t.Errorf("Result = %+v, want 2 loaded, 1 present, absent [cpu], 3 errors", r)
 	}
 	all := errors.Join(r.Errors...).Error()
 	for _, want := range []string{"gone.ko: open", "bad.ko: invalid module format", "old.ko was built for another kernel than the running 6.1"} {

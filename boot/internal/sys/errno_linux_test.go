@@ -12,7 +12,7 @@ func TestLinuxNumbers(t *testing.T) {
 		ours, unix any
 	}{
 		{EPERM, unix.EPERM}, {ENOENT, unix.ENOENT}, {ENOEXEC, unix.ENOEXEC}, {ENOMEM, unix.ENOMEM},
-		{EBUSY, unix.EBUSY}, {EEXIST, unix.EEXIST}, {EINVAL, unix.EINVAL}, {EFBIG, unix.EFBIG},
+		{EBUSY, unix.EBUSY}, {EEXIST, unix.EEXIST}, {ENODEV, unix.ENODEV}, {EINVAL, unix.EINVAL}, {EFBIG, unix.EFBIG},
 		{ENOSYS, unix.ENOSYS}, {EBADMSG, unix.EBADMSG}, {ENOKEY, unix.ENOKEY}, {EKEYREJECTED, unix.EKEYREJECTED},
 		{EACCES, unix.EACCES}, {ENOTTY, unix.ENOTTY}, {ENOSPC, unix.ENOSPC}, {EROFS, unix.EROFS},
 		{EOPNOTSUPP, unix.EOPNOTSUPP}, {FS_IMMUTABLE_FL, int(unix.STATX_ATTR_IMMUTABLE)}, // x/sys has no FS_IMMUTABLE_FL; statx(2) keeps the FS_*_FL values,

@@ -27,6 +27,7 @@ const (
 	EACCES       = syscall.Errno(0xd)
 	EBUSY        = syscall.Errno(0x10)
 	EEXIST       = syscall.Errno(0x11)
+	ENODEV       = syscall.Errno(0x13)
 	EINVAL       = syscall.Errno(0x16)
 	ENOTTY       = syscall.Errno(0x19)
 	EFBIG        = syscall.Errno(0x1b)
