@@ -33,10 +33,10 @@ type Modules struct {
 	Exists             func(error) bool
 	// Options are module parameters by module name (OptionsFile).
 	Options map[string]string
-	// Absent are the modules whose init declined with ENODEV: not for
+	// absent are the modules whose init declined with ENODEV: not for
 	// this machine (crc32c-intel on a CPU without SSE4.2, efivarfs
 	// without UEFI), which is not an error.
-	Absent []string
+	absent []string
 
 	rules  []rule
 	loaded map[string]bool // module paths loaded or present
@@ -183,7 +183,7 @@ func (m *Modules) loadPaths(paths []string) (names []string, present int, errs [
 		case m.Exists(err):
 			present++
 		case errors.Is(err, sys.ENODEV):
-			m.Absent = append(m.Absent, strings.TrimSuffix(path.Base(p), ".ko"))
+			m.absent = append(m.absent, strings.TrimSuffix(path.Base(p), ".ko"))
 		default:
 			errs = append(errs, fmt.Errorf("module %s: %w", p, err))
 		}

@@ -23,7 +23,9 @@ type Loader func(f *os.File, params string) error
 // Result says what happened to each module.
 type Result struct {
 	Loaded, Present int
-	// Absent are the modules not for this machine (Modules.Absent).
+	// Absent are the modules not for this machine: their init said
+	// ENODEV (crc32c-intel on a CPU without SSE4.2, efivarfs without
+	// UEFI), which is not an error.
 	Absent []string
 	Errors []error
 }
@@ -54,9 +56,9 @@ func (m *Modules) LoadList(list string) (Result, error) {
 			paths = append(paths, p)
 		}
 	}
-	before := len(m.Absent)
+	before := len(m.absent)
 	names, present, errs := m.loadPaths(paths)
-	return Result{Loaded: len(names), Present: present, Absent: m.Absent[before:], Errors: errs}, nil
+	return Result{Loaded: len(names), Present: present, Absent: m.absent[before:], Errors: errs}, nil
 }
 
 // OptionsFile holds module parameters, one module a line: "NAME PARAMS",
