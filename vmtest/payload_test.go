@@ -380,6 +380,7 @@ func TestSwapPayload(t *testing.T) {
 		"warmswap: check ok: the kernel accepted the image (kexec_file_load)",
 		"warmswap: kexec",
 		"warmboot: starting",
+		"warmboot: fast path: mounted only",
 		`warmboot: booting "Target" as the handoff asks; skipping the menu`,
 		"WARMBOOT-TARGET-BOOTED entry=target by=warmboot",
 		marker(cmdTarget))

@@ -276,6 +276,7 @@ func TestSwapEntry(t *testing.T) {
 	vm.Console.Send("/usr/sbin/warmswap -entry target -grace 2s\r")
 	expect(t, vm,
 		"warmswap: check ok: verification: verified: signed by",
+		"warmswap: check ok: fast path: the bootloader mounts 1 filesystems by UUID",
 		`warmswap: plan: warmboot boots entry "target" ("Target")`,
 		"warmswap: check ok: the kernel accepted the image (kexec_file_load)",
 		"warmswap: stopping",
@@ -283,6 +284,7 @@ func TestSwapEntry(t *testing.T) {
 		"remounted read-only: /",
 		"warmswap: kexec",
 		`boot entry "target"`,
+		"warmboot: fast path: mounted only vda1: the filesystems the handoff names",
 		`warmboot: booting "Target" as the handoff asks; skipping the menu`,
 		"WARMBOOT-TARGET-BOOTED entry=target by=warmboot",
 		marker(cmdTarget))

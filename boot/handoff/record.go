@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +50,11 @@ const MaxBooted = 256 << 10
 //	    "path": "/boot/vmlinuz-6.1.0-57-amd64",  // on its filesystem, as manifests name it
 //	    "initrds": ["/boot/initrd.img-6.1.0-57-amd64"],
 //	    "cmdline": "root=UUID=... ro quiet"
+//	  },
+//	  "found": {                         // with "entry": where the running system found it
+//	    "volumes": ["1b2c…", "ABCD-1234"],  // UUIDs of the filesystems to mount
+//	    "boots": "64 hex digits",           // what the entry boots (state.Boots)
+//	    "entries": "64 hex digits"          // the menu's entry ids (MenuIDs)
 //	  }
 //	}
 //
@@ -68,6 +75,39 @@ type Record struct {
 	// the devices that worked before the kexec (issue 24). Images before
 	// it ignore it.
 	Check *DeviceCheck `json:"device_check,omitempty"`
+	// Found is where the running system found Entry, for the
+	// bootloader's fast path (issue 25); images before it ignore it,
+	// and so does the bootloader when anything it names differs.
+	Found *Found `json:"found,omitempty"`
+}
+
+// Found is what the running system saw of the entry it asks for: the
+// filesystems its menu came from (the configs, the entries' files, the
+// boot state and every ESP, by filesystem UUID), what the entry boots,
+// and which entries that menu has. The bootloader may then mount those
+// filesystems alone instead of every disk, and boots the entry from them
+// only when its menu has the same entries and the files it reads and
+// verifies again boot the same (state.Boots); anything else, and it
+// looks on every disk as it would without this. Nothing here is trusted:
+// it only says where to look first.
+type Found struct {
+	Volumes []string `json:"volumes"`
+	Boots   string   `json:"boots"`
+	Entries string   `json:"entries"`
+}
+
+// MenuIDs is Found.Entries of a menu whose entries have ids: the SHA-256
+// of the ids, sorted, one a line, in hex (the order the scan found them
+// in is not compared: the running system and the bootloader list their
+// filesystems in different orders).
+func MenuIDs(ids []string) string {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	h := sha256.New()
+	for _, id := range s {
+		fmt.Fprintf(h, "%q\n", id)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // DeviceCheck is the running system's devices just before it was
@@ -153,6 +193,11 @@ func ParseRecord(data []byte) (Record, error) {
 	}
 	if r.Seed != "" && r.SeedBytes() == nil {
 		return Record{}, fmt.Errorf("%w: seed is not 64 hex digits", ErrMalformed)
+	}
+	if f := r.Found; f != nil && (r.Entry == "" || len(f.Volumes) == 0 || len(f.Volumes) > 64 || f.Boots == "" || f.Entries == "") {
+		// Only a hint: a record that names no entry or no filesystem
+		// boots as it would without it.
+		r.Found = nil
 	}
 	return r, nil
 }

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,9 +14,15 @@ import (
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/efivar"
 	"github.com/warmboot/warmboot/boot/entry"
+	"github.com/warmboot/warmboot/boot/handoff"
 	"github.com/warmboot/warmboot/boot/lvm"
 	"github.com/warmboot/warmboot/boot/raid"
 )
+
+// FastWait bounds how long the handed-over entry's fast path waits for
+// the filesystems the handoff names to appear (within Config.Wait)
+// before it looks on every disk.
+const FastWait = 2 * time.Second
 
 // MountDir is where the bootloader mounts the disks, read-only.
 const MountDir = "/run/warmboot/mnt"
@@ -33,6 +41,10 @@ type Disks struct {
 	RAID RAID
 	// LVM maps LVM logical volumes read-only once their PVs are there.
 	LVM func(devices []string) []lvm.Result
+	// FSID reads a device's filesystem identity from its superblock
+	// (discover.ReadFSID), for the handed-over entry's fast path; nil
+	// has no fast path.
+	FSID func(device string) discover.FSID
 	// Mount mounts devices read-only under MountDir (discover.MountAll).
 	Mount func(names []string) ([]discover.Mounted, []discover.Probe)
 	// Write runs f with a mounted filesystem writable
@@ -72,6 +84,7 @@ func RealDisks(log *slog.Logger, coldplug func(), need func(group string)) Disks
 		Coldplug: coldplug,
 		RAID:     r,
 		LVM:      l.Activate,
+		FSID:     func(n string) discover.FSID { return discover.ReadFSID(filepath.Join("/dev", n)) },
 		Mount: func(names []string) ([]discover.Mounted, []discover.Probe) {
 			return discover.MountAll(MountDir, names, log, need)
 		},
@@ -96,6 +109,14 @@ type mounted map[string]discover.Mounted
 // misses a member and no USB stick is still being probed, or at the
 // deadline.
 func (l *Loader) discover() (choose.Menu, []discover.Probe) {
+	m, probes, _ := l.discoverFound(nil)
+	return m, probes
+}
+
+// discoverFound is discover, trying first, when found is not nil, the
+// handed-over entry's fast path (fastMount): fast says the menu is from
+// found's filesystems alone.
+func (l *Loader) discoverFound(found *handoff.Found) (_ choose.Menu, _ []discover.Probe, fast bool) {
 	var (
 		vols   []entry.Volume
 		probes []discover.Probe
@@ -111,6 +132,7 @@ func (l *Loader) discover() (choose.Menu, []discover.Probe) {
 		return names
 	}
 	deadline := d.Now().Add(l.cfg.Wait)
+	fastDeadline := d.Now().Add(min(l.cfg.Wait, FastWait))
 	for {
 		final := d.Now().After(deadline)
 		end := l.tl.Begin("discover")
@@ -151,6 +173,24 @@ func (l *Loader) discover() (choose.Menu, []discover.Probe) {
 				fresh = append(fresh, n)
 			}
 		}
+		if found != nil {
+			m, p, why, missing := l.fastMount(fresh, found)
+			if why == "" {
+				return m, p, true
+			}
+			if missing && !final && d.Now().Before(fastDeadline) {
+				// A disk still being probed (an HBA's, an NVMe
+				// namespace) may yet appear: nothing was mounted, so
+				// look again shortly.
+				for _, n := range fresh {
+					delete(seen, n)
+				}
+				d.Sleep(100 * time.Millisecond)
+				continue
+			}
+			found = nil
+			l.say("fast path not taken: %s; looking on every disk", why)
+		}
 		end = l.tl.Begin("mount")
 		mts, p := d.Mount(fresh)
 		end()
@@ -170,10 +210,86 @@ func (l *Loader) discover() (choose.Menu, []discover.Probe) {
 			if final && usbWait != "" {
 				l.say("%s after %s: not waiting longer (warmboot.wait= waits longer)", usbWait, l.cfg.Wait)
 			}
-			return m, probes
+			return m, probes, false
 		}
 		d.Sleep(200 * time.Millisecond)
 	}
+}
+
+// fastMount is the handed-over entry's fast path (handoff.Found): of the
+// devices there are, it mounts those holding found's filesystems alone,
+// and scans them. It gives up, leaving nothing mounted, and says why,
+// when a filesystem is missing or on two devices (a cloned disk), or
+// the menu's entries are not the ones the running system saw. Whether
+// the entry's files still boot the same is checked when they are read
+// (stageLoad).
+func (l *Loader) fastMount(devices []string, found *handoff.Found) (_ choose.Menu, _ []discover.Probe, why string, missing bool) {
+	d := l.disks
+	if d.FSID == nil {
+		return choose.Menu{}, nil, "no superblock reader", false
+	}
+	end := l.tl.Begin("discover")
+	where := map[string][]string{}
+	var pick []string
+	for _, n := range devices {
+		switch id := d.FSID(n); {
+		case id.UUID != "" && slices.Contains(found.Volumes, id.UUID):
+			where[id.UUID] = append(where[id.UUID], n)
+		case id.Type == "vfat":
+			// Every FAT filesystem too, named or not: the state is
+			// looked for on an ESP first (locate), and the running
+			// system may not mount the one the bootloader would use.
+			// One that holds entries makes the menu differ, and the
+			// fast path gives way.
+			pick = append(pick, n)
+		}
+	}
+	end()
+	for _, u := range found.Volumes {
+		switch devs := where[u]; len(devs) {
+		case 0:
+			return choose.Menu{}, nil, fmt.Sprintf("no device has the filesystem UUID %s the handoff names", u), true
+		case 1:
+			if !slices.Contains(pick, devs[0]) {
+				pick = append(pick, devs[0])
+			}
+		default:
+			return choose.Menu{}, nil, fmt.Sprintf("the filesystem UUID %s is on %s", u, strings.Join(devs, " and ")), false
+		}
+	}
+	end = l.tl.Begin("mount")
+	mts, probes := d.Mount(pick)
+	end()
+	if len(mts) < len(pick) {
+		l.unmountAll()
+		return choose.Menu{}, nil, fmt.Sprintf("not every filesystem of %s could be mounted", strings.Join(pick, ", ")), false
+	}
+	end = l.tl.Begin("parse")
+	var vols []entry.Volume
+	var ids []string
+	for _, mt := range mts {
+		vols = append(vols, mt.Volume())
+		l.mounts[mt.Device] = mt
+	}
+	m := choose.Rank(discover.Scan(vols))
+	for _, e := range m.Entries {
+		ids = append(ids, e.ID)
+	}
+	end()
+	if handoff.MenuIDs(ids) != found.Entries {
+		l.unmountAll()
+		return choose.Menu{}, nil, fmt.Sprintf("the entries on %s are not the ones the running system saw", strings.Join(pick, ", ")), false
+	}
+	l.say("fast path: mounted only %s: the filesystems the handoff names, and any FAT one (%d other devices not read)", strings.Join(pick, ", "), len(devices)-len(pick))
+	return m, probes, "", false
+}
+
+// unmountAll releases every disk and forgets what was mounted.
+func (l *Loader) unmountAll() {
+	if err := l.disks.Unmount(); err != nil {
+		l.warn("%v", err)
+	}
+	l.mounts, l.vols = mounted{}, nil
 }
 
 // write runs f with device's filesystem writable (Files).

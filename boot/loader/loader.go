@@ -106,7 +106,15 @@ type Loader struct {
 	// committed is the boot committed last, with the state as it was
 	// before: a kexec that fails takes it back (KexecFailed).
 	committed *committed
+	// fast is the handoff's Found while its entry is booted from the
+	// filesystems it names alone (Pass): the entry must boot what it
+	// says, and nothing else in that partial menu is tried.
+	fast *handoff.Found
 }
+
+// errFastDiffers is the handed-over entry booting other files than the
+// running system read: the fast path gives way to every disk.
+var errFastDiffers = errors.New("the entry's files are not the ones the running system read (changed since warmswap checked them)")
 
 // committed is a committed boot: the trial it recorded, and the state
 // before it.
@@ -128,7 +136,28 @@ func (l *Loader) warn(format string, args ...any) { clog.Warnf(l.log, format, ar
 // nothing could be booted (Rescue), Exit for a dry run.
 func (l *Loader) Pass(ctx context.Context) machine.Action {
 	netc := l.startNetwork(ctx)
-	m, probes := l.discover()
+	var found *handoff.Found
+	if r := l.handoff; r != nil && r.Kernel == nil {
+		found = r.Found
+	}
+	m, probes, fast := l.discoverFound(found)
+	if fast {
+		// The handed-over entry's filesystems alone (handoff.Found):
+		// its boot, or, whatever stops it, every disk as without it.
+		r := l.handoff
+		l.fast = found
+		for _, w := range m.Warnings {
+			l.warn("%s", w)
+		}
+		a, ok := l.bootMenu(ctx, m)
+		l.fast = nil
+		if ok {
+			return a
+		}
+		l.unmountAll()
+		l.handoff = r
+		m, probes = l.discover()
+	}
 	m = l.finishNetwork(netc, m)
 	if len(m.Entries) == 0 && (l.handoff == nil || l.handoff.Kernel == nil) {
 		l.explainNothing(probes, m.Warnings)
@@ -233,6 +262,10 @@ func (l *Loader) stageLoadContext(ctx context.Context, e entry.Entry, cmdline st
 	// unified kernel image's command line among them).
 	cmdline = c.Image.Cmdline
 	boots := state.EntryBoots(e, c.Image.KernelSHA256, c.Image.BootsDigests(), cmdline)
+	if f := l.fast; f != nil && boots != f.Boots {
+		c.Image.Close()
+		return staged{err: errFastDiffers}
+	}
 	bt := l.commit.Decide(&l.store, e, boots, l.requested != "" && l.requested == e.ID, cmdline)
 	bt.EnvWrites = envWrites
 	bt.Kernel = c.Image.KernelSHA256
@@ -296,6 +329,10 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 			l.say("booting %q as the handoff asks; skipping the menu", m.Entries[i].Label)
 			return l.tryEntries(m, menu.Choice{Index: i, Cmdline: m.Entries[i].Cmdline}, nil)
 		}
+		if l.fast != nil {
+			l.say("fast path not taken: no entry %q on the filesystems the handoff names; looking on every disk", r.Entry)
+			return machine.Action{}, false
+		}
 		l.say("the handoff asks for entry %q, which no disk has; showing the menu", r.Entry)
 		l.asked, l.requested = nil, ""
 	}
@@ -358,6 +395,12 @@ func (l *Loader) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 			s, preloaded = *preloaded, nil
 		} else {
 			s = l.stageLoad(e, cmdline, edited, m.EnvWrites)
+		}
+		if s.err != nil && l.fast != nil {
+			// Only the entry asked for is tried from a partial menu:
+			// what follows it is decided on every disk.
+			l.say("fast path not taken: %q: %v; looking on every disk", e.Label, s.err)
+			return machine.Action{}, false
 		}
 		if s.err != nil {
 			verb, how := "cannot boot", ""

@@ -439,6 +439,10 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 		}
 	default:
 		r.Entry = p.Target.ID
+		r.Found = found(env.Root, p)
+		if r.Found != nil {
+			check("fast path", fmt.Sprintf("the bootloader mounts %d filesystems by UUID (%s) and boots %q from them if its files are still the ones checked here", len(r.Found.Volumes), strings.Join(r.Found.Volumes, ", "), p.Target.ID))
+		}
 	}
 	closeStaged()
 	if log, err := os.ReadFile(env.path(EventLogFile)); err == nil {
