@@ -96,6 +96,9 @@ func (im Image) Trust(root string) (trust.Trust, string, error) {
 type Contents struct {
 	Trust   trust.Trust
 	Records Records
+	// File is the file read (the initramfs, or the payload's kernel),
+	// whole, for staging it without reading it again.
+	File []byte
 }
 
 // Read reads the image's trust and records (RecordsFile) in one read of
@@ -130,7 +133,7 @@ func read(img string, inPayload bool) (Contents, error) {
 	if err != nil {
 		return Contents{}, err
 	}
-	var c Contents
+	c := Contents{File: data}
 	if c.Trust, err = trust.Load(files, trust.Dir); err != nil {
 		return Contents{}, err
 	}

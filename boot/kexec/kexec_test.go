@@ -274,3 +274,25 @@ func TestStageMemory(t *testing.T) {
 		t.Errorf("memAvailable = %d, want 2 MiB", got)
 	}
 }
+
+// A file the caller has read already is staged from its bytes, not read
+// again; the others are read from the disk.
+func TestStageRead(t *testing.T) {
+	dir := t.TempDir()
+	kernel := fakeKernel(8192, 8192)
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("replaced on disk since"), 0o644)
+	os.WriteFile(filepath.Join(dir, "i1"), []byte("abcd"), 0o644)
+	e := entry.Entry{Root: dir, Kernel: "/vmlinuz", Initrds: []string{"/i1"}}
+	im, err := Stage(e, "", WithHashes(crypto.SHA256), WithRead(map[string][]byte{"/vmlinuz": kernel}))
+	if err != nil {
+		t.Fatalf("Stage = %v", err)
+	}
+	defer im.Close()
+	got, _ := io.ReadAll(io.NewSectionReader(im.Kernel, 0, 1<<20))
+	if !bytes.Equal(got, kernel) || im.KernelSHA256 != sha256.Sum256(kernel) {
+		t.Errorf("staged kernel: %d bytes, not the %d read", len(got), len(kernel))
+	}
+	if im.InitrdSHA256s[0] != sha256.Sum256([]byte("abcd")) {
+		t.Error("the initrd was not read from the disk")
+	}
+}

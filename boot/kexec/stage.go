@@ -1,6 +1,7 @@
 package kexec
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -70,7 +71,15 @@ type stageOpts struct {
 	free func() int64
 	// ctx ends a network entry's fetches early; nil is Background.
 	ctx context.Context
+	// read are files already read, by their path in the entry.
+	read map[string][]byte
 }
+
+// WithRead stages the files in read (by their path in the entry, as
+// Entry.Kernel names it) from memory instead of reading them again: a
+// file its caller has just read whole, and checked (warmswap's read of
+// the bootloader image for its trust).
+func WithRead(read map[string][]byte) StageOption { return func(o *stageOpts) { o.read = read } }
 
 // WithContext stops fetching a network entry's files when ctx ends (a
 // background preload the user chose not to boot).
@@ -297,7 +306,9 @@ func readInto(role string, e entry.Entry, p string, dst *os.File, lim limit, o s
 	hashes := o.hashes
 	ferr := func(err error) error { return &FileError{Entry: e, Role: role, Path: p, Err: err} }
 	var src io.ReadCloser
-	if e.Net != nil {
+	if b, ok := o.read[p]; ok && e.Net == nil {
+		src = io.NopCloser(bytes.NewReader(b))
+	} else if e.Net != nil {
 		// One byte more than the limit, so that the check below, which
 		// says why, is the one that fires.
 		r, err := fetchFile(o.ctx, e, p, lim.n+1, o.fetch)

@@ -61,6 +61,9 @@ type Pipeline struct {
 	// Fetch reads network entries' files and manifests (entry.Net);
 	// nil refuses network entries.
 	Fetch netfs.Fetcher
+	// Read are files the caller has already read whole, by their path
+	// in the entry: staged from memory, not read again (kexec.WithRead).
+	Read map[string][]byte
 }
 
 // Refused is an entry the trust policy refuses (errors.As).
@@ -147,6 +150,9 @@ func (p *Pipeline) CheckContext(ctx context.Context, e entry.Entry, cmdline stri
 	opts := []kexec.StageOption{kexec.WithHashes(p.hashes()...), kexec.WithEdited(edited), kexec.WithContext(ctx)}
 	if p.Fetch != nil {
 		opts = append(opts, kexec.WithFetcher(p.Fetch))
+	}
+	if p.Read != nil {
+		opts = append(opts, kexec.WithRead(p.Read))
 	}
 	im, err := kexec.Stage(e, cmdline, opts...)
 	end()

@@ -477,7 +477,9 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 	}
 	// The bootloader is the operator's own installed image: staged and
 	// sealed with the handoff, not verified (it verifies).
-	pb, err := (&prepare.Pipeline{}).Prepare(ble, cmdline, false, files, nil)
+	// Staged from the bytes read for its trust above: the image is read
+	// once.
+	pb, err := (&prepare.Pipeline{Read: map[string][]byte{img: contents.File}}).Prepare(ble, cmdline, false, files, nil)
 	if err != nil {
 		return fail("bootloader", err)
 	}
