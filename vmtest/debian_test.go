@@ -18,10 +18,11 @@ import (
 // (images/debian/mkdebian.sh: Debian's own packages, systemd 252, the stock
 // initramfs-tools initrd, update-grub's grub.cfg), in one VM, step by step:
 // boot it through the "firmware" (QEMU starting Debian's kernel as GRUB
-// would), install the .deb (make deb), install the bootloader image with
-// a test key and sign with warmsign, then
+// would), install the .deb (make deb), install the bootloader (the
+// payload, README's install) with a test key and sign with warmsign, then
 //
-//	a. warmswap -entry: a swap through warmboot to another GRUB entry;
+//	a. warmswap -entry: a swap through warmboot to another GRUB entry,
+//	   the payload mounting only the filesystems the handoff names;
 //	b. systemctl reboot with warmboot-load.service enabled goes through
 //	   warmboot (systemd 252 alone would go through the firmware);
 //	c. a second kernel package installed by dpkg: the hooks write its
@@ -52,7 +53,7 @@ func TestDebian(t *testing.T) {
 	}
 	// The host's list tells the truth: the installed image enforces.
 	out = d.ok("warmboot list")
-	if !strings.Contains(out, "trust: policy enforce") || !strings.Contains(out, "(from /boot/warmboot/initramfs.cpio.zst)") {
+	if !strings.Contains(out, "trust: policy enforce") || !strings.Contains(out, "(from /boot/warmboot/warmboot.bzImage)") {
 		t.Errorf("warmboot list on the host does not report the installed image's trust:\n%s", out)
 	}
 	out = d.ok("warmboot list -json")
@@ -64,9 +65,11 @@ func TestDebian(t *testing.T) {
 	entry := "gnulinux-" + oldRel + "-advanced-" + uuid
 	d.ok("echo written-before-a > /root/unsynced-a")
 	d.send("warmswap -entry " + entry)
-	d.expect("warmswap: check ok: bootloader: /boot/warmboot/vmlinuz, /boot/warmboot/initramfs.cpio.zst (policy enforce",
+	d.expect("warmswap: check ok: bootloader: payload /boot/warmboot/warmboot.bzImage (policy enforce",
 		"warmswap: check ok: verification: verified: signed by",
-		"warmboot: starting")
+		"warmswap: check ok: fast path: the bootloader mounts",
+		"warmboot: starting",
+		"warmboot: fast path: mounted only")
 	d.up(true)
 	d.checkBoot("/root/unsynced-a", "written-before-a", entry, "warmswap")
 	d.ok("journalctl -b -1 -t warmswap | grep -q 'systemd is PID 1: handing over to systemctl kexec'")
@@ -183,7 +186,7 @@ func TestDebian(t *testing.T) {
 
 // debSystem is the Debian system of TestDebian and BenchmarkDebian,
 // booted through the "firmware", with the package installed and the
-// bootloader image (test key, enforce) in /boot/warmboot, the host key
+// bootloader (test key, enforce) in /boot/warmboot, the host key
 // in /root/host.sec and the transfer disk on /mnt.
 type debSystem struct {
 	d  *debVM
@@ -203,6 +206,12 @@ type debSystem struct {
 // QEMU.
 func debianInstalled(t testing.TB, stock bool) *debSystem {
 	return installedOn(t, os.Getenv("WARMBOOT_DEBIAN"), stock, nil)
+}
+
+// debianBoth is debianInstalled with the image on Debian's kernel in
+// /boot/warmboot-image beside the payload (BenchmarkDebian).
+func debianBoth(t testing.TB, stock bool) *debSystem {
+	return installedOn(t, os.Getenv("WARMBOOT_DEBIAN"), stock, &sysOptions{both: true})
 }
 
 // installedOn is debianInstalled on the system in sys (images/debian's
@@ -228,13 +237,19 @@ func installedOn(t testing.TB, sys string, stock bool, o *sysOptions) *debSystem
 	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(sys, "disk.img"), s.root).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img create: %v: %s", err, out)
 	}
-	// What the operator brings: the package, the bootloader image built
-	// with the test key (enforce), the host signing key, a second kernel.
+	// What the operator brings: the package, the bootloader built with
+	// the test key (enforce: the payload, or the image on Debian's
+	// kernel), the host signing key, a second kernel.
 	files := map[string]disk.File{
-		"/warmboot.deb":       {Src: deb},
-		"/vmlinuz":            {Src: kernel},
-		"/initramfs.cpio.zst": {Src: bootloaderZst},
-		"/host.sec":           {Data: trust.MarshalSecret(signKey)},
+		"/warmboot.deb": {Src: deb},
+		"/host.sec":     {Data: trust.MarshalSecret(signKey)},
+	}
+	if o.image || o.both {
+		files["/vmlinuz"] = disk.File{Src: kernel}
+		files["/initramfs.cpio.zst"] = disk.File{Src: bootloaderZst}
+	}
+	if !o.image {
+		files["/warmboot.bzImage"] = disk.File{Src: payloadEnforce(t)}
 	}
 	if _, err := os.Stat(filepath.Join(sys, "linux-image-new.deb")); err == nil {
 		files["/linux-image-new.deb"] = disk.File{Src: filepath.Join(sys, "linux-image-new.deb")}
@@ -269,7 +284,21 @@ func installedOn(t testing.TB, sys string, stock bool, o *sysOptions) *debSystem
 		// BenchmarkDebian measures depends on it.
 		d.ok("cp /mnt/initrd.stock /boot/initrd.img-$(uname -r)")
 	}
-	d.ok("install -D -m644 /mnt/vmlinuz /boot/warmboot/vmlinuz && install -m644 /mnt/initramfs.cpio.zst /boot/warmboot/ && echo 'quiet warmboot.wait=3' > /boot/warmboot/cmdline")
+	// README's install: the payload, or the image on Debian's kernel
+	// (o.both: the image in /boot/warmboot-image too, for warmswap
+	// -bootloader).
+	imageIn := func(dir string) {
+		d.ok("install -D -m644 /mnt/vmlinuz " + dir + "/vmlinuz && install -m644 /mnt/initramfs.cpio.zst " + dir + "/ && echo 'quiet warmboot.wait=3' > " + dir + "/cmdline")
+	}
+	switch {
+	case o.image:
+		imageIn("/boot/warmboot")
+	default:
+		d.ok("install -D -m644 /mnt/warmboot.bzImage /boot/warmboot/warmboot.bzImage && echo 'quiet warmboot.wait=3' > /boot/warmboot/cmdline")
+		if o.both {
+			imageIn("/boot/warmboot-image")
+		}
+	}
 	d.ok("install -m600 /mnt/host.sec /root/host.sec")
 	return s
 }
@@ -282,6 +311,10 @@ type sysOptions struct {
 	nic string
 	// cmdline is added to the firmware's command line (GRUB's entry).
 	cmdline string
+	// image installs the image on Debian's kernel as the bootloader
+	// instead of the payload; both installs the payload and, in
+	// /boot/warmboot-image, the image.
+	image, both bool
 }
 
 // debVM is the Debian system in QEMU, driven at root's shell on the

@@ -52,7 +52,7 @@ func parse(args []string, stderr io.Writer) (options, bool) {
 	fs.BoolVar(&o.req.Direct, "direct", false, "kexec the target itself, not the bootloader")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check, stage and test-load; print the plan; stop nothing")
 	fs.BoolVar(&o.load, "load", false, "check and load the bootloader for the next reboot (systemctl kexec), then exit; without -entry or -kernel it boots as from the firmware")
-	fs.StringVar(&o.req.Bootloader, "bootloader", installed.Dir, "directory holding the warmboot image (vmlinuz, initramfs.cpio[.zst], cmdline)")
+	fs.StringVar(&o.req.Bootloader, "bootloader", installed.Dir, "directory holding the warmboot bootloader (warmboot.bzImage or warmboot.efi, else vmlinuz with initramfs.cpio[.zst]; cmdline)")
 	fs.StringVar(&o.req.Teardown, "teardown", swap.TeardownDir, "directory of executables run just before kexec")
 	fs.StringVar(&o.req.Reason, "reason", "warmswap", "why, for the bootloader's log")
 	fs.BoolVar(&o.unload, "unload", false, "unload what -load loaded (opting out: the next reboot goes through the firmware)")

@@ -1,9 +1,10 @@
 #!/bin/bash
 # mkdeb.sh OUT.deb: builds the warmboot Debian package from this
-# repository with dpkg-deb (make deb). The bootloader image itself is not
-# in it: it carries the operator's keys, so it is built with
-# "make image TRUST_KEYS=..." (or "make payload") and installed into
-# /boot/warmboot (README: Installing on a Debian/systemd host).
+# repository with dpkg-deb (make deb). The bootloader itself is not in it:
+# it carries the operator's keys, so it is built with
+# "make payload TRUST_KEYS=..." (or, for a driver the payload lacks,
+# "make image") and installed into /boot/warmboot (README: Installing on a
+# Debian/systemd host).
 set -euo pipefail
 out=$(realpath -m "${1:?usage: mkdeb.sh OUT.deb}")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -101,8 +102,8 @@ Description: warm kernel swaps and reboots through the warmboot bootloader
  and dracut hooks that hand warmboot's record to the system, and kernel
  hooks that keep manifests and the loaded bootloader current.
  .
- The bootloader image carries the operator's keys and is built from the
- source tree (make image TRUST_KEYS=...) into /boot/warmboot.
+ The bootloader carries the operator's keys and is built from the source
+ tree (make payload TRUST_KEYS=...) into /boot/warmboot/warmboot.bzImage.
 CONTROL
 find "$r" -type d -exec chmod 755 {} +
 dpkg-deb --root-owner-group -Zxz --build "$r" "$out" >/dev/null
