@@ -13,29 +13,33 @@ import (
 	"github.com/warmboot/warmboot/boot/clog"
 
 	"github.com/u-root/u-root/pkg/mount"
-	"github.com/u-root/u-root/pkg/mount/block"
 )
 
-// Devices lists block device names from /sys/class/block, sorted.
+// Devices lists block device names from /sys/class/block, sorted. Only
+// the names: u-root's block.GetBlockDevices opens every device to read
+// its filesystem UUID, which the discovery loop, calling this several
+// times a pass, does not use (the payload's discover phase on the demo
+// disk went from 383–403 ms to 269–278 ms under TCG).
 func Devices() ([]string, error) {
-	devs, err := block.GetBlockDevices()
+	des, err := os.ReadDir("/sys/class/block")
 	if err != nil {
 		return nil, fmt.Errorf("listing block devices: %w", err)
 	}
 	var names []string
 outer:
-	for _, d := range devs {
+	for _, d := range des {
+		name := d.Name()
 		for _, s := range skip {
-			if strings.HasPrefix(d.Name, s) {
+			if strings.HasPrefix(name, s) {
 				continue outer
 			}
 		}
 		// A member of an md array or an LVM volume is read through
 		// the array or volume, never on its own.
-		if hs, _ := os.ReadDir(filepath.Join("/sys/class/block", d.Name, "holders")); len(hs) > 0 {
+		if hs, _ := os.ReadDir(filepath.Join("/sys/class/block", name, "holders")); len(hs) > 0 {
 			continue
 		}
-		names = append(names, d.Name)
+		names = append(names, name)
 	}
 	sort.Strings(names)
 	return names, nil
