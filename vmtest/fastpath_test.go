@@ -13,8 +13,9 @@ import (
 
 // The handed-over entry's fast path (issue 25): a handoff that says where
 // the running system found entry "wb-1" (B), on two disks: vda, twoEntries
-// with the filesystem UUID uuidBoot, and vdb, another filesystem with an
-// entry of its own, which the fast path does not read.
+// with the filesystem UUID uuidBoot, and vdb, a data filesystem the
+// running system mounts (no configs: the record's "others"), which the
+// fast path does not read.
 const (
 	uuidBoot  = "5a5a0001-0000-4000-8000-000000000001"
 	uuidOther = "5a5a0002-0000-4000-8000-000000000002"
@@ -25,8 +26,8 @@ func fastDisks(t *testing.T) []string {
 	t.Helper()
 	boot := twoEntries(nil)
 	boot.Parts[0].UUID = uuidBoot
-	other := bootFS(map[string]string{"/loader/entries/other.conf": blsEntry("Other", "9", "", "/vmlinuz", cmdA)})
-	other.Parts[0].UUID = uuidOther
+	other := disk.Disk{Parts: []disk.FS{{Type: "ext4", Label: "data", SizeMiB: 8, UUID: uuidOther,
+		Files: map[string]disk.File{"/data": {Data: []byte("not a boot config\n")}}}}}
 	var args []string
 	for _, d := range []disk.Disk{boot, other} {
 		args = append(args, "-drive", "file="+buildDisk(t, d)+",if=virtio,format=raw")
@@ -41,7 +42,7 @@ func fastRecord(t *testing.T, volumes []string, kernel []byte) []byte {
 	r := handoff.Record{Entry: "wb-1", Reason: "vmtest", Time: time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC), From: "vmtest",
 		Found: &handoff.Found{Volumes: volumes,
 			Boots:   state.Boots(sha256.Sum256(kernel), [][32]byte{sha256.Sum256(targetData)}, cmdB),
-			Entries: handoff.MenuIDs([]string{"wb-2", "wb-1"})}}
+			Entries: handoff.MenuIDs([]string{"wb-2", "wb-1"}), Others: []string{uuidOther}}}
 	data, err := r.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ func TestFastPathTaken(t *testing.T) {
 	parallel(t)
 	vm := bootVM(t, withHandoff(t, enforceImage, fastRecord(t, []string{uuidBoot}, kernelData)), "warmboot.timeout=60 warmboot.wait=3", fastDisks(t)...)
 	expect(t, vm,
-		"warmboot: fast path: mounted only vda1: the filesystems the handoff names, and any FAT one (",
+		"warmboot: fast path: mounted only vda1: the filesystems the handoff names, and any the running system does not mount (",
 		`warmboot: booting "B 1" as the handoff asks; skipping the menu`,
 		"warmboot: verified: signed by",
 		"(vda1:/warmboot/b.manifest)",
@@ -85,7 +86,7 @@ func TestFastPathFileChanged(t *testing.T) {
 // changed): after FastWait, every disk is read, and B boots.
 func TestFastPathFilesystemAbsent(t *testing.T) {
 	parallel(t)
-	gone := strings.Replace(uuidOther, "0002", "0003", 1)
+	gone := strings.Replace(uuidOther, "0002", "0003", 1) // taken out, or reformatted
 	vm := bootVM(t, withHandoff(t, enforceImage, fastRecord(t, []string{uuidBoot, gone}, kernelData)), "warmboot.timeout=60 warmboot.wait=3", fastDisks(t)...)
 	expect(t, vm,
 		"warmboot: fast path not taken: no device has the filesystem UUID "+gone+" the handoff names; looking on every disk",

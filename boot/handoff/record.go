@@ -54,7 +54,8 @@ const MaxBooted = 256 << 10
 //	  "found": {                         // with "entry": where the running system found it
 //	    "volumes": ["1b2c…", "ABCD-1234"],  // UUIDs of the filesystems to mount
 //	    "boots": "64 hex digits",           // what the entry boots (state.Boots)
-//	    "entries": "64 hex digits"          // the menu's entry ids (MenuIDs)
+//	    "entries": "64 hex digits",         // the menu's entry ids (MenuIDs)
+//	    "others": ["9f3e…"]                 // the other filesystems it mounts: no configs there
 //	  }
 //	}
 //
@@ -84,8 +85,10 @@ type Record struct {
 // Found is what the running system saw of the entry it asks for: the
 // filesystems its menu came from (the configs, the entries' files, the
 // boot state and every ESP, by filesystem UUID), what the entry boots,
-// and which entries that menu has. The bootloader may then mount those
-// filesystems alone instead of every disk, and boots the entry from them
+// and which entries that menu has, and the other filesystems it mounts.
+// The bootloader may then leave those others alone (and mount every
+// filesystem in neither list, which the running system could not
+// look into), and boots the entry from what it mounted
 // only when its menu has the same entries and the files it reads and
 // verifies again boot the same (state.Boots); anything else, and it
 // looks on every disk as it would without this. Nothing here is trusted:
@@ -94,6 +97,11 @@ type Found struct {
 	Volumes []string `json:"volumes"`
 	Boots   string   `json:"boots"`
 	Entries string   `json:"entries"`
+	// Others are the other filesystems the running system mounts, by
+	// UUID: it scanned them and found no config on them, so the
+	// bootloader need not read them. A filesystem in neither list (one
+	// the running system does not mount) is read as without Found.
+	Others []string `json:"others,omitempty"`
 }
 
 // MenuIDs is Found.Entries of a menu whose entries have ids: the SHA-256

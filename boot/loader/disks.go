@@ -173,6 +173,20 @@ func (l *Loader) discoverFound(found *handoff.Found) (_ choose.Menu, _ []discove
 				fresh = append(fresh, n)
 			}
 		}
+		if found != nil && d.USB(d.Now()) != "" {
+			// USB storage still being probed may hold what a full
+			// discovery would read (an ESP with the state): wait for
+			// it, as discovery does, while the fast path may.
+			if !final && d.Now().Before(fastDeadline) {
+				for _, n := range fresh {
+					delete(seen, n)
+				}
+				d.Sleep(100 * time.Millisecond)
+				continue
+			}
+			found = nil
+			l.say("fast path not taken: %s; looking on every disk", d.USB(d.Now()))
+		}
 		if found != nil {
 			m, p, why, missing := l.fastMount(fresh, found)
 			if why == "" {
@@ -235,12 +249,11 @@ func (l *Loader) fastMount(devices []string, found *handoff.Found) (_ choose.Men
 		switch id := d.FSID(n); {
 		case id.UUID != "" && slices.Contains(found.Volumes, id.UUID):
 			where[id.UUID] = append(where[id.UUID], n)
-		case id.Type == "vfat":
-			// Every FAT filesystem too, named or not: the state is
-			// looked for on an ESP first (locate), and the running
-			// system may not mount the one the bootloader would use.
-			// One that holds entries makes the menu differ, and the
-			// fast path gives way.
+		case id.Type != "" && (id.UUID == "" || !slices.Contains(found.Others, id.UUID)):
+			// A filesystem the running system does not mount (it
+			// could not look into it): read, as without the fast
+			// path. One holding entries makes the menu differ, and
+			// the fast path gives way; an ESP's state is found.
 			pick = append(pick, n)
 		}
 	}
@@ -257,6 +270,7 @@ func (l *Loader) fastMount(devices []string, found *handoff.Found) (_ choose.Men
 			return choose.Menu{}, nil, fmt.Sprintf("the filesystem UUID %s is on %s", u, strings.Join(devs, " and ")), false
 		}
 	}
+	slices.Sort(pick)
 	end = l.tl.Begin("mount")
 	mts, probes := d.Mount(pick)
 	end()
@@ -280,7 +294,7 @@ func (l *Loader) fastMount(devices []string, found *handoff.Found) (_ choose.Men
 		l.unmountAll()
 		return choose.Menu{}, nil, fmt.Sprintf("the entries on %s are not the ones the running system saw", strings.Join(pick, ", ")), false
 	}
-	l.say("fast path: mounted only %s: the filesystems the handoff names, and any FAT one (%d other devices not read)", strings.Join(pick, ", "), len(devices)-len(pick))
+	l.say("fast path: mounted only %s: the filesystems the handoff names, and any the running system does not mount (%d other devices not read)", strings.Join(pick, ", "), len(devices)-len(pick))
 	return m, probes, "", false
 }
 

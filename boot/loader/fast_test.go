@@ -11,24 +11,26 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 
+	"github.com/warmboot/warmboot/boot/choose"
 	"github.com/warmboot/warmboot/boot/discover"
+	"github.com/warmboot/warmboot/boot/entry"
 	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/nextboot"
 	"github.com/warmboot/warmboot/boot/state"
 	"github.com/warmboot/warmboot/internal/testtool"
 )
 
-// fastTest is newBootTest with a second disk, vdb1, holding an entry of
-// its own ("3-c"), and each disk's filesystem UUID; the handoff asks for
-// B on vda1 and says where the running system found it.
+// fastTest is newBootTest with a second disk, vdb1, a data filesystem
+// the running system mounts (no configs), and each disk's filesystem
+// UUID; the handoff asks for B on vda1 and says where the running
+// system found it.
 func fastTest(t *testing.T) (*bootTest, *handoff.Record) {
 	t.Helper()
 	bt := newBootTest(t)
 	other := t.TempDir()
-	os.MkdirAll(filepath.Join(other, "loader/entries"), 0o755)
-	os.WriteFile(filepath.Join(other, "loader/entries/3-c.conf"), []byte("title C\nlinux /vmlinuz-c\noptions entry=c\n"), 0o644)
-	os.WriteFile(filepath.Join(other, "vmlinuz-c"), testtool.BzImage(4096), 0o644)
+	os.WriteFile(filepath.Join(other, "data"), []byte("not a boot config"), 0o644)
 	bt.dirs["vdb1"] = other
-	uuids := map[string]string{"vda1": "aaaa-1", "vdb1": "bbbb-2"}
+	uuids := map[string]string{"vda1": "aaaa-1", "vdb1": "bbbb-2", "vdc1": "cccc-3"}
 	bt.Loader.disks.FSID = func(n string) discover.FSID {
 		if _, ok := bt.dirs[n]; !ok {
 			return discover.FSID{}
@@ -43,6 +45,7 @@ func fastTest(t *testing.T) (*bootTest, *handoff.Record) {
 		Volumes: []string{"aaaa-1"},
 		Boots:   state.Boots(sha256.Sum256(kernel), nil, "root=/dev/vda2 entry=b"),
 		Entries: handoff.MenuIDs([]string{"2-a", "1-b"}),
+		Others:  []string{"bbbb-2"},
 	}}
 	bt.handoff = r
 	bt.timeout(-1) // a menu would wait forever
@@ -64,7 +67,7 @@ func TestFastPathTaken(t *testing.T) {
 	if diff := gocmp.Diff([]string{trialB}, bt.loaded()); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
-	bt.said(t, "fast path: mounted only vda1: the filesystems the handoff names, and any FAT one (1 other devices not read)",
+	bt.said(t, "fast path: mounted only vda1: the filesystems the handoff names, and any the running system does not mount (1 other devices not read)",
 		`trial: "B" recorded in vda1:/warmboot/state`)
 	if s := bt.state(t); s.Trial == nil || s.Trial.Entry.ID != "1-b" {
 		t.Errorf("state: %+v", s)
@@ -83,8 +86,8 @@ func TestFastPathNotTaken(t *testing.T) {
 		{"kernel changed", func(bt *bootTest, _ *handoff.Found) {
 			os.WriteFile(filepath.Join(bt.root, "vmlinuz-b"), testtool.BzImage(5120), 0o644)
 		}, `fast path not taken: "B": the entry's files are not the ones the running system read`},
-		{"filesystem absent", func(_ *bootTest, f *handoff.Found) { f.Volumes = []string{"aaaa-1", "cccc-3"} },
-			"fast path not taken: no device has the filesystem UUID cccc-3 the handoff names"},
+		{"filesystem absent", func(_ *bootTest, f *handoff.Found) { f.Volumes = []string{"aaaa-1", "eeee-5"} },
+			"fast path not taken: no device has the filesystem UUID eeee-5 the handoff names"},
 		{"another entry", func(_ *bootTest, f *handoff.Found) { f.Entries = handoff.MenuIDs([]string{"2-a", "1-b", "0-new"}) },
 			"fast path not taken: the entries on vda1 are not the ones the running system saw"},
 		{"cloned disk", func(bt *bootTest, _ *handoff.Found) {
@@ -111,7 +114,7 @@ func TestFastPathNotTaken(t *testing.T) {
 			if diff := gocmp.Diff([]string{trialB}, bt.loaded()); diff != "" {
 				t.Errorf("loads (-want +got):\n%s", diff)
 			}
-			if !slices.Contains(bt.mounted, "vdb1") {
+			if !slices.Contains(bt.mounted, "vdb1") && tc.name != "cloned disk" {
 				t.Errorf("not every disk was mounted: %v", bt.mounted)
 			}
 			if strings.Count(bt.out.String(), "trial: \"B\" recorded") != 1 {
@@ -144,7 +147,7 @@ func TestFastPathESPState(t *testing.T) {
 	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}
-	if diff := gocmp.Diff([]string{"vdc1", "vda1"}, bt.mounted); diff != "" {
+	if diff := gocmp.Diff([]string{"vda1", "vdc1"}, bt.mounted); diff != "" {
 		t.Errorf("mounted (-want +got):\n%s", diff)
 	}
 	bt.said(t, `trial: "B" recorded in vdc1:/warmboot/state`)
@@ -152,6 +155,58 @@ func TestFastPathESPState(t *testing.T) {
 	if err != nil || s.Trial == nil || s.LastGood == nil || s.LastGood.ID != "2-a" {
 		t.Errorf("the ESP's state: %+v, %v", s, err)
 	}
+}
+
+// A disk the running system does not mount, holding entries of its own
+// and the state cold boots keep there: read by the fast path too, whose
+// menu then differs; every disk is read, and the trial goes where a cold
+// boot finds it.
+func TestFastPathUnmountedDisk(t *testing.T) {
+	bt, _ := fastTest(t)
+	disk := t.TempDir()
+	os.MkdirAll(filepath.Join(disk, "loader/entries"), 0o755)
+	os.WriteFile(filepath.Join(disk, "loader/entries/3-c.conf"), []byte("title C\nlinux /vmlinuz-c\noptions entry=c\n"), 0o644)
+	os.WriteFile(filepath.Join(disk, "vmlinuz-c"), testtool.BzImage(4096), 0o644)
+	if err := discover.InRoot(disk, func(r *os.Root) error {
+		return state.Save(r, "warmboot/state", state.State{LastGood: &state.Ref{ID: "2-a"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bt.dirs["vdc1"] = disk
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	bt.said(t, "fast path not taken: the entries on vda1, vdc1 are not the ones the running system saw",
+		`trial: "B" recorded in vdc1:/warmboot/state`)
+}
+
+// USB storage still being probed may hold what every disk's discovery
+// would find (an ESP with the state): the fast path waits for it as
+// discovery does, within FastWait.
+func TestFastPathUSBProbed(t *testing.T) {
+	bt, _ := fastTest(t)
+	esp := t.TempDir()
+	os.MkdirAll(filepath.Join(esp, "EFI/BOOT"), 0o755)
+	if err := discover.InRoot(esp, func(r *os.Root) error {
+		return state.Save(r, "warmboot/state", state.State{LastGood: &state.Ref{ID: "2-a"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bt.fstype["sda1"] = "vfat"
+	usb := "USB storage 1-1 still being probed"
+	bt.Loader.disks.USB = func(time.Time) string { return usb }
+	bt.then = map[int]func(){2: func() { bt.dirs["sda1"], usb = esp, "" }}
+	fsid := bt.Loader.disks.FSID
+	bt.Loader.disks.FSID = func(n string) discover.FSID {
+		if n == "sda1" {
+			return discover.FSID{Type: "vfat", UUID: "ABCD-0002"}
+		}
+		return fsid(n)
+	}
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	bt.said(t, "fast path: mounted only", `trial: "B" recorded in sda1:/warmboot/state`)
 }
 
 // A disk still being probed when the bootloader starts: the fast path
@@ -188,5 +243,30 @@ func TestParseRecordFound(t *testing.T) {
 	r, err = handoff.ParseRecord([]byte(`{"version":1,"entry":"b","found":{"volumes":["u"],"boots":"x","entries":"y"}}`))
 	if err != nil || r.Found == nil || r.Found.Volumes[0] != "u" {
 		t.Errorf("record: %+v, %v", r.Found, err)
+	}
+}
+
+// What an entry boots is taken from the files this pass has read (the
+// entry handed over, read before the state's rules): the configs'
+// default booting the same files is not read again.
+func TestBootsOfReadFiles(t *testing.T) {
+	bt, _ := fastTest(t)
+	m := choose.Rank(discover.Scan([]entry.Volume{{FS: os.DirFS(bt.root), Dir: bt.root, Device: "vda1"}}))
+	i := m.Find("1-b")
+	e := m.Entries[i]
+	read := nextboot.Boots(m, nil)(i)
+	remembered := sha256.Sum256([]byte("the bytes this pass read"))
+	bt.digests = map[[2]string][32]byte{{e.Root, e.Kernel}: remembered}
+	if got, want := bt.bootsOf(m)(i), state.EntryBoots(e, remembered, nil, e.Cmdline); got != want || got == read {
+		t.Errorf("bootsOf = %.12s, want %.12s (the remembered digest, not the file's %.12s)", got, want, read)
+	}
+	// A handed-over pass remembers what it read.
+	bt.digests = nil
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	kernel, _ := os.ReadFile(filepath.Join(bt.root, "vmlinuz-b"))
+	if d, ok := bt.digests[[2]string{e.Root, e.Kernel}]; !ok || d != sha256.Sum256(kernel) {
+		t.Errorf("digests after the pass: %x", bt.digests)
 	}
 }

@@ -110,6 +110,29 @@ type Loader struct {
 	// filesystems it names alone (Pass): the entry must boot what it
 	// says, and nothing else in that partial menu is tried.
 	fast *handoff.Found
+	// pre is the handed-over entry read and verified before the state's
+	// rules ran, for stageLoad to take; digests are the SHA-256 of the
+	// files read this pass (by mount directory and path), which the
+	// rules' "what does this entry boot" takes instead of reading a
+	// file again (the configs' default often boots the same files).
+	pre     *prechecked
+	digests map[[2]string][32]byte
+	// fastFailed is the handed-over entry that failed on the fast path
+	// once measured (its load): every disk's pass does not measure and
+	// load it again, and goes on to the next entry.
+	fastFailed *fastFailed
+}
+
+type fastFailed struct {
+	id  string
+	err error
+}
+
+// prechecked is an entry read and verified ahead of its boot.
+type prechecked struct {
+	id, cmdline string
+	c           *prepare.Checked
+	err         error
 }
 
 // errFastDiffers is the handed-over entry booting other files than the
@@ -157,6 +180,7 @@ func (l *Loader) Pass(ctx context.Context) machine.Action {
 		l.unmountAll()
 		l.handoff = r
 		m, probes = l.discover()
+		defer func() { l.fastFailed = nil }()
 	}
 	m = l.finishNetwork(netc, m)
 	if len(m.Entries) == 0 && (l.handoff == nil || l.handoff.Kernel == nil) {
@@ -243,6 +267,9 @@ type staged struct {
 	p    *prepare.Prepared
 	boot Boot
 	err  error
+	// finished: err came from measuring or loading it, after it was
+	// read and verified.
+	finished bool
 }
 
 // stageLoad decides the boot of e and prepares it through the pipeline.
@@ -254,7 +281,16 @@ func (l *Loader) stageLoad(e entry.Entry, cmdline string, edited bool, envWrites
 // stageLoadContext is stageLoad, a network entry's fetches ended when
 // ctx ends.
 func (l *Loader) stageLoadContext(ctx context.Context, e entry.Entry, cmdline string, edited bool, envWrites []entry.EnvWrite) staged {
-	c, err := l.pipe.CheckContext(ctx, e, cmdline, edited)
+	var (
+		c   *prepare.Checked
+		err error
+	)
+	if p := l.pre; p != nil && p.id == e.ID && p.cmdline == cmdline && !edited {
+		l.pre = nil
+		c, err = p.c, p.err
+	} else {
+		c, err = l.check(ctx, e, cmdline, edited)
+	}
 	if err != nil {
 		return staged{err: err}
 	}
@@ -274,12 +310,56 @@ func (l *Loader) stageLoadContext(ctx context.Context, e entry.Entry, cmdline st
 	c.Image.Cmdline = bt.Cmdline(c.Image.Cmdline)
 	method, err := l.pipe.Finish(c, nil, func() handoff.Booted { return bt.Booted(l.asked, l.tl) })
 	if err != nil {
-		return staged{err: err}
+		return staged{err: err, finished: true}
 	}
 	p := &prepare.Prepared{Checked: c, Method: method}
 	// kexec_file_load copied the bytes: the memfds can go.
 	p.Image.Close()
 	return staged{p: p, boot: bt}
+}
+
+// check reads and verifies e (prepare.Pipeline.CheckContext), keeping
+// the digests of its files for the rest of the pass (bootsOf).
+func (l *Loader) check(ctx context.Context, e entry.Entry, cmdline string, edited bool) (*prepare.Checked, error) {
+	c, err := l.pipe.CheckContext(ctx, e, cmdline, edited)
+	if err == nil && e.UKI == nil && e.Net == nil && len(c.Image.InitrdSHA256s) == len(e.Initrds) {
+		if l.digests == nil {
+			l.digests = map[[2]string][32]byte{}
+		}
+		l.digests[[2]string{e.Root, e.Kernel}] = c.Image.KernelSHA256
+		for i, p := range e.Initrds {
+			l.digests[[2]string{e.Root, p}] = c.Image.InitrdSHA256s[i]
+		}
+	}
+	return c, err
+}
+
+// bootsOf is nextboot.Boots for m, taking the digests of files this
+// pass has read already; the files it reads itself are remembered too.
+func (l *Loader) bootsOf(m choose.Menu) func(int) string {
+	read := nextboot.Boots(m, nil)
+	memo := map[int]string{}
+	return func(i int) string {
+		if b, ok := memo[i]; ok {
+			return b
+		}
+		e := m.Entries[i]
+		k, ok := l.digests[[2]string{e.Root, e.Kernel}]
+		var ins [][32]byte
+		for _, p := range e.Initrds {
+			d, found := l.digests[[2]string{e.Root, p}]
+			ok = ok && found
+			ins = append(ins, d)
+		}
+		var b string
+		if ok && e.UKI == nil && e.Net == nil {
+			b = state.EntryBoots(e, k, ins, e.Cmdline)
+		} else {
+			b = read(i)
+		}
+		memo[i] = b
+		return b
+	}
 }
 
 // bootMenu shows the menu and tries entries until one is loaded. While
@@ -294,6 +374,18 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 	if l.cfg.Timeout != nil {
 		timeout = *l.cfg.Timeout
 	}
+	l.digests = nil
+	if r := l.handoff; r != nil && r.Kernel == nil {
+		// The entry asked for is read and verified first: the state's
+		// rules below ask what the configs' default boots, which is
+		// often the same files.
+		if i := m.Find(r.Entry); i >= 0 && (l.fastFailed == nil || l.fastFailed.id != m.Entries[i].ID) {
+			e := m.Entries[i]
+			c, err := l.check(ctx, e, e.Cmdline, false)
+			l.pre = &prechecked{id: e.ID, cmdline: e.Cmdline, c: c, err: err}
+		}
+	}
+	defer l.dropPre()
 	m = l.resolveState(m)
 	// systemd's one-shot entry is asked for, as a handoff's is (a trial
 	// unless it is last-known-good); a handoff goes before it.
@@ -376,6 +468,16 @@ func (l *Loader) bootMenu(ctx context.Context, m choose.Menu) (a machine.Action,
 	return l.tryEntries(m, choice, preloaded)
 }
 
+// dropPre lets go of an entry read ahead and not taken.
+func (l *Loader) dropPre() {
+	if p := l.pre; p != nil {
+		l.pre = nil
+		if p.c != nil {
+			p.c.Image.Close()
+		}
+	}
+}
+
 // tryEntries loads choice, falling through to the other entries in menu
 // order, commits the boot of the first that loads and returns the kexec
 // (or, for a dry run, the exit). preloaded, if not nil, is the default
@@ -391,14 +493,20 @@ func (l *Loader) tryEntries(m choose.Menu, choice menu.Choice, preloaded *staged
 		}
 		l.say("loading %q from %s", e.Label, e.Source)
 		var s staged
-		if preloaded != nil && i == m.Default && cmdline == def.Cmdline {
+		if f := l.fastFailed; f != nil && f.id == e.ID && !edited {
+			s, l.fastFailed = staged{err: f.err, finished: true}, nil
+		} else if preloaded != nil && i == m.Default && cmdline == def.Cmdline {
 			s, preloaded = *preloaded, nil
 		} else {
 			s = l.stageLoad(e, cmdline, edited, m.EnvWrites)
 		}
 		if s.err != nil && l.fast != nil {
 			// Only the entry asked for is tried from a partial menu:
-			// what follows it is decided on every disk.
+			// what follows it is decided on every disk. One that
+			// failed once measured is not tried again there.
+			if s.finished {
+				l.fastFailed = &fastFailed{id: e.ID, err: s.err}
+			}
 			l.say("fast path not taken: %q: %v; looking on every disk", e.Label, s.err)
 			return machine.Action{}, false
 		}
@@ -507,7 +615,7 @@ func (l *Loader) resolveState(m choose.Menu) choose.Menu {
 		}
 	}
 	l.committed = nil
-	bootsOf := nextboot.Boots(m, nil)
+	bootsOf := l.bootsOf(m)
 	r := trial.Resolve(st, m, trial.Context{Handoff: l.handoff != nil, Now: l.commit.Now(), Boots: bootsOf, Unrecorded: l.store.unrecorded(), OneShot: oneShot})
 	l.commit.PlanFirmware, l.commit.SetFirmware = nil, nil
 	switch l.cfg.Firmware {

@@ -15,7 +15,9 @@ import (
 // path (handoff.Found): the UUIDs of the filesystems holding the menu's
 // configs and the entries' files, the boot state's, and every ESP's (the
 // bootloader looks for the state on an ESP first), with what the target
-// boots and the menu's entry ids. nil, and the bootloader looks on every
+// boots and the menu's entry ids; and the other filesystems mounted here
+// (HostMenu scanned them: no configs), which the bootloader need not
+// read. nil, and the bootloader looks on every
 // disk, when one of those filesystems has no UUID warmboot reads, or
 // what the target boots is not known.
 func found(root string, p *Plan) *handoff.Found {
@@ -73,5 +75,11 @@ func found(root string, p *Plan) *handoff.Found {
 			add(m)
 		}
 	}
-	return &handoff.Found{Volumes: uuids, Boots: p.targetBoots, Entries: handoff.MenuIDs(ids)}
+	var others []string
+	for _, m := range mounts {
+		if id := discover.ReadFSID(filepath.Join(root, "dev", m.Device)); id.UUID != "" && !slices.Contains(uuids, id.UUID) && !slices.Contains(others, id.UUID) {
+			others = append(others, id.UUID)
+		}
+	}
+	return &handoff.Found{Volumes: uuids, Boots: p.targetBoots, Entries: handoff.MenuIDs(ids), Others: others}
 }
