@@ -55,7 +55,8 @@ const MaxBooted = 256 << 10
 //	    "volumes": ["1b2c…", "ABCD-1234"],  // UUIDs of the filesystems to mount
 //	    "boots": "64 hex digits",           // what the entry boots (state.Boots)
 //	    "entries": "64 hex digits",         // the menu's entry ids (MenuIDs)
-//	    "others": ["9f3e…"]                 // the other filesystems it mounts: no configs there
+//	    "others": ["9f3e…"],                // the other filesystems it mounts: no configs there
+//	    "usb": ["7A1B-22C3"]                 // filesystems on its USB storage, mounted or not
 //	  }
 //	}
 //
@@ -102,6 +103,10 @@ type Found struct {
 	// bootloader need not read them. A filesystem in neither list (one
 	// the running system does not mount) is read as without Found.
 	Others []string `json:"others,omitempty"`
+	// USB are the filesystems on the running system's USB storage,
+	// mounted or not: the bootloader waits for these (within its fast
+	// path's bound), not for USB to settle, before it reads the disks.
+	USB []string `json:"usb,omitempty"`
 }
 
 // MenuIDs is Found.Entries of a menu whose entries have ids: the SHA-256

@@ -173,20 +173,6 @@ func (l *Loader) discoverFound(found *handoff.Found) (_ choose.Menu, _ []discove
 				fresh = append(fresh, n)
 			}
 		}
-		if found != nil && d.USB(d.Now()) != "" {
-			// USB storage still being probed may hold what a full
-			// discovery would read (an ESP with the state): wait for
-			// it, as discovery does, while the fast path may.
-			if !final && d.Now().Before(fastDeadline) {
-				for _, n := range fresh {
-					delete(seen, n)
-				}
-				d.Sleep(100 * time.Millisecond)
-				continue
-			}
-			found = nil
-			l.say("fast path not taken: %s; looking on every disk", d.USB(d.Now()))
-		}
 		if found != nil {
 			m, p, why, missing := l.fastMount(fresh, found)
 			if why == "" {
@@ -245,8 +231,11 @@ func (l *Loader) fastMount(devices []string, found *handoff.Found) (_ choose.Men
 	end := l.tl.Begin("discover")
 	where := map[string][]string{}
 	var pick []string
+	here := map[string]bool{}
 	for _, n := range devices {
-		switch id := d.FSID(n); {
+		id := d.FSID(n)
+		here[id.UUID] = true
+		switch {
 		case id.UUID != "" && slices.Contains(found.Volumes, id.UUID):
 			where[id.UUID] = append(where[id.UUID], n)
 		case id.Type != "" && (id.UUID == "" || !slices.Contains(found.Others, id.UUID)):
@@ -258,6 +247,13 @@ func (l *Loader) fastMount(devices []string, found *handoff.Found) (_ choose.Men
 		}
 	}
 	end()
+	for _, u := range found.USB {
+		// The running system's USB storage, which discovery would wait
+		// for (USB settling): these filesystems, not USB as a whole.
+		if !here[u] {
+			return choose.Menu{}, nil, fmt.Sprintf("the running system's USB storage (filesystem UUID %s) is not here yet", u), true
+		}
+	}
 	for _, u := range found.Volumes {
 		switch devs := where[u]; len(devs) {
 		case 0:

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,11 +181,12 @@ func TestFastPathUnmountedDisk(t *testing.T) {
 		`trial: "B" recorded in vdc1:/warmboot/state`)
 }
 
-// USB storage still being probed may hold what every disk's discovery
-// would find (an ESP with the state): the fast path waits for it as
-// discovery does, within FastWait.
+// The running system's USB storage (here an ESP it does not mount,
+// holding the state cold boots read) still being probed: the fast path
+// waits for its filesystems, within FastWait, and reads them.
 func TestFastPathUSBProbed(t *testing.T) {
-	bt, _ := fastTest(t)
+	bt, r := fastTest(t)
+	r.Found.USB = []string{"ABCD-0002"}
 	esp := t.TempDir()
 	os.MkdirAll(filepath.Join(esp, "EFI/BOOT"), 0o755)
 	if err := discover.InRoot(esp, func(r *os.Root) error {
@@ -207,6 +209,19 @@ func TestFastPathUSBProbed(t *testing.T) {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}
 	bt.said(t, "fast path: mounted only", `trial: "B" recorded in sda1:/warmboot/state`)
+
+	// No USB storage on the running system: USB still settling (a root
+	// hub, a BMC's keyboard) is not waited for.
+	bt, _ = fastTest(t)
+	bt.Loader.disks.USB = func(time.Time) string { return "USB devices still appearing" }
+	start := bt.now
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	bt.said(t, "fast path: mounted only vda1")
+	if waited := bt.now.Sub(start); waited > 0 {
+		t.Errorf("the fast path waited %s for USB with no storage on the running system", waited)
+	}
 }
 
 // A disk still being probed when the bootloader starts: the fast path
@@ -269,4 +284,30 @@ func TestBootsOfReadFiles(t *testing.T) {
 	if d, ok := bt.digests[[2]string{e.Root, e.Kernel}]; !ok || d != sha256.Sum256(kernel) {
 		t.Errorf("digests after the pass: %x", bt.digests)
 	}
+}
+
+// The entry fails after it was read and verified (its load): every
+// disk is read for what follows, but the entry is not measured and
+// loaded a second time.
+func TestFastPathLoadFails(t *testing.T) {
+	bt, _ := fastTest(t)
+	bt.loads.FileLoadErr = func(cmdline string) error {
+		if strings.Contains(cmdline, "entry=b") {
+			return syscall.EPERM
+		}
+		return nil
+	}
+	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
+		t.Fatalf("pass = %v\n%s", a, bt.out)
+	}
+	tries := 0
+	for _, l := range bt.loaded() {
+		if strings.Contains(l, "entry=b") {
+			tries++
+		}
+	}
+	if tries != 1 {
+		t.Errorf("B loaded %d times; want once\n%s", tries, bt.out)
+	}
+	bt.said(t, `fast path not taken: "B": loading /vmlinuz-b`, `cannot boot "B"`, `booting "A"`)
 }

@@ -19,7 +19,10 @@ type Mount struct {
 	// Dev is the filesystem's device number, "major:minor" ("254:1"),
 	// whatever name its source has ("/dev/root" for a root the kernel
 	// mounted itself).
-	Dev      string
+	Dev string
+	// Root is the directory of the filesystem mounted there ("/" for
+	// all of it; a bind mount's or btrfs subvolume's path otherwise).
+	Root     string
 	Dir      string // mount point
 	FSType   string
 	Source   string
@@ -50,7 +53,7 @@ func Parse(data []byte) ([]Mount, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("mountinfo line %d: bad mount ids: %q", n+1, line)
 		}
-		m := Mount{ID: id, Parent: parent, Dev: f[2], Dir: Unescape(f[4]), FSType: f[sep+1], Source: Unescape(f[sep+2])}
+		m := Mount{ID: id, Parent: parent, Dev: f[2], Root: Unescape(f[3]), Dir: Unescape(f[4]), FSType: f[sep+1], Source: Unescape(f[sep+2])}
 		for _, o := range strings.Split(f[5], ",") {
 			if o == "ro" {
 				m.ReadOnly = true

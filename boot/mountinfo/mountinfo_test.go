@@ -10,15 +10,17 @@ func TestParse(t *testing.T) {
 	in := `22 1 254:2 / / rw,relatime shared:1 - ext4 /dev/vda2 rw
 23 22 0:21 / /proc rw,nosuid - proc proc rw
 30 22 254:1 / /mnt/my\040disk ro,relatime - vfat /dev/vda1 ro,fmask=0022
+31 22 0:40 /@home /home rw,relatime - btrfs /dev/vdb2 rw,subvol=/@home
 `
 	got, err := Parse([]byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Mount{
-		{ID: 22, Parent: 1, Dev: "254:2", Dir: "/", FSType: "ext4", Source: "/dev/vda2"},
-		{ID: 23, Parent: 22, Dev: "0:21", Dir: "/proc", FSType: "proc", Source: "proc"},
-		{ID: 30, Parent: 22, Dev: "254:1", Dir: "/mnt/my disk", FSType: "vfat", Source: "/dev/vda1", ReadOnly: true},
+		{ID: 22, Parent: 1, Dev: "254:2", Root: "/", Dir: "/", FSType: "ext4", Source: "/dev/vda2"},
+		{ID: 23, Parent: 22, Dev: "0:21", Root: "/", Dir: "/proc", FSType: "proc", Source: "proc"},
+		{ID: 30, Parent: 22, Dev: "254:1", Root: "/", Dir: "/mnt/my disk", FSType: "vfat", Source: "/dev/vda1", ReadOnly: true},
+		{ID: 31, Parent: 22, Dev: "0:40", Root: "/@home", Dir: "/home", FSType: "btrfs", Source: "/dev/vdb2"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Parse (-want +got):\n%s", diff)

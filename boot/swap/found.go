@@ -8,6 +8,7 @@ import (
 
 	"github.com/warmboot/warmboot/boot/discover"
 	"github.com/warmboot/warmboot/boot/handoff"
+	"github.com/warmboot/warmboot/boot/mountinfo"
 	"github.com/warmboot/warmboot/boot/state"
 )
 
@@ -75,11 +76,47 @@ func found(root string, p *Plan) *handoff.Found {
 			add(m)
 		}
 	}
+	// Others: what HostMenu scanned whole. A bind mount of a directory
+	// or a btrfs subvolume shows part of a filesystem, and the
+	// bootloader mounts btrfs's default subvolume, which may be another
+	// system's root: those are read by the bootloader as they are
+	// without the fast path.
+	whole := map[string]bool{}
+	if ms, err := mountinfo.Read(root); err == nil {
+		for _, m := range ms {
+			if m.Root == "/" && m.FSType != "btrfs" && strings.HasPrefix(m.Source, "/dev/") {
+				whole[strings.TrimPrefix(m.Source, "/dev/")] = true
+			}
+		}
+	}
 	var others []string
 	for _, m := range mounts {
+		if !whole[m.Device] {
+			continue
+		}
 		if id := discover.ReadFSID(filepath.Join(root, "dev", m.Device)); id.UUID != "" && !slices.Contains(uuids, id.UUID) && !slices.Contains(others, id.UUID) {
 			others = append(others, id.UUID)
 		}
 	}
-	return &handoff.Found{Volumes: uuids, Boots: p.targetBoots, Entries: handoff.MenuIDs(ids), Others: others}
+	return &handoff.Found{Volumes: uuids, Boots: p.targetBoots, Entries: handoff.MenuIDs(ids), Others: others, USB: usbFilesystems(root)}
+}
+
+// usbFilesystems are the UUIDs of the filesystems on the block devices
+// under root's /sys that sit on USB, mounted or not.
+func usbFilesystems(root string) []string {
+	des, err := os.ReadDir(filepath.Join(root, "sys/class/block"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range des {
+		target, err := os.Readlink(filepath.Join(root, "sys/class/block", d.Name()))
+		if err != nil || !strings.Contains(target, "/usb") {
+			continue
+		}
+		if id := discover.ReadFSID(filepath.Join(root, "dev", d.Name())); id.UUID != "" && !slices.Contains(out, id.UUID) {
+			out = append(out, id.UUID)
+		}
+	}
+	return out
 }

@@ -457,6 +457,12 @@ func preflight(env Env, req Request, locked **Trial) (*Plan, error) {
 			r.Check = nil
 			data, err = r.Marshal()
 		}
+		if err == nil && len(data) > handoff.MaxRecord {
+			// So many filesystems that where the entry is does not fit:
+			// the bootloader looks on every disk.
+			r.Found = nil
+			data, err = r.Marshal()
+		}
 		if err != nil {
 			return fail("staging", err)
 		}
