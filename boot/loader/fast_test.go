@@ -53,6 +53,33 @@ func fastTest(t *testing.T) (*bootTest, *handoff.Record) {
 	return bt, r
 }
 
+// espWithState is an ESP's directory (EFI/BOOT) holding a boot state
+// whose last good entry is A, as earlier cold boots leave it.
+func espWithState(t *testing.T) string {
+	t.Helper()
+	esp := t.TempDir()
+	os.MkdirAll(filepath.Join(esp, "EFI/BOOT"), 0o755)
+	if err := discover.InRoot(esp, func(r *os.Root) error {
+		return state.Save(r, "warmboot/state", state.State{LastGood: &state.Ref{ID: "2-a"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return esp
+}
+
+// fatAt makes device a FAT filesystem with the serial uuid, to the
+// superblock reader and the mounter.
+func (bt *bootTest) fatAt(device, uuid string) {
+	bt.fstype[device] = "vfat"
+	fsid := bt.Loader.disks.FSID
+	bt.Loader.disks.FSID = func(n string) discover.FSID {
+		if n == device {
+			return discover.FSID{Type: "vfat", UUID: uuid}
+		}
+		return fsid(n)
+	}
+}
+
 const trialB = "kexec_file_load: root=/dev/vda2 entry=b panic=7 watchdog.open_timeout=90"
 
 // Nothing changed since warmswap: the entry's filesystem alone is
@@ -130,21 +157,9 @@ func TestFastPathNotTaken(t *testing.T) {
 // reads, and the trial is recorded there, not beside the configs.
 func TestFastPathESPState(t *testing.T) {
 	bt, _ := fastTest(t)
-	esp := t.TempDir()
-	os.MkdirAll(filepath.Join(esp, "EFI/BOOT"), 0o755)
-	if err := discover.InRoot(esp, func(r *os.Root) error {
-		return state.Save(r, "warmboot/state", state.State{LastGood: &state.Ref{ID: "2-a"}})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	bt.dirs["vdc1"], bt.fstype["vdc1"] = esp, "vfat"
-	fsid := bt.Loader.disks.FSID
-	bt.Loader.disks.FSID = func(n string) discover.FSID {
-		if n == "vdc1" {
-			return discover.FSID{Type: "vfat", UUID: "ABCD-0001"}
-		}
-		return fsid(n)
-	}
+	esp := espWithState(t)
+	bt.dirs["vdc1"] = esp
+	bt.fatAt("vdc1", "ABCD-0001")
 	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}
@@ -187,24 +202,11 @@ func TestFastPathUnmountedDisk(t *testing.T) {
 func TestFastPathUSBProbed(t *testing.T) {
 	bt, r := fastTest(t)
 	r.Found.USB = []string{"ABCD-0002"}
-	esp := t.TempDir()
-	os.MkdirAll(filepath.Join(esp, "EFI/BOOT"), 0o755)
-	if err := discover.InRoot(esp, func(r *os.Root) error {
-		return state.Save(r, "warmboot/state", state.State{LastGood: &state.Ref{ID: "2-a"}})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	bt.fstype["sda1"] = "vfat"
+	esp := espWithState(t)
+	bt.fatAt("sda1", "ABCD-0002")
 	usb := "USB storage 1-1 still being probed"
 	bt.Loader.disks.USB = func(time.Time) string { return usb }
 	bt.then = map[int]func(){2: func() { bt.dirs["sda1"], usb = esp, "" }}
-	fsid := bt.Loader.disks.FSID
-	bt.Loader.disks.FSID = func(n string) discover.FSID {
-		if n == "sda1" {
-			return discover.FSID{Type: "vfat", UUID: "ABCD-0002"}
-		}
-		return fsid(n)
-	}
 	if a := bt.Pass(bt.ctx(t)); a != kexecNow {
 		t.Fatalf("pass = %v\n%s", a, bt.out)
 	}

@@ -18,8 +18,22 @@ func extDevice(t *testing.T, dev string, uuid byte) {
 	t.Helper()
 	b := make([]byte, 4096)
 	binary.LittleEndian.PutUint16(b[1024+0x38:], 0xEF53)
+	writeDevice(t, dev, b, 1024+0x68, uuid)
+}
+
+// btrfsDevice writes a btrfs superblock with fsid uuid at dev.
+func btrfsDevice(t *testing.T, dev string, uuid byte) {
+	t.Helper()
+	b := make([]byte, 0x11000)
+	copy(b[0x10040:], "_BHRfS_M")
+	writeDevice(t, dev, b, 0x10020, uuid)
+}
+
+// writeDevice writes b, its 16-byte UUID at off filled with uuid, at dev.
+func writeDevice(t *testing.T, dev string, b []byte, off int, uuid byte) {
+	t.Helper()
 	for i := range 16 {
-		b[1024+0x68+i] = uuid
+		b[off+i] = uuid
 	}
 	os.MkdirAll(filepath.Dir(dev), 0o755)
 	if err := os.WriteFile(dev, b, 0o644); err != nil {
@@ -57,20 +71,6 @@ func TestPreflightFound(t *testing.T) {
 	defer done(p)
 	if p.Record.Found != nil {
 		t.Errorf("found = %+v with no superblock to read", p.Record.Found)
-	}
-}
-
-// btrfsDevice writes a btrfs superblock with fsid uuid (16 bytes) at dev.
-func btrfsDevice(t *testing.T, dev string, uuid byte) {
-	t.Helper()
-	b := make([]byte, 0x11000)
-	copy(b[0x10040:], "_BHRfS_M")
-	for i := range 16 {
-		b[0x10020+i] = uuid
-	}
-	os.MkdirAll(filepath.Dir(dev), 0o755)
-	if err := os.WriteFile(dev, b, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 
