@@ -335,14 +335,10 @@ func (l *Loader) check(ctx context.Context, e entry.Entry, cmdline string, edite
 }
 
 // bootsOf is nextboot.Boots for m, taking the digests of files this
-// pass has read already; the files it reads itself are remembered too.
+// pass has read already (check) instead of reading them again.
 func (l *Loader) bootsOf(m choose.Menu) func(int) string {
-	read := nextboot.Boots(m, nil)
-	memo := map[int]string{}
+	read := nextboot.Boots(m, nil) // each entry's files read at most once
 	return func(i int) string {
-		if b, ok := memo[i]; ok {
-			return b
-		}
 		e := m.Entries[i]
 		k, ok := l.digests[[2]string{e.Root, e.Kernel}]
 		var ins [][32]byte
@@ -351,14 +347,10 @@ func (l *Loader) bootsOf(m choose.Menu) func(int) string {
 			ok = ok && found
 			ins = append(ins, d)
 		}
-		var b string
 		if ok && e.UKI == nil && e.Net == nil {
-			b = state.EntryBoots(e, k, ins, e.Cmdline)
-		} else {
-			b = read(i)
+			return state.EntryBoots(e, k, ins, e.Cmdline)
 		}
-		memo[i] = b
-		return b
+		return read(i)
 	}
 }
 

@@ -29,9 +29,14 @@ func found(root string, p *Plan) *handoff.Found {
 	if err != nil {
 		return nil
 	}
+	// Each filesystem's superblock, read once.
+	fsid := map[string]discover.FSID{}
+	for _, m := range mounts {
+		fsid[m.Device] = discover.ReadFSID(filepath.Join(root, "dev", m.Device))
+	}
 	var uuids []string
 	add := func(m discover.BlockMount) bool {
-		id := discover.ReadFSID(filepath.Join(root, "dev", m.Device))
+		id := fsid[m.Device]
 		if id.UUID == "" {
 			return false
 		}
@@ -72,7 +77,7 @@ func found(root string, p *Plan) *handoff.Found {
 		return nil
 	}
 	for _, m := range mounts {
-		if id := discover.ReadFSID(filepath.Join(root, "dev", m.Device)); id.Type == "vfat" && state.IsESP(os.DirFS(filepath.Join(root, m.Dir))) {
+		if fsid[m.Device].Type == "vfat" && state.IsESP(os.DirFS(filepath.Join(root, m.Dir))) {
 			add(m)
 		}
 	}
@@ -94,8 +99,8 @@ func found(root string, p *Plan) *handoff.Found {
 		if !whole[m.Device] {
 			continue
 		}
-		if id := discover.ReadFSID(filepath.Join(root, "dev", m.Device)); id.UUID != "" && !slices.Contains(uuids, id.UUID) && !slices.Contains(others, id.UUID) {
-			others = append(others, id.UUID)
+		if u := fsid[m.Device].UUID; u != "" && !slices.Contains(uuids, u) && !slices.Contains(others, u) {
+			others = append(others, u)
 		}
 	}
 	return &handoff.Found{Volumes: uuids, Boots: p.targetBoots, Entries: handoff.MenuIDs(ids), Others: others, USB: usbFilesystems(root)}
