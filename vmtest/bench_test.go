@@ -87,6 +87,14 @@ func parsePhases(line string) map[string]time.Duration {
 	return out
 }
 
+// workSplit is warmboot's work in its timeline line: finding the entry
+// (discovery, mounts, parsing), reading and verifying it, and its
+// kexec_file_load.
+func workSplit(line string) (find, read, load time.Duration) {
+	tp := parsePhases(line)
+	return tp["discover"] + tp["mount"] + tp["parse"], tp["read"] + tp["verify"], tp["load"]
+}
+
 // bootOnceWith boots warmboot with no countdown and extra QEMU arguments.
 func bootOnceWith(t testing.TB, img, dimg string, extra []string) bootRun {
 	return bootRunVM(t, img, dimg, false, 0, extra)

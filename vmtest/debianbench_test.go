@@ -98,10 +98,7 @@ func BenchmarkDebian(b *testing.B) {
 				ph[pBLWork] = tl.Sub(started)
 				from = tl
 				if l, ok := d.c.lineAfter("warmboot: timeline:", started); ok {
-					tp := parsePhases(l)
-					ph[pBLFind] = tp["discover"] + tp["mount"] + tp["parse"]
-					ph[pBLRead] = tp["read"] + tp["verify"]
-					ph[pBLLoad] = tp["load"]
+					ph[pBLFind], ph[pBLRead], ph[pBLLoad] = workSplit(l)
 				}
 				if _, ok := d.c.lineAfter("warmboot: fast path: mounted only", started); !ok {
 					b.Logf("round %d, %s: the fast path was not taken", r+1, m.name)

@@ -84,8 +84,7 @@ func benchSwap(t testing.TB, d disk.Disk, coldName, report string) {
 					if ok2 && ok3 {
 						sp.blKernel, sp.blWork, sp.target = started.Sub(kexec), tl.Sub(started), up.Sub(tl)
 						if l, ok := vm.all.lineAfter("warmboot: timeline:", started); ok {
-							tp := parsePhases(l)
-							sp.blFind, sp.blRead, sp.blLoad = tp["discover"]+tp["mount"]+tp["parse"], tp["read"]+tp["verify"], tp["load"]
+							sp.blFind, sp.blRead, sp.blLoad = workSplit(l)
 						}
 					}
 					if _, ok := vm.all.lineAfter("warmboot: fast path: mounted only", kexec); !ok {
